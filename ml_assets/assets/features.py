@@ -1,0 +1,38 @@
+"""The ``features`` asset: derived columns and the hashed train/test side of every valid row."""
+
+import dagster as dg
+import pandas as pd
+from dagster_pandera import pandera_schema_to_dagster_type
+
+from ml_assets.assets.groups import FEATURES
+from ml_assets.assets.validation import AUTOMATION
+from ml_assets.checks.gates import require_upstream_checks
+from ml_assets.lib.features import build_features, features_schema, split_balance
+from ml_assets.lib.versioning import source_version
+from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.settings import CONTRACT, DATASET
+
+FEATURES_SCHEMA = features_schema(CONTRACT, DATASET)
+
+
+@dg.asset(
+    group_name=FEATURES,
+    dagster_type=pandera_schema_to_dagster_type(FEATURES_SCHEMA),
+    code_version=source_version("ml_assets.lib.features", extra=repr(DATASET)),
+    automation_condition=AUTOMATION,
+    metadata={STORAGE_FORMAT: "parquet"},
+)
+def features(
+    context: dg.AssetExecutionContext, validated_data: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
+    """Model inputs with derived columns, the target, a row key and the row's split side."""
+    require_upstream_checks(context)
+    table = build_features(validated_data, DATASET)
+    balance = split_balance(table, DATASET)
+    return dg.Output(
+        table,
+        metadata={
+            "dagster/row_count": len(table),
+            "split_balance": dg.MetadataValue.md(balance.to_markdown(index=False)),
+        },
+    )

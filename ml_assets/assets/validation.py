@@ -1,0 +1,63 @@
+"""``validated_data`` (Pandera-typed) and ``quarantined_rows``: one validation pass, two outputs."""
+
+import dagster as dg
+import pandas as pd
+from dagster_pandera import pandera_schema_to_dagster_type
+
+from ml_assets.assets.groups import VALIDATION
+from ml_assets.checks.gates import require_upstream_checks
+from ml_assets.lib.contract import ContractError, validate_rows
+from ml_assets.lib.versioning import source_version
+from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.settings import CONTRACT, PipelineSettings
+
+AUTOMATION = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
+VERSION = source_version("ml_assets.lib.contract", extra=repr(CONTRACT))
+ValidatedData = pandera_schema_to_dagster_type(CONTRACT)
+
+
+@dg.multi_asset(
+    outs={
+        "validated_data": dg.AssetOut(
+            dagster_type=ValidatedData,
+            group_name=VALIDATION,
+            code_version=VERSION,
+            automation_condition=AUTOMATION,
+            metadata={STORAGE_FORMAT: "parquet"},
+            description="Rows that meet the data contract, converted to its types.",
+        ),
+        "quarantined_rows": dg.AssetOut(
+            group_name=VALIDATION,
+            code_version=VERSION,
+            automation_condition=AUTOMATION,
+            metadata={STORAGE_FORMAT: "parquet"},
+            description="Rows that break a row-level rule, as read, with every failed rule.",
+        ),
+    },
+    ins={"raw_data": dg.AssetIn()},
+)
+def validation(
+    context: dg.AssetExecutionContext, raw_data: pd.DataFrame, settings: PipelineSettings
+):
+    """Validate every raw row against the contract; each row lands in exactly one output."""
+    require_upstream_checks(context)
+    try:
+        result = validate_rows(raw_data, CONTRACT)
+    except ContractError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+    valid, quarantined = len(result.valid), len(result.quarantined)
+    if valid + quarantined != len(raw_data):
+        raise dg.Failure(
+            f"row accounting broken: {len(raw_data)} in, {valid} valid, {quarantined} quarantined"
+        )
+    counts = {"rows_in": len(raw_data), "rows_valid": valid, "rows_quarantined": quarantined}
+    yield dg.Output(
+        result.valid, output_name="validated_data", metadata={"dagster/row_count": valid, **counts}
+    )
+    yield dg.Output(
+        result.quarantined,
+        output_name="quarantined_rows",
+        metadata={"dagster/row_count": quarantined, **counts},
+    )

@@ -1,0 +1,1 @@
+"""Asset checks: the data contract and the split, reported as data a person can read."""

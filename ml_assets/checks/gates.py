@@ -1,0 +1,51 @@
+"""Refusing to build on data whose blocking checks failed, even when a run selects only this asset.
+
+Dagster stops downstream steps after a failed blocking check within one run, but a later run that
+selects only the downstream asset is not stopped, so each guarded asset calls this first.
+"""
+
+import dagster as dg
+
+
+class UpstreamCheckFailed(dg.Failure):
+    """A blocking check of an upstream asset did not pass on its latest materialization."""
+
+
+def blocking_check_problems(
+    instance: dg.DagsterInstance, graph: object, upstream: set[dg.AssetKey]
+) -> list[str]:
+    """Describe each blocking check of ``upstream`` that failed, never ran, or is stale."""
+    problems = []
+    for check_key in sorted(graph.get_check_keys_for_assets(upstream), key=str):
+        if not graph.get(check_key).blocking:
+            continue
+        name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
+        record = instance.get_latest_asset_check_evaluation_record(check_key)
+        evaluation = record.evaluation if record else None
+        if evaluation is None:
+            problems.append(f"{name} has not been evaluated")
+            continue
+        if not evaluation.passed:
+            problems.append(f"{name} failed")
+            continue
+        latest = instance.fetch_materializations(check_key.asset_key, limit=1).records
+        target = evaluation.target_materialization_data
+        if latest and target and target.storage_id != latest[0].storage_id:
+            problems.append(f"{name} passed on an older materialization, not the latest one")
+    return problems
+
+
+def require_upstream_checks(context: dg.AssetExecutionContext) -> None:
+    """Raise when any blocking check on this step's upstream assets has not passed."""
+    graph = context.repository_def.asset_graph
+    upstream = {
+        parent for key in context.selected_asset_keys for parent in graph.get(key).parent_keys
+    }
+    problems = blocking_check_problems(context.instance, graph, upstream)
+    if problems:
+        raise UpstreamCheckFailed(
+            description="refusing to build on unchecked data: "
+            + "; ".join(problems)
+            + ". Fix the input and rematerialize the upstream asset with its checks.",
+            allow_retries=False,
+        )

@@ -1,0 +1,31 @@
+"""Checks on ``features``: the hashed split must leave something to train on and to test on."""
+
+import dagster as dg
+import pandas as pd
+
+from ml_assets.lib.dataset import SPLIT
+from ml_assets.lib.features import TEST, TRAIN
+from ml_assets.resources.settings import DATASET
+
+
+@dg.asset_check(asset="features", blocking=True)
+def split_is_usable(features: pd.DataFrame) -> dg.AssetCheckResult:
+    """Both sides are non-empty and, for classification, every class has training rows."""
+    sides = features[SPLIT].value_counts()
+    problems = [f"no {side} rows" for side in (TRAIN, TEST) if sides.get(side, 0) == 0]
+    if DATASET.is_classification:
+        classes = features[DATASET.target].unique()
+        trained = features.loc[features[SPLIT] == TRAIN, DATASET.target].unique()
+        problems += [
+            f"class {label!r} has no training rows" for label in sorted(set(classes) - set(trained))
+        ]
+        if len(classes) < 2:
+            problems.append(f"only one class in the data: {list(classes)}")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "train_rows": int(sides.get(TRAIN, 0)),
+            "test_rows": int(sides.get(TEST, 0)),
+            "problems": "; ".join(problems) or "none",
+        },
+    )

@@ -1,0 +1,1 @@
+"""Plain, typed functions of the ML workflow; nothing here imports Dagster."""

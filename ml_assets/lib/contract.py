@@ -1,0 +1,206 @@
+"""The data contract: the demo's Pandera model and row-level validation into kept and quarantined.
+
+Validation runs in two passes so no failure hides another: first every column is converted to its
+contract type (a value that does not convert is a failure of that cell), then Pandera checks
+nullability, ranges, categories and uniqueness on the converted values.
+"""
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from ml_assets.lib.dataset import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE
+
+FAILURES = "_failures"
+REASON = "_reason"
+FAILURE_COLUMNS = ["row", "column", "rule", "value", SOURCE_FILE, SOURCE_LINE]
+
+
+class DemoRecords(pa.DataFrameModel):
+    """Contract of the demo dataset: the seed's columns, their types, ranges and categories."""
+
+    numeric1: Series[float] = pa.Field(nullable=True, ge=-10.0, le=10.0)
+    numeric2: Series[float] = pa.Field(ge=0.0, le=100.0)
+    category: Series[str] = pa.Field(isin=["A", "B", "C"])
+    target: Series[int] = pa.Field(isin=[0, 1])
+    source_file: Series[str] = pa.Field(alias=SOURCE_FILE)
+    source_line: Series[int] = pa.Field(alias=SOURCE_LINE, ge=1)
+
+    class Config:
+        """Only declared columns; values are converted by ``validate_rows``, not silently."""
+
+        strict = True
+        coerce = False
+
+
+class ContractError(ValueError):
+    """The batch breaks the contract as a whole (not row by row)."""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Outcome of validating one batch: every input row is in exactly one of the two frames."""
+
+    valid: pd.DataFrame
+    quarantined: pd.DataFrame
+    failures: pd.DataFrame
+
+
+def data_columns(schema: pa.DataFrameSchema) -> list[str]:
+    """The contract's dataset columns, without the pipeline's source-tracking columns."""
+    return [name for name in schema.columns if name not in SOURCE_COLUMNS]
+
+
+def _kind(column: pa.Column) -> str:
+    numpy_type = column.dtype.type
+    if pd.api.types.is_bool_dtype(numpy_type):
+        return "bool"
+    if pd.api.types.is_integer_dtype(numpy_type):
+        return "int"
+    if pd.api.types.is_float_dtype(numpy_type):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(numpy_type):
+        return "datetime"
+    return "str"
+
+
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.Series]]]:
+    """Convert text to ``kind``; return the values and, per rule, the cells that broke it."""
+    present = raw.notna()
+    if kind in ("int", "float"):
+        values = pd.to_numeric(raw, errors="coerce").astype("float64")
+        unparsed = present & values.isna()
+        infinite = pd.Series(np.isinf(values.to_numpy()), index=raw.index)
+        rules = [(f"dtype('{kind}64')", unparsed), ("finite", infinite)]
+        if kind == "int":
+            rules.append(("integer", present & ~unparsed & ~infinite & (values % 1 != 0)))
+        failed = unparsed | infinite
+        return values.where(~failed), rules
+    if kind == "bool":
+        values = raw.str.strip().str.lower().map(_BOOLEANS)
+        return values.astype("object"), [("dtype('bool')", present & values.isna())]
+    if kind == "datetime":
+        values = pd.to_datetime(raw, errors="coerce", utc=True)
+        return values, [("dtype('datetime64')", present & values.isna())]
+    return raw.astype("object"), []
+
+
+def _final_dtype(column: pa.Column, kind: str) -> object:
+    if kind == "int":
+        return "Int64" if column.nullable else "int64"
+    if kind == "bool":
+        return "boolean" if column.nullable else "bool"
+    if kind == "str":
+        return "object"
+    return column.dtype.type
+
+
+def validate_rows(raw: pd.DataFrame, schema: pa.DataFrameSchema) -> ValidationResult:
+    """Split a text batch into typed valid rows and quarantined rows with every reason kept."""
+    columns = list(schema.columns)
+    kinds = {name: _kind(schema.columns[name]) for name in columns}
+    typed = pd.DataFrame(index=raw.index)
+    failures = []
+    for name in columns:
+        values, rules = _convert(raw[name], kinds[name])
+        typed[name] = values
+        failures.extend(
+            _cell_failures(raw, name, rule, failed[failed].index)
+            for rule, failed in rules
+            if failed.any()
+        )
+    failed_cells = {
+        (row, column)
+        for part in failures
+        for row, column in part[["row", "column"]].itertuples(index=False)
+    }
+    checks_only = schema.update_columns({name: {"dtype": None} for name in columns})
+    try:
+        checks_only.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        failures.append(_check_failures(raw, errors.failure_cases, failed_cells))
+    failure_frame = (
+        pd.concat(failures, ignore_index=True)
+        if failures
+        else pd.DataFrame(columns=FAILURE_COLUMNS)
+    )
+    bad_rows = failure_frame["row"].unique()
+    good = typed.drop(index=bad_rows)
+    valid = good.astype({name: _final_dtype(schema.columns[name], kinds[name]) for name in columns})
+    return ValidationResult(
+        valid=valid.reset_index(drop=True),
+        quarantined=_quarantine(raw, failure_frame),
+        failures=failure_frame,
+    )
+
+
+def _cell_failures(raw: pd.DataFrame, column: str, rule: str, rows: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "row": rows,
+            "column": column,
+            "rule": rule,
+            "value": raw.loc[rows, column].astype("object").to_numpy(),
+            SOURCE_FILE: raw.loc[rows, SOURCE_FILE].to_numpy(),
+            SOURCE_LINE: raw.loc[rows, SOURCE_LINE].to_numpy(),
+        }
+    )
+
+
+def _check_failures(
+    raw: pd.DataFrame, cases: pd.DataFrame, already_failed: set[tuple[object, str]]
+) -> pd.DataFrame:
+    frame_level = cases[cases["index"].isna()]
+    if not frame_level.empty:
+        details = "; ".join(
+            f"{row.column or 'table'}: {row.check} ({row.failure_case})"
+            for row in frame_level.itertuples()
+        )
+        raise ContractError(f"the batch breaks the contract as a whole: {details}")
+    parts = []
+    for (column, rule), group in cases.groupby(["column", "check"], sort=False):
+        rows = pd.Index(group["index"].astype("int64"))
+        keep = [(row, column) not in already_failed for row in rows]
+        if any(keep):
+            parts.append(_cell_failures(raw, str(column), str(rule), rows[keep]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FAILURE_COLUMNS)
+
+
+def _quarantine(raw: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
+    """One row per rejected input row: its original text, where it came from, and why."""
+    if failures.empty:
+        empty = raw.iloc[0:0].copy()
+        empty[REASON] = pd.Series(dtype="object")
+        empty[FAILURES] = pd.Series(dtype="object")
+        return empty.reset_index(drop=True)
+    ordered = failures.sort_values(["row", "column"], kind="stable")
+    grouped = ordered.groupby("row", sort=True)
+    reasons = grouped.apply(
+        lambda rows: "; ".join(
+            f"{column}: {rule} failed for {value!r}"
+            for column, rule, value in zip(rows["column"], rows["rule"], rows["value"], strict=True)
+        ),
+        include_groups=False,
+    )
+    details = grouped.apply(
+        lambda rows: json.dumps(
+            [
+                {"column": column, "rule": rule, "value": None if pd.isna(value) else str(value)}
+                for column, rule, value in zip(
+                    rows["column"], rows["rule"], rows["value"], strict=True
+                )
+            ]
+        ),
+        include_groups=False,
+    )
+    quarantined = raw.loc[reasons.index].copy()
+    quarantined[REASON] = reasons.to_numpy()
+    quarantined[FAILURES] = details.to_numpy()
+    return quarantined.reset_index(drop=True)

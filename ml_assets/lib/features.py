@@ -1,0 +1,91 @@
+"""Deterministic, row-wise feature engineering and the append-stable train/test split.
+
+Nothing here is fitted on data: imputation, scaling and encoding live in the model's Pipeline,
+so training and serving share them and nothing leaks from the test side.
+"""
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from ml_assets.lib.dataset import ROW_KEY, SOURCE_FILE, SOURCE_LINE, SPLIT, DatasetSpec
+
+TRAIN, TEST = "train", "test"
+_HASH_BUCKETS = 10_000
+
+
+def derive_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Add the spec's derived columns, computed row by row with ``DataFrame.eval``.
+
+    Divisions by zero give NaN (not infinity) so the Pipeline's imputer handles them.
+    """
+    derived = pd.DataFrame(index=frame.index)
+    for name, expression in spec.derived_features.items():
+        values = pd.to_numeric(frame.eval(expression, engine="python"), errors="raise")
+        derived[name] = values.astype("float64").replace([np.inf, -np.inf], np.nan)
+    return derived
+
+
+def row_keys(frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
+    """A stable 64-bit key per row: the hashed key column, or the hashed row content."""
+    columns = [spec.key] if spec.key else [*spec.input_columns, spec.target]
+    return pd.util.hash_pandas_object(frame[columns], index=False).astype("uint64")
+
+
+def assign_split(keys: pd.Series, test_fraction: float) -> pd.Series:
+    """Put a row on the test side when its key hashes below the test fraction.
+
+    The side depends only on the row's own key, so appending rows never moves existing ones, and
+    identical rows always land on the same side. The threshold is independent of the label, so
+    every class is split in the same expected proportion.
+    """
+    bucket = (keys.to_numpy() % np.uint64(_HASH_BUCKETS)).astype("int64")
+    sides = np.where(bucket < round(test_fraction * _HASH_BUCKETS), TEST, TRAIN)
+    return pd.Series(sides, index=keys.index, dtype="object")
+
+
+def build_features(validated: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Model inputs, target, row key, split side and source of every validated row."""
+    keys = row_keys(validated, spec)
+    features = pd.concat(
+        [
+            validated[spec.input_columns],
+            derive_columns(validated, spec),
+            validated[[spec.target]],
+        ],
+        axis=1,
+    )
+    features[ROW_KEY] = keys.astype("int64")
+    features[SPLIT] = assign_split(keys, spec.test_fraction)
+    features[SOURCE_FILE] = validated[SOURCE_FILE]
+    features[SOURCE_LINE] = validated[SOURCE_LINE]
+    return features.reset_index(drop=True)
+
+
+def split_balance(features: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows per split side and class, to show how well the hashed split stratifies."""
+    if not spec.is_classification:
+        return features.groupby(SPLIT).size().rename("rows").reset_index()
+    table = pd.crosstab(features[spec.target], features[SPLIT])
+    table["test_share"] = table.get(TEST, 0) / table.sum(axis=1)
+    return table.reset_index()
+
+
+def features_schema(contract: pa.DataFrameSchema, spec: DatasetSpec) -> pa.DataFrameSchema:
+    """The Pandera schema of the features table, derived from the contract it was built from."""
+    inputs = {name: contract.columns[name] for name in spec.input_columns}
+    derived = {name: pa.Column(float, nullable=True) for name in spec.derived_features}
+    return pa.DataFrameSchema(
+        {
+            **inputs,
+            **derived,
+            spec.target: contract.columns[spec.target],
+            ROW_KEY: pa.Column("int64"),
+            SPLIT: pa.Column(str, pa.Check.isin([TRAIN, TEST])),
+            SOURCE_FILE: pa.Column(str),
+            SOURCE_LINE: pa.Column("int64", pa.Check.ge(1)),
+        },
+        name="features",
+        strict=True,
+        ordered=True,
+    )

@@ -1,0 +1,234 @@
+"""Reading landing files into one text table that remembers each row's file and line.
+
+Values stay text here: typing happens in validation, where every failed conversion becomes a
+quarantine reason instead of a silently coerced value.
+"""
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ml_assets.lib.dataset import SOURCE_FILE, SOURCE_LINE
+
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
+
+
+class IngestionError(ValueError):
+    """A landing file cannot be read; the message names the file and the line or byte."""
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One file found in the landing folder, identified by its content."""
+
+    path: Path
+    name: str
+    size: int
+    sha256: str
+
+
+def is_candidate(name: str) -> bool:
+    """Whether a file name is data to read (not hidden, not still being written)."""
+    return not name.startswith((".", "~")) and not name.endswith(IN_PROGRESS_SUFFIXES)
+
+
+def list_landing_files(folder: Path) -> list[LandingFile]:
+    """List the data files directly inside ``folder``, sorted by name, with their sha256.
+
+    Symlinks that lead outside the folder are refused rather than followed.
+    """
+    root = folder.resolve()
+    files = []
+    for path in sorted(folder.iterdir()):
+        if not is_candidate(path.name) or path.is_dir():
+            continue
+        resolved = path.resolve()
+        if resolved.parent != root:
+            raise IngestionError(f"{path.name}: resolves outside the landing folder ({resolved})")
+        data = resolved.read_bytes()
+        files.append(LandingFile(path, path.name, len(data), hashlib.sha256(data).hexdigest()))
+    return files
+
+
+def content_hash(files: Iterable[LandingFile]) -> str:
+    """Hash of the names and contents of ``files``: the data version of a batch."""
+    digest = hashlib.sha256()
+    for file in sorted(files, key=lambda f: f.name):
+        digest.update(f"{file.name}\0{file.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def read_landing_file(path: Path, name: str | None = None) -> pd.DataFrame:
+    """Read one CSV, Parquet or JSON Lines file as text columns plus its source file and line."""
+    name = name or path.name
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise IngestionError(
+            f"{name}: unsupported format {path.suffix or '(no extension)'!r}; "
+            f"expected one of {sorted(FORMATS)}"
+        )
+    data = path.read_bytes()
+    if not data.strip():
+        raise IngestionError(f"{name}: file is empty ({len(data)} bytes)")
+    reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[fmt]
+    frame = reader(data, name)
+    frame.insert(len(frame.columns), SOURCE_FILE, name)
+    return frame
+
+
+def _check_utf8(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise IngestionError(
+            f"{name}: line {line}, byte {error.start}: not valid UTF-8 "
+            f"({data[error.start : error.start + 1]!r}); save the file as UTF-8"
+        ) from error
+
+
+def _check_header(columns: Sequence[str], name: str) -> list[str]:
+    header = [column.strip() for column in columns]
+    if not all(header):
+        raise IngestionError(f"{name}: line 1: the header has an empty column name: {header}")
+    duplicates = sorted({column for column in header if header.count(column) > 1})
+    if duplicates:
+        raise IngestionError(f"{name}: line 1: duplicate column names {duplicates}")
+    return header
+
+
+def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    text = _check_utf8(data, name)
+    header = _check_header(next(csv.reader(io.StringIO(text))), name)
+    ragged: list[str] = []
+
+    def on_bad_row(row: pcsv.InvalidRow) -> str:
+        ragged.append(f"line {row.number}: {row.actual_columns} fields, expected {len(header)}")
+        return "skip"
+
+    table = pcsv.read_csv(
+        io.BytesIO(data),
+        read_options=pcsv.ReadOptions(column_names=header, skip_rows=1, use_threads=False),
+        parse_options=pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_bad_row),
+        convert_options=pcsv.ConvertOptions(
+            column_types={column: pa.string() for column in header}, strings_can_be_null=True
+        ),
+    )
+    if ragged:
+        shown = "; ".join(ragged[:5]) + (f"; and {len(ragged) - 5} more" if len(ragged) > 5 else "")
+        raise IngestionError(f"{name}: ragged rows ({len(ragged)}): {shown}")
+    frame = table.to_pandas()
+    frame[SOURCE_LINE] = _csv_record_lines(text, len(frame))
+    return frame
+
+
+def _csv_record_lines(text: str, rows: int) -> list[int]:
+    """Physical line on which each record starts (header is line 1), even with quoted newlines."""
+    line_breaks = text.count("\n") - (1 if text.endswith("\n") else 0)
+    if line_breaks == rows:
+        return list(range(2, rows + 2))
+    reader = csv.reader(io.StringIO(text))
+    next(reader)
+    starts, line = [], reader.line_num + 1
+    for record in reader:
+        if record:
+            starts.append(line)
+        line = reader.line_num + 1
+    return starts if len(starts) == rows else list(range(2, rows + 2))
+
+
+def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise IngestionError(f"{name}: not a readable Parquet file ({error})") from error
+    _check_header(table.column_names, name)
+    frame = _as_text(table.to_pandas())
+    frame[SOURCE_LINE] = range(1, len(frame) + 1)
+    return frame
+
+
+def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
+    text = _check_utf8(data, name)
+    records, lines = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise IngestionError(
+                f"{name}: line {number}, column {error.colno}: invalid JSON ({error.msg})"
+            ) from error
+        if not isinstance(record, dict):
+            raise IngestionError(f"{name}: line {number}: expected a JSON object per line")
+        records.append(record)
+        lines.append(number)
+    frame = _as_text(pd.DataFrame.from_records(records))
+    _check_header(list(frame.columns), name)
+    frame[SOURCE_LINE] = lines
+    return frame
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn typed values into the same text a CSV would hold, keeping nulls as nulls."""
+    return pd.DataFrame(
+        {
+            column: frame[column]
+            .astype("object")
+            .where(frame[column].notna(), None)
+            .map(lambda value: value if value is None or isinstance(value, str) else str(value))
+            for column in frame.columns
+        },
+        index=frame.index,
+    )
+
+
+def check_columns(frame: pd.DataFrame, name: str, required: Sequence[str], strict: bool) -> None:
+    """Fail when a file lacks a contract column, or (strict contracts) has an unknown one."""
+    present = [column for column in frame.columns if column not in (SOURCE_FILE, SOURCE_LINE)]
+    missing = [column for column in required if column not in present]
+    if missing:
+        raise IngestionError(
+            f"{name}: missing required column(s) {missing}; the file has {present}"
+        )
+    extra = [column for column in present if column not in required]
+    if strict and extra:
+        raise IngestionError(
+            f"{name}: unexpected column(s) {extra} not in the data contract {list(required)}"
+        )
+
+
+def read_landing_folder(
+    files: Sequence[LandingFile], required: Sequence[str], strict: bool
+) -> pd.DataFrame:
+    """Read every landing file, check its columns against the contract, and stack them."""
+    frames = []
+    for file in files:
+        frame = read_landing_file(file.path, file.name)
+        check_columns(frame, file.name, required, strict)
+        frames.append(frame[[*required, SOURCE_FILE, SOURCE_LINE]])
+    if not frames:
+        raise IngestionError("the landing folder holds no data files")
+    stacked = pd.concat(frames, ignore_index=True)
+    stacked[SOURCE_LINE] = stacked[SOURCE_LINE].astype("int64")
+    return stacked

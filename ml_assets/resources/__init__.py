@@ -1,0 +1,1 @@
+"""Dagster resources: project settings and the artifact IO manager."""

@@ -1,0 +1,84 @@
+"""The artifact IO manager: Parquet frames, skops models and JSON reports, written atomically.
+
+Built on ``dg.UPathIOManager`` so the same code serves a local folder or any fsspec URL. Each
+asset declares its ``storage_format`` in its definition metadata; that picks the file extension
+and the codec, so a reader never guesses.
+"""
+
+import json
+from typing import Any
+
+import dagster as dg
+from upath import UPath
+
+from ml_assets.lib.storage import (
+    ArtifactLoadError,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    dump_model,
+    load_model_bytes,
+)
+
+STORAGE_FORMAT = "storage_format"
+EXTENSIONS = {"parquet": ".parquet", "skops": ".skops", "report": ".json"}
+
+
+def storage_format(context: dg.InputContext | dg.OutputContext) -> str:
+    """The format the producing asset declared (Parquet unless it said otherwise)."""
+    output = context.upstream_output if isinstance(context, dg.InputContext) else context
+    metadata = (output.definition_metadata if output is not None else None) or {}
+    fmt = metadata.get(STORAGE_FORMAT, "parquet")
+    if fmt not in EXTENSIONS:
+        raise ValueError(f"unknown storage_format {fmt!r}; expected one of {sorted(EXTENSIONS)}")
+    return fmt
+
+
+class ArtifactIOManager(dg.UPathIOManager):
+    """Stores each asset as ``<base>/<asset key><extension>``, replacing it atomically.
+
+    Reports are JSON, with their ``markdown`` entry written beside them as a ``.md`` file.
+    """
+
+    def get_asset_relative_path(self, context: dg.InputContext | dg.OutputContext) -> UPath:
+        """Asset key path plus the extension of the asset's declared format."""
+        path = super().get_asset_relative_path(context)
+        return path.with_name(path.name + EXTENSIONS[storage_format(context)])
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        """Serialise ``obj`` in its declared format through a temp file and a rename."""
+        fmt = storage_format(context)
+        if fmt == "parquet":
+            atomic_write(path, lambda handle: obj.to_parquet(handle, index=False, engine="pyarrow"))
+        elif fmt == "skops":
+            atomic_write_bytes(path, dump_model(obj))
+        else:
+            report = {key: value for key, value in obj.items() if key != "markdown"}
+            if obj.get("markdown"):
+                atomic_write_text(path.with_suffix(".md"), obj["markdown"])
+            atomic_write_text(path, json.dumps(report, indent=2, sort_keys=True, default=str))
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        """Read an artifact back, refusing damaged or untrusted files with the path in the error."""
+        fmt = storage_format(context)
+        if not path.exists():
+            key = context.asset_key.to_user_string()
+            raise ArtifactLoadError(f"{path}: no stored artifact; materialize {key} first")
+        if fmt == "parquet":
+            import pandas as pd
+
+            with path.open("rb") as handle:
+                return pd.read_parquet(handle, engine="pyarrow")
+        if fmt == "skops":
+            return load_model_bytes(path.read_bytes(), str(path))
+        return json.loads(path.read_text())
+
+
+class ArtifactStorage(dg.ConfigurableIOManagerFactory):
+    """Where artifacts live: a local folder by default, any fsspec URL (s3://, gs://) by config."""
+
+    base_dir: str
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> ArtifactIOManager:
+        """Build the IO manager rooted at ``base_dir``."""
+        return ArtifactIOManager(base_path=UPath(self.base_dir))
