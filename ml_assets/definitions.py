@@ -1,7 +1,5 @@
 """The one place where assets, checks, resources and sensors are assembled into Definitions."""
 
-import warnings
-
 import dagster as dg
 
 from ml_assets.assets import evaluation, features, ingestion, training, validation
@@ -11,11 +9,6 @@ from ml_assets.resources.io_manager import ArtifactStorage
 from ml_assets.resources.settings import PipelineSettings, data_dir, data_dir_setting
 
 STORAGE_SUBDIR = "storage"
-
-# dagster is pinned exactly; its beta APIs (pandera types, data versions on outputs) are used on
-# purpose, so their warnings are noise on every CLI call.
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 
 def build_resources(base_dir: str | dg.EnvVar | None = None) -> dict[str, object]:

@@ -37,7 +37,10 @@ def blocking_check_problems(
 
 def require_upstream_checks(context: dg.AssetExecutionContext) -> None:
     """Raise when any blocking check on this step's upstream assets has not passed."""
-    graph = context.repository_def.asset_graph
+    # A run's own job graph omits checks that are not selected, so ask the whole project's graph.
+    from ml_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
     upstream = {
         parent for key in context.selected_asset_keys for parent in graph.get(key).parent_keys
     }

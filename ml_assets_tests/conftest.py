@@ -1,0 +1,68 @@
+"""Shared fixtures: small demo data in a temporary data folder, and an in-process graph runner."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from ml_assets.definitions import build_resources, defs
+from ml_assets.lib.demo_data import make_demo_frame
+
+SMALL_ROWS = 600
+FAST_TRAINING = {"search": "none", "cv_folds": 3}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data folder whose landing folder holds a small demo CSV."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    make_demo_frame(SMALL_ROWS).to_csv(landing / "demo.csv", index=False)
+    return tmp_path
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A throwaway persistent instance, so check records and data versions behave as in prod."""
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def all_assets_and_checks() -> list:
+    """Every asset and check of the project, as ``dg.materialize`` takes them."""
+    return [*defs.assets, *defs.asset_checks]
+
+
+def materialize(
+    data_dir: Path,
+    instance: dg.DagsterInstance,
+    selection: str = "*",
+    training: dict | None = None,
+    raise_on_error: bool = False,
+) -> dg.ExecuteInProcessResult:
+    """Materialize ``selection`` in-process against ``data_dir`` with fast training settings."""
+    selected = dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
+    training_config = {"config": {**FAST_TRAINING, **(training or {})}}
+    ops = {"trained_model": training_config} if dg.AssetKey("trained_model") in selected else {}
+    return dg.materialize(
+        all_assets_and_checks(),
+        selection=selection,
+        instance=instance,
+        resources=build_resources(str(data_dir)),
+        run_config=dg.RunConfig(ops=ops),
+        raise_on_error=raise_on_error,
+    )
+
+
+def stored(data_dir: Path, name: str) -> pd.DataFrame:
+    """Read a stored Parquet artifact back."""
+    return pd.read_parquet(data_dir / "storage" / f"{name}.parquet")
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    """Check evaluations of a run by check name."""
+    return {
+        evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()
+    }

@@ -1,0 +1,67 @@
+"""Snapshot of the public asset graph: keys, groups, lineage, checks and sensors.
+
+A failure here means the project's public interface changed: update the snapshot on purpose.
+"""
+
+import dagster as dg
+
+from ml_assets.definitions import defs
+
+ASSETS = {
+    "raw_data": ("ingestion", set()),
+    "validated_data": ("validation", {"raw_data"}),
+    "quarantined_rows": ("validation", {"raw_data"}),
+    "features": ("features", {"validated_data"}),
+    "trained_model": ("training", {"features"}),
+    "evaluation_report": ("evaluation", {"trained_model", "features"}),
+}
+CHECKS = {
+    ("raw_data", "every_file_has_rows"): True,
+    ("validated_data", "contract_failures"): False,
+    ("validated_data", "enough_rows"): True,
+    ("validated_data", "null_rates"): True,
+    ("validated_data", "quarantined_share"): True,
+    ("features", "split_is_usable"): True,
+}
+
+
+def test_asset_keys_groups_and_lineage() -> None:
+    graph = defs.resolve_asset_graph()
+    actual = {
+        key.to_user_string(): (
+            graph.get(key).group_name,
+            {p.to_user_string() for p in graph.get(key).parent_keys},
+        )
+        for key in graph.get_all_asset_keys()
+    }
+    assert actual == ASSETS
+
+
+def test_checks_and_which_are_blocking() -> None:
+    graph = defs.resolve_asset_graph()
+    actual = {
+        (key.asset_key.to_user_string(), key.name): graph.get(key).blocking
+        for key in graph.asset_check_keys
+    }
+    assert actual == CHECKS
+
+
+def test_every_asset_has_a_code_version_and_downstream_assets_refresh_themselves() -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.code_version, key
+        assert (node.automation_condition is not None) == (key != dg.AssetKey("raw_data")), key
+
+
+def test_automation_sensor_is_on_by_default() -> None:
+    sensors = {sensor.name: sensor for sensor in defs.sensors}
+    assert set(sensors) == {"ml_assets_automation"}
+    assert sensors["ml_assets_automation"].default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_package_exposes_defs_for_dash_m_ml_assets() -> None:
+    import ml_assets
+
+    assert ml_assets.defs is defs
+    assert "defs" in dir(ml_assets)

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up .venv with the project (editable) and its test tools, and point Dagster at the
+# project-local instance in dagster_home/ whenever the venv is activated.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+grep -q 'DAGSTER_HOME=' .venv/bin/activate \
+  || printf '\nexport DAGSTER_HOME="%s/dagster_home"\n' "$PWD" >> .venv/bin/activate
+mkdir -p dagster_home
