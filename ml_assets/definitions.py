@@ -1,25 +1,32 @@
 """The one place where assets, checks, resources and sensors are assembled into Definitions."""
 
+import os
+
 import dagster as dg
 
 from ml_assets.assets import evaluation, features, ingestion, training, validation
-from ml_assets.automation.sensors import automation_sensor
+from ml_assets.automation.schedules import full_refresh_job, retrain_schedule
+from ml_assets.automation.sensors import automation_sensor, landing_sensor, run_failure_alerts
 from ml_assets.checks import contract, split
+from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import ArtifactStorage
 from ml_assets.resources.settings import PipelineSettings, data_dir, data_dir_setting
 
 STORAGE_SUBDIR = "storage"
+ALERTS_FILE = "alerts.jsonl"
+WEBHOOK_ENV = "ML_ASSETS_ALERT_WEBHOOK"
 
 
 def build_resources(base_dir: str | dg.EnvVar | None = None) -> dict[str, object]:
     """Resources for a data folder: the project's own by default, a temporary one in tests."""
-    if base_dir is None:
-        settings = PipelineSettings(data_dir=data_dir_setting())
-        storage = f"{data_dir()}/{STORAGE_SUBDIR}"
-    else:
-        settings = PipelineSettings(data_dir=str(base_dir))
-        storage = f"{base_dir}/{STORAGE_SUBDIR}"
-    return {"settings": settings, "io_manager": ArtifactStorage(base_dir=storage)}
+    folder = data_dir() if base_dir is None else str(base_dir)
+    setting = data_dir_setting() if base_dir is None else folder
+    webhook = dg.EnvVar(WEBHOOK_ENV) if os.environ.get(WEBHOOK_ENV) else None
+    return {
+        "settings": PipelineSettings(data_dir=setting),
+        "io_manager": ArtifactStorage(base_dir=f"{folder}/{STORAGE_SUBDIR}"),
+        "alerts": AlertSink(path=f"{folder}/{ALERTS_FILE}", webhook_url=webhook),
+    }
 
 
 ASSET_MODULES = [ingestion, validation, features, training, evaluation]
@@ -28,7 +35,9 @@ CHECK_MODULES = [contract, split]
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),
     asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
-    sensors=[automation_sensor],
+    jobs=[full_refresh_job],
+    schedules=[retrain_schedule],
+    sensors=[landing_sensor, automation_sensor, run_failure_alerts],
     resources=build_resources(),
     executor=dg.in_process_executor,
 )

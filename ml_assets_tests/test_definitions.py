@@ -54,10 +54,28 @@ def test_every_asset_has_a_code_version_and_downstream_assets_refresh_themselves
         assert (node.automation_condition is not None) == (key != dg.AssetKey("raw_data")), key
 
 
-def test_automation_sensor_is_on_by_default() -> None:
-    sensors = {sensor.name: sensor for sensor in defs.sensors}
-    assert set(sensors) == {"ml_assets_automation"}
-    assert sensors["ml_assets_automation"].default_status == dg.DefaultSensorStatus.RUNNING
+def test_sensors_are_on_and_the_schedule_is_off_by_default() -> None:
+    sensors = {sensor.name: sensor.default_status for sensor in defs.sensors}
+    assert sensors == dict.fromkeys(
+        ["landing_sensor", "ml_assets_automation", "run_failure_alerts"],
+        dg.DefaultSensorStatus.RUNNING,
+    )
+    schedules = {schedule.name: schedule for schedule in defs.schedules}
+    assert set(schedules) == {"retrain_schedule"}
+    assert schedules["retrain_schedule"].default_status == dg.DefaultScheduleStatus.STOPPED
+    assert schedules["retrain_schedule"].job_name == "full_refresh"
+
+
+def test_every_asset_writes_through_its_own_pool() -> None:
+    pools = {
+        key.to_user_string(): node.pools
+        for key, node in (
+            (key, defs.resolve_asset_graph().get(key))
+            for key in defs.resolve_asset_graph().get_all_asset_keys()
+        )
+    }
+    assert all(len(pool) == 1 for pool in pools.values()), pools
+    assert len({next(iter(pool)) for pool in pools.values()}) == 5
 
 
 def test_package_exposes_defs_for_dash_m_ml_assets() -> None:

@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from ml_assets.assets.groups import EVALUATION
+from ml_assets.assets.groups import EVALUATION, write_pool
 from ml_assets.assets.validation import AUTOMATION
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.versioning import source_version
@@ -13,6 +13,7 @@ from ml_assets.resources.settings import DATASET, PipelineSettings
 
 @dg.asset(
     group_name=EVALUATION,
+    pool=write_pool("evaluation_report"),
     code_version=source_version("ml_assets.lib.evaluation", extra=repr(DATASET)),
     automation_condition=AUTOMATION,
     metadata={STORAGE_FORMAT: "report"},

@@ -6,4 +6,7 @@ FEATURES = "features"
 TRAINING = "training"
 EVALUATION = "evaluation"
 
-AUTOMATION_TAG = "ml_assets/refresh"
+
+def write_pool(asset: str) -> str:
+    """Concurrency pool of one slot per asset (see dagster.yaml): one writer at a time."""
+    return f"ml_assets.write.{asset}"

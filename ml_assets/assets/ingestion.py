@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from ml_assets.assets.groups import INGESTION
+from ml_assets.assets.groups import INGESTION, write_pool
 from ml_assets.lib.contract import data_columns
 from ml_assets.lib.dataset import SOURCE_FILE
 from ml_assets.lib.demo_data import write_demo_csv
@@ -22,6 +22,7 @@ FILES_HAVE_ROWS = "every_file_has_rows"
 
 @dg.asset(
     group_name=INGESTION,
+    pool=write_pool("raw_data"),
     code_version=source_version("ml_assets.lib.ingestion", extra=str(data_columns(CONTRACT))),
     metadata={STORAGE_FORMAT: "parquet"},
     retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0),

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ml_assets.assets.groups import TRAINING
+from ml_assets.assets.groups import TRAINING, write_pool
 from ml_assets.assets.validation import AUTOMATION
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.dataset import SPLIT
@@ -47,6 +47,7 @@ class TrainingConfig(dg.Config):
 
 @dg.asset(
     group_name=TRAINING,
+    pool=write_pool("trained_model"),
     code_version=source_version("ml_assets.lib.modeling", extra=repr(DATASET)),
     automation_condition=AUTOMATION,
     metadata={STORAGE_FORMAT: "skops"},

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 
-from ml_assets.assets.groups import VALIDATION
+from ml_assets.assets.groups import VALIDATION, write_pool
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.contract import ContractError, validate_rows
 from ml_assets.lib.versioning import source_version
@@ -37,6 +37,7 @@ ValidatedData = pandera_schema_to_dagster_type(CONTRACT)
         ),
     },
     ins={"raw_data": dg.AssetIn()},
+    pool=write_pool("validation"),
 )
 def validation(
     context: dg.AssetExecutionContext, raw_data: pd.DataFrame, settings: PipelineSettings

@@ -58,7 +58,10 @@ def list_landing_files(folder: Path) -> list[LandingFile]:
         resolved = path.resolve()
         if resolved.parent != root:
             raise IngestionError(f"{path.name}: resolves outside the landing folder ({resolved})")
-        data = resolved.read_bytes()
+        try:
+            data = resolved.read_bytes()
+        except OSError as error:
+            raise IngestionError(f"{path.name}: cannot read ({error.strerror or error})") from error
         files.append(LandingFile(path, path.name, len(data), hashlib.sha256(data).hexdigest()))
     return files
 

@@ -1,0 +1,41 @@
+"""The one alert sink: run failures (and later checks, drift, performance) all alert through it."""
+
+import json
+import os
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+
+class AlertSink(dg.ConfigurableResource):
+    """Appends alerts as JSON lines to a file; also POSTs them to a webhook when one is set."""
+
+    path: str = Field(description="JSON-lines file that receives every alert.")
+    webhook_url: str | None = Field(
+        default=None, description="Optional URL that receives each alert as a JSON POST."
+    )
+    timeout_seconds: float = Field(default=5.0, description="Webhook request timeout.")
+
+    def send(self, kind: str, message: str, **details: Any) -> dict[str, Any]:
+        """Record one alert; returns what was written."""
+        alert = {"time": datetime.now(UTC).isoformat(), "kind": kind, "message": message, **details}
+        line = (json.dumps(alert, sort_keys=True, default=str) + "\n").encode()
+        target = Path(self.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # One write() on an O_APPEND descriptor: lines from concurrent writers never interleave.
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        if self.webhook_url:
+            request = urllib.request.Request(
+                self.webhook_url, data=line, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=self.timeout_seconds):
+                pass
+        return alert
