@@ -1,5 +1,6 @@
-"""End to end with the real daemon: drop files into the landing folder of a running `dagster dev`."""
+"""End to end with the real daemon: files dropped into the landing folder of `dagster dev`."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -36,7 +37,7 @@ def free_port() -> int:
 
 
 def restore_default_signals() -> None:
-    """A non-interactive shell starts background jobs with SIGINT ignored; undo that in the child."""
+    """A non-interactive shell starts background jobs with SIGINT ignored; undo it in the child."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -102,14 +103,10 @@ class DagsterDev:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=10)
         self.instance.dispose()
 
