@@ -2,7 +2,8 @@
 
 A file is hashed only once its size and modification and change times have stayed the same for
 one whole tick (so half-written files wait) and only when those stats changed since it was last
-hashed (so a tick with nothing new reads no data). Content already processed, under any name, is skipped.
+hashed (so a tick with nothing new reads no data). Content already processed, under any name, is
+skipped.
 """
 
 import hashlib
