@@ -57,7 +57,7 @@ def test_fairness_reports_each_group_and_the_largest_gap(report) -> None:
     test.loc[test["category"] == "C", "target"] = 1 - test.loc[test["category"] == "C", "target"]
     slices = fairness_slices(model, test, DEMO_SPEC, "category")
     assert set(slices["groups"]) == {"A", "B", "C"}
-    assert slices["gaps"]["accuracy"]["lowest"] == "C"
+    assert slices["gaps"]["accuracy"]["worst"] == "C"
     assert slices["largest_gap"]["gap"] > 0.5
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import skops.io
 
+from ml_assets.lib.dataset import DatasetSpec
 from ml_assets.lib.demo_data import DEMO_SPEC
 from ml_assets.lib.features import build_features
 from ml_assets.lib.modeling import ESTIMATORS, model_fingerprint, model_inputs, train_model
@@ -51,7 +52,7 @@ def test_randomized_search_is_seeded(train_rows) -> None:
         train_model(
             train_rows,
             DEMO_SPEC,
-            "logistic_regression",
+            "linear",
             search="random",
             search_space=space,
             n_iter=2,
@@ -68,23 +69,35 @@ def test_unknown_estimator_is_refused(train_rows) -> None:
         train_model(train_rows, DEMO_SPEC, "svm")
 
 
-@pytest.mark.parametrize("estimator", sorted(ESTIMATORS))
-def test_every_estimator_round_trips_through_skops_with_the_exact_trusted_list(
-    train_rows, estimator
+REGRESSION = DatasetSpec(
+    name="regression",
+    target="numeric2",
+    task="regression",
+    numeric_features=("numeric1",),
+    categorical_features=("category",),
+)
+SPECS = {"classification": DEMO_SPEC, "regression": REGRESSION}
+COMBINATIONS = [(estimator, task) for estimator in sorted(ESTIMATORS) for task in sorted(SPECS)]
+
+
+@pytest.mark.parametrize(("estimator", "task"), COMBINATIONS)
+def test_every_estimator_round_trips_through_skops_with_the_trusted_list(
+    train_rows, estimator, task
 ) -> None:
-    model = train_model(train_rows, DEMO_SPEC, estimator, search="none", cv_folds=3).model
+    spec = SPECS[task]
+    model = train_model(train_rows, spec, estimator, search="none", cv_folds=3).model
     data = dump_model(model)
     assert set(skops.io.get_untrusted_types(data=data)) <= set(TRUSTED_MODEL_TYPES)
     loaded = load_model_bytes(data, "model")
     assert model_fingerprint(loaded) == model_fingerprint(model)
-    inputs = model_inputs(train_rows, DEMO_SPEC)
-    assert (loaded.predict_proba(inputs) == model.predict_proba(inputs)).all()
+    inputs = model_inputs(train_rows, spec)
+    assert (loaded.predict(inputs) == model.predict(inputs)).all()
 
 
 def test_trusted_list_holds_only_types_some_estimator_needs(train_rows) -> None:
     needed = set()
-    for estimator in ESTIMATORS:
-        model = train_model(train_rows, DEMO_SPEC, estimator, search="none", cv_folds=3).model
+    for estimator, task in COMBINATIONS:
+        model = train_model(train_rows, SPECS[task], estimator, search="none", cv_folds=3).model
         needed |= set(skops.io.get_untrusted_types(data=dump_model(model)))
     assert needed == set(TRUSTED_MODEL_TYPES)
 

@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export DAGSTER_HOME="$PWD/dagster_home"
 .venv/bin/dagster asset materialize -m ml_assets --select '*'
-echo "Evaluation report: data/storage/evaluation_report.md"
+echo "Evaluation report: data/demo/storage/evaluation_report.md"

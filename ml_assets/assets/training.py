@@ -13,27 +13,32 @@ from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.dataset import SPLIT
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT
-from ml_assets.resources.settings import DATASET
+from ml_assets.resources.settings import DATASET, PROJECT
+
+DEFAULTS = PROJECT.config.training
 
 
 class TrainingConfig(dg.Config):
     """Estimator and hyperparameter search, editable in the launchpad."""
 
-    estimator: Literal["random_forest", "logistic_regression", "hist_gradient_boosting"] = Field(
-        default="random_forest", description="The model's final step."
+    estimator: Literal["random_forest", "hist_gradient_boosting", "linear"] = Field(
+        default=DEFAULTS.estimator,
+        description="The model's final step (linear: logistic regression or ridge, by task).",
     )
     search: Literal["grid", "random", "none"] = Field(
-        default="grid", description="Cross-validated grid or randomized search, or none."
+        default=DEFAULTS.search, description="Cross-validated grid or randomized search, or none."
     )
     search_space: str = Field(
-        default="",
+        default=json.dumps(DEFAULTS.search_space) if DEFAULTS.search_space is not None else "",
         description="JSON object of estimator parameter to candidate values, "
         'e.g. {"max_depth": [null, 8]}; '
         "empty uses the estimator's default space.",
     )
-    cv_folds: int = Field(default=5, ge=2, description="Stratified cross-validation folds.")
-    n_iter: int = Field(default=10, ge=1, description="Candidates drawn by a randomized search.")
-    seed: int = Field(default=42, description="Seed of the folds, the search and the estimator.")
+    cv_folds: int = Field(default=DEFAULTS.cv_folds, ge=2, description="Cross-validation folds.")
+    n_iter: int = Field(
+        default=DEFAULTS.n_iter, ge=1, description="Candidates of a randomized search."
+    )
+    seed: int = Field(default=DEFAULTS.seed, description="Seed of the folds, search and estimator.")
 
     def parsed_search_space(self) -> dict[str, list] | None:
         """The search space as a dict, or None for the estimator's default."""

@@ -1,10 +1,8 @@
 """Periodic retraining: the whole graph on a cron, for data that drifts without new files."""
 
-import os
-
 import dagster as dg
 
-RETRAIN_CRON = os.environ.get("ML_ASSETS_RETRAIN_CRON", "0 3 * * 1")
+from ml_assets.resources.settings import PROJECT
 
 full_refresh_job = dg.define_asset_job(
     "full_refresh",
@@ -15,7 +13,7 @@ full_refresh_job = dg.define_asset_job(
 retrain_schedule = dg.ScheduleDefinition(
     name="retrain_schedule",
     job=full_refresh_job,
-    cron_schedule=RETRAIN_CRON,
+    cron_schedule=PROJECT.config.schedule.retrain_cron,
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Retrains on the landing data ($ML_ASSETS_RETRAIN_CRON; default Mondays 03:00).",
+    description="Retrains on the landing data (schedule.retrain_cron in the project config).",
 )

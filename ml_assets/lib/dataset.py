@@ -26,6 +26,7 @@ class DatasetSpec:
     key: str | None = None
     derived_features: Mapping[str, str] = field(default_factory=dict)
     test_fraction: float = 0.2
+    positive_label: str | int | float | bool | None = None
 
     def __post_init__(self) -> None:
         """Refuse specs whose columns collide or whose split cannot work."""
@@ -38,6 +39,8 @@ class DatasetSpec:
         clash = reserved & {*inputs, self.target, *self.derived_features}
         if clash:
             raise ValueError(f"column names {sorted(clash)} are reserved by the pipeline")
+        if self.task not in ("binary", "multiclass", "regression"):
+            raise ValueError(f"task must be binary, multiclass or regression, got {self.task!r}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
 

@@ -15,6 +15,7 @@ DEMO_SPEC = DatasetSpec(
     categorical_features=("category",),
     sensitive_columns=("category",),
     derived_features={"numeric_ratio": "numeric1 / numeric2"},
+    positive_label=1,
 )
 
 DEMO_FILE_NAME = "demo.csv"

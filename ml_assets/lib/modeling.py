@@ -8,12 +8,17 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -22,22 +27,35 @@ from ml_assets.lib.dataset import DatasetSpec
 SearchKind = Literal["grid", "random", "none"]
 ESTIMATOR_STEP = "estimator"
 
-ESTIMATORS: dict[str, type[BaseEstimator]] = {
-    "random_forest": RandomForestClassifier,
-    "logistic_regression": LogisticRegression,
-    "hist_gradient_boosting": HistGradientBoostingClassifier,
+# Each estimator name maps to its classifier and its regressor; the task picks one.
+ESTIMATORS: dict[str, dict[bool, type[BaseEstimator]]] = {
+    "random_forest": {True: RandomForestClassifier, False: RandomForestRegressor},
+    "hist_gradient_boosting": {
+        True: HistGradientBoostingClassifier,
+        False: HistGradientBoostingRegressor,
+    },
+    "linear": {True: LogisticRegression, False: Ridge},
 }
 
-DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "random_forest": {"n_estimators": 100, "n_jobs": 1},
-    "logistic_regression": {"max_iter": 1000},
-    "hist_gradient_boosting": {},
+DEFAULT_PARAMS: dict[str, dict[bool, dict[str, Any]]] = {
+    "random_forest": {
+        True: {"n_estimators": 100, "n_jobs": 1},
+        False: {"n_estimators": 100, "n_jobs": 1},
+    },
+    "hist_gradient_boosting": {True: {}, False: {}},
+    "linear": {True: {"max_iter": 1000}, False: {}},
 }
 
-DEFAULT_SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
-    "random_forest": {"max_depth": [None, 8], "min_samples_leaf": [1, 5]},
-    "logistic_regression": {"C": [0.1, 1.0, 10.0]},
-    "hist_gradient_boosting": {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31]},
+DEFAULT_SEARCH_SPACES: dict[str, dict[bool, dict[str, list[Any]]]] = {
+    "random_forest": {
+        True: {"max_depth": [None, 8], "min_samples_leaf": [1, 5]},
+        False: {"max_depth": [None, 8], "min_samples_leaf": [1, 5]},
+    },
+    "hist_gradient_boosting": {
+        True: {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31]},
+        False: {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31]},
+    },
+    "linear": {True: {"C": [0.1, 1.0, 10.0]}, False: {"alpha": [0.1, 1.0, 10.0]}},
 }
 
 
@@ -64,8 +82,10 @@ class TrainingResult:
 
 
 def model_inputs(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """The columns the Pipeline reads, with every missing category as NaN (imputers ignore None)."""
+    """The Pipeline's columns: numbers as float64, missing values as NaN (imputers skip None)."""
     inputs = frame[spec.model_columns].copy()
+    for column in spec.model_numeric_columns:
+        inputs[column] = inputs[column].astype("float64")
     for column in spec.categorical_features:
         inputs[column] = inputs[column].astype("object").where(inputs[column].notna(), np.nan)
     return inputs
@@ -93,10 +113,11 @@ def build_preprocessor(spec: DatasetSpec) -> ColumnTransformer:
 def build_pipeline(
     spec: DatasetSpec, estimator: str, params: Mapping[str, Any] | None = None, seed: int = 42
 ) -> Pipeline:
-    """Preprocessing plus the named estimator, seeded wherever the estimator takes a seed."""
+    """Preprocessing plus the named estimator for the task, seeded wherever it takes a seed."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
-    model = ESTIMATORS[estimator](**{**DEFAULT_PARAMS[estimator], **(params or {})})
+    kind = spec.is_classification
+    model = ESTIMATORS[estimator][kind](**{**DEFAULT_PARAMS[estimator][kind], **(params or {})})
     if "random_state" in model.get_params():
         model.set_params(random_state=seed)
     return Pipeline([("preprocessor", build_preprocessor(spec)), (ESTIMATOR_STEP, model)])
@@ -122,13 +143,11 @@ def train_model(
     pipeline = build_pipeline(spec, estimator, seed=seed)
     inputs, target = model_inputs(train, spec), train[spec.target]
     scoring = default_scoring(spec)
-    folds = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
-    space = {
-        f"{ESTIMATOR_STEP}__{name}": list(values)
-        for name, values in (
-            DEFAULT_SEARCH_SPACES[estimator] if search_space is None else search_space
-        ).items()
-    }
+    splitter = StratifiedKFold if spec.is_classification else KFold
+    folds = splitter(n_splits=cv_folds, shuffle=True, random_state=seed)
+    if search_space is None:
+        search_space = DEFAULT_SEARCH_SPACES[estimator][spec.is_classification]
+    space = {f"{ESTIMATOR_STEP}__{name}": list(values) for name, values in search_space.items()}
     if search == "none" or not space:
         searcher: Any = GridSearchCV(pipeline, {}, cv=folds, scoring=scoring)
     elif search == "grid":
@@ -157,11 +176,6 @@ def train_model(
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def is_classifier_pipeline(model: Pipeline) -> bool:
-    """Whether the Pipeline's final step predicts labels."""
-    return isinstance(model[-1], ClassifierMixin)
 
 
 def model_fingerprint(model: Any) -> str:

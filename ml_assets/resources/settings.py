@@ -1,4 +1,4 @@
-"""Project settings shown in the launchpad: where data lives, the dataset, and check thresholds."""
+"""Project settings shown in the launchpad, with defaults from the active configuration file."""
 
 import os
 from pathlib import Path
@@ -7,22 +7,22 @@ import dagster as dg
 import pandera.pandas as pa
 from pydantic import Field
 
-from ml_assets.lib.contract import DemoRecords
 from ml_assets.lib.dataset import DatasetSpec
-from ml_assets.lib.demo_data import DEMO_SPEC
+from ml_assets.lib.project_config import Project, load_project
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR_ENV = "ML_ASSETS_DATA_DIR"
 
-# The active dataset and its contract. They shape asset types, so they are fixed when the code
-# location loads.
-DATASET: DatasetSpec = DEMO_SPEC
-CONTRACT: pa.DataFrameSchema = DemoRecords.to_schema()
+# The active dataset and its contract ($ML_ASSETS_CONFIG, the demo by default). They shape asset
+# types, so they are fixed when the code location loads.
+PROJECT: Project = load_project()
+DATASET: DatasetSpec = PROJECT.spec
+CONTRACT: pa.DataFrameSchema = PROJECT.contract
+CHECKS = PROJECT.config.checks
 
 
 def data_dir() -> str:
-    """The project's data folder: ``$ML_ASSETS_DATA_DIR`` or ``data/`` in the repository."""
-    return os.environ.get(DATA_DIR_ENV, str(PROJECT_ROOT / "data"))
+    """The dataset's data folder: ``$ML_ASSETS_DATA_DIR``, else the configuration's."""
+    return os.environ.get(DATA_DIR_ENV, str(PROJECT.data_dir))
 
 
 def data_dir_setting() -> str | dg.EnvVar:
@@ -36,22 +36,30 @@ class PipelineSettings(dg.ConfigurableResource):
     data_dir: str = Field(
         default_factory=data_dir, description="Folder for landing files and artifacts."
     )
-    landing_subdir: str = Field(default="landing", description="Landing folder, inside data_dir.")
+    landing_subdir: str = Field(
+        default=PROJECT.config.dataset.landing_subdir,
+        description="Landing folder, inside data_dir.",
+    )
     seed_demo_when_empty: bool = Field(
-        default=True, description="Write the demo dataset into an empty landing folder."
+        default=DATASET.name == "demo",
+        description="Write the demo dataset into an empty landing folder.",
     )
     demo_rows: int = Field(default=5000, description="Rows of generated demo data.")
-    min_rows: int = Field(default=100, description="Fewest validated rows a batch may have.")
+    min_rows: int = Field(
+        default=CHECKS.min_rows, description="Fewest validated rows a batch may have."
+    )
     max_quarantined_share: float = Field(
-        default=0.05, description="Largest share of input rows that may be quarantined."
+        default=CHECKS.max_quarantined_share,
+        description="Largest share of input rows that may be quarantined.",
     )
     default_max_null_share: float = Field(
-        default=0.5, description="Largest null share of a nullable column without its own limit."
+        default=CHECKS.default_max_null_share,
+        description="Largest null share of a nullable column without its own limit.",
     )
     max_null_share: dict[str, float] = Field(
-        default={"numeric1": 0.2}, description="Largest null share per column."
+        default=CHECKS.max_null_share, description="Largest null share per column."
     )
-    seed: int = Field(default=42, description="Seed for baselines and anything random.")
+    seed: int = Field(default=PROJECT.config.training.seed, description="Seed for baselines.")
 
     @property
     def landing_dir(self) -> Path:

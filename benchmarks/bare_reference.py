@@ -1,0 +1,213 @@
+"""The bare reference: the project's pure functions, in the assets' order, with no Dagster at all.
+
+It does the same work and the same I/O as ``dagster asset materialize -m ml_assets --select '*'``
+(read the landing folder, validate, build features, train, evaluate, and store every artifact as
+Parquet, skops, JSON and Markdown through ``ml_assets.lib.storage``), so the difference between
+the two commands is orchestration alone. It never imports ``dagster``.
+
+    python benchmarks/bare_reference.py --data-dir DIR [--stop-after features] [--timings out.json]
+
+``DIR/landing`` holds the input files; artifacts go to ``DIR/bare_storage`` (``--storage`` to
+change it). Prints the seconds spent in each stage as JSON on stdout (and in ``--timings``).
+"""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+STARTED = time.perf_counter()
+
+STAGES = ("ingestion", "validation", "checks", "features", "training", "evaluation")
+DEFAULT_TRAINING = {
+    "estimator": "random_forest",
+    "search": "grid",
+    "search_space": {"n_estimators": [10]},
+    "cv_folds": 3,
+    "n_iter": 10,
+    "seed": 42,
+}
+
+
+class Stopwatch:
+    """Seconds per named stage, in the order the stages ran."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, work: Callable[..., Any], *args: Any) -> Any:
+        """Run ``work(*args)`` and add its wall time to stage ``name``."""
+        began = time.perf_counter()
+        try:
+            return work(*args)
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+
+
+def write_parquet(path: Path, frame: Any) -> None:
+    """Store a frame exactly as the project's IO manager does (atomic, pyarrow, no index)."""
+    from ml_assets.lib.storage import atomic_write
+
+    atomic_write(path, lambda handle: frame.to_parquet(handle, index=False, engine="pyarrow"))
+
+
+def write_report(path: Path, report: dict, markdown: str) -> None:
+    """Store the report as the IO manager does: JSON, with the Markdown beside it."""
+    from ml_assets.lib.storage import atomic_write_text
+
+    atomic_write_text(path.with_suffix(".md"), markdown)
+    atomic_write_text(path, json.dumps(report, indent=2, sort_keys=True, default=str))
+
+
+def ingest(landing: Path, storage: Path, contract: Any) -> Any:
+    """``raw_data``: list and hash the files, read them as text, per-file row counts, store."""
+    from ml_assets.lib.contract import data_columns
+    from ml_assets.lib.dataset import SOURCE_FILE
+    from ml_assets.lib.ingestion import content_hash, list_landing_files, read_landing_folder
+
+    files = list_landing_files(landing)
+    frame = read_landing_folder(files, data_columns(contract), strict=contract.strict is True)
+    rows_per_file = frame[SOURCE_FILE].value_counts()
+    empty = [file.name for file in files if int(rows_per_file.get(file.name, 0)) == 0]
+    content_hash(files)
+    write_parquet(storage / "raw_data.parquet", frame)
+    if empty:
+        raise SystemExit(f"files without rows: {empty}")
+    return frame
+
+
+def validate(raw: Any, storage: Path, contract: Any) -> Any:
+    """``validated_data`` and ``quarantined_rows``: one validation pass, two stored outputs."""
+    from ml_assets.lib.contract import validate_rows
+
+    result = validate_rows(raw, contract)
+    if len(result.valid) + len(result.quarantined) != len(raw):
+        raise SystemExit("row accounting broken")
+    write_parquet(storage / "validated_data.parquet", result.valid)
+    write_parquet(storage / "quarantined_rows.parquet", result.quarantined)
+    return result
+
+
+def check(result: Any, contract: Any) -> dict[str, float]:
+    """What the blocking checks on ``validated_data`` compute, on the frames in memory."""
+    from ml_assets.lib.contract import FAILURES
+
+    valid, quarantined = result.valid, result.quarantined
+    failed_cells = sum(len(json.loads(cell)) for cell in quarantined[FAILURES])
+    total = len(valid) + len(quarantined)
+    nullable = [name for name, column in contract.columns.items() if column.nullable]
+    nulls = {name: float(valid[name].isna().mean()) for name in nullable}
+    return {"quarantined_share": len(quarantined) / total, "failed_cells": failed_cells, **nulls}
+
+
+def featurize(valid: Any, storage: Path, dataset: Any) -> Any:
+    """``features``: derived columns and the hashed split, its balance, and the split check."""
+    from ml_assets.lib.dataset import SPLIT
+    from ml_assets.lib.features import TEST, TRAIN, build_features, split_balance
+
+    table = build_features(valid, dataset)
+    split_balance(table, dataset).to_markdown(index=False)
+    sides = table[SPLIT].value_counts()
+    if not sides.get(TRAIN, 0) or not sides.get(TEST, 0):
+        raise SystemExit(f"split is not usable: {sides.to_dict()}")
+    write_parquet(storage / "features.parquet", table)
+    return table
+
+
+def train(features: Any, storage: Path, dataset: Any, training: dict) -> Any:
+    """``trained_model``: the seeded search on the train side, the fingerprint, the skops file."""
+    from ml_assets.lib.dataset import SPLIT
+    from ml_assets.lib.modeling import model_fingerprint, train_model
+    from ml_assets.lib.storage import atomic_write_bytes, dump_model
+
+    result = train_model(features[features[SPLIT] == "train"], dataset, **training)
+    model_fingerprint(result.model)
+    atomic_write_bytes(storage / "trained_model.skops", dump_model(result.model))
+    return result.model
+
+
+def report(model: Any, features: Any, storage: Path, dataset: Any, seed: int) -> dict:
+    """``evaluation_report``: metrics, baselines and fairness slices, as JSON and Markdown."""
+    from ml_assets.lib.evaluation import evaluate, report_markdown
+
+    result = evaluate(model, features, dataset, seed=seed)
+    write_report(storage / "evaluation_report.json", result, report_markdown(result))
+    return result
+
+
+def run(
+    data_dir: Path, storage: Path, stop_after: str, training: dict, seed: int = 42
+) -> dict[str, float]:
+    """Every stage up to ``stop_after``; returns seconds per stage."""
+    watch = Stopwatch()
+    contract, dataset = watch.run("import", _contract_and_dataset)
+    storage.mkdir(parents=True, exist_ok=True)
+    raw = watch.run("ingestion", ingest, data_dir / "landing", storage, contract)
+    result = watch.run("validation", validate, raw, storage, contract)
+    del raw  # the assets hand frames over through storage, so nothing upstream stays in memory
+    watch.run("checks", check, result, contract)
+    valid = result.valid
+    del result
+    features = watch.run("features", featurize, valid, storage, dataset)
+    del valid
+    if stop_after != "features":
+        model = watch.run("training", train, features, storage, dataset, training)
+        watch.run("evaluation", report, model, features, storage, dataset, seed)
+    return watch.seconds
+
+
+def _contract_and_dataset() -> tuple[Any, Any]:
+    """The active contract and dataset, built the way ``ml_assets.resources.settings`` builds them.
+
+    The settings module itself imports Dagster, so this asks ``ml_assets.lib`` directly: the
+    project configuration when the code has one, else the demo's model and spec.
+    ``benchmarks/run.py`` checks that the result equals the settings' ``CONTRACT`` and ``DATASET``.
+    """
+    import pandas  # noqa: F401 - the frame library, imported here so its cost is "import"
+
+    try:
+        from ml_assets.lib.project_config import load_project
+    except ImportError:
+        from ml_assets.lib.contract import DemoRecords
+        from ml_assets.lib.demo_data import DEMO_SPEC
+
+        return DemoRecords.to_schema(), DEMO_SPEC
+    project = load_project()
+    return project.contract, project.spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="folder holding landing/")
+    parser.add_argument("--storage", type=Path, help="artifact folder (default DATA/bare_storage)")
+    parser.add_argument("--stop-after", choices=["features", "evaluation"], default="evaluation")
+    parser.add_argument(
+        "--training",
+        default=json.dumps(DEFAULT_TRAINING),
+        help="JSON keyword arguments of train_model (estimator, search, search_space, ...)",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the evaluation baselines")
+    parser.add_argument("--timings", type=Path, help="also write the stage timings here")
+    args = parser.parse_args(argv)
+    training = json.loads(args.training)
+    seconds = run(
+        args.data_dir,
+        args.storage or args.data_dir / "bare_storage",
+        args.stop_after,
+        training,
+        seed=args.seed,
+    )
+    seconds["total_in_process"] = time.perf_counter() - STARTED
+    text = json.dumps(seconds, indent=2)
+    if args.timings:
+        args.timings.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Measurements that need Dagster, run by ``benchmarks/run.py`` in their own process.
+
+    python benchmarks/probes.py steps --home DAGSTER_HOME
+        every run of the instance: run and step durations from the event log, by phase
+    python benchmarks/probes.py consistency
+        the bare reference's contract and dataset equal the ones the assets use
+    python benchmarks/probes.py idle --data-dir DIR --home DAGSTER_HOME [--repeats N]
+        a landing sensor tick and an automation evaluation with nothing new: time, runs, reads
+
+Each prints one JSON object on stdout.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+STEP_END = {"STEP_SUCCESS", "STEP_FAILURE"}
+
+
+def _phases(events: list[tuple[float, str]], start: float, end: float) -> dict[str, float]:
+    """Split one step into loading inputs, computing (with output type checks) and storing.
+
+    ``load`` ends at the last STEP_INPUT (inputs loaded by the IO manager and type-checked),
+    ``compute`` at the first STEP_OUTPUT (the asset body, then the output's Dagster type check),
+    ``store`` is the rest (IO manager writes, materialization and check events).
+    """
+    inputs = [ts for ts, kind in events if kind in ("LOADED_INPUT", "STEP_INPUT")]
+    outputs = [ts for ts, kind in events if kind == "STEP_OUTPUT"]
+    loaded = max(inputs) if inputs else start
+    produced = min(outputs) if outputs else end
+    return {"load": loaded - start, "compute": produced - loaded, "store": end - produced}
+
+
+def run_steps(instance: Any, run_id: str) -> dict[str, Any]:
+    """Run duration, per-step durations and phases, and event counts, from one run's event log."""
+    steps: dict[str, dict[str, Any]] = {}
+    events: dict[str, list[tuple[float, str]]] = {}
+    run_start = run_end = first = last = None
+    in_process = False
+    count = 0
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        count += 1
+        kind, key, ts = event.event_type_value, event.step_key, entry.timestamp
+        first = ts if first is None else min(first, ts)
+        last = ts if last is None else max(last, ts)
+        if kind in ("PIPELINE_START", "RUN_START"):
+            run_start = ts
+        elif kind in ("PIPELINE_SUCCESS", "RUN_SUCCESS", "PIPELINE_FAILURE", "RUN_FAILURE"):
+            run_end = ts
+        elif kind == "ENGINE_EVENT" and "in process" in (entry.user_message or ""):
+            in_process = True
+        if key is None:
+            continue
+        events.setdefault(key, []).append((ts, kind))
+        if kind == "STEP_START":
+            steps[key] = {"start": ts}
+        elif kind in STEP_END and key in steps:
+            steps[key].update(end=ts, status=kind)
+    for key, step in steps.items():
+        end = step.get("end", last)
+        step["seconds"] = end - step["start"]
+        step.update(_phases(events[key], step["start"], end))
+    return {
+        "run_seconds": (run_end or last) - (run_start or first) if first is not None else 0.0,
+        "log_seconds": (last - first) if first is not None else 0.0,
+        "events": count,
+        "in_process": in_process,
+        "steps": {
+            key: {k: v for k, v in step.items() if k not in ("start", "end")}
+            for key, step in steps.items()
+        },
+    }
+
+
+def steps(home: Path) -> dict[str, Any]:
+    """Every run of the instance at ``home``, by run id."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return {
+            run.run_id: {"status": run.status.value, **run_steps(instance, run.run_id)}
+            for run in instance.get_runs()
+        }
+
+
+def consistency() -> dict[str, Any]:
+    """Whether the bare reference validates and featurizes with the assets' contract and dataset."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bare_reference import _contract_and_dataset
+
+    from ml_assets.resources import settings
+
+    contract, dataset = _contract_and_dataset()
+    return {
+        "contract_matches": repr(contract) == repr(settings.CONTRACT),
+        "dataset_matches": dataset == settings.DATASET,
+    }
+
+
+@contextmanager
+def counting(targets: list[tuple[Any, str]]) -> Iterator[dict[str, int]]:
+    """Count calls to each ``(owner, attribute)`` function while the block runs."""
+    counts: dict[str, int] = {}
+    saved = []
+    for owner, name in targets:
+        original = getattr(owner, name)
+        label = f"{getattr(owner, '__name__', type(owner).__name__)}.{name}"
+        counts[label] = 0
+
+        def wrapper(*args: Any, _f: Callable = original, _l: str = label, **kwargs: Any) -> Any:
+            counts[_l] += 1
+            return _f(*args, **kwargs)
+
+        saved.append((owner, name, original))
+        setattr(owner, name, wrapper)
+    try:
+        yield counts
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+def bytes_read() -> int:
+    """Bytes this process has read through read(2) and friends so far (Linux ``rchar``)."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def timed(work: Callable[[], Any], repeats: int) -> tuple[list[Any], list[float], int]:
+    """Run ``work`` ``repeats`` times; results, seconds each, and bytes read in all."""
+    results, seconds = [], []
+    before = bytes_read()
+    for _ in range(repeats):
+        began = time.perf_counter()
+        results.append(work())
+        seconds.append(time.perf_counter() - began)
+    return results, seconds, bytes_read() - before
+
+
+def data_readers() -> list[tuple[Any, str]]:
+    """The functions that would read landing files or stored artifacts."""
+    import pandas as pd
+
+    import ml_assets.assets.ingestion as ingestion_asset
+    import ml_assets.lib.ingestion as ingestion
+    import ml_assets.lib.landing as landing
+    from ml_assets.resources.io_manager import ArtifactIOManager
+
+    return [
+        (landing, "_sha256"),
+        (ingestion, "list_landing_files"),
+        (ingestion, "read_landing_file"),
+        (ingestion_asset, "list_landing_files"),
+        (pd, "read_parquet"),
+        (ArtifactIOManager, "load_from_path"),
+    ]
+
+
+def idle_sensor(instance: Any, data_dir: Path, repeats: int) -> dict[str, Any]:
+    """Two ticks settle the landing folder; then ``repeats`` ticks with nothing new, timed.
+
+    Also times the folder scan alone (``scan_landing``), without building a sensor context.
+    """
+    import dagster as dg
+
+    from ml_assets.automation.sensors import landing_sensor
+    from ml_assets.lib.landing import LandingCursor, scan_landing
+    from ml_assets.resources.settings import PipelineSettings
+
+    settings = PipelineSettings(data_dir=str(data_dir))
+    cursor: list[str | None] = [None]
+
+    def tick() -> Any:
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor[0], resources={"settings": settings}
+        )
+        result = landing_sensor(context)
+        cursor[0] = context.cursor
+        return result
+
+    settle = [type(tick()).__name__, type(tick()).__name__]
+    with counting(data_readers()) as counts:
+        results, seconds, read = timed(tick, repeats)
+        previous = LandingCursor.from_json(cursor[0])
+        scans, scan_seconds, scan_read = timed(
+            lambda: scan_landing(settings.landing_dir, previous), repeats
+        )
+    return {
+        "settling_ticks": settle,
+        "tick_seconds_median": statistics.median(seconds),
+        "tick_seconds": seconds,
+        "run_requests": sum(isinstance(result, dg.RunRequest) for result in results),
+        "data_reader_calls": counts,
+        "bytes_read": read,
+        "scan_seconds_median": statistics.median(scan_seconds),
+        "scan_bytes_read": scan_read,
+        "scan_new_files": sum(len(scan.new) for scan in scans),
+    }
+
+
+def idle_automation(instance: Any, repeats: int) -> dict[str, Any]:
+    """Automation evaluations after a full materialization; the timed ones see nothing new."""
+    import dagster as dg
+
+    from ml_assets.definitions import defs
+
+    runs_before = len(instance.get_run_records())
+    state: dict[str, Any] = {"cursor": None}
+
+    def evaluate() -> int:
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=state["cursor"]
+        )
+        state["cursor"] = result.cursor
+        return result.total_requested
+
+    began = time.perf_counter()
+    first = evaluate()
+    first_seconds = time.perf_counter() - began
+    with counting(data_readers()) as counts:
+        results, seconds, read = timed(evaluate, repeats)
+    return {
+        "first_evaluation_requested": first,
+        "first_evaluation_seconds": first_seconds,
+        "evaluation_seconds_median": statistics.median(seconds),
+        "evaluation_seconds": seconds,
+        "total_requested": sum(results),
+        "runs_launched": len(instance.get_run_records()) - runs_before,
+        "data_reader_calls": counts,
+        "bytes_read": read,
+    }
+
+
+def idle(data_dir: Path, home: Path, repeats: int) -> dict[str, Any]:
+    """Both idle measurements against the instance at ``home``, with the size of the data."""
+    import dagster as dg
+
+    landing = data_dir / "landing"
+    data_bytes = sum(path.stat().st_size for path in landing.iterdir() if path.is_file())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs_before = len(instance.get_run_records())
+        sensor = idle_sensor(instance, data_dir, repeats)
+        automation = idle_automation(instance, repeats)
+        runs_after = len(instance.get_run_records())
+    return {
+        "landing_bytes": data_bytes,
+        "runs_launched": runs_after - runs_before,
+        "sensor": sensor,
+        "automation": automation,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="probe", required=True)
+    sub.add_parser("steps").add_argument("--home", type=Path, required=True)
+    sub.add_parser("consistency")
+    idle_parser = sub.add_parser("idle")
+    idle_parser.add_argument("--data-dir", type=Path, required=True)
+    idle_parser.add_argument("--home", type=Path, required=True)
+    idle_parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.probe == "steps":
+        result = steps(args.home)
+    elif args.probe == "consistency":
+        result = consistency()
+    else:
+        result = idle(args.data_dir, args.home, args.repeats)
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,577 @@
+"""Benchmark: the project's main command against the bare reference, on the seed's data.
+
+    python benchmarks/run.py                      # 1e4, 1e5, 1e6 full graph; 1e7 up to features
+    python benchmarks/run.py --quick              # tiny sizes, one repeat (the smoke test)
+    python benchmarks/run.py --sizes 1e4 --ingest-sizes 1e6 --repeats 5 --out results/x.json
+
+For each size it writes the seed's data once (``make_demo_frame``) to ``landing/demo.csv``, then
+runs, alternately and each in a fresh process, the bare reference (``bare_reference.py``: the same
+pure functions, the same artifacts, no Dagster) and the main command
+(``dagster asset materialize -m ml_assets --select '*'``, with its own ``DAGSTER_HOME`` and
+``ML_ASSETS_DATA_DIR``). Wall time and peak RSS come from ``wait4`` on each child (the peak covers
+the child and the processes it waited for); per-asset times come from the run's event log. It also
+times loading the code location and an idle sensor tick and automation evaluation, checks the
+issue's targets, prints tables and writes everything as JSON (see benchmarks/README.md).
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import yaml
+from report import print_report
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+PYTHON = sys.executable
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+DAGSTER_YAML = ROOT / "dagster_home" / "dagster.yaml"
+SEED = 42
+MILLION = 1_000_000
+
+# RandomForest with 10 trees: a grid of one candidate, three folds, then the refit on all rows.
+TRAINING = {
+    "estimator": "random_forest",
+    "search": "grid",
+    "search_space": {"n_estimators": [10]},
+    "cv_folds": 3,
+    "n_iter": 10,
+    "seed": SEED,
+}
+FULL_SELECTION = "*"
+INGEST_SELECTION = "raw_data,validated_data,quarantined_rows,features"
+INGEST_STEPS = ("raw_data", "validation", "features")
+RUN_ID = re.compile(r"- (?:__ASSET_JOB\w*|\w+) - ([0-9a-f]{8}-[0-9a-f-]{27}) - ")
+
+# The issue's targets on this machine.
+FULL_WALL_RATIO_LARGE = 1.10
+FULL_RSS_RATIO_LARGE = 1.5
+FULL_WALL_RATIO_SMALL = 2.0
+INGEST_SECONDS_PER_MILLION = 1.5
+INGEST_LINEARITY = 1.25
+CODE_LOCATION_SECONDS = 2.5
+
+
+@dataclass
+class Measured:
+    """One child process: wall seconds, peak RSS and exit status, and where its output went."""
+
+    wall: float
+    rss_mb: float
+    returncode: int
+    log: Path
+    load_before: float
+
+
+def measure(command: Sequence[str], env: dict[str, str], log: Path) -> Measured:
+    """Run ``command`` in a fresh process; wall time and peak RSS (ru_maxrss from wait4)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]  # other work on the machine makes the figures noisy
+    with log.open("wb") as out:
+        began = time.perf_counter()
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return Measured(wall, usage.ru_maxrss / 1024, child.returncode, log, load_before)
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    """The end of a child's output, for error messages."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def rows_arg(text: str) -> int:
+    """Row counts as the issue writes them: ``1e4``, ``100000``, ``2_000``."""
+    return int(float(text.replace("_", "")))
+
+
+def label(rows: int) -> str:
+    """``10000`` -> ``1e4``; other counts as they are."""
+    exponent = len(str(rows)) - 1
+    return f"1e{exponent}" if rows == 10**exponent else str(rows)
+
+
+def median(values: Sequence[float]) -> float:
+    """Median, or NaN when nothing was measured."""
+    return statistics.median(values) if values else float("nan")
+
+
+class Bench:
+    """Work folders, environments and the commands that are measured."""
+
+    def __init__(self, work: Path, keep_outputs: bool) -> None:
+        self.work = work
+        self.keep_outputs = keep_outputs
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.config = work / "run_config.yaml"
+        self.config.write_text(yaml.safe_dump({"ops": {"trained_model": {"config": run_config()}}}))
+
+    def csv(self, rows: int) -> Path:
+        """The seed's data at ``rows`` rows, written once and reused by every command."""
+        path = self.work / "csv" / f"demo-{rows}-seed{SEED}.csv"
+        if not path.exists():
+            from ml_assets.lib.demo_data import make_demo_frame
+
+            began = time.perf_counter()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            make_demo_frame(rows=rows, seed=SEED).to_csv(tmp, index=False, lineterminator="\n")
+            tmp.replace(path)
+            print(f"  wrote {path.name} ({rows:,} rows) in {time.perf_counter() - began:.1f}s")
+        return path
+
+    def case(self, name: str, rows: int) -> tuple[Path, Path]:
+        """A fresh data folder (landing/demo.csv hard-linked to the CSV) and Dagster home."""
+        root = self.work / name
+        shutil.rmtree(root, ignore_errors=True)
+        landing, home = root / "data" / "landing", root / "home"
+        landing.mkdir(parents=True)
+        home.mkdir(parents=True)
+        source = self.csv(rows)
+        try:
+            os.link(source, landing / "demo.csv")
+        except OSError:
+            shutil.copyfile(source, landing / "demo.csv")
+        shutil.copyfile(DAGSTER_YAML, home / "dagster.yaml")
+        return root / "data", home
+
+    def env(self, data: Path | None, home: Path) -> dict[str, str]:
+        """The environment of a measured command."""
+        env = {**os.environ, "DAGSTER_HOME": str(home)}
+        if data is not None:
+            env["ML_ASSETS_DATA_DIR"] = str(data)
+        return env
+
+    def bare(self, data: Path, home: Path, stop_after: str, log: Path) -> dict[str, Any]:
+        """The bare reference once: wall, RSS and its own seconds per stage."""
+        timings = log.with_suffix(".json")
+        command = [
+            PYTHON,
+            str(BENCH_DIR / "bare_reference.py"),
+            "--data-dir",
+            str(data),
+            "--stop-after",
+            stop_after,
+            "--training",
+            json.dumps(TRAINING),
+            "--seed",
+            str(SEED),
+            "--timings",
+            str(timings),
+        ]
+        done = measure(command, self.env(data, home), log)
+        stages = json.loads(timings.read_text()) if done.returncode == 0 else {}
+        return {**result_of(done), "stages": stages}
+
+    def dagster(self, data: Path, home: Path, selection: str, log: Path) -> dict[str, Any]:
+        """The main command once: wall, RSS and its run id (steps are read from the log later)."""
+        command = [DAGSTER, "asset", "materialize", "-m", "ml_assets", "--select", selection]
+        command += ["-c", str(self.config)]
+        done = measure(command, self.env(data, home), log)
+        found = RUN_ID.search(done.log.read_text(errors="replace"))
+        return {**result_of(done), "run_id": found.group(1) if found else None}
+
+    def probe(self, args: Sequence[str], env: dict[str, str], log: Path) -> dict[str, Any]:
+        """Run ``probes.py`` and return its JSON."""
+        done = subprocess.run(
+            [PYTHON, str(BENCH_DIR / "probes.py"), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        log.write_text(done.stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"probes.py {args[0]} failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def clean(self, data: Path) -> None:
+        """Drop the artifacts (not the data) so several sizes fit on disk."""
+        if not self.keep_outputs:
+            for folder in ("storage", "bare_storage"):
+                shutil.rmtree(data / folder, ignore_errors=True)
+
+
+def run_config() -> dict[str, Any]:
+    """The CLI's run config for ``trained_model``, equal to the bare reference's arguments."""
+    return {**TRAINING, "search_space": json.dumps(TRAINING["search_space"])}
+
+
+def result_of(done: Measured) -> dict[str, Any]:
+    """The JSON form of one measured process."""
+    result = {
+        "wall": done.wall,
+        "rss_mb": done.rss_mb,
+        "returncode": done.returncode,
+        "load_before": done.load_before,
+    }
+    if done.returncode != 0:
+        result["error"] = log_tail(done.log)
+    return result
+
+
+def attempt(run: Any, what: str) -> dict[str, Any]:
+    """Run a measurement, once more if it fails (the code may be changing under the benchmark)."""
+    result = run()
+    if result["returncode"] != 0:
+        print(f"  {what} failed (exit {result['returncode']}), retrying once:\n{result['error']}")
+        result = run()
+    return result
+
+
+def measure_case(
+    bench: Bench, kind: str, rows: int, repeats: int, stop_after: str, selection: str
+) -> dict[str, Any]:
+    """Both commands ``repeats`` times on the same files, alternating; medians and ratios."""
+    data, home = bench.case(f"{kind}-{label(rows)}", rows)
+    logs = data.parent / "logs"
+    bare_runs, dagster_runs = [], []
+    for repeat in range(repeats):
+        bare_log, dagster_log = logs / f"bare-{repeat}.log", logs / f"dagster-{repeat}.log"
+        bare_runs.append(attempt(partial(bench.bare, data, home, stop_after, bare_log), "bare"))
+        dagster_runs.append(
+            attempt(partial(bench.dagster, data, home, selection, dagster_log), "dagster")
+        )
+        print(
+            f"  {kind} {label(rows)} #{repeat + 1}: bare {bare_runs[-1]['wall']:.2f}s "
+            f"{bare_runs[-1]['rss_mb']:.0f}MB, dagster {dagster_runs[-1]['wall']:.2f}s "
+            f"{dagster_runs[-1]['rss_mb']:.0f}MB"
+        )
+    event_log = bench.probe(["steps", "--home", str(home)], bench.env(data, home), logs / "steps")
+    for run in dagster_runs:
+        run.update(event_log.get(run.get("run_id"), {}))
+    result = {
+        "rows": rows,
+        "repeats": repeats,
+        "selection": selection,
+        "bare": summarize(bare_runs, "stages"),
+        "dagster": summarize(dagster_runs, "steps"),
+        "data_dir": str(data),
+        "dagster_home": str(home),
+    }
+    result["wall_ratio"] = result["dagster"]["wall_median"] / result["bare"]["wall_median"]
+    result["rss_ratio"] = result["dagster"]["rss_mb_median"] / result["bare"]["rss_mb_median"]
+    return result
+
+
+def summarize(runs: list[dict[str, Any]], parts: str) -> dict[str, Any]:
+    """Medians over the successful runs: wall, RSS, and each stage or step (seconds, phases)."""
+    ok = [run for run in runs if run["returncode"] == 0]
+    summary: dict[str, Any] = {
+        "runs": runs,
+        "failures": len(runs) - len(ok),
+        "wall_median": median([run["wall"] for run in ok]),
+        "rss_mb_median": median([run["rss_mb"] for run in ok]),
+    }
+    if parts == "stages":
+        names = dict.fromkeys(name for run in ok for name in run["stages"])
+        summary["stages_median"] = {
+            name: median([run["stages"][name] for run in ok if name in run["stages"]])
+            for name in names
+        }
+        return summary
+    names = dict.fromkeys(name for run in ok for name in run.get("steps", {}))
+    summary["steps_median"] = {
+        name: {
+            field: median([run["steps"][name][field] for run in ok if name in run.get("steps", {})])
+            for field in ("seconds", "load", "compute", "store")
+        }
+        for name in names
+    }
+    for field in ("run_seconds", "events"):
+        summary[f"{field}_median"] = median([run[field] for run in ok if field in run])
+    summary["outside_run_median"] = summary["wall_median"] - summary["run_seconds_median"]
+    summary["in_process"] = all(run.get("in_process", False) for run in ok)
+    return summary
+
+
+def code_location(bench: Bench, repeats: int) -> dict[str, Any]:
+    """``dagster definitions validate -m ml_assets``, and bare imports for comparison."""
+    data, home = bench.case("code-location", 1000)
+    env, logs = bench.env(data, home), data.parent / "logs"
+    commands = {
+        "dagster definitions validate -m ml_assets": [
+            DAGSTER,
+            "definitions",
+            "validate",
+            "-m",
+            "ml_assets",
+        ],
+        "python -c 'import ml_assets.definitions'": [PYTHON, "-c", "import ml_assets.definitions"],
+        "python -c 'import dagster'": [PYTHON, "-c", "import dagster"],
+        "python -c 'import pandas, pandera, sklearn'": [
+            PYTHON,
+            "-c",
+            "import pandas, pandera.pandas, sklearn.ensemble",
+        ],
+    }
+    result = {}
+    for index, (name, command) in enumerate(commands.items()):
+        runs = [measure(command, env, logs / f"{index}-{n}.log") for n in range(repeats)]
+        ok = [run for run in runs if run.returncode == 0]
+        result[name] = {
+            "wall": [run.wall for run in runs],
+            "wall_median": median([run.wall for run in ok]),
+            "rss_mb_median": median([run.rss_mb for run in ok]),
+            "failures": len(runs) - len(ok),
+        }
+        if len(ok) < len(runs):
+            result[name]["error"] = log_tail(runs[-1].log)
+    return result
+
+
+def ingest_summary(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seconds per million rows of ingestion + validation + features, and how linear they are."""
+    points = []
+    for case in sorted(cases, key=lambda case: case["rows"]):
+        steps = case["dagster"].get("steps_median", {})
+        step_total = sum(
+            value["seconds"]
+            for name, value in steps.items()
+            if name in INGEST_STEPS or name.startswith(("raw_data_", "validated_data_"))
+        )
+        stages = case["bare"].get("stages_median", {})
+        bare_total = sum(stages.get(name, 0.0) for name in ("ingestion", "validation", "features"))
+        millions = case["rows"] / MILLION
+        points.append(
+            {
+                "rows": case["rows"],
+                "source": case["source"],
+                "dagster_steps_seconds": step_total,
+                "dagster_steps_per_million": step_total / millions,
+                "dagster_wall": case["dagster"]["wall_median"],
+                "bare_stages_seconds": bare_total,
+                "bare_stages_per_million": bare_total / millions,
+                "bare_wall": case["bare"]["wall_median"],
+            }
+        )
+    summary: dict[str, Any] = {"points": points}
+    if len(points) >= 2:
+        small, large = points[0], points[-1]
+        delta = (large["rows"] - small["rows"]) / MILLION
+        summary["dagster_marginal_wall_per_million"] = (
+            large["dagster_wall"] - small["dagster_wall"]
+        ) / delta
+        summary["bare_marginal_wall_per_million"] = (
+            large["bare_wall"] - small["bare_wall"]
+        ) / delta
+        summary["dagster_marginal_steps_per_million"] = (
+            large["dagster_steps_seconds"] - small["dagster_steps_seconds"]
+        ) / delta
+        summary["linearity"] = (
+            large["dagster_steps_per_million"] / small["dagster_steps_per_million"]
+        )
+    return summary
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with what was measured and whether it is met."""
+    found = []
+
+    def add(name: str, measured: float, limit: float, unit: str) -> None:
+        met = measured == measured and measured <= limit  # NaN (not measured) is not met
+        found.append({"target": name, "measured": measured, "limit": limit, "unit": unit})
+        found[-1]["met"] = met
+
+    full = {case["rows"]: case for case in result["full"]}
+    if full:
+        large, small = full[max(full)], full[min(full)]
+        big, tiny = label(large["rows"]), label(small["rows"])
+        add(f"full graph {big}: wall / bare", large["wall_ratio"], FULL_WALL_RATIO_LARGE, "x")
+        add(f"full graph {big}: peak RSS / bare", large["rss_ratio"], FULL_RSS_RATIO_LARGE, "x")
+        if small is not large:
+            add(f"full graph {tiny}: wall / bare", small["wall_ratio"], FULL_WALL_RATIO_SMALL, "x")
+    ingest = result.get("ingest_summary", {})
+    if ingest.get("points"):
+        largest = ingest["points"][-1]
+        add(
+            f"ingest+validate+features {label(largest['rows'])}: step seconds per 1e6 rows",
+            largest["dagster_steps_per_million"],
+            INGEST_SECONDS_PER_MILLION,
+            "s/1e6",
+        )
+    if "dagster_marginal_wall_per_million" in ingest:
+        add(
+            "ingest+validate+features: marginal command wall per 1e6 rows",
+            ingest["dagster_marginal_wall_per_million"],
+            INGEST_SECONDS_PER_MILLION,
+            "s/1e6",
+        )
+        add(
+            "ingest+validate+features: linear (per-row cost, largest / smallest)",
+            ingest["linearity"],
+            INGEST_LINEARITY,
+            "x",
+        )
+    load = result.get("code_location", {}).get("dagster definitions validate -m ml_assets")
+    if load:
+        add(
+            "code location load (definitions validate)",
+            load["wall_median"],
+            CODE_LOCATION_SECONDS,
+            "s",
+        )
+    idle = result.get("idle")
+    if idle:
+        sensor, automation = idle["sensor"], idle["automation"]
+        reads = sum(sensor["data_reader_calls"].values()) + sum(
+            automation["data_reader_calls"].values()
+        )
+        add("idle tick + evaluation: runs launched", idle["runs_launched"], 0, "runs")
+        add(
+            "idle tick + evaluation: runs requested",
+            sensor["run_requests"] + automation["total_requested"],
+            0,
+            "runs",
+        )
+        add("idle tick + evaluation: data reader calls", reads, 0, "calls")
+        limit = 0.01 * idle["landing_bytes"]
+        add("idle sensor tick: bytes read (limit 1% of landing)", sensor["bytes_read"], limit, "B")
+    return found
+
+
+def git_state() -> dict[str, Any]:
+    """The commit measured, and whether the working tree differed from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that shape the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("dagster", "dagster-pandera", "pandas", "pandera", "pyarrow", "scikit-learn"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=rows_arg, default=[10**4, 10**5, 10**6])
+    parser.add_argument("--ingest-sizes", nargs="*", type=rows_arg, default=[10**7])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per command and size")
+    parser.add_argument(
+        "--large-repeats",
+        type=int,
+        help="runs per command at 1e6 rows and more (default: --repeats)",
+    )
+    parser.add_argument("--load-repeats", type=int, default=5, help="code-location loads")
+    parser.add_argument("--idle-repeats", type=int, default=5, help="idle ticks and evaluations")
+    parser.add_argument("--quick", action="store_true", help="2000/4000 rows, one repeat")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/ml_assets_bench"))
+    parser.add_argument("--keep-outputs", action="store_true", help="keep artifacts of each size")
+    parser.add_argument("--out", type=Path, help="JSON results (default benchmarks/results/)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.ingest_sizes = [2000], [4000]
+        args.repeats = args.large_repeats = args.load_repeats = args.idle_repeats = 1
+    if args.large_repeats is None:
+        args.large_repeats = args.repeats
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print, write JSON."""
+    args = parse_args(argv)
+    began = time.perf_counter()
+    bench = Bench(args.work_dir.resolve(), args.keep_outputs)
+    git = git_state()
+    out = (
+        args.out
+        or BENCH_DIR / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-{git['commit'][:8]}.json"
+    )
+    result: dict[str, Any] = {
+        "meta": {
+            **git,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "argv": sys.argv[1:] if argv is None else argv,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "versions": versions(),
+            "training": TRAINING,
+            "full_selection": FULL_SELECTION,
+            "ingest_selection": INGEST_SELECTION,
+        },
+        "full": [],
+        "ingest": [],
+    }
+    print("checking that the bare reference uses the assets' contract and dataset")
+    result["consistency"] = bench.probe(
+        ["consistency"], dict(os.environ), bench.work / "consistency.log"
+    )
+    if not all(result["consistency"].values()):
+        print(f"  WARNING: {result['consistency']}")
+    sizes = sorted(set(args.sizes))
+    for rows in sizes:
+        repeats = args.large_repeats if rows >= MILLION else args.repeats
+        print(f"full graph at {label(rows)} rows, {repeats} repeat(s)")
+        case = measure_case(bench, "full", rows, repeats, "evaluation", FULL_SELECTION)
+        result["full"].append(case)
+        if rows != max(sizes):
+            bench.clean(Path(case["data_dir"]))
+    ingest_sizes = sorted(set(args.ingest_sizes))
+    if ingest_sizes:
+        reference = [max(sizes)] if sizes and max(sizes) < ingest_sizes[0] else []
+        for rows in [*reference, *ingest_sizes]:
+            repeats = args.large_repeats if rows >= MILLION else args.repeats
+            print(f"ingestion + validation + features at {label(rows)} rows, {repeats} repeat(s)")
+            case = measure_case(bench, "ingest", rows, repeats, "features", INGEST_SELECTION)
+            case["source"] = "reference" if rows in reference else "ingest-size"
+            result["ingest"].append(case)
+            bench.clean(Path(case["data_dir"]))
+        result["ingest_summary"] = ingest_summary(result["ingest"])
+    print(f"code location load, {args.load_repeats} repeat(s)")
+    result["code_location"] = code_location(bench, args.load_repeats)
+    if result["full"]:
+        largest = result["full"][-1]
+        print(f"idle sensor tick and automation evaluation ({label(largest['rows'])} rows landed)")
+        data, home = Path(largest["data_dir"]), Path(largest["dagster_home"])
+        result["idle"] = bench.probe(
+            [
+                "idle",
+                "--data-dir",
+                str(data),
+                "--home",
+                str(home),
+                "--repeats",
+                str(args.idle_repeats),
+            ],
+            bench.env(data, home),
+            bench.work / "idle.log",
+        )
+        bench.clean(data)
+    result["targets"] = targets(result)
+    result["meta"]["elapsed_seconds"] = time.perf_counter() - began
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print_report(result)
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

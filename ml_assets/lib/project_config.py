@@ -1,0 +1,258 @@
+"""The project configuration file: which dataset, its contract, checks, training and schedule.
+
+One YAML file describes a dataset end to end; ``$ML_ASSETS_CONFIG`` chooses which file is active
+(the bundled demo by default). It is validated on load, and every error names the key at fault.
+"""
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandera.pandas as pa
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ml_assets.lib.dataset import SOURCE_FILE, SOURCE_LINE, DatasetSpec, Task
+
+CONFIG_ENV = "ML_ASSETS_CONFIG"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = PACKAGE_DIR / "configs" / "demo.yaml"
+REPOSITORY_DATA_DIR = PACKAGE_DIR.parent / "data"
+Label = str | int | float | bool
+
+
+class ConfigError(ValueError):
+    """The project configuration is invalid; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSection(_Strict):
+    """Where the data lands and what the model should learn from it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    target: str
+    task: Task
+    positive_label: Label | None = None
+    key: str | None = None
+    numeric_features: list[str] | None = None
+    categorical_features: list[str] | None = None
+    drop: list[str] = []
+    sensitive_columns: list[str] = []
+    derived_features: dict[str, str] = {}
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    data_dir: str | None = None
+    landing_subdir: str = "landing"
+
+
+class ContractSection(_Strict):
+    """The Pandera contract: a YAML schema file or a ``module:DataFrameModel`` path, not both."""
+
+    schema_file: str | None = None
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ContractSection":
+        if (self.schema_file is None) == (self.model is None):
+            raise ValueError(
+                "give exactly one of 'schema_file' (Pandera YAML) or 'model' (module:Class)"
+            )
+        return self
+
+
+class ChecksSection(_Strict):
+    """Thresholds of the data checks."""
+
+    min_rows: int = Field(default=100, ge=1)
+    max_quarantined_share: float = Field(default=0.05, ge=0, le=1)
+    default_max_null_share: float = Field(default=0.5, ge=0, le=1)
+    max_null_share: dict[str, float] = {}
+
+
+class TrainingSection(_Strict):
+    """Estimator and hyperparameter search."""
+
+    estimator: Literal["random_forest", "hist_gradient_boosting", "linear"] = "random_forest"
+    search: Literal["grid", "random", "none"] = "grid"
+    search_space: dict[str, list[Any]] | None = None
+    cv_folds: int = Field(default=5, ge=2)
+    n_iter: int = Field(default=10, ge=1)
+    seed: int = 42
+
+
+class ScheduleSection(_Strict):
+    """When the whole graph retrains on a clock."""
+
+    retrain_cron: str = "0 3 * * 1"
+
+
+class ProjectConfig(_Strict):
+    """The whole configuration file."""
+
+    dataset: DatasetSection
+    contract: ContractSection
+    checks: ChecksSection = ChecksSection()
+    training: TrainingSection = TrainingSection()
+    schedule: ScheduleSection = ScheduleSection()
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded, cross-checked configuration: the spec, the contract and where data lives."""
+
+    path: Path
+    config: ProjectConfig
+    spec: DatasetSpec
+    contract: pa.DataFrameSchema
+    data_dir: Path
+
+
+def active_config_path() -> Path:
+    """The file ``$ML_ASSETS_CONFIG`` names, or the bundled demo configuration."""
+    return Path(os.environ.get(CONFIG_ENV) or DEMO_CONFIG).expanduser().resolve()
+
+
+def load_project(path: Path | None = None) -> Project:
+    """Read, validate and cross-check a configuration file."""
+    path = path or active_config_path()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the configuration ({error.strerror})") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+    try:
+        config = ProjectConfig.model_validate(raw if raw is not None else {})
+    except ValidationError as error:
+        raise ConfigError(
+            f"{path}: " + "; ".join(_describe(item) for item in error.errors())
+        ) from None
+    contract = _load_contract(config.contract, path)
+    spec = _dataset_spec(config.dataset, contract, path)
+    _cross_check(config, spec, contract, path)
+    return Project(path, config, spec, contract, _data_dir(config.dataset, path))
+
+
+def _describe(error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    return f"{key}: {error['msg']}"
+
+
+def _load_contract(section: ContractSection, config_path: Path) -> pa.DataFrameSchema:
+    if section.schema_file is not None:
+        schema_path = (config_path.parent / section.schema_file).resolve()
+        try:
+            schema = pa.DataFrameSchema.from_yaml(schema_path)
+        except OSError as error:
+            raise ConfigError(
+                f"{config_path}: contract.schema_file: cannot read {schema_path}"
+            ) from error
+        except Exception as error:
+            raise ConfigError(
+                f"{config_path}: contract.schema_file: {schema_path} is not a Pandera schema "
+                f"({error})"
+            ) from error
+    else:
+        module_name, _, class_name = (section.model or "").partition(":")
+        try:
+            schema = getattr(importlib.import_module(module_name), class_name).to_schema()
+        except (ImportError, AttributeError, ValueError) as error:
+            raise ConfigError(
+                f"{config_path}: contract.model: cannot load {section.model!r} ({error})"
+            ) from error
+    return with_source_columns(schema)
+
+
+def with_source_columns(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """The contract plus the pipeline's own columns that say where each row came from."""
+    missing = {
+        name: column
+        for name, column in {
+            SOURCE_FILE: pa.Column(str),
+            SOURCE_LINE: pa.Column("int64", pa.Check.ge(1)),
+        }.items()
+        if name not in schema.columns
+    }
+    return schema.add_columns(missing) if missing else schema
+
+
+def _is_numeric(column: pa.Column) -> bool:
+    import pandas as pd
+
+    numpy_type = column.dtype.type
+    return pd.api.types.is_numeric_dtype(numpy_type) and not pd.api.types.is_bool_dtype(numpy_type)
+
+
+def _dataset_spec(section: DatasetSection, contract: pa.DataFrameSchema, path: Path) -> DatasetSpec:
+    excluded = {section.target, section.key, *section.drop, SOURCE_FILE, SOURCE_LINE}
+    available = [name for name in contract.columns if name not in excluded]
+    numeric = section.numeric_features
+    categorical = section.categorical_features
+    if numeric is None:
+        numeric = [
+            name
+            for name in available
+            if _is_numeric(contract.columns[name]) and name not in (categorical or [])
+        ]
+    if categorical is None:
+        categorical = [name for name in available if name not in numeric]
+    try:
+        return DatasetSpec(
+            name=section.name,
+            target=section.target,
+            task=section.task,
+            numeric_features=tuple(numeric),
+            categorical_features=tuple(categorical),
+            sensitive_columns=tuple(section.sensitive_columns),
+            key=section.key,
+            derived_features=dict(section.derived_features),
+            test_fraction=section.test_fraction,
+            positive_label=section.positive_label,
+        )
+    except ValueError as error:
+        raise ConfigError(f"{path}: dataset: {error}") from error
+
+
+def _cross_check(
+    config: ProjectConfig, spec: DatasetSpec, contract: pa.DataFrameSchema, path: Path
+) -> None:
+    columns = set(contract.columns)
+    named = {
+        "dataset.target": [spec.target],
+        "dataset.key": [spec.key] if spec.key else [],
+        "dataset.numeric_features": list(spec.numeric_features),
+        "dataset.categorical_features": list(spec.categorical_features),
+        "dataset.sensitive_columns": list(spec.sensitive_columns),
+        "dataset.drop": config.dataset.drop,
+        "checks.max_null_share": list(config.checks.max_null_share),
+    }
+    for key, names in named.items():
+        unknown = [name for name in names if name not in columns]
+        if unknown:
+            raise ConfigError(
+                f"{path}: {key}: {unknown} not in the contract's columns "
+                f"{sorted(columns - {SOURCE_FILE, SOURCE_LINE})}"
+            )
+    if spec.task == "regression" and not _is_numeric(contract.columns[spec.target]):
+        raise ConfigError(
+            f"{path}: dataset.task: regression needs a numeric target, "
+            f"{spec.target!r} is {contract.columns[spec.target].dtype}"
+        )
+    if spec.task != "binary" and spec.positive_label is not None:
+        raise ConfigError(
+            f"{path}: dataset.positive_label: only binary tasks have a positive label"
+        )
+
+
+def _data_dir(section: DatasetSection, config_path: Path) -> Path:
+    if section.data_dir is None:
+        return REPOSITORY_DATA_DIR / section.name
+    return (config_path.parent / section.data_dir).resolve()

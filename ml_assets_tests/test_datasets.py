@@ -1,0 +1,191 @@
+"""Bring your own dataset: real tables through the path a user takes, one per task.
+
+Each dataset goes CSV -> `ml-assets init` (inferred contract + config) -> landing folder ->
+`dagster asset materialize` with $ML_ASSETS_CONFIG -> evaluation report, all in subprocesses.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import datasets
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def breast_cancer() -> pd.DataFrame:
+    bunch = datasets.load_breast_cancer(as_frame=True)
+    frame = bunch.frame.copy()
+    frame["diagnosis"] = np.asarray(bunch.target_names)[frame.pop("target")]
+    return frame
+
+
+def wine() -> pd.DataFrame:
+    bunch = datasets.load_wine(as_frame=True)
+    frame = bunch.frame.copy()
+    frame["cultivar"] = np.asarray(bunch.target_names)[frame.pop("target")]
+    return frame
+
+
+def diabetes() -> pd.DataFrame:
+    frame = datasets.load_diabetes(as_frame=True, scaled=False).frame
+    return frame.rename(columns={"target": "progression"})
+
+
+def customers(rows: int = 2500, seed: int = 0) -> pd.DataFrame:
+    """The seed's shape: numbers with gaps, text categories, and string labels."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, rows).astype(float)
+    age[rng.random(rows) < 0.05] = np.nan
+    income = rng.normal(50000, 15000, rows).round(2)
+    plan = rng.choice(np.array(["basic", "plus", "premium"], dtype=object), rows)
+    plan[rng.random(rows) < 0.03] = None
+    region = rng.choice(["north", "south", "east", "west"], rows)
+    score = np.nan_to_num(age, nan=40) / 80 + income / 100000 + (plan == "premium") * 0.3
+    churn = np.where(score + rng.normal(0, 0.15, rows) > 1.0, "Yes", "No")
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{seed}-{i:05d}" for i in range(rows)],
+            "age": age,
+            "income": income,
+            "plan": plan,
+            "region": region,
+            "churn": churn,
+        }
+    )
+
+
+CASES = {
+    # name: (frame, target, extra init args, primary metric, margin over the trivial baseline,
+    #        tolerance against the plain linear baseline)
+    "breast_cancer": (
+        breast_cancer,
+        "diagnosis",
+        ["--positive-label", "malignant"],
+        "roc_auc",
+        0.4,
+        0.03,
+    ),
+    "wine": (wine, "cultivar", [], "f1_macro", 0.5, 0.1),
+    "diabetes": (
+        diabetes,
+        "progression",
+        ["--task", "regression", "--sensitive", "sex"],
+        "r2",
+        0.25,
+        0.1,
+    ),
+    "customers": (
+        customers,
+        "churn",
+        ["--key", "customer_id", "--sensitive", "region"],
+        "roc_auc",
+        0.3,
+        0.05,
+    ),
+}
+TRIVIAL = {"roc_auc": "majority_class", "f1_macro": "majority_class", "r2": "mean_predictor"}
+LINEAR = {
+    "roc_auc": "logistic_regression",
+    "f1_macro": "logistic_regression",
+    "r2": "linear_regression",
+}
+
+
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return done
+
+
+def user_env(tmp_path: Path, config: Path) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home)
+    env = {key: value for key, value in os.environ.items() if key != "ML_ASSETS_DATA_DIR"}
+    return {**env, "DAGSTER_HOME": str(home), "ML_ASSETS_CONFIG": str(config)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_users_table_trains_and_beats_its_baselines(tmp_path: Path, name: str) -> None:
+    make, target, extra, metric, margin, tolerance = CASES[name]
+    csv = tmp_path / f"{name}.csv"
+    make().to_csv(csv, index=False)
+    project = tmp_path / "project"
+    run(
+        [
+            str(BIN / "ml-assets"),
+            "init",
+            str(csv),
+            "--target",
+            target,
+            "--out",
+            str(project),
+            *extra,
+        ],
+        os.environ.copy(),
+    )
+    shutil.copy(csv, project / "data" / "landing" / csv.name)
+    env = user_env(tmp_path, project / "ml_assets.yaml")
+    run([str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select", "*"], env)
+
+    report = json.loads((project / "data" / "storage" / "evaluation_report.json").read_text())
+    scores, baselines = report["metrics"], report["baselines"]
+    print(
+        name, metric, scores[metric], {base: values[metric] for base, values in baselines.items()}
+    )
+    assert scores[metric] >= baselines[TRIVIAL[metric]][metric] + margin
+    assert scores[metric] >= baselines[LINEAR[metric]][metric] - tolerance
+    if report["task"] != "regression":
+        labels = set(make()[target].astype(str))
+        assert {str(label) for label in report["classes"]} == labels
+
+
+@pytest.mark.slow
+def test_a_second_file_breaking_the_inferred_contract_is_quarantined(tmp_path: Path) -> None:
+    csv = tmp_path / "customers.csv"
+    customers().to_csv(csv, index=False)
+    project = tmp_path / "project"
+    run(
+        [
+            str(BIN / "ml-assets"),
+            "init",
+            str(csv),
+            "--target",
+            "churn",
+            "--key",
+            "customer_id",
+            "--out",
+            str(project),
+        ],
+        os.environ.copy(),
+    )
+    landing = project / "data" / "landing"
+    shutil.copy(csv, landing / csv.name)
+    march = customers(rows=200, seed=1)
+    march.loc[3, "plan"] = "platinum"
+    march.loc[7, "income"] = 9_999_999.0
+    march.to_csv(landing / "march.csv", index=False)
+    env = user_env(tmp_path, project / "ml_assets.yaml")
+    run([str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select", "*"], env)
+
+    quarantined = pd.read_parquet(project / "data" / "storage" / "quarantined_rows.parquet")
+    assert quarantined[["_source_file", "_source_line"]].values.tolist() == [
+        ["march.csv", 5],
+        ["march.csv", 9],
+    ]
+    assert (
+        quarantined["_reason"].iloc[0]
+        == "plan: isin(['basic', 'plus', 'premium']) failed for 'platinum'"
+    )
+    assert quarantined["_reason"].iloc[1].startswith("income: in_range(")

@@ -1,0 +1,114 @@
+"""The project configuration file: the demo's, and errors that name the key at fault."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml_assets.lib.demo_data import DEMO_SPEC
+from ml_assets.lib.project_config import DEMO_CONFIG, ConfigError, load_project
+
+
+def test_bundled_demo_config_describes_the_demo_spec_and_contract() -> None:
+    project = load_project(DEMO_CONFIG)
+    assert project.spec == DEMO_SPEC
+    assert list(project.contract.columns) == [
+        "numeric1",
+        "numeric2",
+        "category",
+        "target",
+        "_source_file",
+        "_source_line",
+    ]
+    assert project.data_dir.name == "demo"
+
+
+def write_config(tmp_path: Path, **changes) -> Path:
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    for dotted, value in changes.items():
+        section, _, key = dotted.partition("__")
+        if value is None:
+            config[section].pop(key)
+        else:
+            config.setdefault(section, {})[key] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"dataset__colour": "blue"}, "dataset.colour: unknown key"),
+        (
+            {"dataset__task": "ranking"},
+            "dataset.task: Input should be 'binary', 'multiclass' or 'regression'",
+        ),
+        ({"dataset__target": None}, "dataset.target: required key is missing"),
+        ({"dataset__test_fraction": 1.5}, "dataset.test_fraction: Input should be less than 1"),
+        (
+            {"checks__max_quarantined_share": "lots"},
+            "checks.max_quarantined_share: Input should be a valid number",
+        ),
+        (
+            {"training__estimator": "svm"},
+            "training.estimator: Input should be 'random_forest', 'hist_gradient_boosting' or "
+            "'linear'",
+        ),
+        (
+            {"contract__schema_file": "contract.yaml"},
+            "give exactly one of 'schema_file' (Pandera YAML) or 'model'",
+        ),
+        (
+            {"dataset__sensitive_columns": ["gender"]},
+            "dataset.sensitive_columns: ['gender'] not in the contract's columns",
+        ),
+        (
+            {"dataset__numeric_features": ["numeric1", "height"]},
+            "dataset.numeric_features: ['height'] not in the contract",
+        ),
+        (
+            {
+                "dataset__task": "regression",
+                "dataset__positive_label": None,
+                "dataset__target": "category",
+                "dataset__categorical_features": [],
+                "dataset__sensitive_columns": [],
+            },
+            "dataset.task: regression needs a numeric target, 'category' is str",
+        ),
+        (
+            {"dataset__task": "multiclass"},
+            "dataset.positive_label: only binary tasks have a positive label",
+        ),
+        (
+            {"contract__model": "ml_assets.lib.contract:Nope"},
+            "contract.model: cannot load 'ml_assets.lib.contract:Nope'",
+        ),
+    ],
+)
+def test_invalid_configs_name_the_key_and_the_expectation(tmp_path: Path, changes, message) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_project(write_config(tmp_path, **changes))
+    assert str(error.value).startswith(str(tmp_path / "config.yaml"))
+    assert message in str(error.value)
+
+
+def test_unreadable_or_malformed_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the configuration"):
+        load_project(tmp_path / "absent.yaml")
+    (tmp_path / "broken.yaml").write_text("dataset: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+        load_project(tmp_path / "broken.yaml")
+
+
+def test_features_default_to_the_contract_columns_by_type(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        dataset__numeric_features=None,
+        dataset__categorical_features=None,
+        dataset__drop=["numeric2"],
+    )
+    spec = load_project(path).spec
+    assert spec.numeric_features == ("numeric1",)
+    assert spec.categorical_features == ("category",)
