@@ -10,7 +10,7 @@ from ml_assets.lib.ingestion import (
     IngestionError,
     check_columns,
     content_hash,
-    list_landing_files,
+    landing_paths,
     read_landing_file,
     read_landing_folder,
 )
@@ -101,18 +101,21 @@ def test_missing_and_extra_columns_are_named(tmp_path: Path) -> None:
     check_columns(frame, "f.csv", ["numeric1", "target"], strict=False)
 
 
-def test_listing_skips_partial_and_hidden_files_and_hashes_content(tmp_path: Path) -> None:
+def test_listing_skips_partial_and_hidden_files(tmp_path: Path) -> None:
     write(tmp_path, "b.csv", "x\n1\n")
     write(tmp_path, "a.csv", "x\n2\n")
     for skipped in ("c.csv.part", "d.tmp", ".hidden.csv"):
         write(tmp_path, skipped, "x\n3\n")
-    files = list_landing_files(tmp_path)
-    assert [file.name for file in files] == ["a.csv", "b.csv"]
-    before = content_hash(files)
-    write(tmp_path, "b.csv", "x\n9\n")
-    assert content_hash(list_landing_files(tmp_path)) != before
-    write(tmp_path, "b.csv", "x\n1\n")
-    assert content_hash(list_landing_files(tmp_path)) == before
+    assert [path.name for path in landing_paths(tmp_path)] == ["a.csv", "b.csv"]
+
+
+def test_batch_version_changes_with_content_and_comes_back_with_it(tmp_path: Path) -> None:
+    write(tmp_path, "a.csv", "x\n1\n")
+    before = content_hash(read_landing_folder(tmp_path, ["x"], strict=True).files)
+    write(tmp_path, "a.csv", "x\n9\n")
+    assert content_hash(read_landing_folder(tmp_path, ["x"], strict=True).files) != before
+    write(tmp_path, "a.csv", "x\n1\n")
+    assert content_hash(read_landing_folder(tmp_path, ["x"], strict=True).files) == before
 
 
 def test_symlink_leading_outside_the_landing_folder_is_refused(tmp_path: Path) -> None:
@@ -121,14 +124,18 @@ def test_symlink_leading_outside_the_landing_folder_is_refused(tmp_path: Path) -
     secret = write(tmp_path, "secret.csv", "x\n1\n")
     os.symlink(secret, landing / "link.csv")
     with pytest.raises(IngestionError, match="link.csv: resolves outside the landing folder"):
-        list_landing_files(landing)
+        landing_paths(landing)
 
 
 def test_folder_stacks_files_in_contract_order(tmp_path: Path) -> None:
     write(tmp_path, "a.csv", "target,category,numeric2,numeric1\n1,A,50,0.1\n")
     write(tmp_path, "b.csv", "numeric1,numeric2,category,target\n0.2,40,B,0\n")
-    frame = read_landing_folder(list_landing_files(tmp_path), COLUMNS, strict=True)
-    assert list(frame.columns) == [*COLUMNS, "_source_file", "_source_line"]
-    assert frame["category"].tolist() == ["A", "B"]
-    with pytest.raises(IngestionError, match="the landing folder holds no data files"):
-        read_landing_folder([], COLUMNS, strict=True)
+    batch = read_landing_folder(tmp_path, COLUMNS, strict=True)
+    assert list(batch.frame.columns) == [*COLUMNS, "_source_file", "_source_line"]
+    assert batch.frame["category"].tolist() == ["A", "B"]
+    assert [file.name for file in batch.files] == ["a.csv", "b.csv"]
+
+
+def test_an_empty_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(IngestionError, match="holds no data files"):
+        read_landing_folder(tmp_path, COLUMNS, strict=True)

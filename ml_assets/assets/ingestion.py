@@ -5,13 +5,15 @@ import pandas as pd
 
 from ml_assets.assets.groups import INGESTION, write_pool
 from ml_assets.lib.contract import data_columns
-from ml_assets.lib.dataset import SOURCE_FILE
 from ml_assets.lib.demo_data import write_demo_csv
 from ml_assets.lib.ingestion import (
     IngestionError,
+    Rejection,
     content_hash,
-    list_landing_files,
+    landing_paths,
     read_landing_folder,
+    write_manifest,
+    write_rejection,
 )
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT
@@ -36,39 +38,51 @@ FILES_HAVE_ROWS = "every_file_has_rows"
     ],
 )
 def raw_data(context: dg.AssetExecutionContext, settings: PipelineSettings):
-    """All rows of all files in the landing folder; its data version is a hash of their content."""
+    """All rows of all files in the landing folder; its data version is a hash of their content.
+
+    Landing files are only read. Each batch's manifest (file, sha256, bytes, rows) and the reason
+    of every file left out are written under ``<data_dir>/ingestion/``.
+    """
     folder = settings.landing_dir
-    files = list_landing_files(folder)
-    if not files and settings.seed_demo_when_empty:
+    if settings.seed_demo_when_empty and not landing_paths(folder):
         context.log.info(f"landing folder {folder} is empty: writing the demo dataset")
         write_demo_csv(folder, rows=settings.demo_rows, seed=settings.seed)
-        files = list_landing_files(folder)
     try:
-        frame = read_landing_folder(files, data_columns(CONTRACT), strict=CONTRACT.strict is True)
+        batch = read_landing_folder(
+            folder, data_columns(CONTRACT), CONTRACT.strict is True, settings.max_file_bytes
+        )
     except IngestionError as error:
+        if error.file:
+            rejection = Rejection(error.file, error.sha256, "ingestion", str(error))
+            write_rejection(settings.ingestion_dir / "rejected", rejection)
         raise dg.Failure(description=f"{folder}/{error}", allow_retries=False) from error
-    rows_per_file = frame[SOURCE_FILE].value_counts()
+    write_manifest(settings.ingestion_dir / "manifest.json", batch)
+    for rejection in batch.rejections:
+        write_rejection(settings.ingestion_dir / "rejected", rejection)
+        context.log.warning(f"{rejection.file}: left out: {rejection.reason}")
+    rows = batch.frame["_source_file"].value_counts()
     manifest = pd.DataFrame(
         {
-            "file": [file.name for file in files],
-            "rows": [int(rows_per_file.get(file.name, 0)) for file in files],
-            "bytes": [file.size for file in files],
-            "sha256": [file.sha256 for file in files],
+            "file": [file.name for file in batch.files],
+            "rows": [int(rows.get(file.name, 0)) for file in batch.files],
+            "bytes": [file.size for file in batch.files],
+            "sha256": [file.sha256 for file in batch.files],
         }
     )
     empty = manifest.loc[manifest["rows"] == 0, "file"].tolist()
     yield dg.Output(
-        frame,
-        data_version=dg.DataVersion(content_hash(files)),
+        batch.frame,
+        data_version=dg.DataVersion(content_hash(batch.files)),
         metadata={
-            "dagster/row_count": len(frame),
+            "dagster/row_count": len(batch.frame),
             "files": dg.MetadataValue.md(manifest.to_markdown(index=False)),
+            "files_left_out": ", ".join(r.file for r in batch.rejections) or "none",
             "landing_dir": dg.MetadataValue.path(str(folder)),
         },
     )
     yield dg.AssetCheckResult(
         check_name=FILES_HAVE_ROWS,
         passed=not empty,
-        metadata={"files_without_rows": ", ".join(empty) or "none", "files": len(files)},
+        metadata={"files_without_rows": ", ".join(empty) or "none", "files": len(batch.files)},
         description=f"header-only or empty files: {empty}" if empty else "every file has rows",
     )

@@ -6,7 +6,8 @@ from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets.assets.groups import VALIDATION, write_pool
 from ml_assets.checks.gates import require_upstream_checks
-from ml_assets.lib.contract import ContractError, validate_rows
+from ml_assets.lib.contract import ContractError, reject_mostly_bad_files, validate_rows
+from ml_assets.lib.ingestion import Rejection, write_rejection
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import CONTRACT, PipelineSettings
@@ -32,7 +33,7 @@ ValidatedData = pandera_schema_to_dagster_type(CONTRACT)
             group_name=VALIDATION,
             code_version=VERSION,
             automation_condition=AUTOMATION,
-            metadata={STORAGE_FORMAT: "parquet"},
+            metadata={STORAGE_FORMAT: "table"},
             description="Rows that break a row-level rule, as read, with every failed rule.",
         ),
     },
@@ -48,12 +49,26 @@ def validation(
         result = validate_rows(raw_data, CONTRACT)
     except ContractError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
+    result, rejected = reject_mostly_bad_files(raw_data, result, settings.max_file_bad_share)
+    for name, share in rejected.items():
+        reason = (
+            f"{share:.0%} of its rows break the contract (limit {settings.max_file_bad_share:.0%})"
+        )
+        write_rejection(
+            settings.ingestion_dir / "rejected", Rejection(name, None, "validation", reason)
+        )
+        context.log.warning(f"{name}: quarantined whole: {reason}")
     valid, quarantined = len(result.valid), len(result.quarantined)
     if valid + quarantined != len(raw_data):
         raise dg.Failure(
             f"row accounting broken: {len(raw_data)} in, {valid} valid, {quarantined} quarantined"
         )
-    counts = {"rows_in": len(raw_data), "rows_valid": valid, "rows_quarantined": quarantined}
+    counts = {
+        "rows_in": len(raw_data),
+        "rows_valid": valid,
+        "rows_quarantined": quarantined,
+        "files_quarantined_whole": ", ".join(rejected) or "none",
+    }
     yield dg.Output(
         result.valid, output_name="validated_data", metadata={"dagster/row_count": valid, **counts}
     )

@@ -68,6 +68,7 @@ def _kind(column: pa.Column) -> str:
     return "str"
 
 
+_DECIMAL_COMMA = r"\s*[-+]?\d+,\d+\s*"
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
@@ -77,8 +78,13 @@ def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.S
     if kind in ("int", "float"):
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
         unparsed = present & values.isna()
+        decimal_comma = unparsed & raw.astype("string").str.fullmatch(_DECIMAL_COMMA).fillna(False)
         infinite = pd.Series(np.isinf(values.to_numpy()), index=raw.index)
-        rules = [(f"dtype('{kind}64')", unparsed), ("finite", infinite)]
+        rules = [
+            (f"dtype('{kind}64')", unparsed & ~decimal_comma),
+            ("decimal point (found a decimal comma)", decimal_comma),
+            ("finite", infinite),
+        ]
         if kind == "int":
             rules.append(("integer", present & ~unparsed & ~infinite & (values % 1 != 0)))
         failed = unparsed | infinite
@@ -139,6 +145,37 @@ def validate_rows(raw: pd.DataFrame, schema: pa.DataFrameSchema) -> ValidationRe
         quarantined=_quarantine(raw, failure_frame),
         failures=failure_frame,
     )
+
+
+def reject_mostly_bad_files(
+    raw: pd.DataFrame, result: ValidationResult, max_bad_share: float
+) -> tuple[ValidationResult, dict[str, float]]:
+    """Quarantine every row of a file when more than ``max_bad_share`` of its rows are bad.
+
+    A file that is mostly wrong (a shifted export, the wrong table) should not feed its few
+    accidentally valid rows to the model. Returns the new result and each rejected file's share.
+    """
+    rows = raw[SOURCE_FILE].value_counts()
+    bad = result.quarantined[SOURCE_FILE].value_counts()
+    shares = (bad / rows.reindex(bad.index)).fillna(0.0)
+    rejected = {str(name): float(share) for name, share in shares.items() if share > max_bad_share}
+    if not rejected:
+        return result, {}
+    moving = result.valid[result.valid[SOURCE_FILE].isin(list(rejected))]
+    lines = set(zip(moving[SOURCE_FILE], moving[SOURCE_LINE], strict=True))
+    keys = list(zip(raw[SOURCE_FILE], raw[SOURCE_LINE], strict=True))
+    extra = raw[[key in lines for key in keys]].copy()
+    limit = f"{max_bad_share:.0%}"
+    extra[REASON] = [
+        f"file rejected: {rejected[name]:.0%} of its rows break the contract (limit {limit})"
+        for name in extra[SOURCE_FILE]
+    ]
+    extra[FAILURES] = json.dumps([{"column": None, "rule": "max_file_bad_share", "value": None}])
+    quarantined = pd.concat([result.quarantined, extra], ignore_index=True).sort_values(
+        [SOURCE_FILE, SOURCE_LINE], kind="stable", ignore_index=True
+    )
+    valid = result.valid[~result.valid[SOURCE_FILE].isin(list(rejected))].reset_index(drop=True)
+    return ValidationResult(valid, quarantined, result.failures), rejected
 
 
 def _cell_failures(raw: pd.DataFrame, column: str, rule: str, rows: pd.Index) -> pd.DataFrame:

@@ -5,11 +5,12 @@ quarantine reason instead of a silently coerced value.
 """
 
 import csv
+import gzip
 import hashlib
 import io
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,11 +24,20 @@ FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
+COMPRESSED = ".gz"
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
+DEFAULT_MAX_FILE_BYTES = 512 * 1024**2
+_CHUNK = 1 << 20
 
 
 class IngestionError(ValueError):
     """A landing file cannot be read; the message names the file and the line or byte."""
+
+    def __init__(self, message: str, file: str | None = None, sha256: str | None = None):
+        """Keep which file failed (and its content hash when known) for the rejection record."""
+        super().__init__(message)
+        self.file = file
+        self.sha256 = sha256
 
 
 @dataclass(frozen=True)
@@ -40,30 +50,110 @@ class LandingFile:
     sha256: str
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """A landing file left out of a batch, and why (written beside the batch as JSON)."""
+
+    file: str
+    sha256: str | None
+    stage: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Every row of the accepted files, the files themselves, and the files left out."""
+
+    frame: pd.DataFrame
+    files: list[LandingFile]
+    rejections: list[Rejection]
+
+
 def is_candidate(name: str) -> bool:
     """Whether a file name is data to read (not hidden, not still being written)."""
     return not name.startswith((".", "~")) and not name.endswith(IN_PROGRESS_SUFFIXES)
 
 
-def list_landing_files(folder: Path) -> list[LandingFile]:
-    """List the data files directly inside ``folder``, sorted by name, with their sha256.
+def file_format(name: str) -> str | None:
+    """The reader for a file name (``.gz`` compression allowed on top), or None."""
+    stem = name[: -len(COMPRESSED)] if name.lower().endswith(COMPRESSED) else name
+    return FORMATS.get(Path(stem).suffix.lower())
 
-    Symlinks that lead outside the folder are refused rather than followed.
+
+def landing_paths(folder: Path) -> list[Path]:
+    """The data files directly inside ``folder``, sorted by name.
+
+    Names with control characters and symlinks that lead outside the folder are refused rather
+    than followed, so nothing outside the landing folder is ever read.
     """
     root = folder.resolve()
-    files = []
+    paths = []
     for path in sorted(folder.iterdir()):
         if not is_candidate(path.name) or path.is_dir():
             continue
+        if any(ord(char) < 32 or ord(char) == 127 for char in path.name):
+            raise IngestionError(f"{path.name!r}: file name contains control characters", path.name)
         resolved = path.resolve()
         if resolved.parent != root:
-            raise IngestionError(f"{path.name}: resolves outside the landing folder ({resolved})")
-        try:
-            data = resolved.read_bytes()
-        except OSError as error:
-            raise IngestionError(f"{path.name}: cannot read ({error.strerror or error})") from error
-        files.append(LandingFile(path, path.name, len(data), hashlib.sha256(data).hexdigest()))
-    return files
+            raise IngestionError(
+                f"{path.name}: resolves outside the landing folder ({resolved})", path.name
+            )
+        paths.append(path)
+    return paths
+
+
+def read_capped(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """A file's bytes (decompressed for ``.gz``), refusing anything above ``max_bytes``.
+
+    Compressed files are measured while decompressing, so a small archive cannot expand without
+    bound.
+    """
+    try:
+        if path.stat().st_size > max_bytes:
+            raise IngestionError(
+                f"{path.name}: {path.stat().st_size} bytes exceeds the {max_bytes}-byte file cap",
+                path.name,
+            )
+        if not path.name.lower().endswith(COMPRESSED):
+            return path.read_bytes()
+        chunks, total = [], 0
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise IngestionError(
+                        f"{path.name}: exceeds the {max_bytes}-byte file cap once decompressed",
+                        path.name,
+                    )
+                chunks.append(chunk)
+        return b"".join(chunks)
+    except (OSError, EOFError) as error:
+        message = getattr(error, "strerror", None) or str(error)
+        raise IngestionError(f"{path.name}: cannot read ({message})", path.name) from error
+
+
+def write_rejection(folder: Path, rejection: Rejection) -> Path:
+    """Record why a file was left out, as ``<folder>/<file>.reason.json`` (written atomically)."""
+    from ml_assets.lib.storage import atomic_write_text
+
+    path = folder / f"{rejection.file}.reason.json"
+    atomic_write_text(path, json.dumps(asdict(rejection), indent=2) + "\n")
+    return path
+
+
+def write_manifest(path: Path, batch: Batch) -> None:
+    """List every file of a batch with its sha256, size and rows, and every file left out."""
+    from ml_assets.lib.storage import atomic_write_text
+
+    rows = batch.frame[SOURCE_FILE].value_counts()
+    manifest = {
+        "accepted": [
+            {"file": f.name, "sha256": f.sha256, "bytes": f.size, "rows": int(rows.get(f.name, 0))}
+            for f in batch.files
+        ],
+        "rejected": [asdict(rejection) for rejection in batch.rejections],
+    }
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
 
 
 def content_hash(files: Iterable[LandingFile]) -> str:
@@ -74,22 +164,26 @@ def content_hash(files: Iterable[LandingFile]) -> str:
     return digest.hexdigest()
 
 
-def read_landing_file(path: Path, name: str | None = None) -> pd.DataFrame:
-    """Read one CSV, Parquet or JSON Lines file as text columns plus its source file and line."""
-    name = name or path.name
-    fmt = FORMATS.get(path.suffix.lower())
+def parse_landing_bytes(data: bytes, name: str) -> pd.DataFrame:
+    """Parse one file's bytes as text columns plus its source file and line."""
+    fmt = file_format(name)
     if fmt is None:
         raise IngestionError(
-            f"{name}: unsupported format {path.suffix or '(no extension)'!r}; "
-            f"expected one of {sorted(FORMATS)}"
+            f"{name}: unsupported format {Path(name).suffix or '(no extension)'!r}; "
+            f"expected one of {sorted(FORMATS)}, optionally {COMPRESSED}-compressed",
+            name,
         )
-    data = path.read_bytes()
     if not data.strip():
-        raise IngestionError(f"{name}: file is empty ({len(data)} bytes)")
+        raise IngestionError(f"{name}: file is empty ({len(data)} bytes)", name)
     reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[fmt]
     frame = reader(data, name)
     frame.insert(len(frame.columns), SOURCE_FILE, name)
     return frame
+
+
+def read_landing_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> pd.DataFrame:
+    """Read one landing file (see ``parse_landing_bytes``)."""
+    return parse_landing_bytes(read_capped(path, max_bytes), path.name)
 
 
 def _check_utf8(data: bytes, name: str) -> str:
@@ -222,16 +316,36 @@ def check_columns(frame: pd.DataFrame, name: str, required: Sequence[str], stric
 
 
 def read_landing_folder(
-    files: Sequence[LandingFile], required: Sequence[str], strict: bool
-) -> pd.DataFrame:
-    """Read every landing file, check its columns against the contract, and stack them."""
-    frames = []
-    for file in files:
-        frame = read_landing_file(file.path, file.name)
-        check_columns(frame, file.name, required, strict)
+    folder: Path,
+    required: Sequence[str],
+    strict: bool,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> Batch:
+    """Read every landing file once, check its columns against the contract, and stack them.
+
+    A file whose content repeats an earlier file's (same bytes, another name) is left out, so
+    its rows are not counted twice. Any other unreadable file stops the batch.
+    """
+    frames, files, rejections, first_seen = [], [], [], {}
+    for path in landing_paths(folder):
+        sha = None
+        try:
+            data = read_capped(path, max_bytes)
+            sha = hashlib.sha256(data).hexdigest()
+            if sha in first_seen:
+                reason = f"same content as {first_seen[sha]}; its rows are read once"
+                rejections.append(Rejection(path.name, sha, "ingestion", reason))
+                continue
+            first_seen[sha] = path.name
+            frame = parse_landing_bytes(data, path.name)
+            check_columns(frame, path.name, required, strict)
+        except IngestionError as error:
+            error.file, error.sha256 = path.name, sha
+            raise
+        files.append(LandingFile(path, path.name, len(data), sha))
         frames.append(frame[[*required, SOURCE_FILE, SOURCE_LINE]])
     if not frames:
-        raise IngestionError("the landing folder holds no data files")
+        raise IngestionError(f"the landing folder {folder} holds no data files")
     stacked = pd.concat(frames, ignore_index=True)
     stacked[SOURCE_LINE] = stacked[SOURCE_LINE].astype("int64")
-    return stacked
+    return Batch(stacked, files, rejections)

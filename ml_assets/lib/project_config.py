@@ -46,7 +46,7 @@ class DatasetSection(_Strict):
     derived_features: dict[str, str] = {}
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     data_dir: str | None = None
-    landing_subdir: str = "landing"
+    landing_subdir: str = Field(default="landing", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 class ContractSection(_Strict):
@@ -71,6 +71,8 @@ class ChecksSection(_Strict):
     max_quarantined_share: float = Field(default=0.05, ge=0, le=1)
     default_max_null_share: float = Field(default=0.5, ge=0, le=1)
     max_null_share: dict[str, float] = {}
+    max_file_bad_share: float = Field(default=0.5, ge=0, le=1)
+    max_file_bytes: int = Field(default=512 * 1024**2, ge=1)
 
 
 class TrainingSection(_Strict):

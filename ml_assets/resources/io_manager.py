@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
+from ml_assets.lib.safe_csv import safe_csv
 from ml_assets.lib.storage import (
     ArtifactLoadError,
     atomic_write,
@@ -21,7 +22,7 @@ from ml_assets.lib.storage import (
 )
 
 STORAGE_FORMAT = "storage_format"
-EXTENSIONS = {"parquet": ".parquet", "skops": ".skops", "report": ".json"}
+EXTENSIONS = {"parquet": ".parquet", "table": ".parquet", "skops": ".skops", "report": ".json"}
 
 
 def storage_format(context: dg.InputContext | dg.OutputContext) -> str:
@@ -37,7 +38,8 @@ def storage_format(context: dg.InputContext | dg.OutputContext) -> str:
 class ArtifactIOManager(dg.UPathIOManager):
     """Stores each asset as ``<base>/<asset key><extension>``, replacing it atomically.
 
-    Reports are JSON, with their ``markdown`` entry written beside them as a ``.md`` file.
+    Reports are JSON, with their ``markdown`` entry written beside them as a ``.md`` file; tables
+    meant for people also get a spreadsheet-safe ``.csv`` copy.
     """
 
     def get_asset_relative_path(self, context: dg.InputContext | dg.OutputContext) -> UPath:
@@ -48,8 +50,10 @@ class ArtifactIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         """Serialise ``obj`` in its declared format through a temp file and a rename."""
         fmt = storage_format(context)
-        if fmt == "parquet":
+        if fmt in ("parquet", "table"):
             atomic_write(path, lambda handle: obj.to_parquet(handle, index=False, engine="pyarrow"))
+            if fmt == "table":
+                atomic_write_text(path.with_suffix(".csv"), safe_csv(obj))
         elif fmt == "skops":
             atomic_write_bytes(path, dump_model(obj))
         else:
@@ -64,7 +68,7 @@ class ArtifactIOManager(dg.UPathIOManager):
         if not path.exists():
             key = context.asset_key.to_user_string()
             raise ArtifactLoadError(f"{path}: no stored artifact; materialize {key} first")
-        if fmt == "parquet":
+        if fmt in ("parquet", "table"):
             import pandas as pd
 
             with path.open("rb") as handle:

@@ -59,14 +59,28 @@ class PipelineSettings(dg.ConfigurableResource):
     max_null_share: dict[str, float] = Field(
         default=CHECKS.max_null_share, description="Largest null share per column."
     )
+    max_file_bad_share: float = Field(
+        default=CHECKS.max_file_bad_share,
+        description="A file with a larger share of bad rows is quarantined whole.",
+    )
+    max_file_bytes: int = Field(
+        default=CHECKS.max_file_bytes, description="Largest landing file, measured decompressed."
+    )
     seed: int = Field(default=PROJECT.config.training.seed, description="Seed for baselines.")
 
     @property
     def landing_dir(self) -> Path:
         """The folder the pipeline reads data files from (created on first use)."""
         folder = Path(self.data_dir) / self.landing_subdir
+        if Path(self.landing_subdir).is_absolute() or ".." in Path(self.landing_subdir).parts:
+            raise ValueError(f"landing_subdir {self.landing_subdir!r} must stay inside data_dir")
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    @property
+    def ingestion_dir(self) -> Path:
+        """Where the manifest of each batch and the reasons of rejected files are written."""
+        return Path(self.data_dir) / "ingestion"
 
     def null_limit(self, column: str) -> float:
         """The largest null share allowed for ``column``."""
