@@ -9,9 +9,10 @@ import pytest
 
 from ml_assets.definitions import build_resources, defs
 from ml_assets.lib.demo_data import make_demo_frame
+from ml_assets.resources.settings import PipelineSettings
 
 SMALL_ROWS = 600
-FAST_TRAINING = {"search": "none", "cv_folds": 3}
+FAST_TRAINING = {"search": "grid", "search_space": '{"n_estimators": [20]}', "cv_folds": 3}
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ def materialize(
     selection: str = "*",
     training: dict | None = None,
     raise_on_error: bool = False,
+    settings: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize ``selection`` in-process against ``data_dir`` with fast training settings."""
     selected = dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
@@ -50,7 +52,10 @@ def materialize(
         all_assets_and_checks(),
         selection=selection,
         instance=instance,
-        resources=build_resources(str(data_dir)),
+        resources={
+            **build_resources(str(data_dir)),
+            "settings": PipelineSettings(data_dir=str(data_dir), **(settings or {})),
+        },
         run_config=dg.RunConfig(ops=ops),
         raise_on_error=raise_on_error,
     )

@@ -43,11 +43,14 @@ def raw_data(context: dg.AssetExecutionContext, settings: PipelineSettings):
     Landing files are only read. Each batch's manifest (file, sha256, bytes, rows) and the reason
     of every file left out are written under ``<data_dir>/ingestion/``.
     """
-    folder = settings.landing_dir
-    if settings.seed_demo_when_empty and not landing_paths(folder):
-        context.log.info(f"landing folder {folder} is empty: writing the demo dataset")
-        write_demo_csv(folder, rows=settings.demo_rows, seed=settings.seed)
     try:
+        folder = settings.landing_dir
+    except ValueError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+    try:
+        if settings.seed_demo_when_empty and not landing_paths(folder):
+            context.log.info(f"landing folder {folder} is empty: writing the demo dataset")
+            write_demo_csv(folder, rows=settings.demo_rows, seed=settings.seed)
         batch = read_landing_folder(
             folder, data_columns(CONTRACT), CONTRACT.strict is True, settings.max_file_bytes
         )

@@ -4,15 +4,36 @@ Dagster stops downstream steps after a failed blocking check within one run, but
 selects only the downstream asset is not stopped, so each guarded asset calls this first.
 """
 
+import time
+
 import dagster as dg
+
+PENDING_CHECK_TIMEOUT_SECONDS = 600.0
+POLL_SECONDS = 1.0
 
 
 class UpstreamCheckFailed(dg.Failure):
     """A blocking check of an upstream asset did not pass on its latest materialization."""
 
 
+def _settled_record(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, timeout: float):
+    """The latest record of a check, waiting while another run is still evaluating it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = instance.get_latest_asset_check_evaluation_record(check_key)
+        if record is None or getattr(record.evaluation, "passed", None) is not None:
+            return record
+        run = instance.get_run_by_id(record.run_id)
+        if run is None or run.is_finished or time.monotonic() > deadline:
+            return record
+        time.sleep(POLL_SECONDS)
+
+
 def blocking_check_problems(
-    instance: dg.DagsterInstance, graph: object, upstream: set[dg.AssetKey]
+    instance: dg.DagsterInstance,
+    graph: object,
+    upstream: set[dg.AssetKey],
+    timeout: float = PENDING_CHECK_TIMEOUT_SECONDS,
 ) -> list[str]:
     """Describe each blocking check of ``upstream`` that failed, never ran, or is stale."""
     problems = []
@@ -20,9 +41,9 @@ def blocking_check_problems(
         if not graph.get(check_key).blocking:
             continue
         name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
-        record = instance.get_latest_asset_check_evaluation_record(check_key)
+        record = _settled_record(instance, check_key, timeout)
         evaluation = record.evaluation if record else None
-        if evaluation is None:
+        if getattr(evaluation, "passed", None) is None:
             problems.append(f"{name} has not been evaluated")
             continue
         if not evaluation.passed:
