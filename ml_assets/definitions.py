@@ -7,7 +7,6 @@ import dagster as dg
 from ml_assets.assets import evaluation, features, ingestion, training, validation
 from ml_assets.automation.schedules import full_refresh_job, retrain_schedule
 from ml_assets.automation.sensors import automation_sensor, landing_sensor, run_failure_alerts
-from ml_assets.checks import contract, split
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import ArtifactStorage
 from ml_assets.resources.settings import PipelineSettings, data_dir, data_dir_setting
@@ -30,11 +29,9 @@ def build_resources(base_dir: str | dg.EnvVar | None = None) -> dict[str, object
 
 
 ASSET_MODULES = [ingestion, validation, features, training, evaluation]
-CHECK_MODULES = [contract, split]
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),
-    asset_checks=dg.load_asset_checks_from_modules(CHECK_MODULES),
     jobs=[full_refresh_job],
     schedules=[retrain_schedule],
     sensors=[landing_sensor, automation_sensor, run_failure_alerts],

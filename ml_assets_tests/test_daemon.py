@@ -16,17 +16,11 @@ import dagster as dg
 import pytest
 
 from ml_assets.lib.demo_data import make_demo_frame
+from ml_assets_tests.conftest import ASSET_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
-ASSETS = [
-    "raw_data",
-    "validated_data",
-    "quarantined_rows",
-    "features",
-    "trained_model",
-    "evaluation_report",
-]
+ASSETS = list(ASSET_NAMES)
 INTERVAL = 5
 
 

@@ -115,31 +115,28 @@ def user_env(tmp_path: Path, config: Path) -> dict[str, str]:
     return {**env, "DAGSTER_HOME": str(home), "ML_ASSETS_CONFIG": str(config)}
 
 
+def init_and_materialize(
+    tmp_path: Path, csv: Path, args: list[str], extra_files: tuple = ()
+) -> Path:
+    """What a user does: `ml-assets init`, copy the files into landing, materialize everything."""
+    project = tmp_path / "project"
+    run([str(BIN / "ml-assets"), "init", str(csv), "--out", str(project), *args], os.environ.copy())
+    for source in (csv, *extra_files):
+        shutil.copy(source, project / "data" / "landing" / source.name)
+    env = user_env(tmp_path, project / "ml_assets.yaml")
+    run([str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select", "*"], env)
+    return project / "data" / "storage"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_a_users_table_trains_and_beats_its_baselines(tmp_path: Path, name: str) -> None:
     make, target, extra, metric, margin, tolerance = CASES[name]
     csv = tmp_path / f"{name}.csv"
     make().to_csv(csv, index=False)
-    project = tmp_path / "project"
-    run(
-        [
-            str(BIN / "ml-assets"),
-            "init",
-            str(csv),
-            "--target",
-            target,
-            "--out",
-            str(project),
-            *extra,
-        ],
-        os.environ.copy(),
-    )
-    shutil.copy(csv, project / "data" / "landing" / csv.name)
-    env = user_env(tmp_path, project / "ml_assets.yaml")
-    run([str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select", "*"], env)
+    storage = init_and_materialize(tmp_path, csv, ["--target", target, *extra])
 
-    report = json.loads((project / "data" / "storage" / "evaluation_report.json").read_text())
+    report = json.loads((storage / "evaluation_report.json").read_text())
     scores, baselines = report["metrics"], report["baselines"]
     print(
         name, metric, scores[metric], {base: values[metric] for base, values in baselines.items()}
@@ -155,31 +152,15 @@ def test_a_users_table_trains_and_beats_its_baselines(tmp_path: Path, name: str)
 def test_a_second_file_breaking_the_inferred_contract_is_quarantined(tmp_path: Path) -> None:
     csv = tmp_path / "customers.csv"
     customers().to_csv(csv, index=False)
-    project = tmp_path / "project"
-    run(
-        [
-            str(BIN / "ml-assets"),
-            "init",
-            str(csv),
-            "--target",
-            "churn",
-            "--key",
-            "customer_id",
-            "--out",
-            str(project),
-        ],
-        os.environ.copy(),
-    )
-    landing = project / "data" / "landing"
-    shutil.copy(csv, landing / csv.name)
     march = customers(rows=200, seed=1)
     march.loc[3, "plan"] = "platinum"
     march.loc[7, "income"] = 9_999_999.0
-    march.to_csv(landing / "march.csv", index=False)
-    env = user_env(tmp_path, project / "ml_assets.yaml")
-    run([str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select", "*"], env)
+    march.to_csv(tmp_path / "march.csv", index=False)
+    storage = init_and_materialize(
+        tmp_path, csv, ["--target", "churn", "--key", "customer_id"], (tmp_path / "march.csv",)
+    )
 
-    quarantined = pd.read_parquet(project / "data" / "storage" / "quarantined_rows.parquet")
+    quarantined = pd.read_parquet(storage / "quarantined_rows.parquet")
     assert quarantined[["_source_file", "_source_line"]].values.tolist() == [
         ["march.csv", 5],
         ["march.csv", 9],

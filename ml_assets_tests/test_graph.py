@@ -8,16 +8,9 @@ import pandas as pd
 import pytest
 
 from ml_assets.lib.storage import load_model_bytes
-from ml_assets_tests.conftest import check_results, materialize, stored
+from ml_assets_tests.conftest import ASSET_NAMES, check_results, materialize, stored
 
-ALL_ASSETS = {
-    "raw_data",
-    "validated_data",
-    "quarantined_rows",
-    "features",
-    "trained_model",
-    "evaluation_report",
-}
+ALL_ASSETS = set(ASSET_NAMES)
 
 
 def materialized_keys(result: dg.ExecuteInProcessResult) -> set[str]:

@@ -27,7 +27,7 @@ def write(folder: Path, name: str, data: bytes | str) -> Path:
 def test_csv_rows_keep_their_text_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, "a.csv", "numeric1,numeric2,category,target\n0.10,50,A,1\n,60,B,0\n")
     frame = read_landing_file(path)
-    assert frame["numeric1"].tolist() == ["0.10", None]
+    assert frame["numeric1"].tolist() == ["0.10", pd.NA]
     assert frame["_source_line"].tolist() == [2, 3]
     assert frame["_source_file"].unique().tolist() == ["a.csv"]
 
@@ -55,7 +55,7 @@ def test_parquet_and_jsonl_become_the_same_text_table(tmp_path: Path) -> None:
         read_landing_file(tmp_path / "p.parquet"),
         read_landing_file(tmp_path / "j.jsonl"),
     )
-    assert parquet["numeric1"].tolist() == jsonl["numeric1"].tolist() == ["0.5", None]
+    assert parquet["numeric1"].tolist() == jsonl["numeric1"].tolist() == ["0.5", pd.NA]
     assert parquet["target"].tolist() == jsonl["target"].tolist() == ["1", "0"]
     assert jsonl["_source_line"].tolist() == [1, 3]
 

@@ -7,6 +7,7 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from ml_assets.assets.groups import FEATURES, write_pool
 from ml_assets.assets.validation import AUTOMATION
 from ml_assets.checks.gates import require_upstream_checks
+from ml_assets.checks.split import SPLIT_CHECK, split_is_usable
 from ml_assets.lib.features import build_features, features_schema, split_balance
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT
@@ -22,18 +23,18 @@ FEATURES_SCHEMA = features_schema(CONTRACT, DATASET)
     code_version=source_version("ml_assets.lib.features", extra=repr(DATASET)),
     automation_condition=AUTOMATION,
     metadata={STORAGE_FORMAT: "parquet"},
+    check_specs=[SPLIT_CHECK],
 )
-def features(
-    context: dg.AssetExecutionContext, validated_data: pd.DataFrame
-) -> dg.Output[pd.DataFrame]:
+def features(context: dg.AssetExecutionContext, validated_data: pd.DataFrame):
     """Model inputs with derived columns, the target, a row key and the row's split side."""
     require_upstream_checks(context)
     table = build_features(validated_data, DATASET)
     balance = split_balance(table, DATASET)
-    return dg.Output(
+    yield dg.Output(
         table,
         metadata={
             "dagster/row_count": len(table),
             "split_balance": dg.MetadataValue.md(balance.to_markdown(index=False)),
         },
     )
+    yield split_is_usable(table)

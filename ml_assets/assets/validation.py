@@ -5,6 +5,7 @@ import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets.assets.groups import VALIDATION, write_pool
+from ml_assets.checks.contract import CONTRACT_CHECKS, contract_check_results
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.contract import ContractError, reject_mostly_bad_files, validate_rows
 from ml_assets.lib.ingestion import Rejection, write_rejection
@@ -39,6 +40,7 @@ ValidatedData = pandera_schema_to_dagster_type(CONTRACT)
     },
     ins={"raw_data": dg.AssetIn()},
     pool=write_pool("validation"),
+    check_specs=CONTRACT_CHECKS,
 )
 def validation(
     context: dg.AssetExecutionContext, raw_data: pd.DataFrame, settings: PipelineSettings
@@ -77,3 +79,4 @@ def validation(
         output_name="quarantined_rows",
         metadata={"dagster/row_count": quarantined, **counts},
     )
+    yield from contract_check_results(result.valid, result.quarantined, settings)

@@ -1,4 +1,4 @@
-"""Checks on ``features``: the hashed split must leave something to train on and to test on."""
+"""The check on ``features``: the hashed split must leave something to train on and to test on."""
 
 import dagster as dg
 import pandas as pd
@@ -7,8 +7,14 @@ from ml_assets.lib.dataset import SPLIT
 from ml_assets.lib.features import TEST, TRAIN
 from ml_assets.resources.settings import DATASET
 
+SPLIT_CHECK = dg.AssetCheckSpec(
+    "split_is_usable",
+    asset="features",
+    blocking=True,
+    description="Both sides are non-empty and, for classification, every class has training rows.",
+)
 
-@dg.asset_check(asset="features", blocking=True)
+
 def split_is_usable(features: pd.DataFrame) -> dg.AssetCheckResult:
     """Both sides are non-empty and, for classification, every class has training rows."""
     sides = features[SPLIT].value_counts()
@@ -16,12 +22,12 @@ def split_is_usable(features: pd.DataFrame) -> dg.AssetCheckResult:
     if DATASET.is_classification:
         classes = features[DATASET.target].unique()
         trained = features.loc[features[SPLIT] == TRAIN, DATASET.target].unique()
-        problems += [
-            f"class {label!r} has no training rows" for label in sorted(set(classes) - set(trained))
-        ]
+        missing = sorted(set(classes) - set(trained), key=str)
+        problems += [f"class {label!r} has no training rows" for label in missing]
         if len(classes) < 2:
             problems.append(f"only one class in the data: {list(classes)}")
     return dg.AssetCheckResult(
+        check_name=SPLIT_CHECK.name,
         passed=not problems,
         metadata={
             "train_rows": int(sides.get(TRAIN, 0)),

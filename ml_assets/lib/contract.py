@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandera.typing import Series
 
 from ml_assets.lib.dataset import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE
@@ -20,15 +22,15 @@ REASON = "_reason"
 FAILURE_COLUMNS = ["row", "column", "rule", "value", SOURCE_FILE, SOURCE_LINE]
 
 
-class DemoRecords(pa.DataFrameModel):
+class DemoRecords(pandera.DataFrameModel):
     """Contract of the demo dataset: the seed's columns, their types, ranges and categories."""
 
-    numeric1: Series[float] = pa.Field(nullable=True, ge=-10.0, le=10.0)
-    numeric2: Series[float] = pa.Field(ge=0.0, le=100.0)
-    category: Series[str] = pa.Field(isin=["A", "B", "C"])
-    target: Series[int] = pa.Field(isin=[0, 1])
-    source_file: Series[str] = pa.Field(alias=SOURCE_FILE)
-    source_line: Series[int] = pa.Field(alias=SOURCE_LINE, ge=1)
+    numeric1: Series[float] = pandera.Field(nullable=True, ge=-10.0, le=10.0)
+    numeric2: Series[float] = pandera.Field(ge=0.0, le=100.0)
+    category: Series[str] = pandera.Field(isin=["A", "B", "C"])
+    target: Series[int] = pandera.Field(isin=[0, 1])
+    source_file: Series[str] = pandera.Field(alias=SOURCE_FILE)
+    source_line: Series[int] = pandera.Field(alias=SOURCE_LINE, ge=1)
 
     class Config:
         """Only declared columns; values are converted by ``validate_rows``, not silently."""
@@ -50,12 +52,12 @@ class ValidationResult:
     failures: pd.DataFrame
 
 
-def data_columns(schema: pa.DataFrameSchema) -> list[str]:
+def data_columns(schema: pandera.DataFrameSchema) -> list[str]:
     """The contract's dataset columns, without the pipeline's source-tracking columns."""
     return [name for name in schema.columns if name not in SOURCE_COLUMNS]
 
 
-def _kind(column: pa.Column) -> str:
+def _kind(column: pandera.Column) -> str:
     numpy_type = column.dtype.type
     if pd.api.types.is_bool_dtype(numpy_type):
         return "bool"
@@ -72,14 +74,32 @@ _DECIMAL_COMMA = r"\s*[-+]?\d+,\d+\s*"
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
+def _numbers(raw: pd.Series) -> np.ndarray:
+    """Text to float64, NaN where missing or not a number.
+
+    Arrow's strict parser goes first; pandas runs only when some value fails it, so clean
+    batches stay fast and dirty ones still get a verdict per cell.
+    """
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        return raw.to_numpy(dtype="float64", na_value=np.nan)
+    try:
+        return pc.cast(pa.array(raw, type=pa.string()), pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.to_numeric(raw.astype("object"), errors="coerce").to_numpy(dtype="float64")
+
+
 def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.Series]]]:
     """Convert text to ``kind``; return the values and, per rule, the cells that broke it."""
     present = raw.notna()
     if kind in ("int", "float"):
-        values = pd.to_numeric(raw, errors="coerce").astype("float64")
-        unparsed = present & values.isna()
-        decimal_comma = unparsed & raw.astype("string").str.fullmatch(_DECIMAL_COMMA).fillna(False)
-        infinite = pd.Series(np.isinf(values.to_numpy()), index=raw.index)
+        numbers = _numbers(raw)
+        values = pd.Series(numbers, index=raw.index)
+        unparsed = present & pd.Series(np.isnan(numbers), index=raw.index)
+        decimal_comma = pd.Series(False, index=raw.index)
+        if unparsed.any():
+            matches = raw[unparsed].astype("object").astype(str).str.fullmatch(_DECIMAL_COMMA)
+            decimal_comma[unparsed] = matches.to_numpy(dtype=bool)
+        infinite = pd.Series(np.isinf(numbers), index=raw.index)
         rules = [
             (f"dtype('{kind}64')", unparsed & ~decimal_comma),
             ("decimal point (found a decimal comma)", decimal_comma),
@@ -87,18 +107,24 @@ def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.S
         ]
         if kind == "int":
             rules.append(("integer", present & ~unparsed & ~infinite & (values % 1 != 0)))
-        failed = unparsed | infinite
-        return values.where(~failed), rules
+        return values.where(~(unparsed | infinite)), rules
     if kind == "bool":
-        values = raw.str.strip().str.lower().map(_BOOLEANS)
+        values = raw.astype("object").str.strip().str.lower().map(_BOOLEANS)
         return values.astype("object"), [("dtype('bool')", present & values.isna())]
     if kind == "datetime":
         values = pd.to_datetime(raw, errors="coerce", utc=True)
         return values, [("dtype('datetime64')", present & values.isna())]
-    return raw.astype("object"), []
+    return _as_object(raw), []
 
 
-def _final_dtype(column: pa.Column, kind: str) -> object:
+def _as_object(raw: pd.Series) -> pd.Series:
+    """Python strings with None for missing, as Pandera's ``str`` type and Parquet expect."""
+    present = raw.notna()
+    values = raw.astype("object")
+    return values if present.all() else values.where(present, None)
+
+
+def _final_dtype(column: pandera.Column, kind: str) -> object:
     if kind == "int":
         return "Int64" if column.nullable else "int64"
     if kind == "bool":
@@ -108,7 +134,7 @@ def _final_dtype(column: pa.Column, kind: str) -> object:
     return column.dtype.type
 
 
-def validate_rows(raw: pd.DataFrame, schema: pa.DataFrameSchema) -> ValidationResult:
+def validate_rows(raw: pd.DataFrame, schema: pandera.DataFrameSchema) -> ValidationResult:
     """Split a text batch into typed valid rows and quarantined rows with every reason kept."""
     columns = list(schema.columns)
     kinds = {name: _kind(schema.columns[name]) for name in columns}
@@ -129,8 +155,8 @@ def validate_rows(raw: pd.DataFrame, schema: pa.DataFrameSchema) -> ValidationRe
     }
     checks_only = schema.update_columns({name: {"dtype": None} for name in columns})
     try:
-        checks_only.validate(typed, lazy=True)
-    except pa.errors.SchemaErrors as errors:
+        checks_only.validate(typed, lazy=True, inplace=True)
+    except pandera.errors.SchemaErrors as errors:
         failures.append(_check_failures(raw, errors.failure_cases, failed_cells))
     failure_frame = (
         pd.concat(failures, ignore_index=True)
@@ -184,7 +210,7 @@ def _cell_failures(raw: pd.DataFrame, column: str, rule: str, rows: pd.Index) ->
             "row": rows,
             "column": column,
             "rule": rule,
-            "value": raw.loc[rows, column].astype("object").to_numpy(),
+            "value": _as_object(raw.loc[rows, column]).to_numpy(),
             SOURCE_FILE: raw.loc[rows, SOURCE_FILE].to_numpy(),
             SOURCE_LINE: raw.loc[rows, SOURCE_LINE].to_numpy(),
         }

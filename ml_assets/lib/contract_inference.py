@@ -22,7 +22,7 @@ def _numeric(values: pd.Series) -> pd.Series | None:
     present = values.dropna()
     if present.empty:
         return None
-    numbers = pd.to_numeric(present, errors="coerce")
+    numbers = pd.to_numeric(present.astype("object"), errors="coerce").astype("float64")
     if numbers.isna().any() or not np.isfinite(numbers.to_numpy(dtype="float64")).all():
         return None
     return numbers
@@ -70,7 +70,7 @@ def infer_contract(
         values = sample[column]
         nullable = bool(values.isna().any()) and column not in (target, key)
         numbers = _numeric(values)
-        labels = sorted(values.dropna().unique().tolist())
+        labels = sorted(values.dropna().astype("object").unique().tolist())
         if column == target and task != "regression":
             dtype = "int64" if numbers is not None and (numbers % 1 == 0).all() else "str"
             allowed = (

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ml_assets.lib.dataset import SOURCE_FILE, SOURCE_LINE
 
@@ -25,6 +27,9 @@ FORMATS = {
     ".ndjson": "jsonl",
 }
 COMPRESSED = ".gz"
+# Raw values are Arrow-backed strings: no Python object per cell, cheap to store and to convert.
+TEXT = pd.ArrowDtype(pa.string())
+_TEXT_TYPES = {pa.string(): TEXT}
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
 DEFAULT_MAX_FILE_BYTES = 512 * 1024**2
 _CHUNK = 1 << 20
@@ -173,11 +178,11 @@ def parse_landing_bytes(data: bytes, name: str) -> pd.DataFrame:
             f"expected one of {sorted(FORMATS)}, optionally {COMPRESSED}-compressed",
             name,
         )
-    if not data.strip():
+    if not data or data.isspace():
         raise IngestionError(f"{name}: file is empty ({len(data)} bytes)", name)
     reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[fmt]
     frame = reader(data, name)
-    frame.insert(len(frame.columns), SOURCE_FILE, name)
+    frame.insert(len(frame.columns), SOURCE_FILE, pd.Series(name, index=frame.index, dtype=TEXT))
     return frame
 
 
@@ -208,7 +213,6 @@ def _check_header(columns: Sequence[str], name: str) -> list[str]:
 
 
 def _read_csv(data: bytes, name: str) -> pd.DataFrame:
-    import pyarrow as pa
     import pyarrow.csv as pcsv
 
     text = _check_utf8(data, name)
@@ -230,16 +234,16 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
     if ragged:
         shown = "; ".join(ragged[:5]) + (f"; and {len(ragged) - 5} more" if len(ragged) > 5 else "")
         raise IngestionError(f"{name}: ragged rows ({len(ragged)}): {shown}")
-    frame = table.to_pandas()
+    frame = table.to_pandas(types_mapper=_TEXT_TYPES.get)
     frame[SOURCE_LINE] = _csv_record_lines(text, len(frame))
     return frame
 
 
-def _csv_record_lines(text: str, rows: int) -> list[int]:
+def _csv_record_lines(text: str, rows: int) -> np.ndarray:
     """Physical line on which each record starts (header is line 1), even with quoted newlines."""
     line_breaks = text.count("\n") - (1 if text.endswith("\n") else 0)
     if line_breaks == rows:
-        return list(range(2, rows + 2))
+        return np.arange(2, rows + 2, dtype=np.int64)
     reader = csv.reader(io.StringIO(text))
     next(reader)
     starts, line = [], reader.line_num + 1
@@ -247,11 +251,12 @@ def _csv_record_lines(text: str, rows: int) -> list[int]:
         if record:
             starts.append(line)
         line = reader.line_num + 1
-    return starts if len(starts) == rows else list(range(2, rows + 2))
+    if len(starts) != rows:
+        return np.arange(2, rows + 2, dtype=np.int64)
+    return np.asarray(starts, dtype=np.int64)
 
 
 def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -260,7 +265,7 @@ def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
         raise IngestionError(f"{name}: not a readable Parquet file ({error})") from error
     _check_header(table.column_names, name)
     frame = _as_text(table.to_pandas())
-    frame[SOURCE_LINE] = range(1, len(frame) + 1)
+    frame[SOURCE_LINE] = np.arange(1, len(frame) + 1, dtype=np.int64)
     return frame
 
 
@@ -282,7 +287,7 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
         lines.append(number)
     frame = _as_text(pd.DataFrame.from_records(records))
     _check_header(list(frame.columns), name)
-    frame[SOURCE_LINE] = lines
+    frame[SOURCE_LINE] = np.asarray(lines, dtype=np.int64)
     return frame
 
 
@@ -294,6 +299,7 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
             .astype("object")
             .where(frame[column].notna(), None)
             .map(lambda value: value if value is None or isinstance(value, str) else str(value))
+            .astype(TEXT)
             for column in frame.columns
         },
         index=frame.index,

@@ -20,6 +20,6 @@ def safe_csv(frame: pd.DataFrame) -> str:
     """The frame as CSV text with every text cell and header neutralized."""
     safe = frame.rename(columns=lambda column: neutralize(str(column)))
     for column in safe.columns:
-        if safe[column].dtype == object:
-            safe[column] = safe[column].map(neutralize)
+        if not pd.api.types.is_numeric_dtype(safe[column].dtype):
+            safe[column] = safe[column].astype("object").map(neutralize)
     return safe.to_csv(index=False, lineterminator="\n")
