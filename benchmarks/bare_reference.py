@@ -62,32 +62,49 @@ def write_report(path: Path, report: dict, markdown: str) -> None:
     atomic_write_text(path, json.dumps(report, indent=2, sort_keys=True, default=str))
 
 
-def ingest(landing: Path, storage: Path, contract: Any) -> Any:
-    """``raw_data``: list and hash the files, read them as text, per-file row counts, store."""
+def ingest(landing: Path, storage: Path, contract: Any, limits: dict[str, Any]) -> Any:
+    """``raw_data``: list, read and hash the files as text, per-file row counts, manifest, store."""
+    from ml_assets.lib import ingestion
     from ml_assets.lib.contract import data_columns
     from ml_assets.lib.dataset import SOURCE_FILE
-    from ml_assets.lib.ingestion import content_hash, list_landing_files, read_landing_folder
 
-    files = list_landing_files(landing)
-    frame = read_landing_folder(files, data_columns(contract), strict=contract.strict is True)
+    columns, strict = data_columns(contract), contract.strict is True
+    if hasattr(ingestion, "landing_paths"):  # one pass: read, hash and parse each file once
+        ingestion.landing_paths(landing)  # the asset's "is the folder empty" look
+        batch = ingestion.read_landing_folder(landing, columns, strict, limits["max_file_bytes"])
+        ingestion.write_manifest(storage / "ingestion" / "manifest.json", batch)
+        frame, files = batch.frame, batch.files
+    else:
+        files = ingestion.list_landing_files(landing)
+        frame = ingestion.read_landing_folder(files, columns, strict=strict)
     rows_per_file = frame[SOURCE_FILE].value_counts()
     empty = [file.name for file in files if int(rows_per_file.get(file.name, 0)) == 0]
-    content_hash(files)
+    ingestion.content_hash(files)
     write_parquet(storage / "raw_data.parquet", frame)
     if empty:
         raise SystemExit(f"files without rows: {empty}")
     return frame
 
 
-def validate(raw: Any, storage: Path, contract: Any) -> Any:
+def validate(raw: Any, storage: Path, contract: Any, limits: dict[str, Any]) -> Any:
     """``validated_data`` and ``quarantined_rows``: one validation pass, two stored outputs."""
-    from ml_assets.lib.contract import validate_rows
+    from ml_assets.lib import contract as contracts
 
-    result = validate_rows(raw, contract)
+    result = contracts.validate_rows(raw, contract)
+    if hasattr(contracts, "reject_mostly_bad_files"):
+        result, _ = contracts.reject_mostly_bad_files(raw, result, limits["max_file_bad_share"])
     if len(result.valid) + len(result.quarantined) != len(raw):
         raise SystemExit("row accounting broken")
     write_parquet(storage / "validated_data.parquet", result.valid)
     write_parquet(storage / "quarantined_rows.parquet", result.quarantined)
+    try:  # the quarantine is also stored as a spreadsheet-safe CSV where the project does so
+        from ml_assets.lib.safe_csv import safe_csv
+    except ImportError:
+        pass
+    else:
+        from ml_assets.lib.storage import atomic_write_text
+
+        atomic_write_text(storage / "quarantined_rows.csv", safe_csv(result.quarantined))
     return result
 
 
@@ -143,10 +160,10 @@ def run(
 ) -> dict[str, float]:
     """Every stage up to ``stop_after``; returns seconds per stage."""
     watch = Stopwatch()
-    contract, dataset = watch.run("import", _contract_and_dataset)
+    contract, dataset, limits = watch.run("import", _contract_and_dataset)
     storage.mkdir(parents=True, exist_ok=True)
-    raw = watch.run("ingestion", ingest, data_dir / "landing", storage, contract)
-    result = watch.run("validation", validate, raw, storage, contract)
+    raw = watch.run("ingestion", ingest, data_dir / "landing", storage, contract, limits)
+    result = watch.run("validation", validate, raw, storage, contract, limits)
     del raw  # the assets hand frames over through storage, so nothing upstream stays in memory
     watch.run("checks", check, result, contract)
     valid = result.valid
@@ -159,24 +176,27 @@ def run(
     return watch.seconds
 
 
-def _contract_and_dataset() -> tuple[Any, Any]:
-    """The active contract and dataset, built the way ``ml_assets.resources.settings`` builds them.
+def _contract_and_dataset() -> tuple[Any, Any, dict[str, Any]]:
+    """The active contract, dataset and file limits, as ``ml_assets.resources.settings`` has them.
 
     The settings module itself imports Dagster, so this asks ``ml_assets.lib`` directly: the
     project configuration when the code has one, else the demo's model and spec.
-    ``benchmarks/run.py`` checks that the result equals the settings' ``CONTRACT`` and ``DATASET``.
+    ``benchmarks/probes.py consistency`` checks that they equal the settings' before measuring.
     """
     import pandas  # noqa: F401 - the frame library, imported here so its cost is "import"
 
+    limits = {"max_file_bytes": 512 * 1024**2, "max_file_bad_share": 0.5}
     try:
         from ml_assets.lib.project_config import load_project
     except ImportError:
         from ml_assets.lib.contract import DemoRecords
         from ml_assets.lib.demo_data import DEMO_SPEC
 
-        return DemoRecords.to_schema(), DEMO_SPEC
+        return DemoRecords.to_schema(), DEMO_SPEC, limits
     project = load_project()
-    return project.contract, project.spec
+    checks = project.config.checks
+    limits = {name: getattr(checks, name, value) for name, value in limits.items()}
+    return project.contract, project.spec, limits
 
 
 def main(argv: list[str] | None = None) -> int:

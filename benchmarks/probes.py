@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 STEP_END = {"STEP_SUCCESS", "STEP_FAILURE"}
+LISTERS = ("list_landing_files", "landing_paths", "read_landing_folder", "read_capped")
 
 
 def _phases(events: list[tuple[float, str]], start: float, end: float) -> dict[str, float]:
@@ -99,10 +100,14 @@ def consistency() -> dict[str, Any]:
 
     from ml_assets.resources import settings
 
-    contract, dataset = _contract_and_dataset()
+    contract, dataset, limits = _contract_and_dataset()
+    defaults = settings.PipelineSettings()
     return {
         "contract_matches": repr(contract) == repr(settings.CONTRACT),
         "dataset_matches": dataset == settings.DATASET,
+        "limits_match": all(
+            getattr(defaults, name, value) == value for name, value in limits.items()
+        ),
     }
 
 
@@ -162,9 +167,13 @@ def data_readers() -> list[tuple[Any, str]]:
 
     return [
         (landing, "_sha256"),
-        (ingestion, "list_landing_files"),
+        *(
+            (module, name)
+            for module in (ingestion, ingestion_asset)
+            for name in LISTERS
+            if hasattr(module, name)
+        ),
         (ingestion, "read_landing_file"),
-        (ingestion_asset, "list_landing_files"),
         (pd, "read_parquet"),
         (ArtifactIOManager, "load_from_path"),
     ]

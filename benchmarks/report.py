@@ -85,6 +85,7 @@ def commands_table(result: dict[str, Any]) -> None:
                     1.0,
                     "",
                     "",
+                    "",
                 ]
             )
             rows.append(
@@ -95,6 +96,7 @@ def commands_table(result: dict[str, Any]) -> None:
                     dag["rss_mb_median"],
                     case["wall_ratio"],
                     case["rss_ratio"],
+                    case.get("wall_ratio_paired_median", float("nan")),
                     target,
                     met,
                 ]
@@ -106,6 +108,7 @@ def commands_table(result: dict[str, Any]) -> None:
         "peak RSS MB",
         "wall/bare",
         "RSS/bare",
+        "paired wall/bare",
         "target",
         "met",
     ]

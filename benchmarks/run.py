@@ -247,9 +247,12 @@ def measure_case(
             attempt(partial(bench.dagster, data, home, selection, dagster_log), "dagster")
         )
         print(
-            f"  {kind} {label(rows)} #{repeat + 1}: bare {bare_runs[-1]['wall']:.2f}s "
-            f"{bare_runs[-1]['rss_mb']:.0f}MB, dagster {dagster_runs[-1]['wall']:.2f}s "
-            f"{dagster_runs[-1]['rss_mb']:.0f}MB"
+            f"  {kind} {label(rows)} #{repeat + 1}: "
+            + ", ".join(
+                f"{who} {_brief(run[-1])}"
+                for who, run in (("bare", bare_runs), ("dagster", dagster_runs))
+            )
+            + f" (load {bare_runs[-1]['load_before']:.1f})"
         )
     event_log = bench.probe(["steps", "--home", str(home)], bench.env(data, home), logs / "steps")
     for run in dagster_runs:
@@ -265,7 +268,20 @@ def measure_case(
     }
     result["wall_ratio"] = result["dagster"]["wall_median"] / result["bare"]["wall_median"]
     result["rss_ratio"] = result["dagster"]["rss_mb_median"] / result["bare"]["rss_mb_median"]
+    # Each repeat runs the two commands back to back, so their ratio drifts less with machine load.
+    pairs = [
+        (d["wall"] / b["wall"], d["rss_mb"] / b["rss_mb"])
+        for b, d in zip(bare_runs, dagster_runs, strict=True)
+        if b["returncode"] == 0 and d["returncode"] == 0
+    ]
+    result["wall_ratio_paired_median"] = median([wall for wall, _ in pairs])
+    result["rss_ratio_paired_median"] = median([rss for _, rss in pairs])
     return result
+
+
+def _brief(run: dict[str, Any]) -> str:
+    status = "" if run["returncode"] == 0 else f" FAILED (exit {run['returncode']})"
+    return f"{run['wall']:.2f}s {run['rss_mb']:.0f}MB{status}"
 
 
 def summarize(runs: list[dict[str, Any]], parts: str) -> dict[str, Any]:
