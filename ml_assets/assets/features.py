@@ -2,9 +2,9 @@
 
 import dagster as dg
 import pandas as pd
-from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets.assets.groups import FEATURES, write_pool
+from ml_assets.assets.types import contract_type
 from ml_assets.assets.validation import AUTOMATION
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.checks.split import SPLIT_CHECK, split_is_usable
@@ -19,7 +19,7 @@ FEATURES_SCHEMA = features_schema(CONTRACT, DATASET)
 @dg.asset(
     group_name=FEATURES,
     pool=write_pool("features"),
-    dagster_type=pandera_schema_to_dagster_type(FEATURES_SCHEMA),
+    dagster_type=contract_type(FEATURES_SCHEMA),
     code_version=source_version("ml_assets.lib.features", extra=repr(DATASET)),
     automation_condition=AUTOMATION,
     metadata={STORAGE_FORMAT: "parquet"},

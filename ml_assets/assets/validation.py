@@ -2,9 +2,9 @@
 
 import dagster as dg
 import pandas as pd
-from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets.assets.groups import VALIDATION, write_pool
+from ml_assets.assets.types import contract_type
 from ml_assets.checks.contract import CONTRACT_CHECKS, contract_check_results
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.contract import ContractError, reject_mostly_bad_files, validate_rows
@@ -17,7 +17,7 @@ AUTOMATION = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 )
 VERSION = source_version("ml_assets.lib.contract", extra=repr(CONTRACT))
-ValidatedData = pandera_schema_to_dagster_type(CONTRACT)
+ValidatedData = contract_type(CONTRACT)
 
 
 @dg.multi_asset(
