@@ -173,3 +173,31 @@ def test_run_failure_sensor_writes_an_alert(tmp_path: Path) -> None:
     alert = json.loads((tmp_path / "alerts.jsonl").read_text())
     assert alert["kind"] == "run_failure" and alert["run_id"] == result.run_id
     assert alert["trigger"] == "manual"
+
+
+def test_alert_sink_posts_to_a_webhook_as_well_as_the_file(tmp_path: Path) -> None:
+    import http.server
+    import json
+    import threading
+
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    sink = AlertSink(
+        path=str(tmp_path / "alerts.jsonl"),
+        webhook_url=f"http://127.0.0.1:{server.server_port}/hook",
+    )
+    sent = sink.send("drift", "numeric1 drifted", column="numeric1")
+    server.server_close()
+    assert received == [sent]
+    assert json.loads((tmp_path / "alerts.jsonl").read_text()) == sent
