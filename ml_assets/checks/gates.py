@@ -16,16 +16,35 @@ class UpstreamCheckFailed(dg.Failure):
     """A blocking check of an upstream asset did not pass on its latest materialization."""
 
 
-def _settled_record(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, timeout: float):
-    """The latest record of a check, waiting while another run is still evaluating it."""
+def _in_progress(instance: dg.DagsterInstance, run_id: str | None) -> bool:
+    run = instance.get_run_by_id(run_id) if run_id else None
+    return run is not None and not run.is_finished
+
+
+def _settled(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, timeout: float, own_run: str | None
+):
+    """The check's latest record and its asset's latest materialization, once they agree.
+
+    Another run may be between storing the asset and evaluating its check (or still evaluating
+    it); wait for that run rather than judge a result it is about to replace.
+    """
     deadline = time.monotonic() + timeout
     while True:
         record = instance.get_latest_asset_check_evaluation_record(check_key)
-        if record is None or getattr(record.evaluation, "passed", None) is not None:
-            return record
-        run = instance.get_run_by_id(record.run_id)
-        if run is None or run.is_finished or time.monotonic() > deadline:
-            return record
+        latest = instance.fetch_materializations(check_key.asset_key, limit=1).records
+        latest = latest[0] if latest else None
+        evaluation = record.evaluation if record else None
+        pending = record is not None and getattr(evaluation, "passed", None) is None
+        target = getattr(evaluation, "target_materialization_data", None)
+        stale = bool(latest and target and target.storage_id != latest.storage_id)
+        waiting_on = record.run_id if pending else (latest.run_id if stale and latest else None)
+        if (
+            waiting_on in (None, own_run)
+            or not _in_progress(instance, waiting_on)
+            or time.monotonic() > deadline
+        ):
+            return record, latest
         time.sleep(POLL_SECONDS)
 
 
@@ -33,6 +52,7 @@ def blocking_check_problems(
     instance: dg.DagsterInstance,
     graph: object,
     upstream: set[dg.AssetKey],
+    own_run: str | None = None,
     timeout: float = PENDING_CHECK_TIMEOUT_SECONDS,
 ) -> list[str]:
     """Describe each blocking check of ``upstream`` that failed, never ran, or is stale."""
@@ -41,7 +61,7 @@ def blocking_check_problems(
         if not graph.get(check_key).blocking:
             continue
         name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
-        record = _settled_record(instance, check_key, timeout)
+        record, latest = _settled(instance, check_key, timeout, own_run)
         evaluation = record.evaluation if record else None
         if getattr(evaluation, "passed", None) is None:
             problems.append(f"{name} has not been evaluated")
@@ -49,9 +69,8 @@ def blocking_check_problems(
         if not evaluation.passed:
             problems.append(f"{name} failed")
             continue
-        latest = instance.fetch_materializations(check_key.asset_key, limit=1).records
         target = evaluation.target_materialization_data
-        if latest and target and target.storage_id != latest[0].storage_id:
+        if latest and target and target.storage_id != latest.storage_id:
             problems.append(f"{name} passed on an older materialization, not the latest one")
     return problems
 
@@ -65,7 +84,7 @@ def require_upstream_checks(context: dg.AssetExecutionContext) -> None:
     upstream = {
         parent for key in context.selected_asset_keys for parent in graph.get(key).parent_keys
     }
-    problems = blocking_check_problems(context.instance, graph, upstream)
+    problems = blocking_check_problems(context.instance, graph, upstream, context.run_id)
     if problems:
         raise UpstreamCheckFailed(
             description="refusing to build on unchecked data: "
