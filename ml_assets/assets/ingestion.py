@@ -57,21 +57,14 @@ def raw_data(context: dg.AssetExecutionContext, settings: PipelineSettings):
     except IngestionError as error:
         if error.file:
             rejection = Rejection(error.file, error.sha256, "ingestion", str(error))
-            write_rejection(settings.ingestion_dir / "rejected", rejection)
+            write_rejection(settings.rejected_dir, rejection)
         raise dg.Failure(description=f"{folder}/{error}", allow_retries=False) from error
-    write_manifest(settings.ingestion_dir / "manifest.json", batch)
-    for rejection in batch.rejections:
-        write_rejection(settings.ingestion_dir / "rejected", rejection)
-        context.log.warning(f"{rejection.file}: left out: {rejection.reason}")
-    rows = batch.frame["_source_file"].value_counts()
     manifest = pd.DataFrame(
-        {
-            "file": [file.name for file in batch.files],
-            "rows": [int(rows.get(file.name, 0)) for file in batch.files],
-            "bytes": [file.size for file in batch.files],
-            "sha256": [file.sha256 for file in batch.files],
-        }
+        write_manifest(settings.ingestion_dir / "manifest.json", batch)["accepted"]
     )
+    for rejection in batch.rejections:
+        write_rejection(settings.rejected_dir, rejection)
+        context.log.warning(f"{rejection.file}: left out: {rejection.reason}")
     empty = manifest.loc[manifest["rows"] == 0, "file"].tolist()
     yield dg.Output(
         batch.frame,

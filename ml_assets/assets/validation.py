@@ -56,9 +56,7 @@ def validation(
         reason = (
             f"{share:.0%} of its rows break the contract (limit {settings.max_file_bad_share:.0%})"
         )
-        write_rejection(
-            settings.ingestion_dir / "rejected", Rejection(name, None, "validation", reason)
-        )
+        write_rejection(settings.rejected_dir, Rejection(name, None, "validation", reason))
         context.log.warning(f"{name}: quarantined whole: {reason}")
     valid, quarantined = len(result.valid), len(result.quarantined)
     if valid + quarantined != len(raw_data):

@@ -146,7 +146,7 @@ def write_rejection(folder: Path, rejection: Rejection) -> Path:
     return path
 
 
-def write_manifest(path: Path, batch: Batch) -> None:
+def write_manifest(path: Path, batch: Batch) -> dict[str, list[dict]]:
     """List every file of a batch with its sha256, size and rows, and every file left out."""
     from ml_assets.lib.storage import atomic_write_text
 
@@ -159,6 +159,7 @@ def write_manifest(path: Path, batch: Batch) -> None:
         "rejected": [asdict(rejection) for rejection in batch.rejections],
     }
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
+    return manifest
 
 
 def content_hash(files: Iterable[LandingFile]) -> str:

@@ -82,6 +82,11 @@ class PipelineSettings(dg.ConfigurableResource):
         """Where the manifest of each batch and the reasons of rejected files are written."""
         return Path(self.data_dir) / "ingestion"
 
+    @property
+    def rejected_dir(self) -> Path:
+        """Where each file left out of a batch gets its ``<file>.reason.json``."""
+        return self.ingestion_dir / "rejected"
+
     def null_limit(self, column: str) -> float:
         """The largest null share allowed for ``column``."""
         return self.max_null_share.get(column, self.default_max_null_share)
