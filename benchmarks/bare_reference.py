@@ -48,10 +48,10 @@ class Stopwatch:
 
 
 def write_parquet(path: Path, frame: Any) -> None:
-    """Store a frame exactly as the project's IO manager does (atomic, pyarrow, no index)."""
-    from ml_assets.lib.storage import atomic_write
+    """Store a frame exactly as the project's IO manager does."""
+    from ml_assets.lib.frames import write_frame
 
-    atomic_write(path, lambda handle: frame.to_parquet(handle, index=False, engine="pyarrow"))
+    write_frame(path, frame)
 
 
 def write_report(path: Path, report: dict, markdown: str) -> None:
@@ -72,13 +72,14 @@ def ingest(landing: Path, storage: Path, contract: Any, limits: dict[str, Any]) 
     if hasattr(ingestion, "landing_paths"):  # one pass: read, hash and parse each file once
         ingestion.landing_paths(landing)  # the asset's "is the folder empty" look
         batch = ingestion.read_landing_folder(landing, columns, strict, limits["max_file_bytes"])
-        ingestion.write_manifest(storage / "ingestion" / "manifest.json", batch)
+        manifest = ingestion.write_manifest(storage / "ingestion" / "manifest.json", batch)
         frame, files = batch.frame, batch.files
+        empty = [entry["file"] for entry in manifest["accepted"] if entry["rows"] == 0]
     else:
         files = ingestion.list_landing_files(landing)
         frame = ingestion.read_landing_folder(files, columns, strict=strict)
-    rows_per_file = frame[SOURCE_FILE].value_counts()
-    empty = [file.name for file in files if int(rows_per_file.get(file.name, 0)) == 0]
+        rows_per_file = frame[SOURCE_FILE].value_counts()
+        empty = [file.name for file in files if int(rows_per_file.get(file.name, 0)) == 0]
     ingestion.content_hash(files)
     write_parquet(storage / "raw_data.parquet", frame)
     if empty:
@@ -110,7 +111,7 @@ def validate(raw: Any, storage: Path, contract: Any, limits: dict[str, Any]) -> 
 
 def check(result: Any, contract: Any) -> dict[str, float]:
     """What the blocking checks on ``validated_data`` compute, on the frames in memory."""
-    from ml_assets.lib.contract import FAILURES
+    from ml_assets.lib.dataset import FAILURES
 
     valid, quarantined = result.valid, result.quarantined
     failed_cells = sum(len(json.loads(cell)) for cell in quarantined[FAILURES])

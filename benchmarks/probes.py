@@ -103,7 +103,7 @@ def consistency() -> dict[str, Any]:
     contract, dataset, limits = _contract_and_dataset()
     defaults = settings.PipelineSettings()
     return {
-        "contract_matches": repr(contract) == repr(settings.CONTRACT),
+        "contract_matches": repr(contract) == repr(settings.PROJECT.contract),
         "dataset_matches": dataset == settings.DATASET,
         "limits_match": all(
             getattr(defaults, name, value) == value for name, value in limits.items()

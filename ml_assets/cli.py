@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             message = f"wrote {args.output} ({len(contract.columns)} columns, {task} target)"
         else:
             project = load_project()
-            columns = [c for c in project.contract.columns if c not in SOURCE_COLUMNS]
+            columns = project.columns.data_columns
             message = f"{project.path}: valid; dataset {project.spec.name!r}, columns {columns}"
     except (IngestionError, ConfigError, ValueError, FileExistsError) as error:
         print(f"ml-assets: {error}", file=sys.stderr)

@@ -88,10 +88,13 @@ def test_package_exposes_defs_for_dash_m_ml_assets() -> None:
 def test_contract_types_check_structure_and_carry_the_schema() -> None:
     from ml_assets.assets.validation import ValidatedData
     from ml_assets.lib.demo_data import make_demo_frame
+    from ml_assets.lib.frames import TEXT
 
     frame = make_demo_frame(10)
     frame["_source_file"], frame["_source_line"] = "demo.csv", range(2, 12)
+    frame = frame.astype({"category": TEXT, "_source_file": TEXT})
     assert dg.check_dagster_type(ValidatedData, frame).success
+    assert not dg.check_dagster_type(ValidatedData, frame.astype({"category": object})).success
     assert not dg.check_dagster_type(ValidatedData, frame.drop(columns=["numeric2"])).success
     assert not dg.check_dagster_type(ValidatedData, frame.astype({"numeric2": str})).success
     columns = {column.name for column in ValidatedData.metadata["schema"].schema.columns}

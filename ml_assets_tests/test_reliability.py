@@ -618,9 +618,9 @@ def test_a_full_disk_leaves_the_model_intact_and_no_temporary_file(data_dir: Pat
 
 
 STEP_FAULTS = {
-    "raw_data": "ml_assets.assets.ingestion.read_landing_folder",
-    "validation": "ml_assets.assets.validation.validate_rows",
-    "features": "ml_assets.assets.features.build_features",
+    "raw_data": "ml_assets.lib.ingestion.read_landing_folder",
+    "validation": "ml_assets.lib.contract.validate_rows",
+    "features": "ml_assets.lib.features.build_features",
     "trained_model": "ml_assets.lib.modeling.train_model",
     "evaluation_report": "ml_assets.lib.evaluation.evaluate",
 }

@@ -1,9 +1,9 @@
 """The ``evaluation_report`` asset: held-out metrics, baselines and fairness slices."""
 
 import dagster as dg
-import pandas as pd
 
 from ml_assets.assets.groups import EVALUATION, write_pool
+from ml_assets.assets.types import DataFrame
 from ml_assets.assets.validation import AUTOMATION
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.versioning import source_version
@@ -21,7 +21,7 @@ from ml_assets.resources.settings import DATASET, PipelineSettings
 def evaluation_report(
     context: dg.AssetExecutionContext,
     trained_model,
-    features: pd.DataFrame,
+    features: DataFrame,
     settings: PipelineSettings,
 ) -> dg.Output[dict]:
     """The model scored on the held-out side, beside the baselines and per sensitive group."""

@@ -1,23 +1,12 @@
 """The ``raw_data`` asset: every landing file read as text, tagged with its file and line."""
 
 import dagster as dg
-import pandas as pd
 
 from ml_assets.assets.groups import INGESTION, write_pool
-from ml_assets.lib.contract import data_columns
-from ml_assets.lib.demo_data import write_demo_csv
-from ml_assets.lib.ingestion import (
-    IngestionError,
-    Rejection,
-    content_hash,
-    landing_paths,
-    read_landing_folder,
-    write_manifest,
-    write_rejection,
-)
 from ml_assets.lib.versioning import source_version
+from ml_assets.resources.contract_card import assert_card_current
 from ml_assets.resources.io_manager import STORAGE_FORMAT
-from ml_assets.resources.settings import CONTRACT, PipelineSettings
+from ml_assets.resources.settings import CARD, PROJECT, PipelineSettings
 
 FILES_HAVE_ROWS = "every_file_has_rows"
 
@@ -25,7 +14,7 @@ FILES_HAVE_ROWS = "every_file_has_rows"
 @dg.asset(
     group_name=INGESTION,
     pool=write_pool("raw_data"),
-    code_version=source_version("ml_assets.lib.ingestion", extra=str(data_columns(CONTRACT))),
+    code_version=source_version("ml_assets.lib.ingestion", extra=str(CARD.columns.data_columns)),
     metadata={STORAGE_FORMAT: "parquet"},
     retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0),
     check_specs=[
@@ -43,6 +32,20 @@ def raw_data(context: dg.AssetExecutionContext, settings: PipelineSettings):
     Landing files are only read. Each batch's manifest (file, sha256, bytes, rows) and the reason
     of every file left out are written under ``<data_dir>/ingestion/``.
     """
+    import pandas as pd
+
+    from ml_assets.lib.demo_data import write_demo_csv
+    from ml_assets.lib.ingestion import (
+        IngestionError,
+        Rejection,
+        content_hash,
+        landing_paths,
+        read_landing_folder,
+        write_manifest,
+        write_rejection,
+    )
+
+    assert_card_current(PROJECT, CARD)
     try:
         folder = settings.landing_dir
     except ValueError as error:
@@ -51,8 +54,9 @@ def raw_data(context: dg.AssetExecutionContext, settings: PipelineSettings):
         if settings.seed_demo_when_empty and not landing_paths(folder):
             context.log.info(f"landing folder {folder} is empty: writing the demo dataset")
             write_demo_csv(folder, rows=settings.demo_rows, seed=settings.seed)
+        columns = CARD.columns
         batch = read_landing_folder(
-            folder, data_columns(CONTRACT), CONTRACT.strict is True, settings.max_file_bytes
+            folder, columns.data_columns, columns.strict, settings.max_file_bytes
         )
     except IngestionError as error:
         if error.file:

@@ -4,10 +4,10 @@ import json
 from typing import Literal
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
 from ml_assets.assets.groups import TRAINING, write_pool
+from ml_assets.assets.types import DataFrame
 from ml_assets.assets.validation import AUTOMATION
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.dataset import SPLIT
@@ -57,9 +57,7 @@ class TrainingConfig(dg.Config):
     automation_condition=AUTOMATION,
     metadata={STORAGE_FORMAT: "skops"},
 )
-def trained_model(
-    context: dg.AssetExecutionContext, config: TrainingConfig, features: pd.DataFrame
-):
+def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, features: DataFrame):
     """The Pipeline (fitted preprocessing + estimator) refit on all training rows after the search.
 
     Its data version is a fingerprint of the fitted model, so identical fits compare equal.

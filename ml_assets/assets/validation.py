@@ -1,23 +1,21 @@
 """``validated_data`` (Pandera-typed) and ``quarantined_rows``: one validation pass, two outputs."""
 
 import dagster as dg
-import pandas as pd
 
 from ml_assets.assets.groups import VALIDATION, write_pool
-from ml_assets.assets.types import contract_type
+from ml_assets.assets.types import DataFrame, contract_type
 from ml_assets.checks.contract import CONTRACT_CHECKS, contract_check_results
 from ml_assets.checks.gates import require_upstream_checks
-from ml_assets.lib.contract import ContractError, reject_mostly_bad_files, validate_rows
-from ml_assets.lib.ingestion import Rejection, write_rejection
 from ml_assets.lib.versioning import source_version
+from ml_assets.resources.contract_card import assert_card_current
 from ml_assets.resources.io_manager import STORAGE_FORMAT
-from ml_assets.resources.settings import CONTRACT, PipelineSettings
+from ml_assets.resources.settings import CARD, PROJECT, PipelineSettings
 
 AUTOMATION = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 )
-VERSION = source_version("ml_assets.lib.contract", extra=repr(CONTRACT))
-ValidatedData = contract_type(CONTRACT)
+VERSION = source_version("ml_assets.lib.contract", extra=CARD.key)
+ValidatedData = contract_type(CARD.validated, lambda: PROJECT.contract)
 
 
 @dg.multi_asset(
@@ -42,13 +40,15 @@ ValidatedData = contract_type(CONTRACT)
     pool=write_pool("validation"),
     check_specs=CONTRACT_CHECKS,
 )
-def validation(
-    context: dg.AssetExecutionContext, raw_data: pd.DataFrame, settings: PipelineSettings
-):
+def validation(context: dg.AssetExecutionContext, raw_data: DataFrame, settings: PipelineSettings):
     """Validate every raw row against the contract; each row lands in exactly one output."""
+    from ml_assets.lib.contract import ContractError, reject_mostly_bad_files, validate_rows
+    from ml_assets.lib.ingestion import Rejection, write_rejection
+
     require_upstream_checks(context)
+    assert_card_current(PROJECT, CARD)
     try:
-        result = validate_rows(raw_data, CONTRACT)
+        result = validate_rows(raw_data, PROJECT.contract)
     except ContractError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from error
     result, rejected = reject_mostly_bad_files(raw_data, result, settings.max_file_bad_share)

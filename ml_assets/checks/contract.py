@@ -4,14 +4,18 @@ They are evaluated inside the validation step, on the frames it just built, so a
 read back from storage once per check.
 """
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
-from ml_assets.lib.contract import FAILURES, REASON, data_columns
-from ml_assets.lib.dataset import SOURCE_FILE, SOURCE_LINE
-from ml_assets.resources.settings import CONTRACT, PipelineSettings
+from ml_assets.lib.dataset import FAILURES, REASON, SOURCE_FILE, SOURCE_LINE
+from ml_assets.resources.settings import CARD, PipelineSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 VALIDATED = dg.AssetKey("validated_data")
 SAMPLE_ROWS = 20
@@ -45,6 +49,8 @@ CONTRACT_CHECKS = [
 
 def failures_by_rule(quarantined: pd.DataFrame) -> pd.DataFrame:
     """Count failed cells per column and rule from the quarantine's structured reasons."""
+    import pandas as pd
+
     records = [failure for cell in quarantined[FAILURES] for failure in json.loads(cell)]
     if not records:
         return pd.DataFrame({"column": [], "rule": [], "failures": []})
@@ -98,8 +104,10 @@ def enough_rows(valid: pd.DataFrame, settings: PipelineSettings) -> dg.AssetChec
 
 def null_rates(valid: pd.DataFrame, settings: PipelineSettings) -> dg.AssetCheckResult:
     """Null share of each nullable contract column against its limit."""
-    columns = [name for name in data_columns(CONTRACT) if CONTRACT.columns[name].nullable]
+    columns = [name for name in CARD.columns.data_columns if name in CARD.columns.nullable]
     shares = [float(valid[name].isna().mean()) if len(valid) else 0.0 for name in columns]
+    import pandas as pd
+
     table = pd.DataFrame(
         {
             "column": columns,

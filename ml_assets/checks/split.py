@@ -1,11 +1,16 @@
 """The check on ``features``: the hashed split must leave something to train on and to test on."""
 
-import dagster as dg
-import pandas as pd
+from __future__ import annotations
 
-from ml_assets.lib.dataset import SPLIT
-from ml_assets.lib.features import TEST, TRAIN
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from ml_assets.lib.dataset import SPLIT, TEST, TRAIN
 from ml_assets.resources.settings import DATASET
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPLIT_CHECK = dg.AssetCheckSpec(
     "split_is_usable",

@@ -15,10 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandera.typing import Series
 
-from ml_assets.lib.dataset import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE
+from ml_assets.lib.dataset import FAILURES, REASON, SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE
+from ml_assets.lib.frames import TEXT
 
-FAILURES = "_failures"
-REASON = "_reason"
 FAILURE_COLUMNS = ["row", "column", "rule", "value", SOURCE_FILE, SOURCE_LINE]
 
 
@@ -57,7 +56,18 @@ def data_columns(schema: pandera.DataFrameSchema) -> list[str]:
     return [name for name in schema.columns if name not in SOURCE_COLUMNS]
 
 
-def _kind(column: pandera.Column) -> str:
+def stored_schema(schema: pandera.DataFrameSchema) -> pandera.DataFrameSchema:
+    """The contract as the pipeline holds its data: text columns as Arrow-backed strings.
+
+    Pandera's ``str`` type is checked value by value (a second per million rows); the Arrow string
+    type is checked once per column, and the values are the same text.
+    """
+    text = [name for name, column in schema.columns.items() if column_kind(column) == "str"]
+    return schema.update_columns({name: {"dtype": TEXT} for name in text}) if text else schema
+
+
+def column_kind(column: pandera.Column) -> str:
+    """How the pipeline converts a contract column's text: int, float, bool, datetime or str."""
     numpy_type = column.dtype.type
     if pd.api.types.is_bool_dtype(numpy_type):
         return "bool"
@@ -114,7 +124,7 @@ def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.S
     if kind == "datetime":
         values = pd.to_datetime(raw, errors="coerce", utc=True)
         return values, [("dtype('datetime64')", present & values.isna())]
-    return _as_object(raw), []
+    return raw.astype(TEXT), []
 
 
 def _as_object(raw: pd.Series) -> pd.Series:
@@ -124,25 +134,29 @@ def _as_object(raw: pd.Series) -> pd.Series:
     return values if present.all() else values.where(present, None)
 
 
+def _final(values: pd.Series, column: pandera.Column, kind: str) -> pd.Series:
+    """Valid values in their contract type, indexed from zero."""
+    return values.astype(_final_dtype(column, kind), copy=False).reset_index(drop=True)
+
+
 def _final_dtype(column: pandera.Column, kind: str) -> object:
     if kind == "int":
         return "Int64" if column.nullable else "int64"
     if kind == "bool":
         return "boolean" if column.nullable else "bool"
     if kind == "str":
-        return "object"
+        return TEXT
     return column.dtype.type
 
 
 def validate_rows(raw: pd.DataFrame, schema: pandera.DataFrameSchema) -> ValidationResult:
     """Split a text batch into typed valid rows and quarantined rows with every reason kept."""
     columns = list(schema.columns)
-    kinds = {name: _kind(schema.columns[name]) for name in columns}
-    typed = pd.DataFrame(index=raw.index)
-    failures = []
+    kinds = {name: column_kind(schema.columns[name]) for name in columns}
+    converted, failures = {}, []
     for name in columns:
         values, rules = _convert(raw[name], kinds[name])
-        typed[name] = values
+        converted[name] = values
         failures.extend(
             _cell_failures(raw, name, rule, failed[failed].index)
             for rule, failed in rules
@@ -153,6 +167,7 @@ def validate_rows(raw: pd.DataFrame, schema: pandera.DataFrameSchema) -> Validat
         for part in failures
         for row, column in part[["row", "column"]].itertuples(index=False)
     }
+    typed = pd.DataFrame(converted, index=raw.index, copy=False)
     checks_only = schema.update_columns({name: {"dtype": None} for name in columns})
     try:
         checks_only.validate(typed, lazy=True, inplace=True)
@@ -163,11 +178,14 @@ def validate_rows(raw: pd.DataFrame, schema: pandera.DataFrameSchema) -> Validat
         if failures
         else pd.DataFrame(columns=FAILURE_COLUMNS)
     )
-    bad_rows = failure_frame["row"].unique()
-    good = typed.drop(index=bad_rows)
-    valid = good.astype({name: _final_dtype(schema.columns[name], kinds[name]) for name in columns})
+    keep = np.ones(len(raw), dtype=bool)
+    keep[raw.index.get_indexer(failure_frame["row"].unique())] = False
+    valid = {
+        name: _final(typed[name] if keep.all() else typed[name][keep], schema.columns[name], kind)
+        for name, kind in kinds.items()
+    }
     return ValidationResult(
-        valid=valid.reset_index(drop=True),
+        valid=pd.DataFrame(valid),
         quarantined=_quarantine(raw, failure_frame),
         failures=failure_frame,
     )
@@ -181,6 +199,8 @@ def reject_mostly_bad_files(
     A file that is mostly wrong (a shifted export, the wrong table) should not feed its few
     accidentally valid rows to the model. Returns the new result and each rejected file's share.
     """
+    if result.quarantined.empty:
+        return result, {}
     rows = raw[SOURCE_FILE].value_counts()
     bad = result.quarantined[SOURCE_FILE].value_counts()
     shares = (bad / rows.reindex(bad.index)).fillna(0.0)

@@ -10,7 +10,10 @@ SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
 ROW_KEY = "_row_key"
 SPLIT = "_split"
+TRAIN, TEST = "train", "test"
 SOURCE_COLUMNS = (SOURCE_FILE, SOURCE_LINE)
+REASON = "_reason"
+FAILURES = "_failures"
 
 
 @dataclass(frozen=True)

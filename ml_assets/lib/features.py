@@ -6,11 +6,11 @@ so training and serving share them and nothing leaks from the test side.
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
 
-from ml_assets.lib.dataset import ROW_KEY, SOURCE_FILE, SOURCE_LINE, SPLIT, DatasetSpec
+from ml_assets.lib.dataset import ROW_KEY, SOURCE_FILE, SOURCE_LINE, SPLIT, TEST, TRAIN, DatasetSpec
 
-TRAIN, TEST = "train", "test"
 _HASH_BUCKETS = 10_000
 
 
@@ -40,26 +40,24 @@ def assign_split(keys: pd.Series, test_fraction: float) -> pd.Series:
     every class is split in the same expected proportion.
     """
     bucket = (keys.to_numpy() % np.uint64(_HASH_BUCKETS)).astype("int64")
-    sides = np.where(bucket < round(test_fraction * _HASH_BUCKETS), TEST, TRAIN)
-    return pd.Series(sides, index=keys.index, dtype="object")
+    is_test = (bucket < round(test_fraction * _HASH_BUCKETS)).astype("int8")
+    sides = pa.array([TRAIN, TEST]).take(pa.array(is_test))
+    return pd.Series(pd.arrays.ArrowExtensionArray(sides), index=keys.index)
 
 
 def build_features(validated: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """Model inputs, target, row key, split side and source of every validated row."""
     keys = row_keys(validated, spec)
-    features = pd.concat(
-        [
-            validated[spec.input_columns],
-            derive_columns(validated, spec),
-            validated[[spec.target]],
-        ],
-        axis=1,
-    )
-    features[ROW_KEY] = keys.astype("int64")
-    features[SPLIT] = assign_split(keys, spec.test_fraction)
-    features[SOURCE_FILE] = validated[SOURCE_FILE]
-    features[SOURCE_LINE] = validated[SOURCE_LINE]
-    return features.reset_index(drop=True)
+    columns = {
+        **{name: validated[name] for name in spec.input_columns},
+        **derive_columns(validated, spec),
+        spec.target: validated[spec.target],
+        ROW_KEY: keys.astype("int64"),
+        SPLIT: assign_split(keys, spec.test_fraction),
+        SOURCE_FILE: validated[SOURCE_FILE],
+        SOURCE_LINE: validated[SOURCE_LINE],
+    }
+    return pd.DataFrame(columns).reset_index(drop=True)
 
 
 def split_balance(features: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
@@ -71,19 +69,21 @@ def split_balance(features: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     return table.reset_index()
 
 
-def features_schema(contract: pa.DataFrameSchema, spec: DatasetSpec) -> pa.DataFrameSchema:
+def features_schema(
+    contract: pandera.DataFrameSchema, spec: DatasetSpec
+) -> pandera.DataFrameSchema:
     """The Pandera schema of the features table, derived from the contract it was built from."""
     inputs = {name: contract.columns[name] for name in spec.input_columns}
-    derived = {name: pa.Column(float, nullable=True) for name in spec.derived_features}
-    return pa.DataFrameSchema(
+    derived = {name: pandera.Column(float, nullable=True) for name in spec.derived_features}
+    return pandera.DataFrameSchema(
         {
             **inputs,
             **derived,
             spec.target: contract.columns[spec.target],
-            ROW_KEY: pa.Column("int64"),
-            SPLIT: pa.Column(str, pa.Check.isin([TRAIN, TEST])),
-            SOURCE_FILE: pa.Column(str),
-            SOURCE_LINE: pa.Column("int64", pa.Check.ge(1)),
+            ROW_KEY: pandera.Column("int64"),
+            SPLIT: pandera.Column(str, pandera.Check.isin([TRAIN, TEST])),
+            SOURCE_FILE: pandera.Column(str),
+            SOURCE_LINE: pandera.Column("int64", pandera.Check.ge(1)),
         },
         name="features",
         strict=True,

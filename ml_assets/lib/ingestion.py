@@ -9,7 +9,7 @@ import gzip
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ml_assets.lib.dataset import SOURCE_FILE, SOURCE_LINE
+from ml_assets.lib.frames import TEXT, TEXT_TYPES
+from ml_assets.lib.landing import is_candidate
 
 FORMATS = {
     ".csv": "csv",
@@ -27,10 +29,6 @@ FORMATS = {
     ".ndjson": "jsonl",
 }
 COMPRESSED = ".gz"
-# Raw values are Arrow-backed strings: no Python object per cell, cheap to store and to convert.
-TEXT = pd.ArrowDtype(pa.string())
-_TEXT_TYPES = {pa.string(): TEXT}
-IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
 DEFAULT_MAX_FILE_BYTES = 512 * 1024**2
 _CHUNK = 1 << 20
 
@@ -53,6 +51,7 @@ class LandingFile:
     name: str
     size: int
     sha256: str
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -72,11 +71,6 @@ class Batch:
     frame: pd.DataFrame
     files: list[LandingFile]
     rejections: list[Rejection]
-
-
-def is_candidate(name: str) -> bool:
-    """Whether a file name is data to read (not hidden, not still being written)."""
-    return not name.startswith((".", "~")) and not name.endswith(IN_PROGRESS_SUFFIXES)
 
 
 def file_format(name: str) -> str | None:
@@ -150,10 +144,9 @@ def write_manifest(path: Path, batch: Batch) -> dict[str, list[dict]]:
     """List every file of a batch with its sha256, size and rows, and every file left out."""
     from ml_assets.lib.storage import atomic_write_text
 
-    rows = batch.frame[SOURCE_FILE].value_counts()
     manifest = {
         "accepted": [
-            {"file": f.name, "sha256": f.sha256, "bytes": f.size, "rows": int(rows.get(f.name, 0))}
+            {"file": f.name, "sha256": f.sha256, "bytes": f.size, "rows": f.rows}
             for f in batch.files
         ],
         "rejected": [asdict(rejection) for rejection in batch.rejections],
@@ -214,10 +207,32 @@ def _check_header(columns: Sequence[str], name: str) -> list[str]:
 
 
 def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+    text = _check_utf8(data, name)
+    header = _check_header(next(csv.reader(_lines(text))), name)
+    table, ragged = _parse_csv(data, header, use_threads=True)
+    if ragged:  # threaded parsing cannot tell the lines: parse again on one thread to name them
+        _, ragged = _parse_csv(data, header, use_threads=False)
+        shown = "; ".join(ragged[:5]) + (f"; and {len(ragged) - 5} more" if len(ragged) > 5 else "")
+        raise IngestionError(f"{name}: ragged rows ({len(ragged)}): {shown}")
+    frame = table.to_pandas(types_mapper=TEXT_TYPES.get)
+    frame[SOURCE_LINE] = _csv_record_lines(data, text, len(frame))
+    return frame
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` one at a time, so reading a header does not copy the whole file."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _parse_csv(data: bytes, header: list[str], use_threads: bool) -> tuple[pa.Table, list[str]]:
+    """Every field as text, and a note per row whose field count differs from the header's."""
     import pyarrow.csv as pcsv
 
-    text = _check_utf8(data, name)
-    header = _check_header(next(csv.reader(io.StringIO(text))), name)
     ragged: list[str] = []
 
     def on_bad_row(row: pcsv.InvalidRow) -> str:
@@ -226,26 +241,21 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
 
     table = pcsv.read_csv(
         io.BytesIO(data),
-        read_options=pcsv.ReadOptions(column_names=header, skip_rows=1, use_threads=False),
+        read_options=pcsv.ReadOptions(column_names=header, skip_rows=1, use_threads=use_threads),
         parse_options=pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_bad_row),
         convert_options=pcsv.ConvertOptions(
             column_types={column: pa.string() for column in header}, strings_can_be_null=True
         ),
     )
-    if ragged:
-        shown = "; ".join(ragged[:5]) + (f"; and {len(ragged) - 5} more" if len(ragged) > 5 else "")
-        raise IngestionError(f"{name}: ragged rows ({len(ragged)}): {shown}")
-    frame = table.to_pandas(types_mapper=_TEXT_TYPES.get)
-    frame[SOURCE_LINE] = _csv_record_lines(text, len(frame))
-    return frame
+    return table, ragged
 
 
-def _csv_record_lines(text: str, rows: int) -> np.ndarray:
+def _csv_record_lines(data: bytes, text: str, rows: int) -> np.ndarray:
     """Physical line on which each record starts (header is line 1), even with quoted newlines."""
-    line_breaks = text.count("\n") - (1 if text.endswith("\n") else 0)
+    line_breaks = data.count(b"\n") - (1 if data.endswith(b"\n") else 0)
     if line_breaks == rows:
         return np.arange(2, rows + 2, dtype=np.int64)
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(_lines(text))
     next(reader)
     starts, line = [], reader.line_num + 1
     for record in reader:
@@ -349,10 +359,9 @@ def read_landing_folder(
         except IngestionError as error:
             error.file, error.sha256 = path.name, sha
             raise
-        files.append(LandingFile(path, path.name, len(data), sha))
+        files.append(LandingFile(path, path.name, len(data), sha, len(frame)))
         frames.append(frame[[*required, SOURCE_FILE, SOURCE_LINE]])
     if not frames:
         raise IngestionError(f"the landing folder {folder} holds no data files")
-    stacked = pd.concat(frames, ignore_index=True)
-    stacked[SOURCE_LINE] = stacked[SOURCE_LINE].astype("int64")
+    stacked = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return Batch(stacked, files, rejections)

@@ -11,7 +11,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml_assets.lib.ingestion import is_candidate
+IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
+
+
+def is_candidate(name: str) -> bool:
+    """Whether a file name is data to read (not hidden, not still being written)."""
+    return not name.startswith((".", "~")) and not name.endswith(IN_PROGRESS_SUFFIXES)
 
 
 @dataclass

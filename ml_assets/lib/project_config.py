@@ -2,19 +2,28 @@
 
 One YAML file describes a dataset end to end; ``$ML_ASSETS_CONFIG`` chooses which file is active
 (the bundled demo by default). It is validated on load, and every error names the key at fault.
+The Pandera contract itself is loaded only when first used: what the rest of the configuration
+needs from it (column names, kinds, nullability) can come from a ``ContractColumns`` summary, so
+reading a configuration does not have to import pandas.
 """
 
+from __future__ import annotations
+
 import importlib
+import importlib.util
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandera.pandas as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ml_assets.lib.dataset import SOURCE_FILE, SOURCE_LINE, DatasetSpec, Task
+from ml_assets.lib.dataset import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE, DatasetSpec, Task
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 CONFIG_ENV = "ML_ASSETS_CONFIG"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -56,7 +65,7 @@ class ContractSection(_Strict):
     model: str | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "ContractSection":
+    def _exactly_one(self) -> ContractSection:
         if (self.schema_file is None) == (self.model is None):
             raise ValueError(
                 "give exactly one of 'schema_file' (Pandera YAML) or 'model' (module:Class)"
@@ -103,14 +112,48 @@ class ProjectConfig(_Strict):
 
 
 @dataclass(frozen=True)
+class ContractColumns:
+    """The contract's columns as plain data: enough to plan the pipeline without Pandera."""
+
+    kinds: dict[str, str]
+    nullable: tuple[str, ...]
+    strict: bool
+
+    @property
+    def data_columns(self) -> list[str]:
+        """The dataset's columns, without the pipeline's source-tracking columns."""
+        return [name for name in self.kinds if name not in SOURCE_COLUMNS]
+
+    def is_numeric(self, name: str) -> bool:
+        """Whether the contract types ``name`` as a number (not a boolean)."""
+        return self.kinds[name] in ("int", "float")
+
+    @classmethod
+    def of(cls, contract: pa.DataFrameSchema) -> ContractColumns:
+        """Summarise a Pandera contract."""
+        from ml_assets.lib.contract import column_kind
+
+        return cls(
+            kinds={name: column_kind(column) for name, column in contract.columns.items()},
+            nullable=tuple(name for name, column in contract.columns.items() if column.nullable),
+            strict=contract.strict is True,
+        )
+
+
+@dataclass(frozen=True)
 class Project:
     """A loaded, cross-checked configuration: the spec, the contract and where data lives."""
 
     path: Path
     config: ProjectConfig
     spec: DatasetSpec
-    contract: pa.DataFrameSchema
+    columns: ContractColumns
     data_dir: Path
+
+    @cached_property
+    def contract(self) -> pa.DataFrameSchema:
+        """The Pandera contract, loaded on first use."""
+        return load_contract(self.config.contract, self.path)
 
 
 def active_config_path() -> Path:
@@ -118,9 +161,28 @@ def active_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEMO_CONFIG).expanduser().resolve()
 
 
-def load_project(path: Path | None = None) -> Project:
-    """Read, validate and cross-check a configuration file."""
+def load_project(path: Path | None = None, columns: ContractColumns | None = None) -> Project:
+    """Read, validate and cross-check a configuration file.
+
+    ``columns`` is a summary of the contract made earlier from the same files; without it the
+    contract is loaded now to make one.
+    """
     path = path or active_config_path()
+    config = read_config(path)
+    contract = None
+    if columns is None:
+        contract = load_contract(config.contract, path)
+        columns = ContractColumns.of(contract)
+    spec = _dataset_spec(config.dataset, columns, path)
+    _cross_check(config, spec, columns, path)
+    project = Project(path, config, spec, columns, _data_dir(config.dataset, path))
+    if contract is not None:
+        project.__dict__["contract"] = contract
+    return project
+
+
+def read_config(path: Path) -> ProjectConfig:
+    """Parse and validate a configuration file (not the contract it names)."""
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as error:
@@ -133,10 +195,19 @@ def load_project(path: Path | None = None) -> Project:
         raise ConfigError(
             f"{path}: " + "; ".join(_describe(item) for item in error.errors())
         ) from None
-    contract = _load_contract(config.contract, path)
-    spec = _dataset_spec(config.dataset, contract, path)
-    _cross_check(config, spec, contract, path)
-    return Project(path, config, spec, contract, _data_dir(config.dataset, path))
+    return config
+
+
+def contract_sources(section: ContractSection, config_path: Path) -> list[Path]:
+    """The files whose content defines the contract, found without importing anything heavy."""
+    if section.schema_file is not None:
+        return [(config_path.parent / section.schema_file).resolve()]
+    module_name = (section.model or "").partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        spec = None
+    return [Path(spec.origin)] if spec is not None and spec.origin else []
 
 
 def _describe(error: Any) -> str:
@@ -148,7 +219,10 @@ def _describe(error: Any) -> str:
     return f"{key}: {error['msg']}"
 
 
-def _load_contract(section: ContractSection, config_path: Path) -> pa.DataFrameSchema:
+def load_contract(section: ContractSection, config_path: Path) -> pa.DataFrameSchema:
+    """The Pandera schema a configuration names, with the pipeline's source columns added."""
+    import pandera.pandas as pa
+
     if section.schema_file is not None:
         schema_path = (config_path.parent / section.schema_file).resolve()
         try:
@@ -175,6 +249,8 @@ def _load_contract(section: ContractSection, config_path: Path) -> pa.DataFrameS
 
 def with_source_columns(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
     """The contract plus the pipeline's own columns that say where each row came from."""
+    import pandera.pandas as pa
+
     missing = {
         name: column
         for name, column in {
@@ -186,23 +262,16 @@ def with_source_columns(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
     return schema.add_columns(missing) if missing else schema
 
 
-def _is_numeric(column: pa.Column) -> bool:
-    import pandas as pd
-
-    numpy_type = column.dtype.type
-    return pd.api.types.is_numeric_dtype(numpy_type) and not pd.api.types.is_bool_dtype(numpy_type)
-
-
-def _dataset_spec(section: DatasetSection, contract: pa.DataFrameSchema, path: Path) -> DatasetSpec:
+def _dataset_spec(section: DatasetSection, columns: ContractColumns, path: Path) -> DatasetSpec:
     excluded = {section.target, section.key, *section.drop, SOURCE_FILE, SOURCE_LINE}
-    available = [name for name in contract.columns if name not in excluded]
+    available = [name for name in columns.kinds if name not in excluded]
     numeric = section.numeric_features
     categorical = section.categorical_features
     if numeric is None:
         numeric = [
             name
             for name in available
-            if _is_numeric(contract.columns[name]) and name not in (categorical or [])
+            if columns.is_numeric(name) and name not in (categorical or [])
         ]
     if categorical is None:
         categorical = [name for name in available if name not in numeric]
@@ -224,9 +293,9 @@ def _dataset_spec(section: DatasetSection, contract: pa.DataFrameSchema, path: P
 
 
 def _cross_check(
-    config: ProjectConfig, spec: DatasetSpec, contract: pa.DataFrameSchema, path: Path
+    config: ProjectConfig, spec: DatasetSpec, contract: ContractColumns, path: Path
 ) -> None:
-    columns = set(contract.columns)
+    columns = set(contract.kinds)
     named = {
         "dataset.target": [spec.target],
         "dataset.key": [spec.key] if spec.key else [],
@@ -243,10 +312,10 @@ def _cross_check(
                 f"{path}: {key}: {unknown} not in the contract's columns "
                 f"{sorted(columns - {SOURCE_FILE, SOURCE_LINE})}"
             )
-    if spec.task == "regression" and not _is_numeric(contract.columns[spec.target]):
+    if spec.task == "regression" and not contract.is_numeric(spec.target):
         raise ConfigError(
             f"{path}: dataset.task: regression needs a numeric target, "
-            f"{spec.target!r} is {contract.columns[spec.target].dtype}"
+            f"{spec.target!r} is {contract.kinds[spec.target]}"
         )
     if spec.task != "binary" and spec.positive_label is not None:
         raise ConfigError(

@@ -11,10 +11,8 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
-from ml_assets.lib.safe_csv import safe_csv
 from ml_assets.lib.storage import (
     ArtifactLoadError,
-    atomic_write,
     atomic_write_bytes,
     atomic_write_text,
     dump_model,
@@ -51,8 +49,12 @@ class ArtifactIOManager(dg.UPathIOManager):
         """Serialise ``obj`` in its declared format through a temp file and a rename."""
         fmt = storage_format(context)
         if fmt in ("parquet", "table"):
-            atomic_write(path, lambda handle: obj.to_parquet(handle, index=False, engine="pyarrow"))
+            from ml_assets.lib.frames import write_frame
+
+            write_frame(path, obj)
             if fmt == "table":
+                from ml_assets.lib.safe_csv import safe_csv
+
                 atomic_write_text(path.with_suffix(".csv"), safe_csv(obj))
         elif fmt == "skops":
             atomic_write_bytes(path, dump_model(obj))
@@ -69,10 +71,10 @@ class ArtifactIOManager(dg.UPathIOManager):
             key = context.asset_key.to_user_string()
             raise ArtifactLoadError(f"{path}: no stored artifact; materialize {key} first")
         if fmt in ("parquet", "table"):
-            import pandas as pd
+            from ml_assets.lib.frames import read_frame
 
             with path.open("rb") as handle:
-                return pd.read_parquet(handle, engine="pyarrow")
+                return read_frame(handle)
         if fmt == "skops":
             return load_model_bytes(path.read_bytes(), str(path))
         return json.loads(path.read_text())

@@ -4,19 +4,18 @@ import os
 from pathlib import Path
 
 import dagster as dg
-import pandera.pandas as pa
 from pydantic import Field
 
 from ml_assets.lib.dataset import DatasetSpec
-from ml_assets.lib.project_config import Project, load_project
+from ml_assets.resources.contract_card import load_active_project
 
 DATA_DIR_ENV = "ML_ASSETS_DATA_DIR"
 
 # The active dataset and its contract ($ML_ASSETS_CONFIG, the demo by default). They shape asset
-# types, so they are fixed when the code location loads.
-PROJECT: Project = load_project()
+# types, so they are fixed when the code location loads; PROJECT.contract is the Pandera schema
+# itself, loaded by the first step that uses it.
+PROJECT, CARD = load_active_project()
 DATASET: DatasetSpec = PROJECT.spec
-CONTRACT: pa.DataFrameSchema = PROJECT.contract
 CHECKS = PROJECT.config.checks
 
 
