@@ -127,10 +127,14 @@ def featurize(valid: Any, storage: Path, dataset: Any) -> Any:
     from ml_assets.lib.features import TEST, TRAIN, build_features, split_balance
 
     table = build_features(valid, dataset)
-    split_balance(table, dataset).to_markdown(index=False)
-    sides = table[SPLIT].value_counts()
+    balance = split_balance(table, dataset)  # the check reads the balance, as the asset's does
+    balance.to_markdown(index=False)
+    if "rows" in balance:
+        sides = dict(zip(balance[SPLIT], balance["rows"], strict=True))
+    else:
+        sides = {side: int(balance[side].sum()) for side in (TRAIN, TEST)}
     if not sides.get(TRAIN, 0) or not sides.get(TEST, 0):
-        raise SystemExit(f"split is not usable: {sides.to_dict()}")
+        raise SystemExit(f"split is not usable: {sides}")
     write_parquet(storage / "features.parquet", table)
     return table
 

@@ -86,3 +86,30 @@ def test_inconsistent_specs_are_refused(kwargs, message) -> None:
     }
     with pytest.raises(ValueError, match=message):
         DatasetSpec(**{**base, **kwargs})
+
+
+def test_split_balance_counts_every_row_once_per_class_and_side() -> None:
+    features = build_features(validated(3000), DEMO_SPEC)
+    balance = split_balance(features, DEMO_SPEC)
+    expected = pd.crosstab(features["target"], features["_split"])
+    assert balance["target"].tolist() == expected.index.tolist()
+    assert balance["test"].tolist() == expected["test"].tolist()
+    assert balance["train"].tolist() == expected["train"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("labels", "sides", "problem"),
+    [
+        ([0, 1, 1, 0], ["train", "test", "train", "train"], None),
+        ([0, 1, 1, 0], ["train", "test", "test", "train"], "class 1 has no training rows"),
+        ([1, 1, 1, 1], ["train", "test", "train", "train"], "only one class in the data: [1]"),
+        ([0, 1, 1, 0], ["train"] * 4, "no test rows"),
+    ],
+)
+def test_split_check_reads_the_balance(labels: list, sides: list, problem: str | None) -> None:
+    from ml_assets.checks.split import split_is_usable
+
+    features = pd.DataFrame({"target": labels, "_split": sides})
+    result = split_is_usable(split_balance(features, DEMO_SPEC))
+    assert result.passed is (problem is None)
+    assert (problem or "none") in result.metadata["problems"].value

@@ -46,4 +46,4 @@ def features(context: dg.AssetExecutionContext, validated_data: DataFrame):
             "split_balance": dg.MetadataValue.md(balance.to_markdown(index=False)),
         },
     )
-    yield split_is_usable(table)
+    yield split_is_usable(balance)

@@ -20,23 +20,25 @@ SPLIT_CHECK = dg.AssetCheckSpec(
 )
 
 
-def split_is_usable(features: pd.DataFrame) -> dg.AssetCheckResult:
-    """Both sides are non-empty and, for classification, every class has training rows."""
-    sides = features[SPLIT].value_counts()
+def split_is_usable(balance: pd.DataFrame) -> dg.AssetCheckResult:
+    """Judge the split from ``split_balance``'s table of rows per side (and class)."""
+    if DATASET.is_classification:
+        sides = {side: int(balance[side].sum()) for side in (TRAIN, TEST)}
+    else:
+        sides = dict(zip(balance[SPLIT], balance["rows"].astype(int), strict=True))
     problems = [f"no {side} rows" for side in (TRAIN, TEST) if sides.get(side, 0) == 0]
     if DATASET.is_classification:
-        classes = features[DATASET.target].unique()
-        trained = features.loc[features[SPLIT] == TRAIN, DATASET.target].unique()
-        missing = sorted(set(classes) - set(trained), key=str)
-        problems += [f"class {label!r} has no training rows" for label in missing]
+        classes = balance[DATASET.target].tolist()
+        untrained = sorted(balance.loc[balance[TRAIN] == 0, DATASET.target].tolist(), key=str)
+        problems += [f"class {label!r} has no training rows" for label in untrained]
         if len(classes) < 2:
-            problems.append(f"only one class in the data: {list(classes)}")
+            problems.append(f"only one class in the data: {classes}")
     return dg.AssetCheckResult(
         check_name=SPLIT_CHECK.name,
         passed=not problems,
         metadata={
-            "train_rows": int(sides.get(TRAIN, 0)),
-            "test_rows": int(sides.get(TEST, 0)),
+            "train_rows": sides.get(TRAIN, 0),
+            "test_rows": sides.get(TEST, 0),
             "problems": "; ".join(problems) or "none",
         },
     )

@@ -116,7 +116,8 @@ def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.S
             ("finite", infinite),
         ]
         if kind == "int":
-            rules.append(("integer", present & ~unparsed & ~infinite & (values % 1 != 0)))
+            fractional = pd.Series(np.trunc(numbers) != numbers, index=raw.index)
+            rules.append(("integer", present & ~unparsed & ~infinite & fractional))
         return values.where(~(unparsed | infinite)), rules
     if kind == "bool":
         values = raw.astype("object").str.strip().str.lower().map(_BOOLEANS)

@@ -61,12 +61,22 @@ def build_features(validated: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 
 
 def split_balance(features: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Rows per split side and class, to show how well the hashed split stratifies."""
+    """Rows per split side (and per class, for classification), counted in one pass.
+
+    Shows how well the hashed split stratifies; the ``split_is_usable`` check reads it too.
+    """
+    is_test = (features[SPLIT] == TEST).to_numpy(dtype=bool)
     if not spec.is_classification:
-        return features.groupby(SPLIT).size().rename("rows").reset_index()
-    table = pd.crosstab(features[spec.target], features[SPLIT])
-    table["test_share"] = table.get(TEST, 0) / table.sum(axis=1)
-    return table.reset_index()
+        test_rows = int(is_test.sum())
+        return pd.DataFrame({SPLIT: [TEST, TRAIN], "rows": [test_rows, len(features) - test_rows]})
+    codes, classes = pd.factorize(features[spec.target], sort=True)
+    labelled = codes >= 0
+    counts = np.bincount(
+        codes[labelled] * 2 + is_test[labelled], minlength=2 * len(classes)
+    ).reshape(-1, 2)
+    table = pd.DataFrame({spec.target: classes, TEST: counts[:, 1], TRAIN: counts[:, 0]})
+    table["test_share"] = table[TEST] / (table[TEST] + table[TRAIN])
+    return table
 
 
 def features_schema(
