@@ -8,8 +8,8 @@ from ml_assets.assets import evaluation, features, ingestion, training, validati
 from ml_assets.automation.schedules import full_refresh_job, retrain_schedule
 from ml_assets.automation.sensors import automation_sensor, landing_sensor, run_failure_alerts
 from ml_assets.resources.alerts import AlertSink
-from ml_assets.resources.io_manager import ArtifactStorage
 from ml_assets.resources.settings import PipelineSettings, data_dir, data_dir_setting
+from ml_assets.resources.storage import ArtifactStorage
 
 STORAGE_SUBDIR = "storage"
 ALERTS_FILE = "alerts.jsonl"

@@ -20,7 +20,7 @@ from ml_assets.resources.contract_card import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("pandas", "pandera", "numpy", "pyarrow", "sklearn", "skops")
+HEAVY = ("pandas", "pandera", "numpy", "pyarrow", "sklearn", "skops", "fsspec")
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_an_unwritable_cache_only_costs_speed(tmp_path: Path, monkeypatch) -> No
 
 
 def test_loading_the_code_location_imports_no_data_library(tmp_path: Path) -> None:
-    """With a current card, definitions load without pandas, Pandera, NumPy, Arrow or sklearn."""
+    """With a current card, definitions load without data libraries or fsspec."""
     script = (
         "import sys, ml_assets.definitions as d; d.defs.get_repository_def(); "
         f"print([name for name in {HEAVY!r} if name in sys.modules])"

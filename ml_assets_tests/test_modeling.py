@@ -142,3 +142,18 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path: Path) -
         atomic_write(target, crash)
     assert target.read_bytes() == b"good"
     assert [path.name for path in tmp_path.iterdir()] == ["artifact.bin"]
+
+
+def test_skops_is_preloaded_in_the_background() -> None:
+    """The import happens on another thread and leaves the module cached for dump_model."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, threading; from ml_assets.lib.storage import preload_skops; "
+        "before = 'skops.io' in sys.modules; thread = preload_skops(); "
+        "other = thread is not threading.current_thread(); thread.join(); "
+        "print(before, other, 'skops.io' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.split() == ["False", "True", "True"], done.stderr[-2000:]

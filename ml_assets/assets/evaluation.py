@@ -7,8 +7,8 @@ from ml_assets.assets.types import DataFrame
 from ml_assets.assets.validation import AUTOMATION
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.versioning import source_version
-from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import DATASET, PipelineSettings
+from ml_assets.resources.storage import STORAGE_FORMAT
 
 
 @dg.asset(

@@ -10,8 +10,8 @@ from ml_assets.assets.validation import AUTOMATION
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.checks.split import SPLIT_CHECK, split_is_usable
 from ml_assets.lib.versioning import source_version
-from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import CARD, DATASET, PROJECT
+from ml_assets.resources.storage import STORAGE_FORMAT
 
 if TYPE_CHECKING:
     import pandera.pandas as pa

@@ -5,8 +5,8 @@ import dagster as dg
 from ml_assets.assets.groups import INGESTION, write_pool
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.contract_card import assert_card_current
-from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import CARD, PROJECT, PipelineSettings
+from ml_assets.resources.storage import STORAGE_FORMAT
 
 FILES_HAVE_ROWS = "every_file_has_rows"
 

@@ -12,8 +12,8 @@ from ml_assets.assets.validation import AUTOMATION
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.dataset import SPLIT
 from ml_assets.lib.versioning import source_version
-from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import DATASET, PROJECT
+from ml_assets.resources.storage import STORAGE_FORMAT
 
 DEFAULTS = PROJECT.config.training
 
@@ -63,8 +63,10 @@ def trained_model(context: dg.AssetExecutionContext, config: TrainingConfig, fea
     Its data version is a fingerprint of the fitted model, so identical fits compare equal.
     """
     from ml_assets.lib.modeling import model_fingerprint, train_model
+    from ml_assets.lib.storage import preload_skops
 
     require_upstream_checks(context)
+    preload_skops()
     result = train_model(
         features[features[SPLIT] == "train"],
         DATASET,

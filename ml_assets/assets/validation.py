@@ -8,8 +8,8 @@ from ml_assets.checks.contract import CONTRACT_CHECKS, contract_check_results
 from ml_assets.checks.gates import require_upstream_checks
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.contract_card import assert_card_current
-from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import CARD, PROJECT, PipelineSettings
+from ml_assets.resources.storage import STORAGE_FORMAT
 
 AUTOMATION = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()

@@ -1,7 +1,9 @@
 """Atomic artifact writes and safe model (de)serialisation with skops; never pickle."""
 
+import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -71,6 +73,24 @@ def atomic_write_bytes(path: Any, data: bytes) -> None:
 def atomic_write_text(path: Any, text: str) -> None:
     """Atomically replace ``path`` with UTF-8 ``text``."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def preload_skops() -> threading.Thread:
+    """Start importing skops on a background thread, to overlap it with training.
+
+    Importing ``skops.io`` builds its list of trusted types by searching every loaded module for
+    each NumPy and SciPy ufunc: half a second in a bare script, well over a second in a process
+    that also holds Dagster. Training runs on one core and mostly outside the GIL, so the import
+    costs almost nothing when it happens meanwhile.
+    """
+    thread = threading.Thread(target=_import_skops, name="preload-skops", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_skops() -> None:
+    with contextlib.suppress(ImportError):
+        import skops.io  # noqa: F401 - imported for its side effect: the module is cached
 
 
 def dump_model(model: Any) -> bytes:

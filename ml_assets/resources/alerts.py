@@ -2,7 +2,6 @@
 
 import json
 import os
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,8 @@ class AlertSink(dg.ConfigurableResource):
         finally:
             os.close(fd)
         if self.webhook_url:
+            import urllib.request
+
             request = urllib.request.Request(
                 self.webhook_url, data=line, headers={"Content-Type": "application/json"}
             )

@@ -18,19 +18,7 @@ from ml_assets.lib.storage import (
     dump_model,
     load_model_bytes,
 )
-
-STORAGE_FORMAT = "storage_format"
-EXTENSIONS = {"parquet": ".parquet", "table": ".parquet", "skops": ".skops", "report": ".json"}
-
-
-def storage_format(context: dg.InputContext | dg.OutputContext) -> str:
-    """The format the producing asset declared (Parquet unless it said otherwise)."""
-    output = context.upstream_output if isinstance(context, dg.InputContext) else context
-    metadata = (output.definition_metadata if output is not None else None) or {}
-    fmt = metadata.get(STORAGE_FORMAT, "parquet")
-    if fmt not in EXTENSIONS:
-        raise ValueError(f"unknown storage_format {fmt!r}; expected one of {sorted(EXTENSIONS)}")
-    return fmt
+from ml_assets.resources.storage import EXTENSIONS, storage_format
 
 
 class ArtifactIOManager(dg.UPathIOManager):
@@ -78,13 +66,3 @@ class ArtifactIOManager(dg.UPathIOManager):
         if fmt == "skops":
             return load_model_bytes(path.read_bytes(), str(path))
         return json.loads(path.read_text())
-
-
-class ArtifactStorage(dg.ConfigurableIOManagerFactory):
-    """Where artifacts live: a local folder by default, any fsspec URL (s3://, gs://) by config."""
-
-    base_dir: str
-
-    def create_io_manager(self, context: dg.InitResourceContext) -> ArtifactIOManager:
-        """Build the IO manager rooted at ``base_dir``."""
-        return ArtifactIOManager(base_path=UPath(self.base_dir))
