@@ -152,3 +152,43 @@ def test_same_inputs_give_same_versions_and_model(data_dir: Path, instance, trai
     inputs = model_inputs(features, DEMO_SPEC)
     assert model_fingerprint(first_model) == model_fingerprint(second_model)
     assert (first_model.predict_proba(inputs) == second_model.predict_proba(inputs)).all()
+
+
+def test_the_guard_judges_the_evaluation_of_the_latest_materialization(instance) -> None:
+    """Check records of concurrent runs can arrive out of order; the guard matches by target."""
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData as Target,
+    )
+
+    from ml_assets.checks.gates import blocking_check_problems
+    from ml_assets.definitions import defs
+
+    graph, raw = defs.resolve_asset_graph(), dg.AssetKey("raw_data")
+
+    def problems() -> list[str]:
+        return blocking_check_problems(instance, graph, {raw}, timeout=0)
+
+    def materialize_raw() -> Target:
+        instance.report_runless_asset_event(dg.AssetMaterialization(raw))
+        record = instance.fetch_materializations(raw, limit=1).records[0]
+        return Target(storage_id=record.storage_id, run_id="", timestamp=record.timestamp)
+
+    def evaluate(target: Target, passed: bool) -> None:
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                raw, "every_file_has_rows", passed, target_materialization_data=target
+            )
+        )
+
+    assert problems() == [
+        "raw_data:every_file_has_rows has not been evaluated (raw_data never stored)"
+    ]
+    older, newer = materialize_raw(), materialize_raw()
+    assert problems() == [
+        "raw_data:every_file_has_rows has not been evaluated on the latest materialization"
+    ]
+    evaluate(newer, passed=True)
+    evaluate(older, passed=False)  # recorded last, but about data that is no longer the latest
+    assert problems() == []
+    evaluate(materialize_raw(), passed=False)
+    assert problems() == ["raw_data:every_file_has_rows failed"]

@@ -10,6 +10,7 @@ import dagster as dg
 
 PENDING_CHECK_TIMEOUT_SECONDS = 600.0
 POLL_SECONDS = 1.0
+CHECK_HISTORY = 50  # recent evaluations searched for the one of the latest materialization
 
 
 class UpstreamCheckFailed(dg.Failure):
@@ -21,30 +22,36 @@ def _in_progress(instance: dg.DagsterInstance, run_id: str | None) -> bool:
     return run is not None and not run.is_finished
 
 
-def _settled(
+def _evaluation_of_latest(
     instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, timeout: float, own_run: str | None
-):
-    """The check's latest record and its asset's latest materialization, once they agree.
+) -> tuple[dg.AssetCheckEvaluation | None, bool]:
+    """The check's evaluation of its asset's latest materialization, and whether one exists.
 
-    Another run may be between storing the asset and evaluating its check (or still evaluating
-    it); wait for that run rather than judge a result it is about to replace.
+    Runs interleave: another run may have stored the asset and not yet recorded its check, and
+    check records need not arrive in the order of the materializations they target. So the
+    evaluation is looked up by the materialization it targets, waiting (up to ``timeout``) while
+    the run that stored that materialization is still going.
     """
     deadline = time.monotonic() + timeout
     while True:
-        record = instance.get_latest_asset_check_evaluation_record(check_key)
-        latest = instance.fetch_materializations(check_key.asset_key, limit=1).records
-        latest = latest[0] if latest else None
-        evaluation = record.evaluation if record else None
-        pending = record is not None and getattr(evaluation, "passed", None) is None
-        target = getattr(evaluation, "target_materialization_data", None)
-        stale = bool(latest and target and target.storage_id != latest.storage_id)
-        waiting_on = record.run_id if pending else (latest.run_id if stale and latest else None)
+        records = instance.fetch_materializations(check_key.asset_key, limit=1).records
+        if not records:
+            return None, False
+        latest = records[0]
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            check_key, limit=CHECK_HISTORY
+        )
+        for record in history:
+            evaluation = record.evaluation
+            target = getattr(evaluation, "target_materialization_data", None)
+            if target is not None and target.storage_id == latest.storage_id:
+                return evaluation, True
         if (
-            waiting_on in (None, own_run)
-            or not _in_progress(instance, waiting_on)
+            latest.run_id == own_run
+            or not _in_progress(instance, latest.run_id)
             or time.monotonic() > deadline
         ):
-            return record, latest
+            return None, True
         time.sleep(POLL_SECONDS)
 
 
@@ -55,23 +62,19 @@ def blocking_check_problems(
     own_run: str | None = None,
     timeout: float = PENDING_CHECK_TIMEOUT_SECONDS,
 ) -> list[str]:
-    """Describe each blocking check of ``upstream`` that failed, never ran, or is stale."""
+    """Describe each blocking check of ``upstream`` that failed or missed the latest data."""
     problems = []
     for check_key in sorted(graph.get_check_keys_for_assets(upstream), key=str):
         if not graph.get(check_key).blocking:
             continue
         name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
-        record, latest = _settled(instance, check_key, timeout, own_run)
-        evaluation = record.evaluation if record else None
-        if getattr(evaluation, "passed", None) is None:
-            problems.append(f"{name} has not been evaluated")
-            continue
-        if not evaluation.passed:
+        evaluation, materialized = _evaluation_of_latest(instance, check_key, timeout, own_run)
+        if not materialized:
+            problems.append(f"{name} has not been evaluated ({name.split(':')[0]} never stored)")
+        elif evaluation is None:
+            problems.append(f"{name} has not been evaluated on the latest materialization")
+        elif not evaluation.passed:
             problems.append(f"{name} failed")
-            continue
-        target = evaluation.target_materialization_data
-        if latest and target and target.storage_id != latest.storage_id:
-            problems.append(f"{name} passed on an older materialization, not the latest one")
     return problems
 
 
