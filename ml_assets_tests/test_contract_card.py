@@ -55,7 +55,7 @@ def test_a_card_read_back_equals_the_card_computed_from_the_contract(cache: Path
 
 def test_the_second_load_reads_the_card_and_gets_the_same_project(cache: Path) -> None:
     first, card = load_active_project()
-    assert [path.name for path in cache.iterdir()] == [f"contract-{card.key[:32]}.json"]
+    assert list(cache.iterdir()) == [contract_card.card_path(first.path, card.key)]
     second, cached = load_active_project()
     assert cached == card
     assert "contract" not in second.__dict__  # the contract itself was not loaded
@@ -80,16 +80,29 @@ def test_a_stale_card_stops_the_run_and_is_removed(tmp_path: Path, cache: Path) 
     path = own_config(tmp_path)
     project = load_project(path)
     card = compute_card(project, card_key(path))
-    stored = cache / f"contract-{card.key[:32]}.json"
+    stored = contract_card.card_path(path, card.key)
     stored.parent.mkdir(parents=True)
     stored.write_text(card.to_json())
-    (tmp_path / "other").mkdir()
-    edited = project.contract.to_yaml().replace("- A", "- Z")
-    changed = load_project(own_config(tmp_path / "other", edited))
-    with pytest.raises(dg.Failure, match="changed since this code location was loaded"):
-        assert_card_current(changed, card)
-    assert not stored.exists()
     assert_card_current(project, card)  # the contract the card was made from passes
+    contract_card._VERIFIED.clear()
+    contract = tmp_path / "contract.yaml"
+    contract.write_text(contract.read_text().replace("- A", "- Z"))  # edited after loading
+    with pytest.raises(dg.Failure, match="changed since this code location was loaded"):
+        assert_card_current(load_project(path), card)
+    assert not stored.exists()
+
+
+def test_a_new_card_replaces_the_same_configurations_older_one(
+    tmp_path: Path, cache: Path, monkeypatch
+) -> None:
+    path = own_config(tmp_path)
+    monkeypatch.setenv("ML_ASSETS_CONFIG", str(path))
+    _, first = load_active_project()
+    contract = tmp_path / "contract.yaml"
+    contract.write_text(contract.read_text().replace("equal_to: 100.0", "equal_to: 90.0"))
+    _, second = load_active_project()
+    assert first.key != second.key
+    assert list(cache.iterdir()) == [contract_card.card_path(path, second.key)]
 
 
 def test_an_unwritable_cache_only_costs_speed(tmp_path: Path, monkeypatch) -> None:

@@ -136,7 +136,7 @@ def load_active_project() -> tuple[Project, ContractCard]:
     """The active project, with its card from the cache when one matches, else computed now."""
     path = active_config_path()
     key = card_key(path)
-    cached = cache_dir() / f"contract-{key[:32]}.json"
+    cached = card_path(path, key)
     try:
         card = ContractCard.from_json(cached.read_text())
     except (OSError, ValueError, KeyError, TypeError):
@@ -154,7 +154,7 @@ def assert_card_current(project: Project, card: ContractCard) -> None:
     if card.key in _VERIFIED:
         return
     if compute_card(project, card.key) != card:
-        stale = cache_dir() / f"contract-{card.key[:32]}.json"
+        stale = card_path(project.path, card.key)
         stale.unlink(missing_ok=True)
         raise dg.Failure(
             description=(
@@ -167,9 +167,17 @@ def assert_card_current(project: Project, card: ContractCard) -> None:
     _VERIFIED.add(card.key)
 
 
+def card_path(config_path: Path, key: str) -> Path:
+    """Where the card of ``config_path`` under ``key`` is cached."""
+    config_id = hashlib.sha256(str(config_path).encode()).hexdigest()[:16]
+    return cache_dir() / f"contract-{config_id}-{key[:32]}.json"
+
+
 def _store(path: Path, card: ContractCard) -> None:
-    """Write the card for the next load; a read-only cache folder only costs speed."""
+    """Write the card, replacing the same configuration's older ones; failing only costs speed."""
     from ml_assets.lib.storage import atomic_write_text
 
     with contextlib.suppress(OSError):
+        for older in path.parent.glob(f"{path.name.rsplit('-', 1)[0]}-*.json"):
+            older.unlink(missing_ok=True)
         atomic_write_text(path, card.to_json())
