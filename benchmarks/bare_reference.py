@@ -65,47 +65,35 @@ def write_report(path: Path, report: dict, markdown: str) -> None:
 def ingest(landing: Path, storage: Path, contract: Any, limits: dict[str, Any]) -> Any:
     """``raw_data``: list, read and hash the files as text, per-file row counts, manifest, store."""
     from ml_assets.lib import ingestion
-    from ml_assets.lib.contract import data_columns
-    from ml_assets.lib.dataset import SOURCE_FILE
+    from ml_assets.lib.project_config import ContractColumns
 
-    columns, strict = data_columns(contract), contract.strict is True
-    if hasattr(ingestion, "landing_paths"):  # one pass: read, hash and parse each file once
-        ingestion.landing_paths(landing)  # the asset's "is the folder empty" look
-        batch = ingestion.read_landing_folder(landing, columns, strict, limits["max_file_bytes"])
-        manifest = ingestion.write_manifest(storage / "ingestion" / "manifest.json", batch)
-        frame, files = batch.frame, batch.files
-        empty = [entry["file"] for entry in manifest["accepted"] if entry["rows"] == 0]
-    else:
-        files = ingestion.list_landing_files(landing)
-        frame = ingestion.read_landing_folder(files, columns, strict=strict)
-        rows_per_file = frame[SOURCE_FILE].value_counts()
-        empty = [file.name for file in files if int(rows_per_file.get(file.name, 0)) == 0]
-    ingestion.content_hash(files)
-    write_parquet(storage / "raw_data.parquet", frame)
+    columns = ContractColumns.of(contract)  # what the asset reads from the contract card
+    ingestion.landing_paths(landing)  # the asset's "is the folder empty" look
+    batch = ingestion.read_landing_folder(
+        landing, columns.data_columns, columns.strict, limits["max_file_bytes"]
+    )
+    manifest = ingestion.write_manifest(storage / "ingestion" / "manifest.json", batch)
+    empty = [entry["file"] for entry in manifest["accepted"] if entry["rows"] == 0]
+    ingestion.content_hash(batch.files)
+    write_parquet(storage / "raw_data.parquet", batch.frame)
     if empty:
         raise SystemExit(f"files without rows: {empty}")
-    return frame
+    return batch.frame
 
 
 def validate(raw: Any, storage: Path, contract: Any, limits: dict[str, Any]) -> Any:
     """``validated_data`` and ``quarantined_rows``: one validation pass, two stored outputs."""
-    from ml_assets.lib import contract as contracts
+    from ml_assets.lib.contract import reject_mostly_bad_files, validate_rows
+    from ml_assets.lib.safe_csv import safe_csv
+    from ml_assets.lib.storage import atomic_write_text
 
-    result = contracts.validate_rows(raw, contract)
-    if hasattr(contracts, "reject_mostly_bad_files"):
-        result, _ = contracts.reject_mostly_bad_files(raw, result, limits["max_file_bad_share"])
+    result = validate_rows(raw, contract)
+    result, _ = reject_mostly_bad_files(raw, result, limits["max_file_bad_share"])
     if len(result.valid) + len(result.quarantined) != len(raw):
         raise SystemExit("row accounting broken")
     write_parquet(storage / "validated_data.parquet", result.valid)
     write_parquet(storage / "quarantined_rows.parquet", result.quarantined)
-    try:  # the quarantine is also stored as a spreadsheet-safe CSV where the project does so
-        from ml_assets.lib.safe_csv import safe_csv
-    except ImportError:
-        pass
-    else:
-        from ml_assets.lib.storage import atomic_write_text
-
-        atomic_write_text(storage / "quarantined_rows.csv", safe_csv(result.quarantined))
+    atomic_write_text(storage / "quarantined_rows.csv", safe_csv(result.quarantined))
     return result
 
 
@@ -141,13 +129,11 @@ def featurize(valid: Any, storage: Path, dataset: Any) -> Any:
 
 def train(features: Any, storage: Path, dataset: Any, training: dict) -> Any:
     """``trained_model``: the seeded search on the train side, the fingerprint, the skops file."""
-    import ml_assets.lib.storage as artifacts
     from ml_assets.lib.dataset import SPLIT
     from ml_assets.lib.modeling import model_fingerprint, train_model
-    from ml_assets.lib.storage import atomic_write_bytes, dump_model
+    from ml_assets.lib.storage import atomic_write_bytes, dump_model, preload_skops
 
-    if hasattr(artifacts, "preload_skops"):  # the asset overlaps the skops import with training
-        artifacts.preload_skops()
+    preload_skops()  # as the asset does: the skops import overlaps with training
     result = train_model(features[features[SPLIT] == "train"], dataset, **training)
     model_fingerprint(result.model)
     atomic_write_bytes(storage / "trained_model.skops", dump_model(result.model))
@@ -187,23 +173,19 @@ def run(
 def _contract_and_dataset() -> tuple[Any, Any, dict[str, Any]]:
     """The active contract, dataset and file limits, as ``ml_assets.resources.settings`` has them.
 
-    The settings module itself imports Dagster, so this asks ``ml_assets.lib`` directly: the
-    project configuration when the code has one, else the demo's model and spec.
+    The settings module itself imports Dagster, so this asks ``ml_assets.lib`` directly.
     ``benchmarks/probes.py consistency`` checks that they equal the settings' before measuring.
     """
     import pandas  # noqa: F401 - the frame library, imported here so its cost is "import"
 
-    limits = {"max_file_bytes": 512 * 1024**2, "max_file_bad_share": 0.5}
-    try:
-        from ml_assets.lib.project_config import load_project
-    except ImportError:
-        from ml_assets.lib.contract import DemoRecords
-        from ml_assets.lib.demo_data import DEMO_SPEC
+    from ml_assets.lib.project_config import load_project
 
-        return DemoRecords.to_schema(), DEMO_SPEC, limits
     project = load_project()
     checks = project.config.checks
-    limits = {name: getattr(checks, name, value) for name, value in limits.items()}
+    limits = {
+        "max_file_bytes": checks.max_file_bytes,
+        "max_file_bad_share": checks.max_file_bad_share,
+    }
     return project.contract, project.spec, limits
 
 

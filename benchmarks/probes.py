@@ -105,9 +105,7 @@ def consistency() -> dict[str, Any]:
     return {
         "contract_matches": repr(contract) == repr(settings.PROJECT.contract),
         "dataset_matches": dataset == settings.DATASET,
-        "limits_match": all(
-            getattr(defaults, name, value) == value for name, value in limits.items()
-        ),
+        "limits_match": all(getattr(defaults, name) == value for name, value in limits.items()),
     }
 
 

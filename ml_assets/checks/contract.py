@@ -104,10 +104,10 @@ def enough_rows(valid: pd.DataFrame, settings: PipelineSettings) -> dg.AssetChec
 
 def null_rates(valid: pd.DataFrame, settings: PipelineSettings) -> dg.AssetCheckResult:
     """Null share of each nullable contract column against its limit."""
-    columns = [name for name in CARD.columns.data_columns if name in CARD.columns.nullable]
-    shares = [float(valid[name].isna().mean()) if len(valid) else 0.0 for name in columns]
     import pandas as pd
 
+    columns = [name for name in CARD.columns.data_columns if name in CARD.columns.nullable]
+    shares = [float(valid[name].isna().mean()) if len(valid) else 0.0 for name in columns]
     table = pd.DataFrame(
         {
             "column": columns,

@@ -67,10 +67,11 @@ def blocking_check_problems(
     for check_key in sorted(graph.get_check_keys_for_assets(upstream), key=str):
         if not graph.get(check_key).blocking:
             continue
-        name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
+        asset = check_key.asset_key.to_user_string()
+        name = f"{asset}:{check_key.name}"
         evaluation, materialized = _evaluation_of_latest(instance, check_key, timeout, own_run)
         if not materialized:
-            problems.append(f"{name} has not been evaluated ({name.split(':')[0]} never stored)")
+            problems.append(f"{name} has not been evaluated ({asset} never stored)")
         elif evaluation is None:
             problems.append(f"{name} has not been evaluated on the latest materialization")
         elif not evaluation.passed:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandera.typing import Series
 
-from ml_assets.lib.dataset import FAILURES, REASON, SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE
+from ml_assets.lib.dataset import FAILURES, REASON, SOURCE_FILE, SOURCE_LINE
 from ml_assets.lib.frames import TEXT
 
 FAILURE_COLUMNS = ["row", "column", "rule", "value", SOURCE_FILE, SOURCE_LINE]
@@ -49,11 +49,6 @@ class ValidationResult:
     valid: pd.DataFrame
     quarantined: pd.DataFrame
     failures: pd.DataFrame
-
-
-def data_columns(schema: pandera.DataFrameSchema) -> list[str]:
-    """The contract's dataset columns, without the pipeline's source-tracking columns."""
-    return [name for name in schema.columns if name not in SOURCE_COLUMNS]
 
 
 def stored_schema(schema: pandera.DataFrameSchema) -> pandera.DataFrameSchema:
@@ -129,7 +124,7 @@ def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.S
 
 
 def _as_object(raw: pd.Series) -> pd.Series:
-    """Python strings with None for missing, as Pandera's ``str`` type and Parquet expect."""
+    """Python strings with None for missing: how a failed cell's value is reported."""
     present = raw.notna()
     values = raw.astype("object")
     return values if present.all() else values.where(present, None)

@@ -161,14 +161,20 @@ def active_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEMO_CONFIG).expanduser().resolve()
 
 
-def load_project(path: Path | None = None, columns: ContractColumns | None = None) -> Project:
-    """Read, validate and cross-check a configuration file.
+def load_project(path: Path | None = None) -> Project:
+    """Read, validate and cross-check a configuration file and the contract it names."""
+    path = path or active_config_path()
+    return build_project(path, read_config(path))
+
+
+def build_project(
+    path: Path, config: ProjectConfig, columns: ContractColumns | None = None
+) -> Project:
+    """Cross-check a parsed configuration against its contract.
 
     ``columns`` is a summary of the contract made earlier from the same files; without it the
     contract is loaded now to make one.
     """
-    path = path or active_config_path()
-    config = read_config(path)
     contract = None
     if columns is None:
         contract = load_contract(config.contract, path)
@@ -201,7 +207,7 @@ def read_config(path: Path) -> ProjectConfig:
 def contract_sources(section: ContractSection, config_path: Path) -> list[Path]:
     """The files whose content defines the contract, found without importing anything heavy."""
     if section.schema_file is not None:
-        return [(config_path.parent / section.schema_file).resolve()]
+        return [_schema_path(section.schema_file, config_path)]
     module_name = (section.model or "").partition(":")[0]
     try:
         spec = importlib.util.find_spec(module_name)
@@ -224,7 +230,7 @@ def load_contract(section: ContractSection, config_path: Path) -> pa.DataFrameSc
     import pandera.pandas as pa
 
     if section.schema_file is not None:
-        schema_path = (config_path.parent / section.schema_file).resolve()
+        schema_path = _schema_path(section.schema_file, config_path)
         try:
             schema = pa.DataFrameSchema.from_yaml(schema_path)
         except OSError as error:
@@ -245,6 +251,10 @@ def load_contract(section: ContractSection, config_path: Path) -> pa.DataFrameSc
                 f"{config_path}: contract.model: cannot load {section.model!r} ({error})"
             ) from error
     return with_source_columns(schema)
+
+
+def _schema_path(schema_file: str, config_path: Path) -> Path:
+    return (config_path.parent / schema_file).resolve()
 
 
 def with_source_columns(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:

@@ -23,9 +23,10 @@ import dagster as dg
 from ml_assets.lib.project_config import (
     ContractColumns,
     Project,
+    ProjectConfig,
     active_config_path,
+    build_project,
     contract_sources,
-    load_project,
     read_config,
 )
 
@@ -101,10 +102,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ml_assets"
 
 
-def card_key(config_path: Path) -> str:
+def card_key(config_path: Path, config: ProjectConfig | None = None) -> str:
     """Hash of the configuration, the contract's source, the ``lib`` code and library versions."""
     digest = hashlib.sha256()
-    config = read_config(config_path)
+    config = config or read_config(config_path)
     sources = [config_path, *contract_sources(config.contract, config_path)]
     for path in [*sources, *sorted(_SHAPING_CODE.glob("*.py"))]:
         digest.update(f"{path}\0".encode() + path.read_bytes())
@@ -135,15 +136,16 @@ def compute_card(project: Project, key: str) -> ContractCard:
 def load_active_project() -> tuple[Project, ContractCard]:
     """The active project, with its card from the cache when one matches, else computed now."""
     path = active_config_path()
-    key = card_key(path)
+    config = read_config(path)
+    key = card_key(path, config)
     cached = card_path(path, key)
     try:
         card = ContractCard.from_json(cached.read_text())
     except (OSError, ValueError, KeyError, TypeError):
         card = None
     if card is not None and card.key == key:
-        return load_project(path, columns=card.columns), card
-    project = load_project(path)
+        return build_project(path, config, card.columns), card
+    project = build_project(path, config)
     card = compute_card(project, key)
     _store(cached, card)
     return project, card
