@@ -30,6 +30,7 @@ def batch(*rows: dict) -> pd.DataFrame:
         ({"category": "D"}, "category: isin(['A', 'B', 'C']) failed for 'D'"),
         ({"target": "2"}, "target: isin([0, 1]) failed for '2'"),
         ({"target": "0.5"}, "target: integer failed for '0.5'"),
+        ({"target": "1e30"}, "target: within the int64 range failed for '1e30'"),
     ],
 )
 def test_each_broken_rule_is_quarantined_with_its_reason(override, reason) -> None:

@@ -66,6 +66,18 @@ def test_inferred_contract_catches_new_categories_and_out_of_range_values(sample
     ]
 
 
+def test_a_nullable_integer_column_keeps_its_missing_values(sample: Path) -> None:
+    frame = read_landing_file(sample)
+    contract = with_source_columns(
+        infer_contract(frame, target="churn", task="binary", key="id", max_categories=3)
+    )
+    result = validate_rows(frame, contract)
+    assert result.quarantined.empty
+    assert str(result.valid["age"].dtype) == "Int64"
+    assert result.valid["age"].isna().tolist() == [False, True, False, False]
+    assert result.valid["age"].dropna().tolist() == [34, 51, 29]
+
+
 @pytest.mark.parametrize(
     ("values", "task"),
     [

@@ -4,6 +4,7 @@ A failure here means the project's public interface changed: update the snapshot
 """
 
 import dagster as dg
+import pandas as pd
 
 from ml_assets.definitions import defs
 
@@ -93,9 +94,14 @@ def test_contract_types_check_structure_and_carry_the_schema() -> None:
     frame = make_demo_frame(10)
     frame["_source_file"], frame["_source_line"] = "demo.csv", range(2, 12)
     frame = frame.astype({"category": TEXT, "_source_file": TEXT})
+    before = frame.copy()
     assert dg.check_dagster_type(ValidatedData, frame).success
+    pd.testing.assert_frame_equal(frame, before)
     assert not dg.check_dagster_type(ValidatedData, frame.astype({"category": object})).success
     assert not dg.check_dagster_type(ValidatedData, frame.drop(columns=["numeric2"])).success
-    assert not dg.check_dagster_type(ValidatedData, frame.astype({"numeric2": str})).success
+    assert not dg.check_dagster_type(ValidatedData, frame.to_dict()).success
+    failed = dg.check_dagster_type(ValidatedData, frame.astype({"numeric2": str}))
+    assert not failed.success and "numeric2" in failed.description
+    assert failed.metadata["num_violations"].value >= 1
     columns = {column.name for column in ValidatedData.metadata["schema"].schema.columns}
     assert {"numeric1", "numeric2", "category", "target"} <= columns

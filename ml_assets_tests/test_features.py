@@ -7,7 +7,14 @@ import pytest
 from ml_assets.lib.contract import DemoRecords
 from ml_assets.lib.dataset import DatasetSpec
 from ml_assets.lib.demo_data import DEMO_SPEC, make_demo_frame
-from ml_assets.lib.features import build_features, derive_columns, features_schema, split_balance
+from ml_assets.lib.features import (
+    build_features,
+    derive_columns,
+    features_schema,
+    row_keys,
+    split_balance,
+)
+from ml_assets.lib.frames import TEXT
 
 
 def validated(rows: int, seed: int = 42) -> pd.DataFrame:
@@ -44,6 +51,17 @@ def test_appending_rows_never_moves_existing_rows_between_sides() -> None:
         pd.concat([validated(1000), validated(700, seed=7)], ignore_index=True), DEMO_SPEC
     )
     assert new["_split"].iloc[:1000].tolist() == old["_split"].tolist()
+
+
+@pytest.mark.parametrize("text_dtype", [TEXT, "object"])
+def test_row_keys_are_pandas_hash_of_every_cell(text_dtype) -> None:
+    """Hashing text per distinct value must not change any key, or stored rows would change side."""
+    frame = validated(400).astype({"category": text_dtype})
+    frame.loc[[3, 9], "category"] = None
+    frame.loc[5, "numeric1"] = np.nan
+    columns = [*DEMO_SPEC.input_columns, DEMO_SPEC.target]
+    expected = pd.util.hash_pandas_object(frame[columns], index=False).astype("uint64")
+    pd.testing.assert_series_equal(row_keys(frame, DEMO_SPEC), expected)
 
 
 def test_split_is_close_to_the_test_fraction_in_every_class() -> None:

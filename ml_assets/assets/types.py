@@ -1,7 +1,7 @@
 """Dagster types made from the Pandera contracts, checked on structure at every output.
 
-They show the typed contract in the UI from the contract card (no pandas at load) and build
-``pandera_schema_to_dagster_type`` from the real schema the first time a step checks a value.
+They show the typed contract in the UI from the contract card (no pandas at load) and check
+values against the real schema, built the first time a step checks a value.
 """
 
 import functools
@@ -29,18 +29,34 @@ def contract_type(card: TypeCard, schema: "Callable[[], pa.DataFrameSchema]") ->
     """
 
     @functools.cache
-    def pandera_type() -> dg.DagsterType:
-        from dagster_pandera import pandera_schema_to_dagster_type
-
+    def stored() -> "pa.DataFrameSchema":
         from ml_assets.lib.contract import stored_schema
 
-        return pandera_schema_to_dagster_type(stored_schema(schema()))
+        return stored_schema(schema())
 
     def check_structure(context: dg.TypeCheckContext, value: object) -> dg.TypeCheck:
+        import pandas as pd
+        import pandera.errors
         from pandera.config import ValidationDepth, config_context
 
-        with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):
-            return pandera_type().type_check(context, value)
+        if not isinstance(value, pd.DataFrame):
+            return dg.TypeCheck(False, f"expected a pandas DataFrame, not {type(value).__name__}")
+        try:  # in place: a structural check must not copy a table of millions of rows
+            with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):
+                stored().validate(value, lazy=True, inplace=True)
+        except pandera.errors.SchemaErrors as errors:
+            cases = errors.failure_cases
+            return dg.TypeCheck(
+                False,
+                f"{card.name} breaks its schema: {errors}",
+                metadata={
+                    "num_violations": len(cases),
+                    "violations": dg.MetadataValue.md(
+                        cases[["column", "check", "failure_case"]].head(20).to_markdown()
+                    ),
+                },
+            )
+        return dg.TypeCheck(True)
 
     return dg.DagsterType(
         type_check_fn=check_structure,

@@ -110,10 +110,15 @@ def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.S
             ("decimal point (found a decimal comma)", decimal_comma),
             ("finite", infinite),
         ]
+        failed = (unparsed | infinite).to_numpy()
         if kind == "int":
-            fractional = pd.Series(np.trunc(numbers) != numbers, index=raw.index)
-            rules.append(("integer", present & ~unparsed & ~infinite & fractional))
-        return values.where(~(unparsed | infinite)), rules
+            parsed = present.to_numpy() & ~failed
+            fractional = parsed & (np.trunc(numbers) != numbers)
+            too_large = parsed & ~fractional & (np.abs(numbers) >= 2.0**63)
+            rules.append(("integer", pd.Series(fractional, index=raw.index)))
+            rules.append(("within the int64 range", pd.Series(too_large, index=raw.index)))
+            return _integers(numbers, failed | fractional | too_large, raw.index), rules
+        return values.where(~failed), rules
     if kind == "bool":
         values = raw.astype("object").str.strip().str.lower().map(_BOOLEANS)
         return values.astype("object"), [("dtype('bool')", present & values.isna())]
@@ -123,6 +128,19 @@ def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.S
     return raw.astype(TEXT), []
 
 
+def _integers(numbers: np.ndarray, failed: np.ndarray, index: pd.Index) -> pd.Series:
+    """Whole numbers as int64, or nullable Int64 when some are missing or failed.
+
+    Pandera's checks run several times faster on integers than on the same values as floats
+    (``isin`` on a float column compares every value as a Python object).
+    """
+    missing = failed | np.isnan(numbers)
+    if not missing.any():
+        return pd.Series(numbers.astype("int64"), index=index)
+    whole = np.where(missing, 0.0, numbers).astype("int64")
+    return pd.Series(pd.arrays.IntegerArray(whole, missing), index=index)
+
+
 def _as_object(raw: pd.Series) -> pd.Series:
     """Python strings with None for missing: how a failed cell's value is reported."""
     present = raw.notna()
@@ -130,9 +148,12 @@ def _as_object(raw: pd.Series) -> pd.Series:
     return values if present.all() else values.where(present, None)
 
 
-def _final(values: pd.Series, column: pandera.Column, kind: str) -> pd.Series:
-    """Valid values in their contract type, indexed from zero."""
-    return values.astype(_final_dtype(column, kind), copy=False).reset_index(drop=True)
+def _final(
+    values: pd.Series, keep: np.ndarray | None, column: pandera.Column, kind: str
+) -> pd.Series:
+    """The kept values (all when ``keep`` is None) in their contract type, indexed from zero."""
+    array = values.array if keep is None else values.array[keep]
+    return pd.Series(array, copy=False).astype(_final_dtype(column, kind), copy=False)
 
 
 def _final_dtype(column: pandera.Column, kind: str) -> object:
@@ -176,12 +197,12 @@ def validate_rows(raw: pd.DataFrame, schema: pandera.DataFrameSchema) -> Validat
     )
     keep = np.ones(len(raw), dtype=bool)
     keep[raw.index.get_indexer(failure_frame["row"].unique())] = False
+    kept = None if keep.all() else keep
     valid = {
-        name: _final(typed[name] if keep.all() else typed[name][keep], schema.columns[name], kind)
-        for name, kind in kinds.items()
+        name: _final(typed[name], kept, schema.columns[name], kind) for name, kind in kinds.items()
     }
     return ValidationResult(
-        valid=pd.DataFrame(valid),
+        valid=pd.DataFrame(valid, copy=False),
         quarantined=_quarantine(raw, failure_frame),
         failures=failure_frame,
     )

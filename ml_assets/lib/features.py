@@ -27,9 +27,19 @@ def derive_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 
 
 def row_keys(frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
-    """A stable 64-bit key per row: the hashed key column, or the hashed row content."""
+    """A stable 64-bit key per row: the hashed key column, or the hashed row content.
+
+    Text is hashed as categories, once per distinct value: pandas gives categorical values the
+    same hash as the values themselves, at a fraction of the cost of hashing every cell.
+    """
     columns = [spec.key] if spec.key else [*spec.input_columns, spec.target]
-    return pd.util.hash_pandas_object(frame[columns], index=False).astype("uint64")
+    hashed = pd.DataFrame({name: _hashable(frame[name]) for name in columns}, copy=False)
+    return pd.util.hash_pandas_object(hashed, index=False).astype("uint64")
+
+
+def _hashable(column: pd.Series) -> pd.Series:
+    text = pd.api.types.is_string_dtype(column.dtype) or pd.api.types.is_object_dtype(column.dtype)
+    return column.astype("category") if text else column
 
 
 def assign_split(keys: pd.Series, test_fraction: float) -> pd.Series:
@@ -57,7 +67,9 @@ def build_features(validated: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
         SOURCE_FILE: validated[SOURCE_FILE],
         SOURCE_LINE: validated[SOURCE_LINE],
     }
-    return pd.DataFrame(columns).reset_index(drop=True)
+    table = pd.DataFrame(columns, copy=False)
+    table.index = pd.RangeIndex(len(table))
+    return table
 
 
 def split_balance(features: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:

@@ -4,12 +4,16 @@ Arrow-backed text has no Python object per cell, so reading, checking and storin
 of text costs what numbers cost; the contract's ``str`` columns are kept that way end to end.
 """
 
+import threading
+from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ml_assets.lib.storage import atomic_write
+from ml_assets.lib.storage import atomic_write, is_local_path
 
 TEXT = pd.ArrowDtype(pa.string())
 TEXT_TYPES = {pa.string(): TEXT, pa.large_string(): TEXT}
@@ -51,3 +55,65 @@ def read_frame(handle: Any) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     return pq.read_table(handle).to_pandas(types_mapper=TEXT_TYPES.get)
+
+
+def reads_back_identical(frame: pd.DataFrame) -> bool:
+    """Whether ``read_frame`` of this frame's file gives back an equal frame, dtypes included.
+
+    True for frames indexed 0..n-1 whose columns are numbers, booleans, datetimes or Arrow-backed
+    text (the pipeline's tables); Python-object columns come back as Arrow text, so they are not.
+    """
+    index = frame.index
+    return (
+        isinstance(index, pd.RangeIndex)
+        and index.start == 0
+        and index.step == 1
+        and all(isinstance(name, str) for name in frame.columns)
+        and all(
+            dtype == TEXT or (isinstance(dtype, np.dtype) and dtype.kind in "biufM")
+            for dtype in frame.dtypes
+        )
+    )
+
+
+class FrameHandoff:
+    """Frames just written, each given back once to its next reader in this process.
+
+    With the in-process executor, the next step of a run gets the frame the previous step wrote
+    instead of reading the file back. Only while the file is still the one written (same inode,
+    size and modification time), and only for frames the file would give back identical.
+    """
+
+    def __init__(self, capacity: int = 2):
+        """Keep at most ``capacity`` frames: a step's outputs wait for the next step, no longer."""
+        self._capacity = capacity
+        self._frames: OrderedDict[str, tuple[tuple[int, int, int], pd.DataFrame]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, path: Any, frame: pd.DataFrame) -> None:
+        """Remember ``frame`` as the content just written to ``path`` (local files only)."""
+        if not is_local_path(path) or not reads_back_identical(frame):
+            return
+        identity = _identity(Path(path))
+        with self._lock:
+            self._frames.pop(str(path), None)
+            self._frames[str(path)] = (identity, frame)
+            while len(self._frames) > self._capacity:
+                self._frames.popitem(last=False)
+
+    def take(self, path: Any) -> pd.DataFrame | None:
+        """The frame written to ``path``, if the file is unchanged since; it is given only once."""
+        with self._lock:
+            entry = self._frames.pop(str(path), None)
+        if entry is None or not is_local_path(path):
+            return None
+        identity, frame = entry
+        try:
+            return frame if _identity(Path(path)) == identity else None
+        except FileNotFoundError:
+            return None
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns

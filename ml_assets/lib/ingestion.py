@@ -4,12 +4,14 @@ Values stay text here: typing happens in validation, where every failed conversi
 quarantine reason instead of a silently coerced value.
 """
 
+import codecs
 import csv
 import gzip
 import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -176,7 +178,8 @@ def parse_landing_bytes(data: bytes, name: str) -> pd.DataFrame:
         raise IngestionError(f"{name}: file is empty ({len(data)} bytes)", name)
     reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[fmt]
     frame = reader(data, name)
-    frame.insert(len(frame.columns), SOURCE_FILE, pd.Series(name, index=frame.index, dtype=TEXT))
+    names = pd.arrays.ArrowExtensionArray(pa.repeat(name, len(frame)))
+    frame.insert(len(frame.columns), SOURCE_FILE, pd.Series(names, index=frame.index))
     return frame
 
 
@@ -207,25 +210,33 @@ def _check_header(columns: Sequence[str], name: str) -> list[str]:
 
 
 def _read_csv(data: bytes, name: str) -> pd.DataFrame:
-    text = _check_utf8(data, name)
-    header = _check_header(next(csv.reader(_lines(text))), name)
-    table, ragged = _parse_csv(data, header, use_threads=True)
+    """Parse a CSV with Arrow, which also checks UTF-8; Python decodes only to name a bad byte."""
+    try:
+        header = _check_header(next(csv.reader(_lines(data))), name)
+        table, ragged = _parse_csv(data, header, use_threads=True)
+    except (UnicodeDecodeError, pa.ArrowInvalid):
+        _check_utf8(data, name)
+        raise
     if ragged:  # threaded parsing cannot tell the lines: parse again on one thread to name them
         _, ragged = _parse_csv(data, header, use_threads=False)
         shown = "; ".join(ragged[:5]) + (f"; and {len(ragged) - 5} more" if len(ragged) > 5 else "")
         raise IngestionError(f"{name}: ragged rows ({len(ragged)}): {shown}")
     frame = table.to_pandas(types_mapper=TEXT_TYPES.get)
-    frame[SOURCE_LINE] = _csv_record_lines(data, text, len(frame))
+    frame[SOURCE_LINE] = _csv_record_lines(data, len(frame))
     return frame
 
 
-def _lines(text: str) -> Iterator[str]:
-    """The lines of ``text`` one at a time, so reading a header does not copy the whole file."""
+def _lines(data: bytes) -> Iterator[str]:
+    """The lines of UTF-8 ``data`` decoded one at a time (byte-order mark dropped).
+
+    Reading the header or the rare multi-line record this way never copies the whole file.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
     start = 0
-    while start < len(text):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end + 1
-        yield text[start:end]
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        yield decoder.decode(data[start:end], final=end == len(data))
         start = end
 
 
@@ -250,12 +261,12 @@ def _parse_csv(data: bytes, header: list[str], use_threads: bool) -> tuple[pa.Ta
     return table, ragged
 
 
-def _csv_record_lines(data: bytes, text: str, rows: int) -> np.ndarray:
+def _csv_record_lines(data: bytes, rows: int) -> np.ndarray:
     """Physical line on which each record starts (header is line 1), even with quoted newlines."""
     line_breaks = data.count(b"\n") - (1 if data.endswith(b"\n") else 0)
     if line_breaks == rows:
         return np.arange(2, rows + 2, dtype=np.int64)
-    reader = csv.reader(_lines(text))
+    reader = csv.reader(_lines(data))
     next(reader)
     starts, line = [], reader.line_num + 1
     for record in reader:
@@ -332,6 +343,19 @@ def check_columns(frame: pd.DataFrame, name: str, required: Sequence[str], stric
         )
 
 
+def _hash_and_parse(
+    data: bytes, name: str, required: Sequence[str], strict: bool, hasher: Executor
+) -> tuple[str, pd.DataFrame | IngestionError]:
+    """The file's sha256, and its rows or why they cannot be read, computed side by side."""
+    digest = hasher.submit(lambda: hashlib.sha256(data).hexdigest())
+    try:
+        frame = parse_landing_bytes(data, name)
+        check_columns(frame, name, required, strict)
+    except IngestionError as error:
+        return digest.result(), error
+    return digest.result(), frame
+
+
 def read_landing_folder(
     folder: Path,
     required: Sequence[str],
@@ -344,23 +368,25 @@ def read_landing_folder(
     its rows are not counted twice. Any other unreadable file stops the batch.
     """
     frames, files, rejections, first_seen = [], [], [], {}
-    for path in landing_paths(folder):
-        sha = None
-        try:
-            data = read_capped(path, max_bytes)
-            sha = hashlib.sha256(data).hexdigest()
-            if sha in first_seen:
-                reason = f"same content as {first_seen[sha]}; its rows are read once"
-                rejections.append(Rejection(path.name, sha, "ingestion", reason))
-                continue
-            first_seen[sha] = path.name
-            frame = parse_landing_bytes(data, path.name)
-            check_columns(frame, path.name, required, strict)
-        except IngestionError as error:
-            error.file, error.sha256 = path.name, sha
-            raise
-        files.append(LandingFile(path, path.name, len(data), sha, len(frame)))
-        frames.append(frame[[*required, SOURCE_FILE, SOURCE_LINE]])
+    ordered = [*required, SOURCE_FILE, SOURCE_LINE]
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        for path in landing_paths(folder):
+            sha = None
+            try:
+                data = read_capped(path, max_bytes)
+                sha, parsed = _hash_and_parse(data, path.name, required, strict, hasher)
+                if sha in first_seen:
+                    reason = f"same content as {first_seen[sha]}; its rows are read once"
+                    rejections.append(Rejection(path.name, sha, "ingestion", reason))
+                    continue
+                if isinstance(parsed, IngestionError):
+                    raise parsed
+                first_seen[sha] = path.name
+            except IngestionError as error:
+                error.file, error.sha256 = path.name, sha
+                raise
+            files.append(LandingFile(path, path.name, len(data), sha, len(parsed)))
+            frames.append(parsed if list(parsed.columns) == ordered else parsed[ordered])
     if not frames:
         raise IngestionError(f"the landing folder {folder} holds no data files")
     stacked = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
+from ml_assets.lib.frames import FrameHandoff, read_frame, write_frame
 from ml_assets.lib.storage import (
     ArtifactLoadError,
     atomic_write_bytes,
@@ -20,12 +21,15 @@ from ml_assets.lib.storage import (
 )
 from ml_assets.resources.storage import EXTENSIONS, storage_format
 
+HANDOFF = FrameHandoff()
+
 
 class ArtifactIOManager(dg.UPathIOManager):
     """Stores each asset as ``<base>/<asset key><extension>``, replacing it atomically.
 
     Reports are JSON, with their ``markdown`` entry written beside them as a ``.md`` file; tables
-    meant for people also get a spreadsheet-safe ``.csv`` copy.
+    meant for people also get a spreadsheet-safe ``.csv`` copy. A table just written is handed
+    to the next step of the same process instead of being read back (see ``FrameHandoff``).
     """
 
     def get_asset_relative_path(self, context: dg.InputContext | dg.OutputContext) -> UPath:
@@ -37,9 +41,8 @@ class ArtifactIOManager(dg.UPathIOManager):
         """Serialise ``obj`` in its declared format through a temp file and a rename."""
         fmt = storage_format(context)
         if fmt in ("parquet", "table"):
-            from ml_assets.lib.frames import write_frame
-
             write_frame(path, obj)
+            HANDOFF.keep(path, obj)
             if fmt == "table":
                 from ml_assets.lib.safe_csv import safe_csv
 
@@ -59,8 +62,9 @@ class ArtifactIOManager(dg.UPathIOManager):
             key = context.asset_key.to_user_string()
             raise ArtifactLoadError(f"{path}: no stored artifact; materialize {key} first")
         if fmt in ("parquet", "table"):
-            from ml_assets.lib.frames import read_frame
-
+            handed = HANDOFF.take(path)
+            if handed is not None:
+                return handed
             with path.open("rb") as handle:
                 return read_frame(handle)
         if fmt == "skops":
