@@ -19,11 +19,12 @@ def derive_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 
     Divisions by zero give NaN (not infinity) so the Pipeline's imputer handles them.
     """
-    derived = pd.DataFrame(index=frame.index)
+    derived = {}
     for name, expression in spec.derived_features.items():
         values = pd.to_numeric(frame.eval(expression, engine="python"), errors="raise")
-        derived[name] = values.astype("float64").replace([np.inf, -np.inf], np.nan)
-    return derived
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        derived[name] = np.where(np.isinf(numbers), np.nan, numbers)
+    return pd.DataFrame(derived, index=frame.index, columns=list(derived), copy=False)
 
 
 def row_keys(frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
