@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from pandera.typing import Series
 
 from ml_assets.lib.dataset import FAILURES, REASON, SOURCE_FILE, SOURCE_LINE
-from ml_assets.lib.frames import TEXT
+from ml_assets.lib.frames import TEXT, map_columns
 
 FAILURE_COLUMNS = ["row", "column", "rule", "value", SOURCE_FILE, SOURCE_LINE]
 
@@ -170,9 +170,11 @@ def validate_rows(raw: pd.DataFrame, schema: pandera.DataFrameSchema) -> Validat
     """Split a text batch into typed valid rows and quarantined rows with every reason kept."""
     columns = list(schema.columns)
     kinds = {name: column_kind(schema.columns[name]) for name in columns}
+    outcomes = map_columns(
+        lambda args: _convert(*args), [(raw[name], kinds[name]) for name in columns]
+    )
     converted, failures = {}, []
-    for name in columns:
-        values, rules = _convert(raw[name], kinds[name])
+    for name, (values, rules) in zip(columns, outcomes, strict=True):
         converted[name] = values
         failures.extend(
             _cell_failures(raw, name, rule, failed[failed].index)
@@ -198,9 +200,8 @@ def validate_rows(raw: pd.DataFrame, schema: pandera.DataFrameSchema) -> Validat
     keep = np.ones(len(raw), dtype=bool)
     keep[raw.index.get_indexer(failure_frame["row"].unique())] = False
     kept = None if keep.all() else keep
-    valid = {
-        name: _final(typed[name], kept, schema.columns[name], kind) for name, kind in kinds.items()
-    }
+    finals = [(typed[name], kept, schema.columns[name], kind) for name, kind in kinds.items()]
+    valid = dict(zip(kinds, map_columns(lambda args: _final(*args), finals), strict=True))
     return ValidationResult(
         valid=pd.DataFrame(valid, copy=False),
         quarantined=_quarantine(raw, failure_frame),

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pandera
 import pyarrow as pa
+from pandas.core.util.hashing import combine_hash_arrays
 
 from ml_assets.lib.dataset import ROW_KEY, SOURCE_FILE, SOURCE_LINE, SPLIT, TEST, TRAIN, DatasetSpec
+from ml_assets.lib.frames import map_columns
 
 _HASH_BUCKETS = 10_000
 
@@ -30,17 +32,21 @@ def derive_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 def row_keys(frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
     """A stable 64-bit key per row: the hashed key column, or the hashed row content.
 
-    Text is hashed as categories, once per distinct value: pandas gives categorical values the
-    same hash as the values themselves, at a fraction of the cost of hashing every cell.
+    Equal to pandas' ``hash_pandas_object`` of those columns, computed a column per thread. Text
+    is hashed as categories, once per distinct value: pandas gives categorical values the same
+    hash as the values themselves, at a fraction of the cost of hashing every cell.
     """
-    columns = [spec.key] if spec.key else [*spec.input_columns, spec.target]
-    hashed = pd.DataFrame({name: _hashable(frame[name]) for name in columns}, copy=False)
-    return pd.util.hash_pandas_object(hashed, index=False).astype("uint64")
+    columns = [
+        frame[name] for name in ([spec.key] if spec.key else [*spec.input_columns, spec.target])
+    ]
+    hashes = map_columns(_column_hash, columns)
+    return pd.Series(combine_hash_arrays(iter(hashes), len(hashes)), index=frame.index)
 
 
-def _hashable(column: pd.Series) -> pd.Series:
+def _column_hash(column: pd.Series) -> np.ndarray:
     text = pd.api.types.is_string_dtype(column.dtype) or pd.api.types.is_object_dtype(column.dtype)
-    return column.astype("category") if text else column
+    hashable = column.astype("category") if text else column
+    return pd.util.hash_pandas_object(hashable, index=False).to_numpy()
 
 
 def assign_split(keys: pd.Series, test_fraction: float) -> pd.Series:
