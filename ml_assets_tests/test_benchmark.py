@@ -87,3 +87,34 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert result["targets"] and all(
         isinstance(target["met"], bool) for target in result["targets"]
     )
+
+
+def _run_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return run
+
+
+@pytest.mark.parametrize(
+    ("sizes", "expected"),
+    [
+        (
+            [10**4, 10**5, 10**6],
+            {"full graph 1e6: wall / bare": 1.10, "full graph 1e4: wall / bare": 2.0},
+        ),
+        ([10**4], {"full graph 1e4: wall / bare": 2.0}),
+        ([2000, 4000], {"full graph 2000: wall / bare": 2.0}),
+        ([10**5], {}),
+    ],
+)
+def test_full_graph_targets_apply_at_the_issue_sizes(sizes, expected) -> None:
+    cases = [{"rows": rows, "wall_ratio": 1.5, "rss_ratio": 1.2} for rows in sizes]
+    found = _run_module().targets({"full": cases})
+    walls = {t["target"]: t["limit"] for t in found if t["target"].endswith("wall / bare")}
+    assert walls == expected
+    assert [t["met"] for t in found if t["target"] in expected] == [
+        limit >= 1.5 for limit in expected.values()
+    ]
