@@ -4,10 +4,11 @@ import json
 
 import hypothesis.strategies as st
 import pandas as pd
+import pandera.pandas as pandera
 import pytest
 from hypothesis import given, settings
 
-from ml_assets.lib.contract import DemoRecords, validate_rows
+from ml_assets.lib.contract import ContractError, DemoRecords, validate_rows
 
 SCHEMA = DemoRecords.to_schema()
 GOOD = {"numeric1": "0.5", "numeric2": "50", "category": "A", "target": "1"}
@@ -48,6 +49,30 @@ def test_a_conversion_failure_does_not_hide_the_other_failures_of_its_row() -> N
         ("numeric1", "dtype('float64')"),
         ("numeric2", "greater_than_or_equal_to(0.0)"),
     ]
+
+
+def test_table_wide_grouped_and_uniqueness_checks_still_apply() -> None:
+    below = pandera.Check(
+        lambda df: df["numeric1"] < df["numeric2"], name="numeric1_below_numeric2"
+    )
+    a_mean = pandera.Check(
+        lambda groups: groups["A"].mean() < 60, groupby="category", name="a_mean"
+    )
+    schema = SCHEMA.update_columns(
+        {"numeric2": {"checks": [*SCHEMA.columns["numeric2"].checks, a_mean]}}
+    )
+    schema.checks = [below]
+    schema.unique = ["numeric1", "category"]
+
+    result = validate_rows(
+        batch({}, {"numeric1": "9", "numeric2": "5"}, {"numeric1": "0.5"}), schema
+    )
+    assert result.valid.empty
+    assert set(result.failures["rule"]) == {"numeric1_below_numeric2", "multiple_fields_uniqueness"}
+    assert sorted(result.failures["row"].unique()) == [0, 1, 2]
+
+    with pytest.raises(ContractError, match="numeric2: a_mean"):
+        validate_rows(batch({"numeric2": "90"}), schema)
 
 
 def test_valid_rows_get_the_contract_types_and_pass_the_schema() -> None:
