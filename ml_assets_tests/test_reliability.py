@@ -675,8 +675,12 @@ def test_two_runs_at_once_both_succeed_and_leave_loadable_artifacts(
         "ops:\n  trained_model:\n    config:\n      search: grid\n      search_space: '{\"n_estimators\": [20]}'\n"
     )
     env = cli_env(data_dir, tmp_path / "home")
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    # The instance's databases exist before two processes use it, as scripts/setup.sh makes them:
+    # two processes starting on a fresh SQLite instance race creating its tables.
+    subprocess.run([dagster, "instance", "migrate"], env=env, capture_output=True, check=True)
     command = [
-        str(Path(sys.executable).with_name("dagster")),
+        dagster,
         "asset",
         "materialize",
         "-m",

@@ -9,3 +9,7 @@ python=${PYTHON:-python3}
 grep -q 'DAGSTER_HOME=' .venv/bin/activate \
   || printf '\nexport DAGSTER_HOME="%s/dagster_home"\n' "$PWD" >> .venv/bin/activate
 mkdir -p dagster_home
+# Create the instance's databases once: two processes starting on a fresh SQLite instance (a
+# sensor's run and one from the CLI) race creating its tables ("table ... already exists").
+[ -e dagster_home/history/runs.db ] \
+  || DAGSTER_HOME="$PWD/dagster_home" .venv/bin/dagster instance migrate > /dev/null
