@@ -21,19 +21,18 @@ from ml_assets.lib.storage import atomic_write, is_local_path
 TEXT = pd.ArrowDtype(pa.string())
 TEXT_TYPES = {pa.string(): TEXT, pa.large_string(): TEXT}
 
-_T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-def map_columns(function: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
-    """``function`` over per-column work, one thread per core, results in order.
+def map_columns(function: Callable[..., _R], *arguments: Iterable[Any]) -> list[_R]:
+    """``function`` over per-column arguments (as ``map`` takes them), a thread per core, in order.
 
     Arrow and NumPy kernels release the GIL on whole columns, so two cores halve what a single
     loop over the columns of a large batch costs. Take columns out of a frame before calling:
     pandas caches them on first access, which is not thread-safe.
     """
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        return list(pool.map(function, items))
+        return list(pool.map(function, *arguments))
 
 
 def write_frame(path: Any, frame: pd.DataFrame) -> None:
