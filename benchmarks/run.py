@@ -124,7 +124,7 @@ class Bench:
         """The seed's data at ``rows`` rows, written once and reused by every command."""
         path = self.work / "csv" / f"demo-{rows}-seed{SEED}.csv"
         if not path.exists():
-            from ml_assets.lib.demo_data import make_demo_frame
+            from ml_assets.demo.data import make_demo_frame
 
             began = time.perf_counter()
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """ml_assets: the tabular ML workflow as Dagster assets.
 
 The package does no wiring at import, so the plain modules under ``ml_assets.lib`` stay cheap to
-import (the benchmark's bare reference uses them without Dagster). ``defs`` is resolved lazily so
-that ``dagster ... -m ml_assets`` finds the Definitions assembled in ``ml_assets.definitions``.
+import. ``defs`` is resolved lazily so that ``dagster ... -m ml_assets`` finds the Definitions
+built in ``ml_assets.definitions``.
 """
 
 from typing import Any

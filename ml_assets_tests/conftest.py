@@ -7,9 +7,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ml_assets.definitions import build_resources, defs
-from ml_assets.lib.demo_data import make_demo_frame
-from ml_assets.resources.settings import PipelineSettings
+from ml_assets.definitions import build_assets, build_definitions, project_resources
+from ml_assets.demo.data import make_demo_frame
+from ml_assets.lib.batch_records import BatchTable
+from ml_assets.lib.project_config import DEMO_CONFIG, load_project
+from ml_assets.resources.settings import PipelineSettings, batch_store, settings_values
 
 ASSET_NAMES = (
     "raw_data",
@@ -21,6 +23,8 @@ ASSET_NAMES = (
 )
 SMALL_ROWS = 600
 FAST_TRAINING = {"search": "grid", "search_space": '{"n_estimators": [20]}', "cv_folds": 3}
+DEMO = load_project(DEMO_CONFIG)
+DEFS = build_definitions(DEMO)
 
 
 @pytest.fixture
@@ -39,9 +43,9 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield test_instance
 
 
-def all_assets_and_checks() -> list:
-    """Every asset of the project (their checks ride along), as ``dg.materialize`` takes them."""
-    return [*defs.assets, *(defs.asset_checks or [])]
+def settings_for(data_dir: Path, **overrides) -> PipelineSettings:
+    """The demo's settings with the data folder (and any field) replaced."""
+    return PipelineSettings(**{**settings_values(DEMO), "data_dir": str(data_dir), **overrides})
 
 
 def materialize(
@@ -53,25 +57,28 @@ def materialize(
     settings: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize ``selection`` in-process against ``data_dir`` with fast training settings."""
-    selected = dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
+    selected = dg.AssetSelection.from_string(selection).resolve(DEFS.resolve_asset_graph())
     training_config = {"config": {**FAST_TRAINING, **(training or {})}}
     ops = {"trained_model": training_config} if dg.AssetKey("trained_model") in selected else {}
     return dg.materialize(
-        all_assets_and_checks(),
+        build_assets(DEMO),
         selection=selection,
         instance=instance,
-        resources={
-            **build_resources(str(data_dir)),
-            "settings": PipelineSettings(data_dir=str(data_dir), **(settings or {})),
-        },
+        resources=project_resources(settings_for(data_dir, **(settings or {}))),
         run_config=dg.RunConfig(ops=ops),
         raise_on_error=raise_on_error,
     )
 
 
 def stored(data_dir: Path, name: str) -> pd.DataFrame:
-    """Read a stored Parquet artifact back."""
-    return pd.read_parquet(data_dir / "storage" / f"{name}.parquet")
+    """The rows of a stored batch table, every batch stacked."""
+    table = BatchTable.from_json((data_dir / "storage" / f"{name}.json").read_text())
+    return batch_store(settings_for(data_dir)).read(table)
+
+
+def stored_table(data_dir: Path, name: str) -> BatchTable:
+    """A stored batch table (its batches and their records)."""
+    return BatchTable.from_json((data_dir / "storage" / f"{name}.json").read_text())
 
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:

@@ -8,14 +8,16 @@ import pandera.pandas as pandera
 import pytest
 from hypothesis import given, settings
 
-from ml_assets.lib.contract import ContractError, DemoRecords, validate_rows
+from ml_assets.lib.contract import ContractError, validate_rows
+from ml_assets_tests.conftest import DEMO
 
-SCHEMA = DemoRecords.to_schema()
+SCHEMA = DEMO.contract
 GOOD = {"numeric1": "0.5", "numeric2": "50", "category": "A", "target": "1"}
 
 
 def batch(*rows: dict) -> pd.DataFrame:
     frame = pd.DataFrame([{**GOOD, **row} for row in rows])
+    frame["_batch"] = "batch.csv-00000000"
     frame["_source_file"] = "batch.csv"
     frame["_source_line"] = range(2, len(frame) + 2)
     return frame
@@ -80,7 +82,7 @@ def test_valid_rows_get_the_contract_types_and_pass_the_schema() -> None:
     assert result.quarantined.empty
     assert str(result.valid["target"].dtype) == "int64"
     assert result.valid["numeric1"].isna().tolist() == [False, True]
-    DemoRecords.validate(result.valid)
+    SCHEMA.validate(result.valid)
 
 
 BAD_VALUES = {

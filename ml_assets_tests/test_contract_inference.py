@@ -55,6 +55,7 @@ def test_inferred_contract_catches_new_categories_and_out_of_range_values(sample
             "plan": ["gold", "basic"],
             "note": ["x", "y"],
             "churn": ["No", "Yes"],
+            "_batch": "next.csv-00000000",
             "_source_file": "next.csv",
             "_source_line": [2, 3],
         }

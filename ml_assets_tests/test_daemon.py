@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ml_assets.lib.demo_data import make_demo_frame
+from ml_assets.demo.data import make_demo_frame
 from ml_assets_tests.conftest import ASSET_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,33 +1,37 @@
-"""Snapshot of the public asset graph: keys, groups, lineage, checks and sensors.
+"""Snapshot of the public asset graph: keys, groups, lineage, checks, jobs and sensors.
 
 A failure here means the project's public interface changed: update the snapshot on purpose.
 """
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
-import pandas as pd
 
-from ml_assets.definitions import defs
+from ml_assets_tests.conftest import DEFS
 
+ROOT = Path(__file__).resolve().parents[1]
 ASSETS = {
-    "raw_data": ("ingestion", set()),
-    "validated_data": ("validation", {"raw_data"}),
-    "quarantined_rows": ("validation", {"raw_data"}),
-    "features": ("features", {"validated_data"}),
-    "trained_model": ("training", {"features"}),
-    "evaluation_report": ("evaluation", {"trained_model", "features"}),
+    "raw_data": ("data", set()),
+    "validated_data": ("data", {"raw_data"}),
+    "quarantined_rows": ("data", {"raw_data"}),
+    "features": ("data", {"validated_data"}),
+    "trained_model": ("model", {"features"}),
+    "evaluation_report": ("model", {"trained_model", "features"}),
 }
 CHECKS = {
-    ("raw_data", "every_file_has_rows"): True,
+    ("validated_data", "batches_accepted"): False,
     ("validated_data", "contract_failures"): False,
-    ("validated_data", "enough_rows"): True,
-    ("validated_data", "null_rates"): True,
-    ("validated_data", "quarantined_share"): True,
+    ("features", "enough_rows"): True,
+    ("features", "null_rates"): True,
     ("features", "split_is_usable"): True,
 }
 
 
 def test_asset_keys_groups_and_lineage() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = DEFS.resolve_asset_graph()
     actual = {
         key.to_user_string(): (
             graph.get(key).group_name,
@@ -39,7 +43,7 @@ def test_asset_keys_groups_and_lineage() -> None:
 
 
 def test_checks_and_which_are_blocking() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = DEFS.resolve_asset_graph()
     actual = {
         (key.asset_key.to_user_string(), key.name): graph.get(key).blocking
         for key in graph.asset_check_keys
@@ -47,61 +51,99 @@ def test_checks_and_which_are_blocking() -> None:
     assert actual == CHECKS
 
 
-def test_every_asset_has_a_code_version_and_downstream_assets_refresh_themselves() -> None:
-    graph = defs.resolve_asset_graph()
+def test_every_asset_is_described_versioned_and_refreshes_itself() -> None:
+    graph = DEFS.resolve_asset_graph()
+    batch_assets = {"raw_data", "validated_data", "quarantined_rows", "features"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.code_version, key
-        assert (node.automation_condition is not None) == (key != dg.AssetKey("raw_data")), key
+        assert node.code_version and node.description, key
+        assert node.kinds, key
+        refreshed_by_sensor = key.to_user_string() in batch_assets
+        assert (node.automation_condition is None) == refreshed_by_sensor, key
 
 
-def test_sensors_are_on_and_the_schedule_is_off_by_default() -> None:
-    sensors = {sensor.name: sensor.default_status for sensor in defs.sensors}
+def test_jobs_select_by_group_and_sensors_are_on_and_the_schedule_off() -> None:
+    jobs = {job.name for job in DEFS.jobs}
+    assert jobs == {"full_refresh", "refresh_data", "retrain"}
+    sensors = {sensor.name: sensor.default_status for sensor in DEFS.sensors}
     assert sensors == dict.fromkeys(
         ["landing_sensor", "ml_assets_automation", "run_failure_alerts"],
         dg.DefaultSensorStatus.RUNNING,
     )
-    schedules = {schedule.name: schedule for schedule in defs.schedules}
-    assert set(schedules) == {"retrain_schedule"}
-    assert schedules["retrain_schedule"].default_status == dg.DefaultScheduleStatus.STOPPED
-    assert schedules["retrain_schedule"].job_name == "full_refresh"
+    (schedule,) = DEFS.schedules
+    assert schedule.name == "retrain_schedule" and schedule.job_name == "full_refresh"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
 
 
-def test_every_asset_writes_through_its_own_pool() -> None:
+def test_each_step_writes_through_its_own_pool() -> None:
+    graph = DEFS.resolve_asset_graph()
     pools = {
-        key.to_user_string(): node.pools
-        for key, node in (
-            (key, defs.resolve_asset_graph().get(key))
-            for key in defs.resolve_asset_graph().get_all_asset_keys()
-        )
+        graph.get(key).pools and next(iter(graph.get(key).pools))
+        for key in graph.get_all_asset_keys()
     }
-    assert all(len(pool) == 1 for pool in pools.values()), pools
-    assert len({next(iter(pool)) for pool in pools.values()}) == 5
+    assert pools == {
+        "ml_assets.write.batches",
+        "ml_assets.write.trained_model",
+        "ml_assets.write.evaluation_report",
+    }
+
+
+def test_column_schemas_come_from_the_contract() -> None:
+    graph = DEFS.resolve_asset_graph()
+
+    def columns(name: str) -> dict[str, dg.TableColumn]:
+        schema = graph.get(dg.AssetKey(name)).metadata["dagster/column_schema"]
+        return {column.name: column for column in schema.columns}
+
+    validated = columns("validated_data")
+    assert list(validated) == [
+        "numeric1",
+        "numeric2",
+        "category",
+        "target",
+        "_batch",
+        "_source_file",
+        "_source_line",
+    ]
+    assert validated["numeric1"].constraints.nullable is True
+    assert validated["category"].constraints.other == ["isin(['A', 'B', 'C'])"]
+    assert validated["numeric2"].type == "float64"
+    assert {"numeric_ratio", "_row_key", "_split"} <= set(columns("features"))
+    assert {"_reason", "_failures"} <= set(columns("quarantined_rows"))
+    assert columns("raw_data")["numeric2"].type == "str"
 
 
 def test_package_exposes_defs_for_dash_m_ml_assets() -> None:
     import ml_assets
+    from ml_assets.definitions import defs
 
     assert ml_assets.defs is defs
     assert "defs" in dir(ml_assets)
 
 
-def test_contract_types_check_structure_and_carry_the_schema() -> None:
-    from ml_assets.assets.validation import ValidatedData
-    from ml_assets.lib.demo_data import make_demo_frame
-    from ml_assets.lib.frames import TEXT
-
-    frame = make_demo_frame(10)
-    frame["_source_file"], frame["_source_line"] = "demo.csv", range(2, 12)
-    frame = frame.astype({"category": TEXT, "_source_file": TEXT})
-    before = frame.copy()
-    assert dg.check_dagster_type(ValidatedData, frame).success
-    pd.testing.assert_frame_equal(frame, before)
-    assert not dg.check_dagster_type(ValidatedData, frame.astype({"category": object})).success
-    assert not dg.check_dagster_type(ValidatedData, frame.drop(columns=["numeric2"])).success
-    assert not dg.check_dagster_type(ValidatedData, frame.to_dict()).success
-    failed = dg.check_dagster_type(ValidatedData, frame.astype({"numeric2": str}))
-    assert not failed.success and "numeric2" in failed.description
-    assert failed.metadata["num_violations"].value >= 1
-    columns = {column.name for column in ValidatedData.metadata["schema"].schema.columns}
-    assert {"numeric1", "numeric2", "category", "target"} <= columns
+def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
+    tmp_path: Path,
+) -> None:
+    """With a read-only HOME and data folder, the definitions load and no heavy library is imported."""
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o500)
+    script = (
+        "import sys; from ml_assets.definitions import defs; d = defs();"
+        "heavy = [m for m in ('pandas', 'pandera', 'numpy', 'pyarrow', 'sklearn', 'skops', 'fsspec')"
+        " if m in sys.modules]; print(len(d.resolve_asset_graph().get_all_asset_keys()), heavy)"
+    )
+    before = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "HOME": str(home), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "6 []"
+    assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
+    after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
+    assert {p for p in after - before if "__pycache__" not in p.parts} == set()

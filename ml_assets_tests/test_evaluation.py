@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.lib.demo_data import DEMO_SPEC
+from ml_assets.demo.data import DEMO_SPEC
 from ml_assets.lib.evaluation import (
     classification_metrics,
     evaluate,

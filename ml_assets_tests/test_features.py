@@ -4,21 +4,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.lib.contract import DemoRecords
+from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
 from ml_assets.lib.dataset import DatasetSpec
-from ml_assets.lib.demo_data import DEMO_SPEC, make_demo_frame
 from ml_assets.lib.features import (
     build_features,
     derive_columns,
     features_schema,
     row_keys,
-    split_balance,
 )
 from ml_assets.lib.frames import TEXT
+from ml_assets_tests.conftest import DEMO
 
 
 def validated(rows: int, seed: int = 42) -> pd.DataFrame:
     frame = make_demo_frame(rows, seed=seed)
+    frame["_batch"] = "demo.csv-00000000"
     frame["_source_file"] = "demo.csv"
     frame["_source_line"] = range(2, rows + 2)
     return frame
@@ -41,7 +41,7 @@ def test_derived_columns_are_row_wise_and_division_by_zero_is_missing() -> None:
 
 def test_features_match_their_schema_and_are_deterministic() -> None:
     table = build_features(validated(500), DEMO_SPEC)
-    features_schema(DemoRecords.to_schema(), DEMO_SPEC).validate(table)
+    features_schema(DEMO.contract, DEMO_SPEC).validate(table)
     pd.testing.assert_frame_equal(table, build_features(validated(500), DEMO_SPEC))
 
 
@@ -65,8 +65,9 @@ def test_row_keys_are_pandas_hash_of_every_cell(text_dtype) -> None:
 
 
 def test_split_is_close_to_the_test_fraction_in_every_class() -> None:
-    balance = split_balance(build_features(validated(5000), DEMO_SPEC), DEMO_SPEC)
-    assert balance["test_share"].between(0.17, 0.23).all()
+    features = build_features(validated(5000), DEMO_SPEC)
+    shares = (features["_split"] == "test").groupby(features["target"]).mean()
+    assert shares.between(0.17, 0.23).all()
 
 
 def test_key_column_decides_the_side_when_declared() -> None:
@@ -104,30 +105,3 @@ def test_inconsistent_specs_are_refused(kwargs, message) -> None:
     }
     with pytest.raises(ValueError, match=message):
         DatasetSpec(**{**base, **kwargs})
-
-
-def test_split_balance_counts_every_row_once_per_class_and_side() -> None:
-    features = build_features(validated(3000), DEMO_SPEC)
-    balance = split_balance(features, DEMO_SPEC)
-    expected = pd.crosstab(features["target"], features["_split"])
-    assert balance["target"].tolist() == expected.index.tolist()
-    assert balance["test"].tolist() == expected["test"].tolist()
-    assert balance["train"].tolist() == expected["train"].tolist()
-
-
-@pytest.mark.parametrize(
-    ("labels", "sides", "problem"),
-    [
-        ([0, 1, 1, 0], ["train", "test", "train", "train"], None),
-        ([0, 1, 1, 0], ["train", "test", "test", "train"], "class 1 has no training rows"),
-        ([1, 1, 1, 1], ["train", "test", "train", "train"], "only one class in the data: [1]"),
-        ([0, 1, 1, 0], ["train"] * 4, "no test rows"),
-    ],
-)
-def test_split_check_reads_the_balance(labels: list, sides: list, problem: str | None) -> None:
-    from ml_assets.checks.split import split_is_usable
-
-    features = pd.DataFrame({"target": labels, "_split": sides})
-    result = split_is_usable(split_balance(features, DEMO_SPEC))
-    assert result.passed is (problem is None)
-    assert (problem or "none") in result.metadata["problems"].value

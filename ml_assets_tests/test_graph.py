@@ -5,10 +5,22 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 
+from ml_assets.definitions import build_assets, project_resources
+from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
+from ml_assets.lib.modeling import model_fingerprint, model_inputs
 from ml_assets.lib.storage import load_model_bytes
-from ml_assets_tests.conftest import ASSET_NAMES, check_results, materialize, stored
+from ml_assets.resources.settings import launch_settings
+from ml_assets_tests.conftest import (
+    ASSET_NAMES,
+    DEMO,
+    FAST_TRAINING,
+    SMALL_ROWS,
+    check_results,
+    materialize,
+    stored,
+    stored_table,
+)
 
 ALL_ASSETS = set(ASSET_NAMES)
 
@@ -17,15 +29,24 @@ def materialized_keys(result: dg.ExecuteInProcessResult) -> set[str]:
     return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
 
 
+def model_of(data_dir: Path):
+    return load_model_bytes((data_dir / "storage" / "trained_model.skops").read_bytes(), "model")
+
+
+def shifted_csv(path: Path, rows: int = 120) -> None:
+    frame = make_demo_frame(rows, seed=11)
+    frame["category"] = "D"
+    frame.to_csv(path, index=False)
+
+
 def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instance) -> None:
     result = materialize(data_dir, instance)
     assert result.success
     assert materialized_keys(result) == ALL_ASSETS
     checks = check_results(result)
     assert set(checks) == {
-        "every_file_has_rows",
+        "batches_accepted",
         "contract_failures",
-        "quarantined_share",
         "enough_rows",
         "null_rates",
         "split_is_usable",
@@ -34,109 +55,110 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
     report = json.loads((data_dir / "storage" / "evaluation_report.json").read_text())
     assert report["metrics"]["roc_auc"] > report["baselines"]["majority_class"]["roc_auc"] + 0.3
     assert set(report["fairness"]["category"]["groups"]) == {"A", "B", "C"}
-    assert (
-        "## Fairness slices by `category`"
-        in (data_dir / "storage" / "evaluation_report.md").read_text()
-    )
-    model = load_model_bytes((data_dir / "storage" / "trained_model.skops").read_bytes(), "model")
+    model = model_of(data_dir)
     assert [name for name, _ in model.steps] == ["preprocessor", "estimator"]
 
 
-def test_rows_in_equal_validated_plus_quarantined(data_dir: Path, instance) -> None:
-    bad = pd.DataFrame(
-        {
-            "numeric1": ["0.5", "abc", "1.0"],
-            "numeric2": ["50", "40", "250"],
-            "category": ["Z", "A", "B"],
-            "target": ["1", "0", "1"],
-        }
-    )
-    bad.to_csv(data_dir / "landing" / "bad.csv", index=False)
+def test_the_report_names_model_data_batches_config_and_time(data_dir: Path, instance) -> None:
+    assert materialize(data_dir, instance).success
+    report = json.loads((data_dir / "storage" / "evaluation_report.json").read_text())
+    provenance = report["provenance"]
+    features = stored_table(data_dir, "features")
+    assert provenance["model_version"] == model_fingerprint(model_of(data_dir))
+    assert provenance["data_version"] == features.data_version
+    assert provenance["batches"] == features.batches == [features.records[0].batch]
+    assert provenance["config_hash"] == DEMO.config_hash and provenance["created_at"]
+    markdown = (data_dir / "storage" / "evaluation_report.md").read_text()
+    assert provenance["model_version"][:16] in markdown and features.batches[0] in markdown
+
+
+def test_a_bad_batch_between_good_ones_never_stops_them(data_dir: Path, instance) -> None:
+    landing = data_dir / "landing"
+    shifted_csv(landing / "m_shifted.csv")
+    make_demo_frame(300, seed=5).to_csv(landing / "z_more.csv", index=False)
     result = materialize(data_dir, instance)
-    assert result.success
-    validated, quarantined = (
-        stored(data_dir, "validated_data"),
-        stored(data_dir, "quarantined_rows"),
+    assert result.success and materialized_keys(result) == ALL_ASSETS
+    features = stored(data_dir, "features")
+    assert sorted(set(features["_source_file"])) == ["demo.csv", "z_more.csv"]
+    assert len(features) == SMALL_ROWS + 300
+    trained = next(
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["trained_model"]
     )
-    assert len(validated) + len(quarantined) == len(stored(data_dir, "raw_data")) == 603
-    assert quarantined[["_source_file", "_source_line"]].values.tolist() == [
-        ["bad.csv", 2],
-        ["bad.csv", 3],
-        ["bad.csv", 4],
-    ]
-    assert quarantined["_reason"].tolist() == [
-        "category: isin(['A', 'B', 'C']) failed for 'Z'",
-        "numeric1: dtype('float64') failed for 'abc'",
-        "numeric2: less_than_or_equal_to(100.0) failed for '250'",
-    ]
-    assert not check_results(result)["contract_failures"].passed
+    train_rows = int((features["_split"] == "train").sum())
+    assert trained.materialization.metadata["train_rows"].value == train_rows
+    quarantined = stored(data_dir, "quarantined_rows")
+    assert len(quarantined) == 120 and set(quarantined["_source_file"]) == {"m_shifted.csv"}
+    assert quarantined["_reason"].str.startswith("category: isin").all()
+    warned = check_results(result)["batches_accepted"]
+    assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN
+    assert warned.description.startswith("m_shifted.csv-")
+    assert "rejected: 100.0% of its rows break the contract (limit 5%)" in warned.description
+    assert "raise checks.max_quarantined_share" in warned.description
+    alerts = [json.loads(line) for line in (data_dir / "alerts.jsonl").read_text().splitlines()]
+    assert [(a["kind"], a["batch"][:14]) for a in alerts] == [("batch_rejected", "m_shifted.csv-")]
+
+    again = materialize(data_dir, instance)
+    assert again.success and len((data_dir / "alerts.jsonl").read_text().splitlines()) == 1
+    assert stored_table(data_dir, "features") == stored_table(data_dir, "features")
+
+    make_demo_frame(120, seed=11).to_csv(landing / "m_shifted.csv", index=False)
+    corrected = materialize(data_dir, instance)
+    assert check_results(corrected)["batches_accepted"].passed
+    assert len(stored(data_dir, "features")) == SMALL_ROWS + 420
 
 
-def test_missing_column_stops_the_run_naming_file_and_column(data_dir: Path, instance) -> None:
-    pd.DataFrame({"numeric1": [1.0], "category": ["A"], "target": [1]}).to_csv(
-        data_dir / "landing" / "no_numeric2.csv", index=False
-    )
+def test_unreadable_files_are_rejected_batches_with_reason_files(data_dir: Path, instance) -> None:
+    landing = data_dir / "landing"
+    (landing / "no_numeric2.csv").write_text("numeric1,category,target\n1.0,A,1\n")
+    (landing / "header_only.csv").write_text("numeric1,numeric2,category,target\n")
     result = materialize(data_dir, instance)
-    assert not result.success
-    failure = result.get_step_failure_events()[0].step_failure_data.error
-    assert "no_numeric2.csv: missing required column(s) ['numeric2']" in failure.message
-    assert not (data_dir / "storage" / "validated_data.parquet").exists()
+    assert result.success and materialized_keys(result) == ALL_ASSETS
+    rejected = data_dir / "ingestion" / "rejected"
+    missing = json.loads((rejected / "no_numeric2.csv.reason.json").read_text())
+    assert missing["reason"].startswith("no_numeric2.csv: missing required column(s) ['numeric2']")
+    assert len(missing["sha256"]) == 64 and missing["stage"] == "ingestion"
+    header = json.loads((rejected / "header_only.csv.reason.json").read_text())
+    assert header["reason"] == "header_only.csv: no data rows (a header only)"
+    manifest = json.loads((data_dir / "ingestion" / "manifest.json").read_text())
+    assert {e["file"]: e["status"] for e in manifest["files"]} == {
+        "demo.csv": "accepted",
+        "header_only.csv": "rejected",
+        "no_numeric2.csv": "rejected",
+    }
 
 
-def test_header_only_file_fails_its_blocking_check_and_nothing_downstream_runs(
-    data_dir: Path, instance
-) -> None:
-    (data_dir / "landing" / "header_only.csv").write_text("numeric1,numeric2,category,target\n")
-    result = materialize(data_dir, instance)
-    assert not result.success
-    evaluation = check_results(result)["every_file_has_rows"]
-    assert not evaluation.passed
-    assert evaluation.metadata["files_without_rows"].value == "header_only.csv"
-    assert materialized_keys(result) == {"raw_data"}
-
-
-def test_downstream_run_refuses_after_failed_upstream_blocking_check(
+def test_a_failed_training_set_gate_keeps_the_model_and_refuses_later_runs(
     data_dir: Path, instance
 ) -> None:
     assert materialize(data_dir, instance).success
-    shifted = pd.read_csv(data_dir / "landing" / "demo.csv")
-    shifted["category"] = "D"
-    shifted.to_csv(data_dir / "landing" / "demo.csv", index=False)
-    failed = materialize(data_dir, instance, selection="raw_data*")
-    assert not check_results(failed)["quarantined_share"].passed
-    assert "features" not in materialized_keys(failed)
+    model = data_dir / "storage" / "trained_model.skops"
+    before = model.read_bytes()
+    failed = materialize(data_dir, instance, settings={"min_rows": 10_000})
+    assert not failed.success
+    gate = check_results(failed)["enough_rows"]
+    assert not gate.passed and "(minimum 10000)" in gate.description
+    assert "trained_model" not in materialized_keys(failed) and model.read_bytes() == before
 
-    alone = materialize(data_dir, instance, selection="features")
+    alone = materialize(
+        data_dir, instance, selection="trained_model", settings={"min_rows": 10_000}
+    )
     assert not alone.success
     message = alone.get_step_failure_events()[0].step_failure_data.error.message
-    assert "validated_data:quarantined_share failed" in message
-
-
-def test_quarantine_over_limit_is_blocking_but_keeps_the_previous_model(
-    data_dir: Path, instance
-) -> None:
-    assert materialize(data_dir, instance).success
-    model_path = data_dir / "storage" / "trained_model.skops"
-    before = model_path.read_bytes()
-    frame = pd.read_csv(data_dir / "landing" / "demo.csv")
-    frame.loc[:100, "numeric2"] = 1000
-    frame.to_csv(data_dir / "landing" / "demo.csv", index=False)
-    result = materialize(data_dir, instance)
-    assert not result.success
-    assert "trained_model" not in materialized_keys(result)
-    assert model_path.read_bytes() == before
-
-
-@pytest.mark.parametrize(
-    "training", [{"search": "grid", "search_space": '{"max_depth": [3, null]}'}]
-)
-def test_same_inputs_give_same_versions_and_model(data_dir: Path, instance, training) -> None:
-    first = materialize(data_dir, instance, training=training)
-    first_model = load_model_bytes((data_dir / "storage" / "trained_model.skops").read_bytes(), "1")
-    second = materialize(data_dir, instance, training=training)
-    second_model = load_model_bytes(
-        (data_dir / "storage" / "trained_model.skops").read_bytes(), "2"
+    assert (
+        "refusing to build on a training set that fails its checks: features: enough_rows"
+        in message
     )
+    assert model.read_bytes() == before
+
+
+def test_same_inputs_give_same_versions_and_model(data_dir: Path, instance) -> None:
+    training = {"search": "grid", "search_space": '{"max_depth": [3, null]}'}
+    first = materialize(data_dir, instance, training=training)
+    first_model = model_of(data_dir)
+    second = materialize(data_dir, instance, training=training)
+    second_model = model_of(data_dir)
 
     def versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
         return {
@@ -145,50 +167,48 @@ def test_same_inputs_give_same_versions_and_model(data_dir: Path, instance, trai
         }
 
     assert versions(first) == versions(second)
-    features = stored(data_dir, "features")
-    from ml_assets.lib.demo_data import DEMO_SPEC
-    from ml_assets.lib.modeling import model_fingerprint, model_inputs
-
-    inputs = model_inputs(features, DEMO_SPEC)
+    inputs = model_inputs(stored(data_dir, "features"), DEMO_SPEC)
     assert model_fingerprint(first_model) == model_fingerprint(second_model)
     assert (first_model.predict_proba(inputs) == second_model.predict_proba(inputs)).all()
 
 
-def test_the_guard_judges_the_evaluation_of_the_latest_materialization(instance) -> None:
-    """Check records of concurrent runs can arrive out of order; the guard matches by target."""
-    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-        AssetCheckEvaluationTargetMaterializationData as Target,
+def test_the_launchpad_data_dir_moves_every_path_together(tmp_path: Path, instance) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "landing").mkdir(parents=True)
+    shifted_csv(elsewhere / "landing" / "bad.csv")
+    make_demo_frame(SMALL_ROWS).to_csv(elsewhere / "landing" / "demo.csv", index=False)
+    result = dg.materialize(
+        build_assets(DEMO),
+        instance=instance,
+        resources=project_resources(launch_settings(DEMO)),
+        run_config={
+            "resources": {"settings": {"config": {"data_dir": str(elsewhere)}}},
+            "ops": {"trained_model": {"config": FAST_TRAINING}},
+        },
     )
-
-    from ml_assets.checks.gates import blocking_check_problems
-    from ml_assets.definitions import defs
-
-    graph, raw = defs.resolve_asset_graph(), dg.AssetKey("raw_data")
-
-    def problems() -> list[str]:
-        return blocking_check_problems(instance, graph, {raw}, timeout=0)
-
-    def materialize_raw() -> Target:
-        instance.report_runless_asset_event(dg.AssetMaterialization(raw))
-        record = instance.fetch_materializations(raw, limit=1).records[0]
-        return Target(storage_id=record.storage_id, run_id="", timestamp=record.timestamp)
-
-    def evaluate(target: Target, passed: bool) -> None:
-        instance.report_runless_asset_event(
-            dg.AssetCheckEvaluation(
-                raw, "every_file_has_rows", passed, target_materialization_data=target
-            )
-        )
-
-    assert problems() == [
-        "raw_data:every_file_has_rows has not been evaluated (raw_data never stored)"
+    assert result.success
+    written = {path.relative_to(elsewhere).parts[0] for path in elsewhere.rglob("*")}
+    assert written == {"landing", "storage", "ingestion", "alerts.jsonl"}
+    assert (elsewhere / "storage" / "trained_model.skops").exists()
+    assert pd.read_json(elsewhere / "alerts.jsonl", lines=True)["kind"].tolist() == [
+        "batch_rejected"
     ]
-    older, newer = materialize_raw(), materialize_raw()
-    assert problems() == [
-        "raw_data:every_file_has_rows has not been evaluated on the latest materialization"
-    ]
-    evaluate(newer, passed=True)
-    evaluate(older, passed=False)  # recorded last, but about data that is no longer the latest
-    assert problems() == []
-    evaluate(materialize_raw(), passed=False)
-    assert problems() == ["raw_data:every_file_has_rows failed"]
+
+
+def test_overriding_one_setting_works_while_the_env_var_sets_the_data_dir(
+    tmp_path: Path, instance, monkeypatch
+) -> None:
+    env_dir = tmp_path / "from_env"
+    (env_dir / "landing").mkdir(parents=True)
+    make_demo_frame(SMALL_ROWS).to_csv(env_dir / "landing" / "demo.csv", index=False)
+    monkeypatch.setenv("ML_ASSETS_DATA_DIR", str(env_dir))
+    result = dg.materialize(
+        build_assets(DEMO),
+        instance=instance,
+        selection="group:data",
+        resources=project_resources(launch_settings(DEMO)),
+        run_config={"resources": {"settings": {"config": {"min_rows": 5000}}}},
+    )
+    assert not check_results(result)["enough_rows"].passed
+    assert "(minimum 5000)" in check_results(result)["enough_rows"].description
+    assert (env_dir / "storage" / "raw_data.json").exists()

@@ -1,5 +1,6 @@
 """Reading landing files: formats, source lines, and errors that name the file and line or byte."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -9,10 +10,8 @@ import pytest
 from ml_assets.lib.ingestion import (
     IngestionError,
     check_columns,
-    content_hash,
     landing_paths,
     read_landing_file,
-    read_landing_folder,
 )
 
 COLUMNS = ["numeric1", "numeric2", "category", "target"]
@@ -106,36 +105,23 @@ def test_listing_skips_partial_and_hidden_files(tmp_path: Path) -> None:
     write(tmp_path, "a.csv", "x\n2\n")
     for skipped in ("c.csv.part", "d.tmp", ".hidden.csv"):
         write(tmp_path, skipped, "x\n3\n")
-    assert [path.name for path in landing_paths(tmp_path)] == ["a.csv", "b.csv"]
+    paths, refused = landing_paths(tmp_path)
+    assert [path.name for path in paths] == ["a.csv", "b.csv"] and refused == []
 
 
-def test_batch_version_changes_with_content_and_comes_back_with_it(tmp_path: Path) -> None:
-    write(tmp_path, "a.csv", "x\n1\n")
-    before = content_hash(read_landing_folder(tmp_path, ["x"], strict=True).files)
-    write(tmp_path, "a.csv", "x\n9\n")
-    assert content_hash(read_landing_folder(tmp_path, ["x"], strict=True).files) != before
-    write(tmp_path, "a.csv", "x\n1\n")
-    assert content_hash(read_landing_folder(tmp_path, ["x"], strict=True).files) == before
-
-
-def test_symlink_leading_outside_the_landing_folder_is_refused(tmp_path: Path) -> None:
+def test_symlinks_out_of_the_folder_and_control_characters_are_refused_unread(
+    tmp_path: Path,
+) -> None:
     landing = tmp_path / "landing"
     landing.mkdir()
     secret = write(tmp_path, "secret.csv", "x\n1\n")
     os.symlink(secret, landing / "link.csv")
-    with pytest.raises(IngestionError, match="link.csv: resolves outside the landing folder"):
-        landing_paths(landing)
-
-
-def test_folder_stacks_files_in_contract_order(tmp_path: Path) -> None:
-    write(tmp_path, "a.csv", "target,category,numeric2,numeric1\n1,A,50,0.1\n")
-    write(tmp_path, "b.csv", "numeric1,numeric2,category,target\n0.2,40,B,0\n")
-    batch = read_landing_folder(tmp_path, COLUMNS, strict=True)
-    assert list(batch.frame.columns) == [*COLUMNS, "_source_file", "_source_line"]
-    assert batch.frame["category"].tolist() == ["A", "B"]
-    assert [file.name for file in batch.files] == ["a.csv", "b.csv"]
-
-
-def test_an_empty_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(IngestionError, match="holds no data files"):
-        read_landing_folder(tmp_path, COLUMNS, strict=True)
+    write(landing, "bad\nname.csv", "x\n1\n")
+    write(landing, "good.csv", "x\n1\n")
+    paths, refused = landing_paths(landing)
+    assert [path.name for path in paths] == ["good.csv"]
+    reasons = {entry.name: entry.reason for entry in refused}
+    assert reasons["link.csv"].startswith("link.csv: resolves outside the landing folder")
+    assert reasons["bad\nname.csv"] == "'bad\\nname.csv': file name contains control characters"
+    link_hash = hashlib.sha256(str(secret).encode()).hexdigest()
+    assert {entry.name: entry.sha256 for entry in refused}["link.csv"] == link_hash

@@ -1,11 +1,12 @@
 """The project configuration file: the demo's, and errors that name the key at fault."""
 
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ml_assets.lib.demo_data import DEMO_SPEC
+from ml_assets.demo.data import DEMO_SPEC
 from ml_assets.lib.project_config import DEMO_CONFIG, ConfigError, load_project
 
 
@@ -17,6 +18,7 @@ def test_bundled_demo_config_describes_the_demo_spec_and_contract() -> None:
         "numeric2",
         "category",
         "target",
+        "_batch",
         "_source_file",
         "_source_line",
     ]
@@ -33,6 +35,7 @@ def write_config(tmp_path: Path, **changes) -> Path:
             config.setdefault(section, {})[key] = value
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
+    shutil.copy(DEMO_CONFIG.parent / "contract.yaml", tmp_path / "contract.yaml")
     return path
 
 
@@ -56,7 +59,7 @@ def write_config(tmp_path: Path, **changes) -> Path:
             "'linear'",
         ),
         (
-            {"contract__schema_file": "contract.yaml"},
+            {"contract__model": "ml_assets.demo.contract:Records"},
             "give exactly one of 'schema_file' (Pandera YAML) or 'model'",
         ),
         (
@@ -82,7 +85,7 @@ def write_config(tmp_path: Path, **changes) -> Path:
             "dataset.positive_label: only binary tasks have a positive label",
         ),
         (
-            {"contract__model": "ml_assets.lib.contract:Nope"},
+            {"contract__schema_file": None, "contract__model": "ml_assets.lib.contract:Nope"},
             "contract.model: cannot load 'ml_assets.lib.contract:Nope'",
         ),
     ],
@@ -112,3 +115,43 @@ def test_features_default_to_the_contract_columns_by_type(tmp_path: Path) -> Non
     spec = load_project(path).spec
     assert spec.numeric_features == ("numeric1",)
     assert spec.categorical_features == ("category",)
+
+
+def test_a_yaml_contract_is_summarised_without_pandera_as_pandera_reads_it(tmp_path: Path) -> None:
+    from ml_assets.lib.contract_summary import ContractColumns
+
+    project = load_project(DEMO_CONFIG)
+    from_yaml = project.columns
+    from_pandera = ContractColumns.of(project.contract)
+    assert from_yaml.kinds == from_pandera.kinds
+    assert from_yaml.nullable == from_pandera.nullable == ("numeric1",)
+    assert from_yaml.strict is from_pandera.strict is True
+    assert from_yaml.get("numeric2").rules == from_pandera.get("numeric2").rules == (
+        "greater_than_or_equal_to(0.0)",
+        "less_than_or_equal_to(100.0)",
+    )
+    assert from_yaml.get("category").rules == ("isin(['A', 'B', 'C'])",)
+
+
+def test_a_dataframe_model_contract_still_works(tmp_path: Path) -> None:
+    (tmp_path / "records.py").write_text(
+        "import pandera.pandas as pa\n"
+        "from pandera.typing import Series\n"
+        "class Records(pa.DataFrameModel):\n"
+        "    numeric1: Series[float] = pa.Field(nullable=True, ge=-10, le=10)\n"
+        "    numeric2: Series[float] = pa.Field(ge=0, le=100)\n"
+        "    category: Series[str] = pa.Field(isin=['A', 'B', 'C'])\n"
+        "    target: Series[int] = pa.Field(isin=[0, 1])\n"
+    )
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        path = write_config(
+            tmp_path, contract__schema_file=None, contract__model="records:Records"
+        )
+        project = load_project(path)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert project.columns.data_columns == ["numeric1", "numeric2", "category", "target"]
+    assert project.columns.nullable == ("numeric1",)

@@ -30,7 +30,7 @@ import pytest
 import skops.io
 
 from ml_assets.lib.contract import validate_rows
-from ml_assets.lib.demo_data import make_demo_frame
+from ml_assets.demo.data import make_demo_frame
 from ml_assets.lib.modeling import model_fingerprint
 from ml_assets.lib.project_config import with_source_columns
 from ml_assets.lib.safe_csv import neutralize

@@ -4,7 +4,7 @@ import warnings
 
 import dagster as dg
 
-# dagster is pinned exactly and its beta APIs (Pandera types, data versions on outputs) are used on
-# purpose, so their warnings would only be noise on every CLI call and run.
+# dagster is pinned exactly and its beta APIs (data versions on outputs, configure_at_launch) are
+# used on purpose, so their warnings would only be noise on every CLI call and run.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)

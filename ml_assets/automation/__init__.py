@@ -1,1 +1,1 @@
-"""What runs by itself: the automation-condition sensor (and, later, landing sensors, schedules)."""
+"""What runs by itself: jobs by group, the landing and automation sensors, alerts, the schedule."""

@@ -2,18 +2,16 @@
 
 import dagster as dg
 
-from ml_assets.resources.settings import PROJECT
+from ml_assets.automation.jobs import full_refresh_job
+from ml_assets.lib.project_config import Project
 
-full_refresh_job = dg.define_asset_job(
-    "full_refresh",
-    selection=dg.AssetSelection.all(),
-    description="Every asset and check, from the landing folder to the evaluation report.",
-)
 
-retrain_schedule = dg.ScheduleDefinition(
-    name="retrain_schedule",
-    job=full_refresh_job,
-    cron_schedule=PROJECT.config.schedule.retrain_cron,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Retrains on the landing data (schedule.retrain_cron in the project config).",
-)
+def build_retrain_schedule(project: Project) -> dg.ScheduleDefinition:
+    """The project's retrain schedule (off until turned on in the UI)."""
+    return dg.ScheduleDefinition(
+        name="retrain_schedule",
+        job=full_refresh_job,
+        cron_schedule=project.config.schedule.retrain_cron,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Retrains on the landing data (schedule.retrain_cron in the project config).",
+    )

@@ -1,69 +1,85 @@
 """Sensors that keep the asset graph fresh and report failures without anyone clicking."""
 
-import os
+from pathlib import Path
 
 import dagster as dg
 
+from ml_assets.constants import FEATURES as FEATURES_KEY
+from ml_assets.constants import (
+    FILES_TAG,
+    QUARANTINED_ROWS,
+    RAW_DATA,
+    TRIGGER_TAG,
+    VALIDATED_DATA,
+    sensor_interval,
+)
 from ml_assets.lib.landing import LandingCursor, scan_landing
 from ml_assets.resources.alerts import AlertSink
-from ml_assets.resources.settings import PipelineSettings
 
-RAW_DATA = dg.AssetKey("raw_data")
-SENSOR_INTERVAL = int(os.environ.get("ML_ASSETS_SENSOR_INTERVAL", "10"))
-TRIGGER_TAG = "ml_assets/trigger"
-FILES_TAG = "ml_assets/files"
+BATCH_ASSETS = [RAW_DATA, VALIDATED_DATA, QUARANTINED_ROWS, FEATURES_KEY]
 MAX_TAG_LENGTH = 200
 
 
-@dg.sensor(
-    name="landing_sensor",
-    target=dg.AssetSelection.assets(RAW_DATA),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SENSOR_INTERVAL,
-    description="Requests raw_data when files with new content have settled in the landing folder.",
-)
-def landing_sensor(context: dg.SensorEvaluationContext, settings: PipelineSettings):
-    """One run per batch of new content; repeats, partial or unchanged files start nothing."""
-    scan = scan_landing(settings.landing_dir, LandingCursor.from_json(context.cursor))
-    for error in scan.errors:
-        context.log.error(error)
-    context.update_cursor(scan.cursor.to_json())
-    if not scan.new:
-        reasons = [f"{len(scan.waiting)} file(s) still settling"] if scan.waiting else []
-        reasons += scan.errors
-        return dg.SkipReason("no new content" + (": " + "; ".join(reasons) if reasons else ""))
-    names = ", ".join(file.name for file in scan.new)
-    return dg.RunRequest(
-        run_key=scan.run_key,
-        asset_selection=[RAW_DATA],
-        tags={TRIGGER_TAG: "landing_sensor", FILES_TAG: names[:MAX_TAG_LENGTH]},
+def build_landing_sensor(landing_dir: Path) -> dg.SensorDefinition:
+    """Requests the batches step when files with new content have settled in ``landing_dir``."""
+
+    @dg.sensor(
+        name="landing_sensor",
+        target=dg.AssetSelection.assets(*BATCH_ASSETS),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=sensor_interval(),
+        description=f"Turns new files in {landing_dir} into batches once they have settled.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext):
+        """One run per batch of new content; repeats, partial or unchanged files start nothing."""
+        scan = scan_landing(landing_dir, LandingCursor.from_json(context.cursor))
+        for error in scan.errors:
+            context.log.error(error)
+        context.update_cursor(scan.cursor.to_json())
+        if not scan.new:
+            reasons = [f"{len(scan.waiting)} file(s) still settling"] if scan.waiting else []
+            reasons += scan.errors
+            return dg.SkipReason("no new content" + (": " + "; ".join(reasons) if reasons else ""))
+        names = ", ".join(file.name for file in scan.new)
+        return dg.RunRequest(
+            run_key=scan.run_key,
+            asset_selection=BATCH_ASSETS,
+            tags={TRIGGER_TAG: "landing_sensor", FILES_TAG: names[:MAX_TAG_LENGTH]},
+        )
+
+    return landing_sensor
+
+
+def build_automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Dagster's default automation sensor starts stopped; this one runs from the first start."""
+    return dg.AutomationConditionSensorDefinition(
+        "ml_assets_automation",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=sensor_interval(),
+        run_tags={TRIGGER_TAG: "automation"},
+        description="Refreshes assets whose upstream changed and whose blocking checks passed.",
     )
 
 
-# Dagster's default automation sensor starts stopped; this one is on from the first `dagster dev`.
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "ml_assets_automation",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SENSOR_INTERVAL,
-    run_tags={TRIGGER_TAG: "automation"},
-    description="Refreshes assets whose upstream changed and whose blocking checks passed.",
-)
+def build_run_failure_sensor(alerts: AlertSink) -> dg.SensorDefinition:
+    """Alerts through ``alerts`` for every failed run."""
 
-
-@dg.run_failure_sensor(
-    name="run_failure_alerts",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Writes an alert through the alert sink for every failed run.",
-)
-def run_failure_alerts(context: dg.RunFailureSensorContext, alerts: AlertSink) -> None:
-    """Alert with the run, its trigger and the failure message."""
-    run = context.dagster_run
-    alerts.send(
-        "run_failure",
-        context.failure_event.message or "run failed",
-        run_id=run.run_id,
-        job=run.job_name,
-        trigger=run.tags.get(TRIGGER_TAG, "manual"),
-        files=run.tags.get(FILES_TAG),
+    @dg.run_failure_sensor(
+        name="run_failure_alerts",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Writes an alert through the alert sink for every failed run.",
     )
+    def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
+        """Alert with the run, its trigger and the failure message."""
+        run = context.dagster_run
+        alerts.send(
+            "run_failure",
+            context.failure_event.message or "run failed",
+            run_id=run.run_id,
+            job=run.job_name,
+            trigger=run.tags.get(TRIGGER_TAG, "manual"),
+            files=run.tags.get(FILES_TAG),
+        )
+
+    return run_failure_alerts

@@ -1,1 +1,1 @@
-"""Asset checks: the data contract and the split, reported as data a person can read."""
+"""Asset checks: each batch's fate and the training-set gates, as figures a person can read."""

@@ -1,4 +1,4 @@
-"""The data contract: the demo's Pandera model and row-level validation into kept and quarantined.
+"""Row-level validation against the data contract: typed rows kept, breaking rows quarantined.
 
 Validation runs in two passes so no failure hides another: first every column is converted to its
 contract type (a value that does not convert is a failure of that cell), then Pandera checks
@@ -13,29 +13,11 @@ import pandas as pd
 import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandera.typing import Series
 
 from ml_assets.lib.dataset import FAILURES, REASON, SOURCE_FILE, SOURCE_LINE
 from ml_assets.lib.frames import TEXT, map_columns
 
 FAILURE_COLUMNS = ["row", "column", "rule", "value", SOURCE_FILE, SOURCE_LINE]
-
-
-class DemoRecords(pandera.DataFrameModel):
-    """Contract of the demo dataset: the seed's columns, their types, ranges and categories."""
-
-    numeric1: Series[float] = pandera.Field(nullable=True, ge=-10.0, le=10.0)
-    numeric2: Series[float] = pandera.Field(ge=0.0, le=100.0)
-    category: Series[str] = pandera.Field(isin=["A", "B", "C"])
-    target: Series[int] = pandera.Field(isin=[0, 1])
-    source_file: Series[str] = pandera.Field(alias=SOURCE_FILE)
-    source_line: Series[int] = pandera.Field(alias=SOURCE_LINE, ge=1)
-
-    class Config:
-        """Only declared columns; values are converted by ``validate_rows``, not silently."""
-
-        strict = True
-        coerce = False
 
 
 class ContractError(ValueError):
@@ -240,39 +222,6 @@ def _cases(schema: pandera.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame
     return None
 
 
-def reject_mostly_bad_files(
-    raw: pd.DataFrame, result: ValidationResult, max_bad_share: float
-) -> tuple[ValidationResult, dict[str, float]]:
-    """Quarantine every row of a file when more than ``max_bad_share`` of its rows are bad.
-
-    A file that is mostly wrong (a shifted export, the wrong table) should not feed its few
-    accidentally valid rows to the model. Returns the new result and each rejected file's share.
-    """
-    if result.quarantined.empty:
-        return result, {}
-    rows = raw[SOURCE_FILE].value_counts()
-    bad = result.quarantined[SOURCE_FILE].value_counts()
-    shares = (bad / rows.reindex(bad.index)).fillna(0.0)
-    rejected = {str(name): float(share) for name, share in shares.items() if share > max_bad_share}
-    if not rejected:
-        return result, {}
-    moving = result.valid[result.valid[SOURCE_FILE].isin(list(rejected))]
-    lines = set(zip(moving[SOURCE_FILE], moving[SOURCE_LINE], strict=True))
-    keys = list(zip(raw[SOURCE_FILE], raw[SOURCE_LINE], strict=True))
-    extra = raw[[key in lines for key in keys]].copy()
-    limit = f"{max_bad_share:.0%}"
-    extra[REASON] = [
-        f"file rejected: {rejected[name]:.0%} of its rows break the contract (limit {limit})"
-        for name in extra[SOURCE_FILE]
-    ]
-    extra[FAILURES] = json.dumps([{"column": None, "rule": "max_file_bad_share", "value": None}])
-    quarantined = pd.concat([result.quarantined, extra], ignore_index=True).sort_values(
-        [SOURCE_FILE, SOURCE_LINE], kind="stable", ignore_index=True
-    )
-    valid = result.valid[~result.valid[SOURCE_FILE].isin(list(rejected))].reset_index(drop=True)
-    return ValidationResult(valid, quarantined, result.failures), rejected
-
-
 def _cell_failures(raw: pd.DataFrame, column: str, rule: str, rows: pd.Index) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -336,3 +285,20 @@ def _quarantine(raw: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
     quarantined[REASON] = reasons.to_numpy()
     quarantined[FAILURES] = details.to_numpy()
     return quarantined.reset_index(drop=True)
+
+
+def check_structure(frame: pd.DataFrame, schema: pandera.DataFrameSchema, table: str) -> None:
+    """Refuse a table whose columns or dtypes differ from its schema (rules are not re-run).
+
+    The row-level rules were enforced a moment earlier by ``validate_rows``; this guards what is
+    stored against a bug in the conversion, in place and without visiting every value.
+    """
+    from pandera.config import ValidationDepth, config_context
+
+    try:
+        with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):
+            schema.validate(frame, lazy=True, inplace=True)
+    except pandera.errors.SchemaErrors as errors:
+        cases = errors.failure_cases[["column", "check", "failure_case"]].head(5)
+        details = "; ".join(f"{c.column}: {c.check} ({c.failure_case})" for c in cases.itertuples())
+        raise ContractError(f"{table} breaks its schema: {details}") from errors

@@ -6,12 +6,13 @@ from typing import Literal
 
 Task = Literal["binary", "multiclass", "regression"]
 
+BATCH = "_batch"
 SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
 ROW_KEY = "_row_key"
 SPLIT = "_split"
 TRAIN, TEST = "train", "test"
-SOURCE_COLUMNS = (SOURCE_FILE, SOURCE_LINE)
+SOURCE_COLUMNS = (BATCH, SOURCE_FILE, SOURCE_LINE)
 REASON = "_reason"
 FAILURES = "_failures"
 
@@ -38,7 +39,7 @@ class DatasetSpec:
             raise ValueError(f"target column {self.target!r} is also listed as a feature")
         if len(set(inputs)) != len(inputs):
             raise ValueError(f"feature columns are listed twice: {inputs}")
-        reserved = {SOURCE_FILE, SOURCE_LINE, ROW_KEY, SPLIT}
+        reserved = {*SOURCE_COLUMNS, ROW_KEY, SPLIT, REASON, FAILURES}
         clash = reserved & {*inputs, self.target, *self.derived_features}
         if clash:
             raise ValueError(f"column names {sorted(clash)} are reserved by the pipeline")

@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from ml_assets.lib.dataset import SPLIT, DatasetSpec
 from ml_assets.lib.features import TEST, TRAIN
+from ml_assets.lib.markdown import provenance_markdown
 from ml_assets.lib.modeling import build_pipeline, build_preprocessor, model_inputs
 
 Report = dict[str, Any]
@@ -218,6 +219,7 @@ def report_markdown(report: Report) -> str:
     lines = [
         "# Evaluation report",
         "",
+        *([provenance_markdown(report["provenance"]), ""] if "provenance" in report else []),
         f"Task: **{report['task']}** (target `{report['target']}`), held-out rows: "
         f"**{report['rows']['test']}** (trained on {report['rows']['train']}). "
         f"Primary metric: **{report['primary_metric']}**.",

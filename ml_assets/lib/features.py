@@ -8,10 +8,17 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pandera
 import pyarrow as pa
-from pandas.core.util.hashing import combine_hash_arrays
 
-from ml_assets.lib.dataset import ROW_KEY, SOURCE_FILE, SOURCE_LINE, SPLIT, TEST, TRAIN, DatasetSpec
-from ml_assets.lib.frames import map_columns
+from ml_assets.lib.dataset import (
+    BATCH,
+    ROW_KEY,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    SPLIT,
+    TEST,
+    TRAIN,
+    DatasetSpec,
+)
 
 _HASH_BUCKETS = 10_000
 
@@ -32,21 +39,18 @@ def derive_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 def row_keys(frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
     """A stable 64-bit key per row: the hashed key column, or the hashed row content.
 
-    Equal to pandas' ``hash_pandas_object`` of those columns, computed a column per thread. Text
-    is hashed as categories, once per distinct value: pandas gives categorical values the same
-    hash as the values themselves, at a fraction of the cost of hashing every cell.
+    Text is hashed as categories, once per distinct value: pandas gives a categorical value the
+    same hash as the value itself, at a fraction of the cost of hashing every cell.
     """
-    columns = [
-        frame[name] for name in ([spec.key] if spec.key else [*spec.input_columns, spec.target])
-    ]
-    hashes = map_columns(_column_hash, columns)
-    return pd.Series(combine_hash_arrays(iter(hashes), len(hashes)), index=frame.index)
+    names = [spec.key] if spec.key else [*spec.input_columns, spec.target]
+    columns = {name: _hashable(frame[name]) for name in names}
+    hashable = pd.DataFrame(columns, index=frame.index, copy=False)
+    return pd.util.hash_pandas_object(hashable, index=False)
 
 
-def _column_hash(column: pd.Series) -> np.ndarray:
+def _hashable(column: pd.Series) -> pd.Series:
     text = pd.api.types.is_string_dtype(column.dtype) or pd.api.types.is_object_dtype(column.dtype)
-    hashable = column.astype("category") if text else column
-    return pd.util.hash_pandas_object(hashable, index=False).to_numpy()
+    return column.astype("category") if text else column
 
 
 def assign_split(keys: pd.Series, test_fraction: float) -> pd.Series:
@@ -71,30 +75,12 @@ def build_features(validated: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
         spec.target: validated[spec.target],
         ROW_KEY: keys.astype("int64"),
         SPLIT: assign_split(keys, spec.test_fraction),
+        BATCH: validated[BATCH],
         SOURCE_FILE: validated[SOURCE_FILE],
         SOURCE_LINE: validated[SOURCE_LINE],
     }
     table = pd.DataFrame(columns, copy=False)
     table.index = pd.RangeIndex(len(table))
-    return table
-
-
-def split_balance(features: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Rows per split side (and per class, for classification), counted in one pass.
-
-    Shows how well the hashed split stratifies; the ``split_is_usable`` check reads it too.
-    """
-    is_test = (features[SPLIT] == TEST).to_numpy(dtype=bool)
-    if not spec.is_classification:
-        test_rows = int(is_test.sum())
-        return pd.DataFrame({SPLIT: [TEST, TRAIN], "rows": [test_rows, len(features) - test_rows]})
-    codes, classes = pd.factorize(features[spec.target], sort=True)
-    labelled = codes >= 0
-    counts = np.bincount(
-        codes[labelled] * 2 + is_test[labelled], minlength=2 * len(classes)
-    ).reshape(-1, 2)
-    table = pd.DataFrame({spec.target: classes, TEST: counts[:, 1], TRAIN: counts[:, 0]})
-    table["test_share"] = table[TEST] / (table[TEST] + table[TRAIN])
     return table
 
 
@@ -111,6 +97,7 @@ def features_schema(
             spec.target: contract.columns[spec.target],
             ROW_KEY: pandera.Column("int64"),
             SPLIT: pandera.Column(str, pandera.Check.isin([TRAIN, TEST])),
+            BATCH: pandera.Column(str),
             SOURCE_FILE: pandera.Column(str),
             SOURCE_LINE: pandera.Column("int64", pandera.Check.ge(1)),
         },

@@ -10,18 +10,18 @@ import gzip
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ml_assets.lib.dataset import SOURCE_FILE, SOURCE_LINE
+from ml_assets.lib.dataset import BATCH, SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE
 from ml_assets.lib.frames import TEXT, TEXT_TYPES
-from ml_assets.lib.landing import is_candidate
+from ml_assets.lib.landing import file_sha256, is_candidate
 
 FORMATS = {
     ".csv": "csv",
@@ -38,41 +38,14 @@ _CHUNK = 1 << 20
 class IngestionError(ValueError):
     """A landing file cannot be read; the message names the file and the line or byte."""
 
-    def __init__(self, message: str, file: str | None = None, sha256: str | None = None):
-        """Keep which file failed (and its content hash when known) for the rejection record."""
-        super().__init__(message)
-        self.file = file
-        self.sha256 = sha256
-
 
 @dataclass(frozen=True)
-class LandingFile:
-    """One file found in the landing folder, identified by its content."""
+class RefusedFile:
+    """A landing entry that is never read: a symlink leading out of the folder, a bad name."""
 
-    path: Path
     name: str
-    size: int
     sha256: str
-    rows: int
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A landing file left out of a batch, and why (written beside the batch as JSON)."""
-
-    file: str
-    sha256: str | None
-    stage: str
     reason: str
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Every row of the accepted files, the files themselves, and the files left out."""
-
-    frame: pd.DataFrame
-    files: list[LandingFile]
-    rejections: list[Rejection]
 
 
 def file_format(name: str) -> str | None:
@@ -81,26 +54,29 @@ def file_format(name: str) -> str | None:
     return FORMATS.get(Path(stem).suffix.lower())
 
 
-def landing_paths(folder: Path) -> list[Path]:
-    """The data files directly inside ``folder``, sorted by name.
+def landing_paths(folder: Path) -> tuple[list[Path], list[RefusedFile]]:
+    """The data files directly inside ``folder`` sorted by name, and the entries refused.
 
     Names with control characters and symlinks that lead outside the folder are refused rather
-    than followed, so nothing outside the landing folder is ever read.
+    than followed, so nothing outside the landing folder is ever read. A refused symlink is
+    identified by the sha256 of its target's path, since the target itself is never opened.
     """
     root = folder.resolve()
-    paths = []
+    paths, refused = [], []
     for path in sorted(folder.iterdir()):
         if not is_candidate(path.name) or path.is_dir():
             continue
-        if any(ord(char) < 32 or ord(char) == 127 for char in path.name):
-            raise IngestionError(f"{path.name!r}: file name contains control characters", path.name)
         resolved = path.resolve()
         if resolved.parent != root:
-            raise IngestionError(
-                f"{path.name}: resolves outside the landing folder ({resolved})", path.name
-            )
-        paths.append(path)
-    return paths
+            link = hashlib.sha256(os.fsencode(os.readlink(path))).hexdigest()
+            reason = f"{path.name}: resolves outside the landing folder ({resolved})"
+            refused.append(RefusedFile(path.name, link, reason))
+        elif any(ord(char) < 32 or ord(char) == 127 for char in path.name):
+            reason = f"{path.name!r}: file name contains control characters"
+            refused.append(RefusedFile(path.name, file_sha256(path), reason))
+        else:
+            paths.append(path)
+    return paths, refused
 
 
 def read_capped(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
@@ -112,8 +88,7 @@ def read_capped(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
     try:
         if path.stat().st_size > max_bytes:
             raise IngestionError(
-                f"{path.name}: {path.stat().st_size} bytes exceeds the {max_bytes}-byte file cap",
-                path.name,
+                f"{path.name}: {path.stat().st_size} bytes exceeds the {max_bytes}-byte file cap"
             )
         if not path.name.lower().endswith(COMPRESSED):
             return path.read_bytes()
@@ -123,63 +98,30 @@ def read_capped(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
                 total += len(chunk)
                 if total > max_bytes:
                     raise IngestionError(
-                        f"{path.name}: exceeds the {max_bytes}-byte file cap once decompressed",
-                        path.name,
+                        f"{path.name}: exceeds the {max_bytes}-byte file cap once decompressed"
                     )
                 chunks.append(chunk)
         return b"".join(chunks)
     except (OSError, EOFError) as error:
         message = getattr(error, "strerror", None) or str(error)
-        raise IngestionError(f"{path.name}: cannot read ({message})", path.name) from error
+        raise IngestionError(f"{path.name}: cannot read ({message})") from error
 
 
-def write_rejection(folder: Path, rejection: Rejection) -> Path:
-    """Record why a file was left out, as ``<folder>/<file>.reason.json`` (written atomically)."""
-    from ml_assets.lib.storage import atomic_write_text
-
-    path = folder / f"{rejection.file}.reason.json"
-    atomic_write_text(path, json.dumps(asdict(rejection), indent=2) + "\n")
-    return path
-
-
-def write_manifest(path: Path, batch: Batch) -> dict[str, list[dict]]:
-    """List every file of a batch with its sha256, size and rows, and every file left out."""
-    from ml_assets.lib.storage import atomic_write_text
-
-    manifest = {
-        "accepted": [
-            {"file": f.name, "sha256": f.sha256, "bytes": f.size, "rows": f.rows}
-            for f in batch.files
-        ],
-        "rejected": [asdict(rejection) for rejection in batch.rejections],
-    }
-    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
-    return manifest
-
-
-def content_hash(files: Iterable[LandingFile]) -> str:
-    """Hash of the names and contents of ``files``: the data version of a batch."""
-    digest = hashlib.sha256()
-    for file in sorted(files, key=lambda f: f.name):
-        digest.update(f"{file.name}\0{file.sha256}\n".encode())
-    return digest.hexdigest()
-
-
-def parse_landing_bytes(data: bytes, name: str) -> pd.DataFrame:
-    """Parse one file's bytes as text columns plus its source file and line."""
+def parse_landing_bytes(data: bytes, name: str, batch: str = "") -> pd.DataFrame:
+    """Parse one file's bytes as text columns plus its batch, source file and line."""
     fmt = file_format(name)
     if fmt is None:
         raise IngestionError(
             f"{name}: unsupported format {Path(name).suffix or '(no extension)'!r}; "
-            f"expected one of {sorted(FORMATS)}, optionally {COMPRESSED}-compressed",
-            name,
+            f"expected one of {sorted(FORMATS)}, optionally {COMPRESSED}-compressed"
         )
     if not data or data.isspace():
-        raise IngestionError(f"{name}: file is empty ({len(data)} bytes)", name)
+        raise IngestionError(f"{name}: file is empty ({len(data)} bytes)")
     reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[fmt]
     frame = reader(data, name)
-    names = pd.arrays.ArrowExtensionArray(pa.repeat(name, len(frame)))
-    frame.insert(len(frame.columns), SOURCE_FILE, pd.Series(names, index=frame.index))
+    for column, value in ((BATCH, batch), (SOURCE_FILE, name)):
+        values = pd.arrays.ArrowExtensionArray(pa.repeat(value, len(frame)))
+        frame.insert(len(frame.columns) - 1, column, pd.Series(values, index=frame.index))
     return frame
 
 
@@ -330,7 +272,7 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def check_columns(frame: pd.DataFrame, name: str, required: Sequence[str], strict: bool) -> None:
     """Fail when a file lacks a contract column, or (strict contracts) has an unknown one."""
-    present = [column for column in frame.columns if column not in (SOURCE_FILE, SOURCE_LINE)]
+    present = [column for column in frame.columns if column not in SOURCE_COLUMNS]
     missing = [column for column in required if column not in present]
     if missing:
         raise IngestionError(
@@ -341,53 +283,3 @@ def check_columns(frame: pd.DataFrame, name: str, required: Sequence[str], stric
         raise IngestionError(
             f"{name}: unexpected column(s) {extra} not in the data contract {list(required)}"
         )
-
-
-def _hash_and_parse(
-    data: bytes, name: str, required: Sequence[str], strict: bool, hasher: Executor
-) -> tuple[str, pd.DataFrame | IngestionError]:
-    """The file's sha256, and its rows or why they cannot be read, computed side by side."""
-    digest = hasher.submit(lambda: hashlib.sha256(data).hexdigest())
-    try:
-        frame = parse_landing_bytes(data, name)
-        check_columns(frame, name, required, strict)
-    except IngestionError as error:
-        return digest.result(), error
-    return digest.result(), frame
-
-
-def read_landing_folder(
-    folder: Path,
-    required: Sequence[str],
-    strict: bool,
-    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
-) -> Batch:
-    """Read every landing file once, check its columns against the contract, and stack them.
-
-    A file whose content repeats an earlier file's (same bytes, another name) is left out, so
-    its rows are not counted twice. Any other unreadable file stops the batch.
-    """
-    frames, files, rejections, first_seen = [], [], [], {}
-    ordered = [*required, SOURCE_FILE, SOURCE_LINE]
-    with ThreadPoolExecutor(max_workers=1) as hasher:
-        for path in landing_paths(folder):
-            sha = None
-            try:
-                data = read_capped(path, max_bytes)
-                sha, parsed = _hash_and_parse(data, path.name, required, strict, hasher)
-                if sha in first_seen:
-                    reason = f"same content as {first_seen[sha]}; its rows are read once"
-                    rejections.append(Rejection(path.name, sha, "ingestion", reason))
-                    continue
-                if isinstance(parsed, IngestionError):
-                    raise parsed
-                first_seen[sha] = path.name
-            except IngestionError as error:
-                error.file, error.sha256 = path.name, sha
-                raise
-            files.append(LandingFile(path, path.name, len(data), sha, len(parsed)))
-            frames.append(parsed if list(parsed.columns) == ordered else parsed[ordered])
-    if not frames:
-        raise IngestionError(f"the landing folder {folder} holds no data files")
-    stacked = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return Batch(stacked, files, rejections)

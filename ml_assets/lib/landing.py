@@ -79,7 +79,8 @@ class Scan:
         return f"landing-{digest.hexdigest()[:24]}"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in blocks so a large file never sits in memory."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -107,7 +108,7 @@ def scan_landing(folder: Path, previous: LandingCursor) -> Scan:
                 cursor.seen[path.name] = now
                 waiting.append(path.name)
                 continue
-            now.sha256 = before.sha256 or _sha256(path)
+            now.sha256 = before.sha256 or file_sha256(path)
         except OSError as error:
             errors.append(f"{path.name}: cannot read ({error.strerror or error})")
             continue

@@ -9,6 +9,7 @@ reading a configuration does not have to import pandas.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -20,14 +21,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ml_assets.lib.dataset import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE, DatasetSpec, Task
+from ml_assets.lib.contract_summary import ContractColumns
+from ml_assets.lib.dataset import BATCH, SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE, DatasetSpec, Task
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
 CONFIG_ENV = "ML_ASSETS_CONFIG"
+DATA_DIR_ENV = "ML_ASSETS_DATA_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = PACKAGE_DIR / "configs" / "demo.yaml"
+DEMO_CONFIG = PACKAGE_DIR / "demo" / "config.yaml"
 REPOSITORY_DATA_DIR = PACKAGE_DIR.parent / "data"
 Label = str | int | float | bool
 
@@ -80,7 +83,6 @@ class ChecksSection(_Strict):
     max_quarantined_share: float = Field(default=0.05, ge=0, le=1)
     default_max_null_share: float = Field(default=0.5, ge=0, le=1)
     max_null_share: dict[str, float] = {}
-    max_file_bad_share: float = Field(default=0.5, ge=0, le=1)
     max_file_bytes: int = Field(default=512 * 1024**2, ge=1)
 
 
@@ -112,35 +114,6 @@ class ProjectConfig(_Strict):
 
 
 @dataclass(frozen=True)
-class ContractColumns:
-    """The contract's columns as plain data: enough to plan the pipeline without Pandera."""
-
-    kinds: dict[str, str]
-    nullable: tuple[str, ...]
-    strict: bool
-
-    @property
-    def data_columns(self) -> list[str]:
-        """The dataset's columns, without the pipeline's source-tracking columns."""
-        return [name for name in self.kinds if name not in SOURCE_COLUMNS]
-
-    def is_numeric(self, name: str) -> bool:
-        """Whether the contract types ``name`` as a number (not a boolean)."""
-        return self.kinds[name] in ("int", "float")
-
-    @classmethod
-    def of(cls, contract: pa.DataFrameSchema) -> ContractColumns:
-        """Summarise a Pandera contract."""
-        from ml_assets.lib.contract import column_kind
-
-        return cls(
-            kinds={name: column_kind(column) for name, column in contract.columns.items()},
-            nullable=tuple(name for name, column in contract.columns.items() if column.nullable),
-            strict=contract.strict is True,
-        )
-
-
-@dataclass(frozen=True)
 class Project:
     """A loaded, cross-checked configuration: the spec, the contract and where data lives."""
 
@@ -155,6 +128,18 @@ class Project:
         """The Pandera contract, loaded on first use."""
         return load_contract(self.config.contract, self.path)
 
+    @cached_property
+    def config_hash(self) -> str:
+        """Hash of the configuration file and the contract's source: what a run was set up by."""
+        digest = hashlib.sha256(self.path.read_bytes())
+        for source in contract_sources(self.config.contract, self.path):
+            digest.update(source.read_bytes())
+        return digest.hexdigest()[:16]
+
+    def resolved_data_dir(self) -> Path:
+        """The data folder: ``$ML_ASSETS_DATA_DIR`` when set, else the configuration's."""
+        return Path(os.environ.get(DATA_DIR_ENV) or self.data_dir)
+
 
 def active_config_path() -> Path:
     """The file ``$ML_ASSETS_CONFIG`` names, or the bundled demo configuration."""
@@ -167,16 +152,15 @@ def load_project(path: Path | None = None) -> Project:
     return build_project(path, read_config(path))
 
 
-def build_project(
-    path: Path, config: ProjectConfig, columns: ContractColumns | None = None
-) -> Project:
+def build_project(path: Path, config: ProjectConfig) -> Project:
     """Cross-check a parsed configuration against its contract.
 
-    ``columns`` is a summary of the contract made earlier from the same files; without it the
-    contract is loaded now to make one.
+    A YAML contract is summarised without importing Pandera; a ``DataFrameModel`` is imported.
     """
     contract = None
-    if columns is None:
+    if config.contract.schema_file is not None:
+        columns = _yaml_columns(config.contract.schema_file, path)
+    else:
         contract = load_contract(config.contract, path)
         columns = ContractColumns.of(contract)
     spec = _dataset_spec(config.dataset, columns, path)
@@ -253,6 +237,17 @@ def load_contract(section: ContractSection, config_path: Path) -> pa.DataFrameSc
     return with_source_columns(schema)
 
 
+def _yaml_columns(schema_file: str, config_path: Path) -> ContractColumns:
+    schema_path = _schema_path(schema_file, config_path)
+    try:
+        return ContractColumns.from_yaml(schema_path)
+    except OSError as error:
+        message = f"{config_path}: contract.schema_file: cannot read {schema_path}"
+        raise ConfigError(message) from error
+    except (ValueError, yaml.YAMLError) as error:
+        raise ConfigError(f"{config_path}: contract.schema_file: {error}") from error
+
+
 def _schema_path(schema_file: str, config_path: Path) -> Path:
     return (config_path.parent / schema_file).resolve()
 
@@ -264,6 +259,7 @@ def with_source_columns(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
     missing = {
         name: column
         for name, column in {
+            BATCH: pa.Column(str),
             SOURCE_FILE: pa.Column(str),
             SOURCE_LINE: pa.Column("int64", pa.Check.ge(1)),
         }.items()
@@ -273,7 +269,7 @@ def with_source_columns(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
 
 
 def _dataset_spec(section: DatasetSection, columns: ContractColumns, path: Path) -> DatasetSpec:
-    excluded = {section.target, section.key, *section.drop, SOURCE_FILE, SOURCE_LINE}
+    excluded = {section.target, section.key, *section.drop, *SOURCE_COLUMNS}
     available = [name for name in columns.kinds if name not in excluded]
     numeric = section.numeric_features
     categorical = section.categorical_features
@@ -320,7 +316,7 @@ def _cross_check(
         if unknown:
             raise ConfigError(
                 f"{path}: {key}: {unknown} not in the contract's columns "
-                f"{sorted(columns - {SOURCE_FILE, SOURCE_LINE})}"
+                f"{sorted(columns - set(SOURCE_COLUMNS))}"
             )
     if spec.task == "regression" and not contract.is_numeric(spec.target):
         raise ConfigError(

@@ -1,1 +1,1 @@
-"""Dagster resources: project settings and the artifact IO manager."""
+"""Dagster resources: the settings every path derives from, the IO manager, the alert sink."""

@@ -1,19 +1,20 @@
-"""The one alert sink: run failures (and later checks, drift, performance) all alert through it."""
+"""The one alert sink: rejected batches and failed runs (later checks, drift) alert through it."""
 
 import json
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from ml_assets.resources.settings import PipelineSettings
+
 
 class AlertSink(dg.ConfigurableResource):
-    """Appends alerts as JSON lines to a file; also POSTs them to a webhook when one is set."""
+    """Appends alerts as JSON lines to ``<data_dir>/alerts.jsonl``; also POSTs them to a webhook."""
 
-    path: str = Field(description="JSON-lines file that receives every alert.")
+    settings: PipelineSettings
     webhook_url: str | None = Field(
         default=None, description="Optional URL that receives each alert as a JSON POST."
     )
@@ -23,7 +24,7 @@ class AlertSink(dg.ConfigurableResource):
         """Record one alert; returns what was written."""
         alert = {"time": datetime.now(UTC).isoformat(), "kind": kind, "message": message, **details}
         line = (json.dumps(alert, sort_keys=True, default=str) + "\n").encode()
-        target = Path(self.path)
+        target = self.settings.alerts_path
         target.parent.mkdir(parents=True, exist_ok=True)
         # One write() on an O_APPEND descriptor: lines from concurrent writers never interleave.
         fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

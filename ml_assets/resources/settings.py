@@ -1,91 +1,116 @@
-"""Project settings shown in the launchpad, with defaults from the active configuration file."""
+"""Launchpad-visible settings: the one data folder everything derives from, and every limit.
+
+Each default comes from the project configuration. The resource is configured at launch, so an
+override of any field in the launchpad (or ``--config-json``) reaches every resource built on it
+(the IO manager, the alert sink), whether or not an environment variable supplies another field.
+"""
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.lib.dataset import DatasetSpec
-from ml_assets.resources.contract_card import load_active_project
+from ml_assets.lib.project_config import DATA_DIR_ENV, Project
+from ml_assets.lib.training_set import TrainingLimits
 
-DATA_DIR_ENV = "ML_ASSETS_DATA_DIR"
-
-# The active dataset and its contract ($ML_ASSETS_CONFIG, the demo by default). They shape asset
-# types, so they are fixed when the code location loads; PROJECT.contract is the Pandera schema
-# itself, loaded by the first step that uses it.
-PROJECT, CARD = load_active_project()
-DATASET: DatasetSpec = PROJECT.spec
-CHECKS = PROJECT.config.checks
-
-
-def data_dir() -> str:
-    """The dataset's data folder: ``$ML_ASSETS_DATA_DIR``, else the configuration's."""
-    return os.environ.get(DATA_DIR_ENV, str(PROJECT.data_dir))
-
-
-def data_dir_setting() -> str | dg.EnvVar:
-    """The data folder as a resource value: the env var itself when set, so the UI names it."""
-    return dg.EnvVar(DATA_DIR_ENV) if DATA_DIR_ENV in os.environ else data_dir()
+STORAGE_SUBDIR = "storage"
+BATCHES_SUBDIR = "batches"
+INGESTION_SUBDIR = "ingestion"
+ALERTS_FILE = "alerts.jsonl"
 
 
 class PipelineSettings(dg.ConfigurableResource):
-    """Landing folder, demo seeding and the thresholds of the data checks."""
+    """The data folder (landing files, artifacts, records, alerts) and the data's limits."""
 
     data_dir: str = Field(
-        default_factory=data_dir, description="Folder for landing files and artifacts."
+        description="Folder of everything the pipeline reads and writes: landing/, storage/, "
+        f"ingestion/, {ALERTS_FILE} (${DATA_DIR_ENV} overrides the configuration's)."
     )
-    landing_subdir: str = Field(
-        default=PROJECT.config.dataset.landing_subdir,
-        description="Landing folder, inside data_dir.",
-    )
+    landing_subdir: str = Field(default="landing", description="Landing folder, inside data_dir.")
     seed_demo_when_empty: bool = Field(
-        default=DATASET.name == "demo",
-        description="Write the demo dataset into an empty landing folder.",
+        default=False, description="Write the demo dataset into an empty landing folder."
     )
     demo_rows: int = Field(default=5000, description="Rows of generated demo data.")
-    min_rows: int = Field(
-        default=CHECKS.min_rows, description="Fewest validated rows a batch may have."
-    )
+    min_rows: int = Field(default=100, description="Fewest rows the training set may have.")
     max_quarantined_share: float = Field(
-        default=CHECKS.max_quarantined_share,
-        description="Largest share of input rows that may be quarantined.",
+        default=0.05,
+        description="A batch with a larger share of rows breaking the contract is rejected whole.",
     )
     default_max_null_share: float = Field(
-        default=CHECKS.default_max_null_share,
-        description="Largest null share of a nullable column without its own limit.",
+        default=0.5,
+        description="Largest null share in the training set of a nullable column without its own.",
     )
     max_null_share: dict[str, float] = Field(
-        default=CHECKS.max_null_share, description="Largest null share per column."
-    )
-    max_file_bad_share: float = Field(
-        default=CHECKS.max_file_bad_share,
-        description="A file with a larger share of bad rows is quarantined whole.",
+        default={}, description="Largest null share in the training set, per column."
     )
     max_file_bytes: int = Field(
-        default=CHECKS.max_file_bytes, description="Largest landing file, measured decompressed."
+        default=512 * 1024**2, description="Largest landing file, measured decompressed."
     )
-    seed: int = Field(default=PROJECT.config.training.seed, description="Seed for baselines.")
+    seed: int = Field(default=42, description="Seed for the baselines.")
 
     @property
     def landing_dir(self) -> Path:
-        """The folder the pipeline reads data files from (created on first use)."""
-        folder = Path(self.data_dir) / self.landing_subdir
+        """The folder the pipeline reads data files from (which may not exist yet)."""
         if Path(self.landing_subdir).is_absolute() or ".." in Path(self.landing_subdir).parts:
             raise ValueError(f"landing_subdir {self.landing_subdir!r} must stay inside data_dir")
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return Path(self.data_dir) / self.landing_subdir
+
+    @property
+    def storage_dir(self) -> str:
+        """Where artifacts are stored (the IO manager's base and the batch store)."""
+        return f"{self.data_dir}/{STORAGE_SUBDIR}"
 
     @property
     def ingestion_dir(self) -> Path:
-        """Where the manifest of each batch and the reasons of rejected files are written."""
-        return Path(self.data_dir) / "ingestion"
+        """Where the manifest of the landing folder and the reasons of rejected files are."""
+        return Path(self.data_dir) / INGESTION_SUBDIR
 
     @property
-    def rejected_dir(self) -> Path:
-        """Where each file left out of a batch gets its ``<file>.reason.json``."""
-        return self.ingestion_dir / "rejected"
+    def alerts_path(self) -> Path:
+        """The JSON-lines file that receives every alert."""
+        return Path(self.data_dir) / ALERTS_FILE
 
-    def null_limit(self, column: str) -> float:
-        """The largest null share allowed for ``column``."""
-        return self.max_null_share.get(column, self.default_max_null_share)
+    def limits(self) -> TrainingLimits:
+        """The limits the training set is judged against."""
+        return TrainingLimits(self.min_rows, self.default_max_null_share, self.max_null_share)
+
+
+def settings_values(project: Project) -> dict[str, Any]:
+    """The settings a project configures, with the data folder its configuration names."""
+    checks = project.config.checks
+    return {
+        "data_dir": str(project.data_dir),
+        "landing_subdir": project.config.dataset.landing_subdir,
+        "seed_demo_when_empty": project.spec.name == "demo",
+        "min_rows": checks.min_rows,
+        "max_quarantined_share": checks.max_quarantined_share,
+        "default_max_null_share": checks.default_max_null_share,
+        "max_null_share": dict(checks.max_null_share),
+        "max_file_bytes": checks.max_file_bytes,
+        "seed": project.config.training.seed,
+    }
+
+
+def launch_settings(project: Project) -> Any:
+    """The definitions' settings resource: overridable per run, its env var named in the UI."""
+    values = settings_values(project)
+    if os.environ.get(DATA_DIR_ENV):
+        values["data_dir"] = dg.EnvVar(DATA_DIR_ENV)
+    return PipelineSettings.configure_at_launch(**values)
+
+
+def current_settings(project: Project) -> PipelineSettings:
+    """The settings as they are now, for code that runs outside a run (sensors, tests)."""
+    values = settings_values(project)
+    return PipelineSettings(**{**values, "data_dir": str(project.resolved_data_dir())})
+
+
+def batch_store(settings: PipelineSettings) -> Any:
+    """The store of per-batch tables and records, under the artifact storage."""
+    from upath import UPath
+
+    from ml_assets.lib.batches import BatchStore
+
+    return BatchStore(UPath(settings.storage_dir) / BATCHES_SUBDIR)

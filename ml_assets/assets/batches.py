@@ -1,0 +1,138 @@
+"""The batches step: every landing file becomes a batch, read, validated and featurized once.
+
+One step stores four assets, each a table made of per-batch Parquet files: ``raw_data`` (values
+as text), ``validated_data`` (typed rows that meet the contract), ``quarantined_rows`` (rows that
+break it, with reasons) and ``features`` (model inputs and split side of the training set). A
+refresh processes only batches it has not seen; a rejected batch warns and alerts, and the
+others go on.
+"""
+
+import dagster as dg
+
+from ml_assets.assets.schemas import (
+    column_schema,
+    feature_columns,
+    quarantined_columns,
+    raw_columns,
+)
+from ml_assets.checks.batches import (
+    BATCH_CHECKS,
+    batches_accepted,
+    contract_failures,
+    gate_result,
+    rejection_message,
+    training_set_gates,
+)
+from ml_assets.constants import DATA, write_pool
+from ml_assets.lib.project_config import Project
+from ml_assets.lib.versioning import source_version
+from ml_assets.resources.alerts import AlertSink
+from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.settings import PipelineSettings, batch_store
+
+BATCH_MODULES = (
+    "ml_assets.lib.batches",
+    "ml_assets.lib.ingestion",
+    "ml_assets.lib.contract",
+    "ml_assets.lib.features",
+    "ml_assets.lib.frames",
+)
+DESCRIPTIONS = {
+    "raw_data": "Every landing file's rows as text, tagged with batch, file and line; stored per "
+    "batch under storage/batches/.",
+    "validated_data": "Rows of accepted batches that meet the data contract, in its types; its "
+    "checks warn about rejected batches and contract failures.",
+    "quarantined_rows": "Rows that break the contract (every row of a rejected batch), as read, "
+    "with every failed rule; a spreadsheet-safe CSV per batch beside each Parquet file.",
+    "features": "The training set: model inputs, derived columns, target, row key and hashed "
+    "train/test side of every accepted batch; its blocking checks guard training.",
+}
+
+
+def build_batches(project: Project) -> dg.AssetsDefinition:
+    """The multi-asset that turns the landing folder into batches, for one project."""
+    version = source_version(*BATCH_MODULES, extra=f"{project.config_hash}|{project.spec!r}")
+    schemas = {
+        "raw_data": raw_columns(project),
+        "validated_data": list(project.columns.columns),
+        "quarantined_rows": quarantined_columns(project),
+        "features": feature_columns(project),
+    }
+    outs = {
+        name: dg.AssetOut(
+            group_name=DATA,
+            code_version=version,
+            description=DESCRIPTIONS[name],
+            kinds={"pandas", "parquet"},
+            metadata={
+                STORAGE_FORMAT: "batch_table",
+                "dagster/column_schema": column_schema(columns),
+            },
+        )
+        for name, columns in schemas.items()
+    }
+    @dg.multi_asset(
+        name="batches",
+        outs=outs,
+        internal_asset_deps={
+            "validated_data": {dg.AssetKey("raw_data")},
+            "quarantined_rows": {dg.AssetKey("raw_data")},
+            "features": {dg.AssetKey("validated_data")},
+        },
+        check_specs=BATCH_CHECKS,
+        pool=write_pool("batches"),
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=1.0),
+    )
+    def batches(context: dg.AssetExecutionContext, settings: PipelineSettings, alerts: AlertSink):
+        """Every landing file as a batch; new ones are processed, known ones reused."""
+        from ml_assets.lib.batches import BatchRules, refresh_batches, write_ingestion_records
+
+        landing = _landing_dir(context, settings)
+        rules = BatchRules(
+            project.contract,
+            project.spec,
+            settings.max_quarantined_share,
+            settings.max_file_bytes,
+            version,
+        )
+        refresh = refresh_batches(landing, batch_store(settings), rules)
+        write_ingestion_records(settings.ingestion_dir, refresh)
+        for record in refresh.newly_rejected:
+            message = rejection_message(record.batch, record.stage, record.reason)
+            context.log.warning(message)
+            alerts.send("batch_rejected", message, batch=record.batch, run_id=context.run_id)
+        new = len(refresh.new)
+        for name in schemas:
+            table = refresh.table(name)
+            yield dg.Output(
+                table,
+                output_name=name,
+                data_version=dg.DataVersion(table.data_version),
+                metadata={
+                    "dagster/row_count": table.rows,
+                    "batches": len(table.records),
+                    "new_batches": new,
+                    "landing_dir": dg.MetadataValue.path(str(landing)),
+                },
+            )
+        yield batches_accepted(refresh)
+        yield contract_failures(refresh)
+        for gate in training_set_gates(refresh.records, project, settings):
+            yield gate_result(gate)
+
+    return batches
+
+
+def _landing_dir(context: dg.AssetExecutionContext, settings: PipelineSettings):
+    """The landing folder, seeded with the demo data when empty and the settings ask for it."""
+    try:
+        landing = settings.landing_dir
+    except ValueError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from error
+    landing.mkdir(parents=True, exist_ok=True)
+    if settings.seed_demo_when_empty and not any(landing.iterdir()):
+        from ml_assets.demo.data import write_demo_csv
+
+        context.log.info(f"landing folder {landing} is empty: writing the demo dataset")
+        write_demo_csv(landing, rows=settings.demo_rows, seed=settings.seed)
+    return landing

@@ -1,0 +1,39 @@
+"""Names the Dagster layer shares: groups, pools, tags, environment variables, automation."""
+
+import os
+
+import dagster as dg
+
+# Groups carry meaning on the first screen of the asset graph: the data a model learns from,
+# and the model with its evaluation.
+DATA = "data"
+MODEL = "model"
+
+RAW_DATA = dg.AssetKey("raw_data")
+VALIDATED_DATA = dg.AssetKey("validated_data")
+QUARANTINED_ROWS = dg.AssetKey("quarantined_rows")
+FEATURES = dg.AssetKey("features")
+TRAINED_MODEL = dg.AssetKey("trained_model")
+EVALUATION_REPORT = dg.AssetKey("evaluation_report")
+
+TRIGGER_TAG = "ml_assets/trigger"
+FILES_TAG = "ml_assets/files"
+
+WEBHOOK_ENV = "ML_ASSETS_ALERT_WEBHOOK"
+SENSOR_INTERVAL_ENV = "ML_ASSETS_SENSOR_INTERVAL"
+
+
+def sensor_interval() -> int:
+    """Seconds between sensor ticks (``$ML_ASSETS_SENSOR_INTERVAL``, 10 by default)."""
+    return int(os.environ.get(SENSOR_INTERVAL_ENV, "10"))
+
+
+def write_pool(step: str) -> str:
+    """Concurrency pool of one slot per step (see dagster.yaml): one writer at a time."""
+    return f"ml_assets.write.{step}"
+
+
+# Refresh when an upstream asset changed, never past a failed blocking check.
+AUTOMATION = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)

@@ -1,0 +1,345 @@
+"""Batches: each landed file is read, validated and turned into features once, then reused.
+
+A batch is one landing file, identified by its name and content (``<file>-<8 hex of sha256>``).
+Its tables (raw text, valid rows, quarantined rows, features) and its record live under
+``<store>/<version>/<batch>/``; the version hashes everything that shapes them (contract, dataset
+spec, limits, code), so a batch is processed again only when one of those changes. A batch is
+accepted or rejected as a whole: a rejected batch keeps every row in quarantine with its reason,
+is left out of training, and never stops the other batches.
+"""
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pandera
+
+from ml_assets.lib.batch_records import (
+    ACCEPTED,
+    ALL_ROWS,
+    DUPLICATE,
+    FEATURES,
+    QUARANTINED,
+    RAW,
+    REFUSED,
+    REJECTED,
+    VALIDATED,
+    BatchRecord,
+    BatchTable,
+    LandingEntry,
+    Refresh,
+    batch_id,
+    now_iso,
+)
+from ml_assets.lib.contract import ContractError, check_structure, stored_schema, validate_rows
+from ml_assets.lib.dataset import (
+    FAILURES,
+    REASON,
+    SOURCE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    SPLIT,
+    DatasetSpec,
+)
+from ml_assets.lib.features import build_features, features_schema
+from ml_assets.lib.frames import read_frames, write_frame
+from ml_assets.lib.ingestion import (
+    IngestionError,
+    check_columns,
+    landing_paths,
+    parse_landing_bytes,
+    read_capped,
+)
+from ml_assets.lib.landing import file_sha256
+from ml_assets.lib.safe_csv import safe_csv
+from ml_assets.lib.storage import atomic_write_text
+
+RECORD_FILE = "batch.json"
+LANDING_HASHES = "landing_hashes.json"
+SAMPLE_ROWS = 20
+
+@dataclass(frozen=True)
+class BatchRules:
+    """What decides a batch's tables and fate; ``version`` names the folder they are kept in."""
+
+    contract: pandera.DataFrameSchema
+    spec: DatasetSpec
+    max_quarantined_share: float
+    max_file_bytes: int
+    code_version: str
+
+    @property
+    def version(self) -> str:
+        """Changes whenever a batch processed under these rules could come out differently."""
+        key = f"{self.code_version}|{self.max_quarantined_share!r}|{self.max_file_bytes}"
+        return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+class BatchStore:
+    """Per-batch tables and records under one root folder (local path or any fsspec URL)."""
+
+    def __init__(self, root: Any):
+        """Keep batches under ``root`` (a ``Path`` or ``UPath``)."""
+        self.root = root
+
+    def folder(self, version: str, batch: str) -> Any:
+        """Where one batch's tables and record live."""
+        return self.root / version / batch
+
+    def record(self, version: str, batch: str) -> BatchRecord | None:
+        """The batch's record, or None when it was never completely processed under ``version``."""
+        path = self.folder(version, batch) / RECORD_FILE
+        try:
+            return BatchRecord.from_dict(json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def save(self, version: str, record: BatchRecord, tables: Mapping[str, pd.DataFrame]) -> None:
+        """Write the tables, then the record: a batch without its record is processed again."""
+        folder = self.folder(version, record.batch)
+        for name, frame in tables.items():
+            write_frame(folder / f"{name}.parquet", frame)
+        if QUARANTINED in tables and len(tables[QUARANTINED]):
+            atomic_write_text(folder / f"{QUARANTINED}.csv", safe_csv(tables[QUARANTINED]))
+        atomic_write_text(folder / RECORD_FILE, record.to_json())
+
+    def read(self, table: BatchTable) -> pd.DataFrame:
+        """A table's rows, its batches stacked in order."""
+        folders = [self.folder(table.version, batch) for batch in table.batches]
+        return read_frames([folder / f"{table.table}.parquet" for folder in folders])
+
+    def landing_hashes(self) -> dict[str, list]:
+        """Content hashes of landing files by name, with the file stats they were taken at."""
+        try:
+            return json.loads((self.root / LANDING_HASHES).read_text())
+        except FileNotFoundError:
+            return {}
+
+    def save_landing_hashes(self, hashes: Mapping[str, list]) -> None:
+        """Remember the hashes, so an unchanged file is never read again to identify it."""
+        atomic_write_text(self.root / LANDING_HASHES, json.dumps(dict(hashes), sort_keys=True))
+
+
+def refresh_batches(landing: Path, store: BatchStore, rules: BatchRules) -> Refresh:
+    """Turn every file of the landing folder into a batch, processing only the new ones.
+
+    A file is identified by its content hash, taken once per change of its stats; content that
+    repeats an earlier file's is recorded as a duplicate and read no further.
+    """
+    version = rules.version
+    paths, refused = landing_paths(landing)
+    known, hashes = store.landing_hashes(), {}
+    records, new, first_of = [], [], {}
+    others = [LandingEntry(f.name, f.sha256, REFUSED, f.reason) for f in refused]
+    for path in paths:
+        stat = path.stat()
+        stats = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+        previous = known.get(path.name)
+        data = None
+        if previous is not None and previous[:3] == stats:
+            sha = previous[3]
+        else:
+            sha, data = read_landing(path, rules.max_file_bytes)
+        hashes[path.name] = [*stats, sha]
+        if sha in first_of:
+            reason = f"same content as {first_of[sha]}; its rows are read once"
+            others.append(LandingEntry(path.name, sha, DUPLICATE, reason))
+            continue
+        first_of[sha] = path.name
+        record = store.record(version, batch_id(path.name, sha))
+        if record is None:
+            if data is None:
+                sha, data = read_landing(path, rules.max_file_bytes)
+            record, tables = process_batch(path.name, sha, stat.st_size, data, rules)
+            store.save(version, record, tables)
+            new.append(record.batch)
+        records.append(record)
+    store.save_landing_hashes(hashes)
+    return Refresh(version, records, others, new)
+
+
+def read_landing(path: Path, max_bytes: int) -> tuple[str, bytes | IngestionError]:
+    """A file's sha256, and its bytes (decompressed for ``.gz``) or why they cannot be read."""
+    try:
+        data: bytes | IngestionError = read_capped(path, max_bytes)
+    except IngestionError as error:
+        data = error
+    plain = isinstance(data, bytes) and not path.name.lower().endswith(".gz")
+    sha = hashlib.sha256(data).hexdigest() if plain else file_sha256(path)
+    return sha, data
+
+
+def process_batch(
+    file: str, sha256: str, size: int, data: bytes | IngestionError, rules: BatchRules
+) -> tuple[BatchRecord, dict[str, pd.DataFrame]]:
+    """Read, validate and featurize one batch, or say why it is rejected and keep its rows."""
+    batch = batch_id(file, sha256)
+    base = BatchRecord(batch, file, sha256, size, REJECTED, "ingestion", processed_at=now_iso())
+    try:
+        if isinstance(data, IngestionError):
+            raise data
+        raw = parse_landing_bytes(data, file, batch)
+        required = [name for name in rules.contract.columns if name not in SOURCE_COLUMNS]
+        check_columns(raw, file, required, rules.contract.strict is True)
+        extra = [name for name in raw.columns if name not in {*required, *SOURCE_COLUMNS}]
+        raw = raw[[*required, *extra, *SOURCE_COLUMNS]]
+    except IngestionError as error:
+        return replace(base, reason=str(error)), {}
+    if raw.empty:
+        return replace(base, reason=f"{file}: no data rows (a header only)"), {}
+    base = replace(base, stage="validation", rows_in=len(raw))
+    try:
+        result = validate_rows(raw, rules.contract)
+    except ContractError as error:
+        quarantined = quarantine_whole(raw, raw.iloc[0:0], f"{file}: {error}")
+        return _rejected(base, str(error), quarantined, len(raw)), {
+            RAW: raw,
+            QUARANTINED: quarantined,
+        }
+    breaking = len(result.quarantined)
+    failures = _failures_by_rule(result.failures)
+    share = breaking / len(raw)
+    if share > rules.max_quarantined_share:
+        reason = (
+            f"{share:.1%} of its rows break the contract "
+            f"(limit {rules.max_quarantined_share:.0%})"
+        )
+        quarantined = quarantine_whole(raw, result.quarantined, f"batch rejected: {reason}")
+        record = replace(_rejected(base, reason, quarantined, breaking), failures_by_rule=failures)
+        return record, {RAW: raw, QUARANTINED: quarantined}
+    features = build_features(result.valid, rules.spec)
+    check_structure(result.valid, stored_schema(rules.contract), VALIDATED)
+    check_structure(features, stored_schema(features_schema(rules.contract, rules.spec)), FEATURES)
+    record = replace(
+        base,
+        status=ACCEPTED,
+        stage="",
+        rows_valid=len(result.valid),
+        rows_quarantined=breaking,
+        rows_breaking=breaking,
+        null_counts={
+            name: int(result.valid[name].isna().sum())
+            for name, column in rules.contract.columns.items()
+            if column.nullable
+        },
+        split_counts=split_counts(features, rules.spec),
+        failures_by_rule=failures,
+        sample=_sample(result.quarantined),
+    )
+    tables = {RAW: raw, VALIDATED: result.valid, QUARANTINED: result.quarantined}
+    return record, {**tables, FEATURES: features}
+
+
+def _rejected(
+    base: BatchRecord, reason: str, quarantined: pd.DataFrame, breaking: int
+) -> BatchRecord:
+    return replace(
+        base,
+        reason=reason,
+        rows_quarantined=len(quarantined),
+        rows_breaking=breaking,
+        sample=_sample(quarantined),
+    )
+
+
+def quarantine_whole(raw: pd.DataFrame, quarantined: pd.DataFrame, reason: str) -> pd.DataFrame:
+    """Every row of a rejected batch: rows that broke a rule keep their reasons, the rest ``reason``.
+
+    A batch that is mostly wrong (a shifted export, the wrong table) should not feed its few
+    accidentally valid rows to the model, and none of its rows may be lost.
+    """
+    broken = set(quarantined[SOURCE_LINE].tolist())
+    rest = raw[~raw[SOURCE_LINE].isin(broken)].copy()
+    rest[REASON] = reason
+    rest[FAILURES] = json.dumps([{"column": None, "rule": "batch rejected", "value": None}])
+    parts = [part for part in (quarantined, rest) if len(part)]
+    whole = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+    return whole.sort_values(SOURCE_LINE, kind="stable", ignore_index=True)
+
+
+def split_counts(features: pd.DataFrame, spec: DatasetSpec) -> dict[str, dict[str, int]]:
+    """Rows per split side, per class for classification (``ALL_ROWS`` otherwise)."""
+    labels = features[spec.target].astype(str) if spec.is_classification else ALL_ROWS
+    counts = features.groupby([labels, features[SPLIT]], observed=True).size()
+    table: dict[str, dict[str, int]] = {}
+    for (label, side), rows in counts.items():
+        table.setdefault(str(label), {})[str(side)] = int(rows)
+    return table
+
+
+def _failures_by_rule(failures: pd.DataFrame) -> list[dict[str, Any]]:
+    if failures.empty:
+        return []
+    counts = failures.groupby(["column", "rule"], dropna=False).size()
+    return [
+        {"column": column, "rule": rule, "failures": int(rows)}
+        for (column, rule), rows in counts.items()
+    ]
+
+
+def _sample(quarantined: pd.DataFrame) -> list[dict[str, Any]]:
+    head = quarantined[[SOURCE_FILE, SOURCE_LINE, REASON]].head(SAMPLE_ROWS)
+    return [
+        {"file": str(file), "line": int(line), "reason": str(reason)}
+        for file, line, reason in head.itertuples(index=False)
+    ]
+
+
+def ingestion_entries(refresh: Refresh) -> list[dict[str, Any]]:
+    """One entry per landing file, in name order: its batch (if any), sha256, status and reason."""
+    entries = [
+        {
+            "file": record.file,
+            "batch": record.batch,
+            "sha256": record.sha256,
+            "bytes": record.bytes,
+            "status": record.status,
+            "stage": record.stage,
+            "reason": record.reason,
+            "rows_in": record.rows_in,
+            "rows_valid": record.rows_valid,
+            "rows_quarantined": record.rows_quarantined,
+        }
+        for record in refresh.records
+    ]
+    entries += [
+        {"file": other.file, "batch": None, "sha256": other.sha256, "status": other.status}
+        | {"stage": "ingestion", "reason": other.reason}
+        for other in refresh.others
+    ]
+    return sorted(entries, key=lambda entry: entry["file"])
+
+
+def write_ingestion_records(folder: Path, refresh: Refresh) -> list[dict[str, Any]]:
+    """The manifest and one reason file per file left out, agreeing on every file.
+
+    Reason files of files that are now accepted, or gone from the landing folder, are removed:
+    the records describe the landing folder as it is (the batch store keeps the history).
+    """
+    entries = ingestion_entries(refresh)
+    manifest = {"version": refresh.version, "written_at": now_iso(), "files": entries}
+    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    rejected = folder / "rejected"
+    kept = set()
+    for entry in entries:
+        if entry["status"] == ACCEPTED:
+            continue
+        name = f"{entry['file']}.reason.json"
+        fields = ("file", "batch", "sha256", "status", "stage", "reason")
+        atomic_write_text(rejected / name, json.dumps({k: entry[k] for k in fields}, indent=2))
+        kept.add(name)
+    for stale in _reason_files(rejected):
+        if stale not in kept:
+            (rejected / stale).unlink(missing_ok=True)
+    return entries
+
+
+def _reason_files(folder: Path) -> Iterable[str]:
+    if not folder.is_dir():
+        return []
+    return [name for name in os.listdir(folder) if name.endswith(".reason.json")]
