@@ -44,13 +44,22 @@ def test_readme_command_materializes_everything_on_the_demo_data(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_missing_column_stops_the_cli_run_with_file_and_column(tmp_path: Path) -> None:
+def test_a_bad_file_alone_says_what_happened_and_what_to_do(tmp_path: Path) -> None:
     landing = tmp_path / "data" / "landing"
     landing.mkdir(parents=True)
     (landing / "orders.csv").write_text("numeric1,category,target\n0.1,A,1\n")
     done = run(["asset", "materialize", "-m", "ml_assets", "--select", "*"], tmp_path)
     assert done.returncode != 0
-    assert "orders.csv: missing required column(s) ['numeric2']" in done.stderr
+    assert "rejected: orders.csv: missing required column(s) ['numeric2']" in done.stderr
+    assert "fix the file and drop it again" in done.stderr
+    assert (
+        "0 rows in the training set from 0 accepted batch(es) (minimum 100): land more data"
+        in done.stderr
+    )
+    reason = json.loads(
+        (tmp_path / "data" / "ingestion" / "rejected" / "orders.csv.reason.json").read_text()
+    )
+    assert reason["status"] == "rejected" and len(reason["sha256"]) == 64
 
 
 @pytest.mark.slow

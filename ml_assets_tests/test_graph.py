@@ -208,6 +208,7 @@ def test_overriding_one_setting_works_while_the_env_var_sets_the_data_dir(
         selection="group:data",
         resources=project_resources(launch_settings(DEMO)),
         run_config={"resources": {"settings": {"config": {"min_rows": 5000}}}},
+        raise_on_error=False,
     )
     assert not check_results(result)["enough_rows"].passed
     assert "(minimum 5000)" in check_results(result)["enough_rows"].description

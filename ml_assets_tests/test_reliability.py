@@ -29,19 +29,20 @@ import pandera.pandas as pa
 import pytest
 import skops.io
 
-from ml_assets.lib.contract import validate_rows
 from ml_assets.demo.data import make_demo_frame
+from ml_assets.lib.contract import validate_rows
 from ml_assets.lib.modeling import model_fingerprint
 from ml_assets.lib.project_config import with_source_columns
 from ml_assets.lib.safe_csv import neutralize
 from ml_assets.lib.storage import ArtifactLoadError, atomic_write_bytes, load_model_bytes
-from ml_assets_tests.conftest import SMALL_ROWS, materialize
+from ml_assets_tests.conftest import SMALL_ROWS, check_results, materialize, stored
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "numeric1,numeric2,category,target\n"
 GOOD_ROW = "0.5,50,A,1\n"
 MODEL = Path("storage") / "trained_model.skops"
 MARKER = Path("/tmp/ml_assets_payload_marker")
+CHAMPION_FINGERPRINT: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -59,37 +60,37 @@ CASES = [
         "missing_column",
         "input",
         "a file without a contract column",
-        "run stops: `<file>: missing required column(s) ['numeric2']`",
+        "batch rejected: `<file>: missing required column(s) ['numeric2']`; the other batches train",
     ),
     Case(
         "extra_column",
         "input",
         "a file with a column the strict contract lacks",
-        "run stops: `<file>: unexpected column(s) ['comment']`",
+        "batch rejected: `<file>: unexpected column(s) ['comment']`",
     ),
     Case(
         "zero_byte_file",
         "input",
         "an empty (0-byte) file",
-        "run stops: `<file>: file is empty (0 bytes)`",
+        "batch rejected: `<file>: file is empty (0 bytes)`",
     ),
     Case(
         "header_only_file",
         "input",
         "a CSV with a header and no rows",
-        "blocking check `every_file_has_rows` fails naming the file; nothing downstream runs",
+        "batch rejected: `<file>: no data rows (a header only)`; the other batches train",
     ),
     Case(
         "ragged_csv",
         "input",
         "a CSV row with more fields than the header",
-        "run stops: `<file>: ragged rows (1): line 3: 5 fields, expected 4`; no line skipped silently",
+        "batch rejected: `<file>: ragged rows (1): line 3: 5 fields, expected 4`; no line skipped silently",
     ),
     Case(
         "non_utf8_bytes",
         "input",
         "Latin-1 bytes in a CSV",
-        "run stops naming the file, line and byte offset",
+        "batch rejected naming the file, line and byte offset",
     ),
     Case(
         "byte_order_mark",
@@ -101,31 +102,31 @@ CASES = [
         "unsupported_format",
         "input",
         "an .xlsx file in the landing folder",
-        "run stops: `<file>: unsupported format '.xlsx'`",
+        "batch rejected: `<file>: unsupported format '.xlsx'`",
     ),
     Case(
         "file_too_large",
         "input",
         "a file above `max_file_bytes`",
-        "run stops: `<file>: <n> bytes exceeds the <cap>-byte file cap`",
+        "batch rejected: `<file>: <n> bytes exceeds the <cap>-byte file cap`",
     ),
     Case(
         "gzip_bomb",
         "input",
         "a small .csv.gz expanding past the cap",
-        "run stops while decompressing: `exceeds the <cap>-byte file cap once decompressed`",
+        "batch rejected while decompressing: `exceeds the <cap>-byte file cap once decompressed`",
     ),
     Case(
         "symlink_escape",
         "input",
         "a symlink in the landing folder pointing outside it",
-        "run stops: `<file>: resolves outside the landing folder`; the target is never read",
+        "refused: `<file>: resolves outside the landing folder`; the target is never read",
     ),
     Case(
         "control_characters_in_name",
         "input",
         "a file name with a newline in it",
-        "run stops: `'<name>': file name contains control characters`",
+        "refused: `'<name>': file name contains control characters`",
     ),
     Case(
         "landing_outside_data_dir",
@@ -137,7 +138,7 @@ CASES = [
         "same_content_new_name",
         "input",
         "a copy of an already landed file under a new name",
-        "rows read once; the copy is recorded as left out with reason `same content as demo.csv`",
+        "rows read once; the copy is recorded as a duplicate with reason `same content as demo.csv`",
     ),
     Case(
         "text_in_numeric_column",
@@ -190,8 +191,8 @@ CASES = [
     Case(
         "mostly_bad_file",
         "rows",
-        "a file where 3 of 4 rows break the contract",
-        "the whole file is quarantined (`file rejected: 75% ...`) with a reason file in `ingestion/rejected/`",
+        "a file where 3 of 4 rows break the contract (limit 5%)",
+        "the whole batch is rejected and quarantined (`batch rejected: 75.0% ...`) with a reason file in `ingestion/rejected/`",
     ),
     Case(
         "crash_mid_write",
@@ -208,8 +209,8 @@ CASES = [
     Case(
         "exception_in_each_step",
         "fault",
-        "an exception in raw_data, validation, features, training or evaluation",
-        "the run fails, every stored artifact still loads, the model is unchanged, and the next run succeeds",
+        "an exception in the batches step (also mid-batch), training or evaluation",
+        "the run fails, every stored artifact still loads, the model is unchanged, and the next run succeeds (a half-processed batch is processed again)",
     ),
     Case(
         "two_runs_at_once",
@@ -265,7 +266,8 @@ def render_reliability_md() -> str:
         "Generated from `ml_assets_tests/test_reliability.py`, where each row is a test; a test fails",
         "when this file and the cases differ (`python -m ml_assets_tests.test_reliability` rewrites it).",
         "Every case also checks that landing files keep their sha256 and that rows in equal rows",
-        "validated plus rows quarantined.",
+        "validated plus rows quarantined. A bad file never stops the good ones: it is rejected as a",
+        "batch, with its rows in quarantine and a reason file naming its sha256.",
         "",
         "| case | area | input or fault | guarantee |",
         "|---|---|---|---|",
@@ -304,6 +306,8 @@ def champion_dir(tmp_path_factory) -> Path:
     make_demo_frame(SMALL_ROWS).to_csv(folder / "landing" / "demo.csv", index=False)
     with dg.instance_for_test() as instance:
         assert materialize(folder, instance).success
+    model = load_model_bytes((folder / MODEL).read_bytes(), "champion")
+    CHAMPION_FINGERPRINT[:] = [model_fingerprint(model)]
     return folder
 
 
@@ -320,6 +324,7 @@ class Outcome:
     def __init__(self, data_dir: Path, result: dg.ExecuteInProcessResult, before: dict, model: str):
         self.data_dir, self.result = data_dir, result
         self.landing_before, self.model_before = before, model
+        self.fingerprint_before = CHAMPION_FINGERPRINT[0]
 
     @property
     def error(self) -> str:
@@ -327,7 +332,11 @@ class Outcome:
         return failures[0].step_failure_data.error.message if failures else ""
 
     def quarantined(self) -> pd.DataFrame:
-        return pd.read_parquet(self.data_dir / "storage" / "quarantined_rows.parquet")
+        return stored(self.data_dir, "quarantined_rows")
+
+    def reason(self, name: str) -> dict:
+        path = self.data_dir / "ingestion" / "rejected" / f"{name}.reason.json"
+        return json.loads(path.read_text())
 
     def assert_inputs_untouched(self) -> None:
         assert landing_state(self.data_dir) == self.landing_before
@@ -336,10 +345,13 @@ class Outcome:
         assert sha256(self.data_dir / MODEL) == self.model_before
         load_model_bytes((self.data_dir / MODEL).read_bytes(), "champion")
 
+    def assert_same_model(self) -> None:
+        """Retrained on the same accepted batches: the same fitted model (skops bytes vary)."""
+        model = load_model_bytes((self.data_dir / MODEL).read_bytes(), "retrained")
+        assert model_fingerprint(model) == self.fingerprint_before
+
     def assert_rows_accounted(self) -> None:
-        storage = self.data_dir / "storage"
-        raw = pd.read_parquet(storage / "raw_data.parquet")
-        valid = pd.read_parquet(storage / "validated_data.parquet")
+        raw, valid = stored(self.data_dir, "raw_data"), stored(self.data_dir, "validated_data")
         assert len(raw) == len(valid) + len(self.quarantined())
 
 
@@ -388,9 +400,9 @@ FILE_ERRORS = {
         "data.xlsx: unsupported format '.xlsx'",
     ),
     case("file_too_large"): (
-        write("big.csv", HEADER + GOOD_ROW * 100),
-        {"max_file_bytes": 1000},
-        "big.csv: 1134 bytes exceeds the 1000-byte file cap",
+        write("big.csv", HEADER + GOOD_ROW * 3000),
+        {"max_file_bytes": 20_000},
+        "big.csv: 33034 bytes exceeds the 20000-byte file cap",
     ),
     case("gzip_bomb"): (
         write("bomb.csv.gz", gzip.compress((HEADER + GOOD_ROW * 200_000).encode())),
@@ -406,16 +418,20 @@ FILE_ERRORS = {
 
 
 @pytest.mark.parametrize("case_id", sorted(FILE_ERRORS))
-def test_unreadable_files_stop_the_run_with_a_clear_error(data_dir: Path, case_id: str) -> None:
+def test_unreadable_files_are_rejected_and_the_good_ones_train(
+    data_dir: Path, case_id: str
+) -> None:
     prepare, settings, message = FILE_ERRORS[case_id]
     outcome = run_case(data_dir, prepare, settings)
-    assert not outcome.result.success
-    assert message in outcome.error
+    assert outcome.result.success, outcome.error
+    warned = check_results(outcome.result)["batches_accepted"]
+    assert not warned.passed and message in warned.description
     outcome.assert_inputs_untouched()
-    outcome.assert_model_untouched()
+    outcome.assert_same_model()
     name = message.split(":")[0].strip("'").replace("\\n", "\n")
-    reason = json.loads((data_dir / "ingestion" / "rejected" / f"{name}.reason.json").read_text())
+    reason = outcome.reason(name)
     assert reason["file"] == name and message in reason["reason"] and reason["stage"] == "ingestion"
+    assert len(reason["sha256"]) == 64
 
 
 def test_symlink_escaping_the_landing_folder_is_never_followed(
@@ -425,10 +441,12 @@ def test_symlink_escaping_the_landing_folder_is_never_followed(
     secret = tmp_path / "secret.csv"
     secret.write_text(HEADER + GOOD_ROW)
     outcome = run_case(data_dir, lambda landing: os.symlink(secret, landing / "link.csv"))
-    assert not outcome.result.success
-    assert "link.csv: resolves outside the landing folder" in outcome.error
+    assert outcome.result.success, outcome.error
+    warned = check_results(outcome.result)["batches_accepted"]
+    assert "link.csv refused: link.csv: resolves outside the landing folder" in warned.description
+    assert outcome.reason("link.csv")["status"] == "refused"
     outcome.assert_inputs_untouched()
-    outcome.assert_model_untouched()
+    outcome.assert_same_model()
 
 
 def test_landing_folder_cannot_leave_the_data_folder(data_dir: Path, tmp_path: Path) -> None:
@@ -447,22 +465,19 @@ def test_landing_folder_cannot_leave_the_data_folder(data_dir: Path, tmp_path: P
 def test_header_only_file_fails_its_blocking_check(data_dir: Path) -> None:
     case("header_only_file")
     outcome = run_case(data_dir, write("header.csv", HEADER))
-    evaluations = {e.check_name: e for e in outcome.result.get_asset_check_evaluations()}
-    assert not evaluations["every_file_has_rows"].passed
-    assert evaluations["every_file_has_rows"].metadata["files_without_rows"].value == "header.csv"
-    materialized = {
-        e.asset_key.to_user_string() for e in outcome.result.get_asset_materialization_events()
-    }
-    assert materialized == {"raw_data"}
+    assert outcome.result.success, outcome.error
+    warned = check_results(outcome.result)["batches_accepted"]
+    assert "header.csv: no data rows (a header only)" in warned.description
+    assert outcome.reason("header.csv")["reason"] == "header.csv: no data rows (a header only)"
     outcome.assert_inputs_untouched()
-    outcome.assert_model_untouched()
+    outcome.assert_same_model()
 
 
 def test_byte_order_mark_is_read_as_plain_utf8(data_dir: Path) -> None:
     case("byte_order_mark")
     outcome = run_case(data_dir, write("bom.csv", b"\xef\xbb\xbf" + (HEADER + GOOD_ROW).encode()))
     assert outcome.result.success
-    raw = pd.read_parquet(data_dir / "storage" / "raw_data.parquet")
+    raw = stored(data_dir, "raw_data")
     assert raw.loc[raw["_source_file"] == "bom.csv", "numeric1"].tolist() == ["0.5"]
     outcome.assert_rows_accounted()
     outcome.assert_inputs_untouched()
@@ -474,14 +489,13 @@ def test_same_content_under_a_new_name_is_read_once(data_dir: Path) -> None:
         data_dir, lambda landing: shutil.copy(landing / "demo.csv", landing / "demo_copy.csv")
     )
     assert outcome.result.success
-    assert len(pd.read_parquet(data_dir / "storage" / "raw_data.parquet")) == SMALL_ROWS
-    reason = json.loads(
-        (data_dir / "ingestion" / "rejected" / "demo_copy.csv.reason.json").read_text()
-    )
+    assert len(stored(data_dir, "raw_data")) == SMALL_ROWS
+    reason = outcome.reason("demo_copy.csv")
     assert reason["reason"] == "same content as demo.csv; its rows are read once"
+    assert reason["sha256"] == outcome.landing_before["demo.csv"]
     manifest = json.loads((data_dir / "ingestion" / "manifest.json").read_text())
-    assert [entry["file"] for entry in manifest["accepted"]] == ["demo.csv"]
-    assert manifest["accepted"][0]["sha256"] == outcome.landing_before["demo.csv"]
+    statuses = {entry["file"]: entry["status"] for entry in manifest["files"]}
+    assert statuses == {"demo.csv": "accepted", "demo_copy.csv": "duplicate"}
     outcome.assert_rows_accounted()
     outcome.assert_inputs_untouched()
 
@@ -534,6 +548,7 @@ def test_duplicate_keys_are_quarantined_with_their_lines() -> None:
         {
             "id": ["K1", "K2", "K1"],
             "x": ["1", "2", "3"],
+            "_batch": "keys.csv-00000000",
             "_source_file": "keys.csv",
             "_source_line": [2, 3, 4],
         }
@@ -554,12 +569,11 @@ def test_a_mostly_bad_file_is_quarantined_whole(data_dir: Path) -> None:
     assert quarantined["_source_line"].tolist() == [2, 3, 4, 5]
     assert (
         quarantined["_reason"].iloc[0]
-        == "file rejected: 75% of its rows break the contract (limit 50%)"
+        == "batch rejected: 75.0% of its rows break the contract (limit 5%)"
     )
-    reason = json.loads(
-        (data_dir / "ingestion" / "rejected" / "shifted.csv.reason.json").read_text()
-    )
-    assert reason["stage"] == "validation" and reason["reason"].startswith("75% of its rows")
+    reason = outcome.reason("shifted.csv")
+    assert reason["stage"] == "validation" and reason["reason"].startswith("75.0% of its rows")
+    assert reason["sha256"] == outcome.landing_before["shifted.csv"]
     outcome.assert_rows_accounted()
     outcome.assert_inputs_untouched()
 
@@ -618,9 +632,8 @@ def test_a_full_disk_leaves_the_model_intact_and_no_temporary_file(data_dir: Pat
 
 
 STEP_FAULTS = {
-    "raw_data": "ml_assets.lib.ingestion.read_landing_folder",
-    "validation": "ml_assets.lib.contract.validate_rows",
-    "features": "ml_assets.lib.features.build_features",
+    "batches": "ml_assets.lib.batches.refresh_batches",
+    "batches, mid-batch": "ml_assets.lib.batches.build_features",
     "trained_model": "ml_assets.lib.modeling.train_model",
     "evaluation_report": "ml_assets.lib.evaluation.evaluate",
 }
@@ -630,7 +643,10 @@ STEP_FAULTS = {
 def test_an_exception_in_any_step_corrupts_nothing(data_dir: Path, monkeypatch, step: str) -> None:
     case("exception_in_each_step")
     storage = data_dir / "storage"
-    before = {path.name: sha256(path) for path in storage.iterdir()}
+    new_batch = step.startswith("batches")  # the batch step has work to do only on new files
+    if new_batch:
+        make_demo_frame(200, seed=3).to_csv(data_dir / "landing" / "new.csv", index=False)
+    before = {path.name: sha256(path) for path in storage.iterdir() if path.is_file()}
     champion_fingerprint = model_fingerprint(
         load_model_bytes((data_dir / MODEL).read_bytes(), "model")
     )
@@ -652,11 +668,12 @@ def test_an_exception_in_any_step_corrupts_nothing(data_dir: Path, monkeypatch, 
     else:
         assert sha256(model) == before["trained_model.skops"]
     for name in ("raw_data", "validated_data", "quarantined_rows", "features"):
-        pd.read_parquet(storage / f"{name}.parquet")
+        stored(data_dir, name)
     json.loads((storage / "evaluation_report.json").read_text())
     monkeypatch.undo()
     with dg.instance_for_test() as instance:
         assert materialize(data_dir, instance).success
+    assert ("new.csv" in set(stored(data_dir, "features")["_source_file"])) is new_batch
 
 
 def cli_env(data_dir: Path, home: Path) -> dict[str, str]:
@@ -701,7 +718,7 @@ def test_two_runs_at_once_both_succeed_and_leave_loadable_artifacts(
     storage = data_dir / "storage"
     load_model_bytes((storage / "trained_model.skops").read_bytes(), "after concurrent runs")
     for name in ("raw_data", "validated_data", "quarantined_rows", "features"):
-        pd.read_parquet(storage / f"{name}.parquet")
+        stored(data_dir, name)
 
 
 def test_a_pickle_payload_is_refused_and_never_runs(data_dir: Path) -> None:
@@ -765,7 +782,8 @@ def test_quarantine_csv_export_is_safe_to_open_in_a_spreadsheet(data_dir: Path) 
         write("inject.csv", HEADER + GOOD_ROW * 20 + '0.5,50,"=HYPERLINK(""http://x"")",1\n'),
     )
     assert outcome.result.success
-    exported = pd.read_csv(data_dir / "storage" / "quarantined_rows.csv")
+    (export,) = (data_dir / "storage" / "batches").glob("*/inject.csv-*/quarantined_rows.csv")
+    exported = pd.read_csv(export)
     assert exported["category"].tolist() == ['\'=HYPERLINK("http://x")']
     assert exported["_reason"].iloc[0].startswith("category: isin")
 

@@ -6,10 +6,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ml_assets.automation.sensors import FILES_TAG, landing_sensor, run_failure_alerts
+from ml_assets.automation.sensors import (
+    BATCH_ASSETS,
+    build_landing_sensor,
+    build_run_failure_sensor,
+)
+from ml_assets.constants import FILES_TAG
 from ml_assets.lib.landing import LandingCursor
 from ml_assets.resources.alerts import AlertSink
-from ml_assets.resources.settings import PipelineSettings
+from ml_assets_tests.conftest import settings_for
 
 
 class Landing:
@@ -19,6 +24,7 @@ class Landing:
         self.data_dir = data_dir
         self.folder = data_dir / "landing"
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.sensor = build_landing_sensor(self.folder)
         self.cursor: str | None = None
 
     def drop(self, name: str, text: str, mtime: int | None = None) -> Path:
@@ -29,11 +35,8 @@ class Landing:
         return path
 
     def tick(self) -> dg.RunRequest | dg.SkipReason:
-        context = dg.build_sensor_context(
-            cursor=self.cursor,
-            resources={"settings": PipelineSettings(data_dir=str(self.data_dir))},
-        )
-        result = landing_sensor(context)
+        context = dg.build_sensor_context(cursor=self.cursor)
+        result = self.sensor(context)
         self.cursor = context.cursor
         return result
 
@@ -66,7 +69,7 @@ def test_a_new_file_is_requested_once_it_has_settled(landing: Landing) -> None:
     assert landing.state.seen["a.csv"].sha256 is None
     request = landing.tick()
     assert isinstance(request, dg.RunRequest)
-    assert request.asset_selection == [dg.AssetKey("raw_data")]
+    assert request.asset_selection == BATCH_ASSETS
     assert request.tags[FILES_TAG] == "a.csv"
     assert request.run_key.startswith("landing-")
     assert landing.state.processed == {landing.state.seen["a.csv"].sha256}
@@ -77,7 +80,7 @@ def test_nothing_new_requests_nothing_and_reads_no_data(landing: Landing, monkey
     assert isinstance(landing.settled_tick(), dg.RunRequest)
     import ml_assets.lib.landing as module
 
-    monkeypatch.setattr(module, "_sha256", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr(module, "file_sha256", lambda path: pytest.fail(f"read {path}"))
     before = landing.cursor
     assert isinstance(landing.tick(), dg.SkipReason)
     assert landing.cursor == before
@@ -138,11 +141,7 @@ def test_an_unreadable_file_is_named_and_does_not_stop_the_others(landing: Landi
     request = landing.tick()
     assert isinstance(request, dg.RunRequest) and request.tags[FILES_TAG] == "good.csv"
     assert "broken.csv" not in landing.state.seen
-    context = dg.build_sensor_context(
-        cursor=landing.cursor,
-        resources={"settings": PipelineSettings(data_dir=str(landing.data_dir))},
-    )
-    skipped = landing_sensor(context)
+    skipped = landing.sensor(dg.build_sensor_context(cursor=landing.cursor))
     assert "broken.csv: cannot read (No such file or directory)" in skipped.skip_message
 
 
@@ -167,9 +166,8 @@ def test_run_failure_sensor_writes_an_alert(tmp_path: Path) -> None:
             dagster_event=result.get_run_failure_event(),
             dagster_instance=instance,
             dagster_run=result.dagster_run,
-            resources={"alerts": AlertSink(path=str(tmp_path / "alerts.jsonl"))},
         ).for_run_failure()
-        run_failure_alerts(context)
+        build_run_failure_sensor(AlertSink(settings=settings_for(tmp_path)))(context)
     alert = json.loads((tmp_path / "alerts.jsonl").read_text())
     assert alert["kind"] == "run_failure" and alert["run_id"] == result.run_id
     assert alert["trigger"] == "manual"
@@ -194,7 +192,7 @@ def test_alert_sink_posts_to_a_webhook_as_well_as_the_file(tmp_path: Path) -> No
     server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.handle_request, daemon=True).start()
     sink = AlertSink(
-        path=str(tmp_path / "alerts.jsonl"),
+        settings=settings_for(tmp_path),
         webhook_url=f"http://127.0.0.1:{server.server_port}/hook",
     )
     sent = sink.send("drift", "numeric1 drifted", column="numeric1")
