@@ -1,0 +1,69 @@
+"""The package's import graph: no cycles, and the plain layer never reaches into Dagster's.
+
+Imports inside functions count too: a lazy import that closes a cycle still makes one module
+depend on the code location being loaded.
+"""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ml_assets"
+PLAIN = ("ml_assets.lib", "ml_assets.demo")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[module_name(path)] = found
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, done = [], set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for target in sorted(graph.get(module, ()) & set(graph)):
+            if target in path:
+                found.append([*path[path.index(target) :], target])
+            elif target not in done:
+                visit(target, [*path, target])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [module])
+    return found
+
+
+def test_the_graph_has_no_cycle() -> None:
+    assert cycles(imports()) == []
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_plain_modules_know_nothing_of_dagster() -> None:
+    graph = imports()
+    offenders = {
+        module: sorted(name for name in names if name == "dagster" or name.startswith("dagster."))
+        for module, names in graph.items()
+        if module.startswith(PLAIN)
+    }
+    assert {module: names for module, names in offenders.items() if names} == {}
+    layer = {
+        module: sorted(n for n in names if n.startswith("ml_assets.") and not n.startswith(PLAIN))
+        for module, names in graph.items()
+        if module.startswith(PLAIN)
+    }
+    assert {module: names for module, names in layer.items() if names} == {}
