@@ -156,9 +156,9 @@ def timed(work: Callable[[], Any], repeats: int) -> tuple[list[Any], list[float]
 
 def data_readers() -> list[tuple[Any, str]]:
     """The functions that would read landing files or stored artifacts."""
+    import ml_assets.assets.ingestion as ingestion_asset
     import pandas as pd
 
-    import ml_assets.assets.ingestion as ingestion_asset
     import ml_assets.lib.ingestion as ingestion
     import ml_assets.lib.landing as landing
     from ml_assets.resources.io_manager import ArtifactIOManager

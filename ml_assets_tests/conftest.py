@@ -21,6 +21,15 @@ ASSET_NAMES = (
     "trained_model",
     "evaluation_report",
 )
+DEMO_COLUMNS = [
+    "numeric1",
+    "numeric2",
+    "category",
+    "target",
+    "_batch",
+    "_source_file",
+    "_source_line",
+]
 SMALL_ROWS = 600
 FAST_TRAINING = {"search": "grid", "search_space": '{"n_estimators": [20]}', "cv_folds": 3}
 DEMO = load_project(DEMO_CONFIG)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_assets_tests.conftest import DEFS
+from ml_assets_tests.conftest import DEFS, DEMO_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = {
@@ -96,15 +96,7 @@ def test_column_schemas_come_from_the_contract() -> None:
         return {column.name: column for column in schema.columns}
 
     validated = columns("validated_data")
-    assert list(validated) == [
-        "numeric1",
-        "numeric2",
-        "category",
-        "target",
-        "_batch",
-        "_source_file",
-        "_source_line",
-    ]
+    assert list(validated) == DEMO_COLUMNS
     assert validated["numeric1"].constraints.nullable is True
     assert validated["category"].constraints.other == ["isin(['A', 'B', 'C'])"]
     assert validated["numeric2"].type == "float64"

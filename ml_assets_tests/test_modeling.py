@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import skops.io
 
-from ml_assets.lib.dataset import DatasetSpec
 from ml_assets.demo.data import DEMO_SPEC
+from ml_assets.lib.dataset import DatasetSpec
 from ml_assets.lib.features import build_features
 from ml_assets.lib.modeling import ESTIMATORS, model_fingerprint, model_inputs, train_model
 from ml_assets.lib.storage import (

@@ -8,20 +8,13 @@ import yaml
 
 from ml_assets.demo.data import DEMO_SPEC
 from ml_assets.lib.project_config import DEMO_CONFIG, ConfigError, load_project
+from ml_assets_tests.conftest import DEMO_COLUMNS
 
 
 def test_bundled_demo_config_describes_the_demo_spec_and_contract() -> None:
     project = load_project(DEMO_CONFIG)
     assert project.spec == DEMO_SPEC
-    assert list(project.contract.columns) == [
-        "numeric1",
-        "numeric2",
-        "category",
-        "target",
-        "_batch",
-        "_source_file",
-        "_source_line",
-    ]
+    assert list(project.contract.columns) == DEMO_COLUMNS
     assert project.data_dir.name == "demo"
 
 
@@ -126,9 +119,13 @@ def test_a_yaml_contract_is_summarised_without_pandera_as_pandera_reads_it(tmp_p
     assert from_yaml.kinds == from_pandera.kinds
     assert from_yaml.nullable == from_pandera.nullable == ("numeric1",)
     assert from_yaml.strict is from_pandera.strict is True
-    assert from_yaml.get("numeric2").rules == from_pandera.get("numeric2").rules == (
-        "greater_than_or_equal_to(0.0)",
-        "less_than_or_equal_to(100.0)",
+    assert (
+        from_yaml.get("numeric2").rules
+        == from_pandera.get("numeric2").rules
+        == (
+            "greater_than_or_equal_to(0.0)",
+            "less_than_or_equal_to(100.0)",
+        )
     )
     assert from_yaml.get("category").rules == ("isin(['A', 'B', 'C'])",)
 
@@ -147,9 +144,7 @@ def test_a_dataframe_model_contract_still_works(tmp_path: Path) -> None:
 
     sys.path.insert(0, str(tmp_path))
     try:
-        path = write_config(
-            tmp_path, contract__schema_file=None, contract__model="records:Records"
-        )
+        path = write_config(tmp_path, contract__schema_file=None, contract__model="records:Records")
         project = load_project(path)
     finally:
         sys.path.remove(str(tmp_path))

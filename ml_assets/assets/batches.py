@@ -71,6 +71,7 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
         )
         for name, columns in schemas.items()
     }
+
     @dg.multi_asset(
         name="batches",
         outs=outs,

@@ -70,7 +70,7 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
         features: BatchTable,
         settings: PipelineSettings,
     ):
-        """The Pipeline (fitted preprocessing + estimator) refit on all training rows after a search.
+        """The fitted Pipeline (preprocessing + estimator), refit on the training side after a search.
 
         Stored as ``storage/trained_model.skops``. Its data version is a fingerprint of the fitted
         model, so identical fits compare equal. Refuses a training set whose gates fail.

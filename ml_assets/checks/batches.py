@@ -7,7 +7,13 @@ What stops training is the training set itself (too few rows, too many nulls, a 
 import dagster as dg
 
 from ml_assets.constants import FEATURES, VALIDATED_DATA
-from ml_assets.lib.batch_records import REFUSED, BatchRecord, BatchTable, Refresh
+from ml_assets.lib.batch_records import (
+    REFUSED,
+    BatchRecord,
+    BatchTable,
+    Refresh,
+    ingestion_entries,
+)
 from ml_assets.lib.markdown import table
 from ml_assets.lib.project_config import Project
 from ml_assets.lib.training_set import (
@@ -71,21 +77,7 @@ def batches_accepted(refresh: Refresh) -> dg.AssetCheckResult:
     """Warns with each rejected batch and file left out; lists every batch with its figures."""
     problems = [rejection_message(r.batch, r.stage, r.reason) for r in refresh.rejected]
     problems += [f"{o.file} refused: {o.reason}" for o in refresh.others if o.status == REFUSED]
-    rows = [
-        {
-            "batch": record.batch,
-            "status": record.status,
-            "rows in": record.rows_in,
-            "valid": record.rows_valid,
-            "quarantined": record.rows_quarantined,
-            "reason": record.reason,
-        }
-        for record in refresh.records
-    ]
-    rows += [
-        {"batch": f"({other.file})", "status": other.status, "reason": other.reason}
-        for other in refresh.others
-    ]
+    columns = ["file", "batch", "status", "rows_in", "rows_valid", "rows_quarantined", "reason"]
     return dg.AssetCheckResult(
         asset_key=VALIDATED_DATA,
         check_name=BATCHES_ACCEPTED,
@@ -95,7 +87,7 @@ def batches_accepted(refresh: Refresh) -> dg.AssetCheckResult:
         metadata={
             "batches_rejected": len(refresh.rejected),
             "batches_accepted": len(refresh.records) - len(refresh.rejected),
-            "batches": dg.MetadataValue.md(table(rows)),
+            "batches": dg.MetadataValue.md(table(ingestion_entries(refresh), columns)),
         },
     )
 
@@ -147,7 +139,9 @@ def gate_result(gate: Gate) -> dg.AssetCheckResult:
 
 
 def training_set_gates(
-    records: list[BatchRecord] | tuple[BatchRecord, ...], project: Project, settings: PipelineSettings
+    records: list[BatchRecord] | tuple[BatchRecord, ...],
+    project: Project,
+    settings: PipelineSettings,
 ) -> list[Gate]:
     """The training-set gates of a project's accepted batches, under the run's limits."""
     columns = project.columns

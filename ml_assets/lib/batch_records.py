@@ -143,3 +143,26 @@ class Refresh:
         return [record for record in self.rejected if record.batch in self.new]
 
 
+def ingestion_entries(refresh: Refresh) -> list[dict[str, Any]]:
+    """One entry per landing file, in name order: its batch (if any), sha256, status and reason."""
+    entries = [
+        {
+            "file": record.file,
+            "batch": record.batch,
+            "sha256": record.sha256,
+            "bytes": record.bytes,
+            "status": record.status,
+            "stage": record.stage,
+            "reason": record.reason,
+            "rows_in": record.rows_in,
+            "rows_valid": record.rows_valid,
+            "rows_quarantined": record.rows_quarantined,
+        }
+        for record in refresh.records
+    ]
+    entries += [
+        {"file": other.file, "batch": None, "sha256": other.sha256, "status": other.status}
+        | {"stage": "ingestion", "reason": other.reason}
+        for other in refresh.others
+    ]
+    return sorted(entries, key=lambda entry: entry["file"])

@@ -34,6 +34,7 @@ from ml_assets.lib.batch_records import (
     LandingEntry,
     Refresh,
     batch_id,
+    ingestion_entries,
     now_iso,
 )
 from ml_assets.lib.contract import ContractError, check_structure, stored_schema, validate_rows
@@ -62,6 +63,7 @@ from ml_assets.lib.storage import atomic_write_text
 RECORD_FILE = "batch.json"
 LANDING_HASHES = "landing_hashes.json"
 SAMPLE_ROWS = 20
+
 
 @dataclass(frozen=True)
 class BatchRules:
@@ -206,8 +208,7 @@ def process_batch(
     share = breaking / len(raw)
     if share > rules.max_quarantined_share:
         reason = (
-            f"{share:.1%} of its rows break the contract "
-            f"(limit {rules.max_quarantined_share:.0%})"
+            f"{share:.1%} of its rows break the contract (limit {rules.max_quarantined_share:.0%})"
         )
         quarantined = quarantine_whole(raw, result.quarantined, f"batch rejected: {reason}")
         record = replace(_rejected(base, reason, quarantined, breaking), failures_by_rule=failures)
@@ -248,7 +249,7 @@ def _rejected(
 
 
 def quarantine_whole(raw: pd.DataFrame, quarantined: pd.DataFrame, reason: str) -> pd.DataFrame:
-    """Every row of a rejected batch: rows that broke a rule keep their reasons, the rest ``reason``.
+    """Every row of a rejected batch: rows that broke a rule keep their reasons, the rest get one.
 
     A batch that is mostly wrong (a shifted export, the wrong table) should not feed its few
     accidentally valid rows to the model, and none of its rows may be lost.
@@ -288,31 +289,6 @@ def _sample(quarantined: pd.DataFrame) -> list[dict[str, Any]]:
         {"file": str(file), "line": int(line), "reason": str(reason)}
         for file, line, reason in head.itertuples(index=False)
     ]
-
-
-def ingestion_entries(refresh: Refresh) -> list[dict[str, Any]]:
-    """One entry per landing file, in name order: its batch (if any), sha256, status and reason."""
-    entries = [
-        {
-            "file": record.file,
-            "batch": record.batch,
-            "sha256": record.sha256,
-            "bytes": record.bytes,
-            "status": record.status,
-            "stage": record.stage,
-            "reason": record.reason,
-            "rows_in": record.rows_in,
-            "rows_valid": record.rows_valid,
-            "rows_quarantined": record.rows_quarantined,
-        }
-        for record in refresh.records
-    ]
-    entries += [
-        {"file": other.file, "batch": None, "sha256": other.sha256, "status": other.status}
-        | {"stage": "ingestion", "reason": other.reason}
-        for other in refresh.others
-    ]
-    return sorted(entries, key=lambda entry: entry["file"])
 
 
 def write_ingestion_records(folder: Path, refresh: Refresh) -> list[dict[str, Any]]:

@@ -94,7 +94,9 @@ class ContractColumns:
         data = yaml.safe_load(path.read_text())
         if not isinstance(data, Mapping) or not isinstance(data.get("columns"), Mapping):
             raise ValueError(f"{path}: not a Pandera YAML schema (no 'columns' mapping)")
-        columns = [_from_yaml_column(str(name), spec or {}) for name, spec in data["columns"].items()]
+        columns = [
+            _from_yaml_column(str(name), spec or {}) for name, spec in data["columns"].items()
+        ]
         return cls(tuple(with_source_summaries(columns)), strict=data.get("strict") is True)
 
     @classmethod
@@ -167,7 +169,9 @@ def _rule_text(check: str, value: Any) -> str:
 
 
 def _check_text(check: Any) -> str:
-    statistics = {key: value for key, value in (check.statistics or {}).items() if value is not None}
+    statistics = {
+        key: value for key, value in (check.statistics or {}).items() if value is not None
+    }
     if len(statistics) == 1:
         return f"{check.name}({next(iter(statistics.values()))})"
     if {"min_value", "max_value"} <= set(statistics):
