@@ -1,0 +1,45 @@
+"""The locked environment a model was built in: the lock file's hash and any drift from it."""
+
+import hashlib
+import re
+from pathlib import Path
+
+# Beside pyproject.toml in a checkout; absent when the package was installed from a wheel.
+LOCK_FILE = Path(__file__).resolve().parents[2] / "requirements-lock.txt"
+
+# A pinned line of pip-compile's output: `name==version`, or `name[extras]==version`.
+_PINNED_LINE = re.compile(
+    r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", re.MULTILINE
+)
+
+
+def lock_hash(lock_file: Path = LOCK_FILE) -> str | None:
+    """SHA-256 hex of the lock file, naming the exact environment to rebuild a model in."""
+    try:
+        return hashlib.sha256(lock_file.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def drift_from_lock(lock_file: Path = LOCK_FILE) -> dict[str, tuple[str, str | None]]:
+    """Locked packages whose installed version differs: name -> (locked, installed or None).
+
+    Empty when this interpreter runs exactly the locked versions (as scripts/setup.sh installs
+    them), so a recorded lock hash can be trusted to describe the environment; also empty
+    without a lock file.
+    """
+    import importlib.metadata  # only when asked: it costs more than the hash
+
+    try:
+        text = lock_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    drift = {}
+    for name, locked in _PINNED_LINE.findall(text):
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        if installed != locked:
+            drift[name] = (locked, installed)
+    return drift
