@@ -213,3 +213,17 @@ def test_overriding_one_setting_works_while_the_env_var_sets_the_data_dir(
     assert not check_results(result)["enough_rows"].passed
     assert "(minimum 5000)" in check_results(result)["enough_rows"].description
     assert (env_dir / "storage" / "raw_data.json").exists()
+
+
+def test_the_model_records_the_locked_environment(data_dir: Path, instance) -> None:
+    import hashlib
+
+    result = materialize(data_dir, instance)
+    trained = next(
+        e for e in result.get_asset_materialization_events() if e.asset_key.path == ["trained_model"]
+    )
+    lock = Path(__file__).resolve().parents[1] / "requirements-lock.txt"
+    metadata = trained.materialization.metadata
+    assert metadata["lock_hash"].value == hashlib.sha256(lock.read_bytes()).hexdigest()
+    assert metadata["config_hash"].value == DEMO.config_hash
+    assert metadata["batches"].value == stored_table(data_dir, "features").batches

@@ -70,12 +70,14 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
         features: BatchTable,
         settings: PipelineSettings,
     ):
-        """The fitted Pipeline (preprocessing + estimator), refit on the training side after a search.
+        """The fitted Pipeline (preprocessing + estimator), refit on the training side.
 
         Stored as ``storage/trained_model.skops``. Its data version is a fingerprint of the fitted
-        model, so identical fits compare equal. Refuses a training set whose gates fail.
+        model, so identical fits compare equal; the lock file's hash names the environment to
+        rebuild it in. Refuses a training set whose gates fail.
         """
         from ml_assets.lib.dataset import SPLIT, TRAIN
+        from ml_assets.lib.environment import drift_from_lock, lock_hash
         from ml_assets.lib.modeling import model_fingerprint, train_model
         from ml_assets.lib.storage import preload_skops
 
@@ -107,6 +109,8 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
                 "training_set": features.data_version,
                 "batches": dg.MetadataValue.json(features.batches),
                 "config_hash": project.config_hash,
+                "lock_hash": lock_hash() or "none (installed without the lock file)",
+                "packages_off_the_lock": ", ".join(sorted(drift_from_lock())) or "none",
             },
         )
 
