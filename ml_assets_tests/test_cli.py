@@ -63,6 +63,27 @@ def test_a_bad_file_alone_says_what_happened_and_what_to_do(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+def test_dg_checks_and_launches_the_project_without_noise(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
+    dg = str(Path(sys.executable).with_name("dg"))
+    for command in (["check", "defs"], ["launch", "--assets", "*"]):
+        done = subprocess.run(
+            [dg, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        noise = [
+            line
+            for line in (done.stdout + done.stderr).splitlines()
+            if "Warning" in line or "telemetry" in line.lower() or "deprecat" in line.lower()
+        ]
+        assert noise == []
+    assert (tmp_path / "data" / "storage" / "evaluation_report.md").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["ml_assets", "ml_assets.definitions"])
 def test_code_location_loads(tmp_path: Path, module: str) -> None:
     done = run(["definitions", "validate", "-m", module], tmp_path)
