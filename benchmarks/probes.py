@@ -1,7 +1,8 @@
 """Measurements that need Dagster, run by ``benchmarks/run.py`` in their own process.
 
     python benchmarks/probes.py steps --home DAGSTER_HOME
-        every run of the instance: run and step durations from the event log, by phase
+        every run of the instance: run and step durations from the event log, by phase, and the
+        assets each step materialized or checked
     python benchmarks/probes.py consistency
         the bare reference's contract and dataset equal the ones the assets use
     python benchmarks/probes.py idle --data-dir DIR --home DAGSTER_HOME [--repeats N]
@@ -38,10 +39,23 @@ def _phases(events: list[tuple[float, str]], start: float, end: float) -> dict[s
     return {"load": loaded - start, "compute": produced - loaded, "store": end - produced}
 
 
+def _asset_of(event: Any) -> str | None:
+    """The asset a step's event is about: the one it materialized, or the one a check judged.
+
+    Lets the benchmark pick steps by the assets they produce, whatever the steps are named.
+    """
+    if event.event_type_value == "ASSET_MATERIALIZATION":
+        return event.asset_key.to_user_string()
+    if event.event_type_value == "ASSET_CHECK_EVALUATION":
+        return event.event_specific_data.asset_key.to_user_string()
+    return None
+
+
 def run_steps(instance: Any, run_id: str) -> dict[str, Any]:
-    """Run duration, per-step durations and phases, and event counts, from one run's event log."""
+    """Run duration, per-step durations, phases and assets, and event counts, from the event log."""
     steps: dict[str, dict[str, Any]] = {}
     events: dict[str, list[tuple[float, str]]] = {}
+    assets: dict[str, dict[str | None, None]] = {}  # per step, in order, None for other events
     run_start = run_end = first = last = None
     in_process = False
     count = 0
@@ -62,6 +76,7 @@ def run_steps(instance: Any, run_id: str) -> dict[str, Any]:
         if key is None:
             continue
         events.setdefault(key, []).append((ts, kind))
+        assets.setdefault(key, {})[_asset_of(event)] = None
         if kind == "STEP_START":
             steps[key] = {"start": ts}
         elif kind in STEP_END and key in steps:
@@ -69,6 +84,7 @@ def run_steps(instance: Any, run_id: str) -> dict[str, Any]:
     for key, step in steps.items():
         end = step.get("end", last)
         step["seconds"] = end - step["start"]
+        step["assets"] = [asset for asset in assets[key] if asset is not None]
         step.update(_phases(events[key], step["start"], end))
     return {
         "run_seconds": (run_end or last) - (run_start or first) if first is not None else 0.0,
