@@ -186,7 +186,10 @@ def run(landing: Path, out: Path, training: dict[str, Any]) -> dict[str, Any]:
     summary = {
         "rows": len(table),
         "dropped_rows": dropped,
-        "best_params": {k: _plain(v) for k, v in search.best_params_.items()},
+        "best_params": {
+            key.removeprefix("estimator__"): _plain(value)
+            for key, value in search.best_params_.items()
+        },
         "cv_roc_auc": float(search.best_score_),
         "test": {name: float(value) for name, value in scores.items()},
     }

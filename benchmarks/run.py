@@ -209,8 +209,11 @@ class Bench:
             str(summary),
         ]
         done = measure(command, dict(os.environ), log)
-        stages = json.loads(summary.read_text())["stages"] if done.returncode == 0 else {}
-        return {**result_of(done), "stages": stages}
+        if done.returncode != 0:
+            return {**result_of(done), "stages": {}}
+        fit = json.loads(summary.read_text())
+        kept = ("stages", "rows", "dropped_rows", "best_params", "test")
+        return {**result_of(done), **{key: fit[key] for key in kept}}
 
     def dagster(self, data: Path, home: Path, selection: str, log: Path) -> dict[str, Any]:
         """The main command once: wall, RSS and its run id (steps are read from the log later)."""
