@@ -1,4 +1,4 @@
-"""Measurements that need Dagster, run by ``benchmarks/run.py`` in their own process.
+"""Measurements that need Dagster, and the data they run on, each in a process of its own.
 
     python benchmarks/probes.py steps --home DAGSTER_HOME
         every run of the instance: run and step durations from the event log, by phase, and the
@@ -7,8 +7,12 @@
         the bare reference's contract and dataset equal the ones the assets use
     python benchmarks/probes.py idle --data-dir DIR --home DAGSTER_HOME [--repeats N]
         a landing sensor tick and an automation evaluation with nothing new: time, runs, reads
+    python benchmarks/probes.py demo-csv --rows N --seeds S [S ...] --folder DIR
+        the seed's data (``make_demo_frame``) as DIR/demo-N-seedS.csv, for each seed not there yet
 
-Each prints one JSON object on stdout.
+Each prints one JSON object on stdout. ``run.py`` never imports pandas itself: a child's peak RSS
+(``ru_maxrss``) starts at its parent's peak, so a parent that had held a large frame would inflate
+every figure measured after it.
 """
 
 import argparse
@@ -287,6 +291,29 @@ def idle(data_dir: Path, home: Path, repeats: int) -> dict[str, Any]:
     }
 
 
+def demo_csv_path(folder: Path, rows: int, seed: int) -> Path:
+    """Where the seed's data at ``rows`` rows and ``seed`` is kept."""
+    return folder / f"demo-{rows}-seed{seed}.csv"
+
+
+def demo_csvs(folder: Path, rows: int, seeds: list[int]) -> dict[str, float]:
+    """Write the missing CSVs atomically; seconds taken per file written."""
+    from ml_assets.lib.demo_data import make_demo_frame
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for seed in seeds:
+        path = demo_csv_path(folder, rows, seed)
+        if path.exists():
+            continue
+        began = time.perf_counter()
+        tmp = path.with_suffix(".tmp")
+        make_demo_frame(rows=rows, seed=seed).to_csv(tmp, index=False, lineterminator="\n")
+        tmp.replace(path)
+        written[path.name] = time.perf_counter() - began
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -297,11 +324,17 @@ def main(argv: list[str] | None = None) -> int:
     idle_parser.add_argument("--data-dir", type=Path, required=True)
     idle_parser.add_argument("--home", type=Path, required=True)
     idle_parser.add_argument("--repeats", type=int, default=5)
+    csv_parser = sub.add_parser("demo-csv")
+    csv_parser.add_argument("--rows", type=int, required=True)
+    csv_parser.add_argument("--seeds", type=int, nargs="+", required=True)
+    csv_parser.add_argument("--folder", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.probe == "steps":
         result = steps(args.home)
     elif args.probe == "consistency":
         result = consistency()
+    elif args.probe == "demo-csv":
+        result = demo_csvs(args.folder, args.rows, args.seeds)
     else:
         result = idle(args.data_dir, args.home, args.repeats)
     print(json.dumps(result, default=str))

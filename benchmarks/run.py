@@ -60,6 +60,8 @@ INGEST_SELECTION = "raw_data,validated_data,quarantined_rows,features"
 # Steps are picked by the assets they materialize or check (from the event log), not by name.
 INGEST_VALIDATE_ASSETS = frozenset({"raw_data", "validated_data", "quarantined_rows"})
 INGEST_ASSETS = INGEST_VALIDATE_ASSETS | {"features"}
+# The ratios to the bare reference, kept at the top of each case as before the plain script.
+BARE_RATIO_KEYS = ("wall_ratio", "rss_ratio", "wall_ratio_paired_median", "rss_ratio_paired_median")
 RUN_ID = re.compile(r"- (?:__ASSET_JOB\w*|\w+) - ([0-9a-f]{8}-[0-9a-f-]{27}) - ")
 
 # The issue's targets on this machine: the large ones from 1e6 rows, the small one up to 1e4.
@@ -133,17 +135,22 @@ class Bench:
 
     def csv(self, rows: int, seed: int = SEED) -> Path:
         """The seed's data at ``rows`` rows, written once and reused by every command."""
-        path = self.work / "csv" / f"demo-{rows}-seed{seed}.csv"
-        if not path.exists():
-            from ml_assets.lib.demo_data import make_demo_frame
+        return self.csvs(rows, [seed])[0]
 
+    def csvs(self, rows: int, seeds: list[int]) -> list[Path]:
+        """The seed's data at ``rows`` rows for each seed, the missing ones written by a child."""
+        folder = self.work / "csv"
+        paths = [folder / f"demo-{rows}-seed{seed}.csv" for seed in seeds]
+        missing = [seed for seed, path in zip(seeds, paths, strict=True) if not path.exists()]
+        if missing:
             began = time.perf_counter()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            make_demo_frame(rows=rows, seed=seed).to_csv(tmp, index=False, lineterminator="\n")
-            tmp.replace(path)
-            print(f"  wrote {path.name} ({rows:,} rows) in {time.perf_counter() - began:.1f}s")
-        return path
+            args = ["demo-csv", "--rows", str(rows), "--folder", str(folder), "--seeds"]
+            self.probe([*args, *map(str, missing)], dict(os.environ), folder / "write.log")
+            print(
+                f"  wrote {len(missing)} CSV(s) of {rows:,} rows"
+                f" in {time.perf_counter() - began:.1f}s"
+            )
+        return paths
 
     def case(self, name: str, rows: int) -> tuple[Path, Path]:
         """A fresh data folder (landing/demo.csv hard-linked to the CSV) and Dagster home."""
@@ -328,9 +335,6 @@ def measure_case(
     return result
 
 
-BARE_RATIO_KEYS = ("wall_ratio", "rss_ratio", "wall_ratio_paired_median", "rss_ratio_paired_median")
-
-
 def compare_runs(reference: dict[str, Any], dagster: dict[str, Any]) -> dict[str, float]:
     """Dagster's wall and RSS over a reference's (medians), and its extra wall seconds.
 
@@ -456,7 +460,8 @@ def refresh_cost(bench: Bench, batches: int, rows: int, repeats: int) -> dict[st
     raw_data, validated_data and quarantined_rows, from each run's event log.
     """
     names = [f"batch-{index:04d}.csv" for index in range(batches + 1)]
-    sources = {name: bench.csv(rows, seed=SEED + 1 + index) for index, name in enumerate(names)}
+    seeds = [SEED + 1 + index for index in range(batches + 1)]
+    sources = dict(zip(names, bench.csvs(rows, seeds), strict=True))
     new_batch = names[-1]
     data, home = bench.project("refresh-history", {name: sources[name] for name in names[:-1]})
     logs = data.parent / "logs"
@@ -666,6 +671,17 @@ def idle_targets(idle: dict[str, Any], add: Any) -> None:
     add("idle sensor tick: bytes read (limit 1% of landing)", sensor["bytes_read"], limit, "B")
 
 
+def own_peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM): every child's ``ru_maxrss`` starts from it.
+
+    Not ``getrusage``, which also carries the peak of whatever process started this one.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def git_state() -> dict[str, Any]:
     """The commit measured, and whether the working tree differed from it."""
 
@@ -814,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.clean(data)
     result["targets"] = targets(result)
     result["meta"]["elapsed_seconds"] = time.perf_counter() - began
+    result["meta"]["benchmark_process_peak_rss_mb"] = own_peak_rss_mb()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
     print_report(result)

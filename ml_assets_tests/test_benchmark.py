@@ -91,6 +91,8 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
 
     floor = result["floor"]
     assert floor["failures"] == 0 and positive(floor["wall_median"])
+    # A child's peak RSS starts at the benchmark's own: it stays below the smallest figure.
+    assert result["meta"]["benchmark_process_peak_rss_mb"] < floor["rss_mb_median"]
 
     refresh = result["refresh"]
     assert (refresh["batches_before"], refresh["rows_per_batch"]) == (5, 1000)
