@@ -1,9 +1,9 @@
 """The bare reference: the project's pure functions, in the assets' order, with no Dagster at all.
 
 It does the same work and the same I/O as ``dagster asset materialize -m ml_assets --select '*'``
-(read the landing folder, validate, build features, train, evaluate, and store every artifact as
-Parquet, skops, JSON and Markdown through ``ml_assets.lib.storage``), so the difference between
-the two commands is orchestration alone. It never imports ``dagster``.
+(turn the landing folder into batches, train, evaluate, and store every artifact as Parquet,
+skops, JSON and Markdown through ``ml_assets.lib``), so the difference between the two commands is
+orchestration alone. It never imports ``dagster``.
 
     python benchmarks/bare_reference.py --data-dir DIR [--stop-after features] [--timings out.json]
 
@@ -21,7 +21,7 @@ from typing import Any
 
 STARTED = time.perf_counter()
 
-STAGES = ("ingestion", "validation", "checks", "features", "training", "evaluation")
+STAGES = ("batches", "training", "evaluation")
 DEFAULT_TRAINING = {
     "estimator": "random_forest",
     "search": "grid",
@@ -47,13 +47,6 @@ class Stopwatch:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
 
 
-def write_parquet(path: Path, frame: Any) -> None:
-    """Store a frame exactly as the project's IO manager does."""
-    from ml_assets.lib.frames import write_frame
-
-    write_frame(path, frame)
-
-
 def write_report(path: Path, report: dict, markdown: str) -> None:
     """Store the report as the IO manager does: JSON, with the Markdown beside it."""
     from ml_assets.lib.storage import atomic_write_text
@@ -62,69 +55,33 @@ def write_report(path: Path, report: dict, markdown: str) -> None:
     atomic_write_text(path, json.dumps(report, indent=2, sort_keys=True, default=str))
 
 
-def ingest(landing: Path, storage: Path, contract: Any, limits: dict[str, Any]) -> Any:
-    """``raw_data``: list, read and hash the files as text, per-file row counts, manifest, store."""
-    from ml_assets.lib import ingestion
-    from ml_assets.lib.project_config import ContractColumns
+def batches(data_dir: Path, storage: Path, project: Any, limits: dict[str, Any]) -> Any:
+    """The ``batches`` step: new landing files into batches, the records, the training-set gates."""
+    from upath import UPath
 
-    columns = ContractColumns.of(contract)  # what the asset reads from the contract card
-    ingestion.landing_paths(landing)  # the asset's "is the folder empty" look
-    batch = ingestion.read_landing_folder(
-        landing, columns.data_columns, columns.strict, limits["max_file_bytes"]
+    from ml_assets.lib.batches import (
+        BatchRules,
+        BatchStore,
+        refresh_batches,
+        write_ingestion_records,
     )
-    manifest = ingestion.write_manifest(storage / "ingestion" / "manifest.json", batch)
-    empty = [entry["file"] for entry in manifest["accepted"] if entry["rows"] == 0]
-    ingestion.content_hash(batch.files)
-    write_parquet(storage / "raw_data.parquet", batch.frame)
-    if empty:
-        raise SystemExit(f"files without rows: {empty}")
-    return batch.frame
-
-
-def validate(raw: Any, storage: Path, contract: Any, limits: dict[str, Any]) -> Any:
-    """``validated_data`` and ``quarantined_rows``: one validation pass, two stored outputs."""
-    from ml_assets.lib.contract import reject_mostly_bad_files, validate_rows
-    from ml_assets.lib.safe_csv import safe_csv
     from ml_assets.lib.storage import atomic_write_text
+    from ml_assets.lib.training_set import TrainingLimits, failed_gates, training_gates
 
-    result = validate_rows(raw, contract)
-    result, _ = reject_mostly_bad_files(raw, result, limits["max_file_bad_share"])
-    if len(result.valid) + len(result.quarantined) != len(raw):
-        raise SystemExit("row accounting broken")
-    write_parquet(storage / "validated_data.parquet", result.valid)
-    write_parquet(storage / "quarantined_rows.parquet", result.quarantined)
-    atomic_write_text(storage / "quarantined_rows.csv", safe_csv(result.quarantined))
-    return result
-
-
-def check(result: Any, contract: Any) -> dict[str, float]:
-    """What the blocking checks on ``validated_data`` compute, on the frames in memory."""
-    from ml_assets.lib.dataset import FAILURES
-
-    valid, quarantined = result.valid, result.quarantined
-    failed_cells = sum(len(json.loads(cell)) for cell in quarantined[FAILURES])
-    total = len(valid) + len(quarantined)
-    nullable = [name for name, column in contract.columns.items() if column.nullable]
-    nulls = {name: float(valid[name].isna().mean()) for name in nullable}
-    return {"quarantined_share": len(quarantined) / total, "failed_cells": failed_cells, **nulls}
-
-
-def featurize(valid: Any, storage: Path, dataset: Any) -> Any:
-    """``features``: derived columns and the hashed split, its balance, and the split check."""
-    from ml_assets.lib.dataset import SPLIT
-    from ml_assets.lib.features import TEST, TRAIN, build_features, split_balance
-
-    table = build_features(valid, dataset)
-    balance = split_balance(table, dataset)  # the check reads the balance, as the asset's does
-    balance.to_markdown(index=False)
-    if "rows" in balance:
-        sides = dict(zip(balance[SPLIT], balance["rows"], strict=True))
-    else:
-        sides = {side: int(balance[side].sum()) for side in (TRAIN, TEST)}
-    if not sides.get(TRAIN, 0) or not sides.get(TEST, 0):
-        raise SystemExit(f"split is not usable: {sides}")
-    write_parquet(storage / "features.parquet", table)
-    return table
+    store = BatchStore(UPath(storage) / "batches")
+    rules = BatchRules(project.contract, project.spec, code_version="bare", **limits)
+    refresh = refresh_batches(data_dir / "landing", store, rules)
+    write_ingestion_records(storage / "ingestion", refresh)
+    for name in ("raw_data", "validated_data", "quarantined_rows", "features"):
+        atomic_write_text(storage / f"{name}.json", refresh.table(name).to_json())
+    checks = project.config.checks
+    limits = TrainingLimits(
+        checks.min_rows, checks.default_max_null_share, dict(checks.max_null_share)
+    )
+    gates = training_gates(refresh.records, project.spec, list(project.columns.nullable), limits)
+    if failed_gates(gates):
+        raise SystemExit(f"training set not usable: {failed_gates(gates)}")
+    return store.read(refresh.table("features"))
 
 
 def train(features: Any, storage: Path, dataset: Any, training: dict) -> Any:
@@ -154,26 +111,19 @@ def run(
 ) -> dict[str, float]:
     """Every stage up to ``stop_after``; returns seconds per stage."""
     watch = Stopwatch()
-    contract, dataset, limits = watch.run("import", _contract_and_dataset)
+    project, limits = watch.run("import", _project_and_limits)
     storage.mkdir(parents=True, exist_ok=True)
-    raw = watch.run("ingestion", ingest, data_dir / "landing", storage, contract, limits)
-    result = watch.run("validation", validate, raw, storage, contract, limits)
-    del raw  # the assets hand frames over through storage, so nothing upstream stays in memory
-    watch.run("checks", check, result, contract)
-    valid = result.valid
-    del result
-    features = watch.run("features", featurize, valid, storage, dataset)
-    del valid
+    features = watch.run("batches", batches, data_dir, storage, project, limits)
     if stop_after != "features":
-        model = watch.run("training", train, features, storage, dataset, training)
-        watch.run("evaluation", report, model, features, storage, dataset, seed)
+        model = watch.run("training", train, features, storage, project.spec, training)
+        watch.run("evaluation", report, model, features, storage, project.spec, seed)
     return watch.seconds
 
 
-def _contract_and_dataset() -> tuple[Any, Any, dict[str, Any]]:
-    """The active contract, dataset and file limits, as ``ml_assets.resources.settings`` has them.
+def _project_and_limits() -> tuple[Any, dict[str, Any]]:
+    """The active project and the batch limits, as the definitions' settings have them.
 
-    The settings module itself imports Dagster, so this asks ``ml_assets.lib`` directly.
+    The settings module imports Dagster, so this asks ``ml_assets.lib`` directly;
     ``benchmarks/probes.py consistency`` checks that they equal the settings' before measuring.
     """
     import pandas  # noqa: F401 - the frame library, imported here so its cost is "import"
@@ -181,12 +131,13 @@ def _contract_and_dataset() -> tuple[Any, Any, dict[str, Any]]:
     from ml_assets.lib.project_config import load_project
 
     project = load_project()
+    project.contract  # noqa: B018 - loaded here, as the step loads it, so it counts as import
     checks = project.config.checks
     limits = {
+        "max_quarantined_share": checks.max_quarantined_share,
         "max_file_bytes": checks.max_file_bytes,
-        "max_file_bad_share": checks.max_file_bad_share,
     }
-    return project.contract, project.spec, limits
+    return project, limits
 
 
 def main(argv: list[str] | None = None) -> int:

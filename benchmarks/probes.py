@@ -1,13 +1,18 @@
-"""Measurements that need Dagster, run by ``benchmarks/run.py`` in their own process.
+"""Measurements that need Dagster, and the data they run on, each in a process of its own.
 
     python benchmarks/probes.py steps --home DAGSTER_HOME
-        every run of the instance: run and step durations from the event log, by phase
+        every run of the instance: run and step durations from the event log, by phase, and the
+        assets each step materialized or checked
     python benchmarks/probes.py consistency
         the bare reference's contract and dataset equal the ones the assets use
     python benchmarks/probes.py idle --data-dir DIR --home DAGSTER_HOME [--repeats N]
         a landing sensor tick and an automation evaluation with nothing new: time, runs, reads
+    python benchmarks/probes.py demo-csv --rows N --seeds S [S ...] --folder DIR
+        the seed's data (``make_demo_frame``) as DIR/demo-N-seedS.csv, for each seed not there yet
 
-Each prints one JSON object on stdout.
+Each prints one JSON object on stdout. ``run.py`` never imports pandas itself: a child's peak RSS
+(``ru_maxrss``) starts at its parent's peak, so a parent that had held a large frame would inflate
+every figure measured after it.
 """
 
 import argparse
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 STEP_END = {"STEP_SUCCESS", "STEP_FAILURE"}
-LISTERS = ("list_landing_files", "landing_paths", "read_landing_folder", "read_capped")
+LISTERS = ("landing_paths",)
 
 
 def _phases(events: list[tuple[float, str]], start: float, end: float) -> dict[str, float]:
@@ -38,10 +43,23 @@ def _phases(events: list[tuple[float, str]], start: float, end: float) -> dict[s
     return {"load": loaded - start, "compute": produced - loaded, "store": end - produced}
 
 
+def _asset_of(event: Any) -> str | None:
+    """The asset a step's event is about: the one it materialized, or the one a check judged.
+
+    Lets the benchmark pick steps by the assets they produce, whatever the steps are named.
+    """
+    if event.event_type_value == "ASSET_MATERIALIZATION":
+        return event.asset_key.to_user_string()
+    if event.event_type_value == "ASSET_CHECK_EVALUATION":
+        return event.event_specific_data.asset_key.to_user_string()
+    return None
+
+
 def run_steps(instance: Any, run_id: str) -> dict[str, Any]:
-    """Run duration, per-step durations and phases, and event counts, from one run's event log."""
+    """Run duration, per-step durations, phases and assets, and event counts, from the event log."""
     steps: dict[str, dict[str, Any]] = {}
     events: dict[str, list[tuple[float, str]]] = {}
+    assets: dict[str, dict[str | None, None]] = {}  # per step, in order, None for other events
     run_start = run_end = first = last = None
     in_process = False
     count = 0
@@ -62,6 +80,7 @@ def run_steps(instance: Any, run_id: str) -> dict[str, Any]:
         if key is None:
             continue
         events.setdefault(key, []).append((ts, kind))
+        assets.setdefault(key, {})[_asset_of(event)] = None
         if kind == "STEP_START":
             steps[key] = {"start": ts}
         elif kind in STEP_END and key in steps:
@@ -69,6 +88,7 @@ def run_steps(instance: Any, run_id: str) -> dict[str, Any]:
     for key, step in steps.items():
         end = step.get("end", last)
         step["seconds"] = end - step["start"]
+        step["assets"] = [asset for asset in assets[key] if asset is not None]
         step.update(_phases(events[key], step["start"], end))
     return {
         "run_seconds": (run_end or last) - (run_start or first) if first is not None else 0.0,
@@ -96,16 +116,18 @@ def steps(home: Path) -> dict[str, Any]:
 def consistency() -> dict[str, Any]:
     """Whether the bare reference validates and featurizes with the assets' contract and dataset."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bare_reference import _contract_and_dataset
+    from bare_reference import _project_and_limits
 
-    from ml_assets.resources import settings
+    from ml_assets.lib.project_config import load_project
+    from ml_assets.resources.settings import settings_values
 
-    contract, dataset, limits = _contract_and_dataset()
-    defaults = settings.PipelineSettings()
+    project = load_project()
+    bare, limits = _project_and_limits()
+    defaults = settings_values(project)
     return {
-        "contract_matches": repr(contract) == repr(settings.PROJECT.contract),
-        "dataset_matches": dataset == settings.DATASET,
-        "limits_match": all(getattr(defaults, name) == value for name, value in limits.items()),
+        "contract_matches": repr(bare.contract) == repr(project.contract),
+        "dataset_matches": bare.spec == project.spec,
+        "limits_match": all(defaults[name] == value for name, value in limits.items()),
     }
 
 
@@ -156,23 +178,22 @@ def timed(work: Callable[[], Any], repeats: int) -> tuple[list[Any], list[float]
 
 def data_readers() -> list[tuple[Any, str]]:
     """The functions that would read landing files or stored artifacts."""
-    import ml_assets.assets.ingestion as ingestion_asset
     import pandas as pd
 
+    import ml_assets.lib.batches as batches
+    import ml_assets.lib.frames as frames
     import ml_assets.lib.ingestion as ingestion
     import ml_assets.lib.landing as landing
     from ml_assets.resources.io_manager import ArtifactIOManager
 
     return [
-        (landing, "_sha256"),
-        *(
-            (module, name)
-            for module in (ingestion, ingestion_asset)
-            for name in LISTERS
-            if hasattr(module, name)
-        ),
+        (landing, "file_sha256"),
+        (batches, "file_sha256"),
+        (batches, "read_capped"),
+        *((module, name) for module in (ingestion, batches) for name in LISTERS),
         (ingestion, "read_landing_file"),
         (pd, "read_parquet"),
+        (frames, "read_frames"),
         (ArtifactIOManager, "load_from_path"),
     ]
 
@@ -184,17 +205,15 @@ def idle_sensor(instance: Any, data_dir: Path, repeats: int) -> dict[str, Any]:
     """
     import dagster as dg
 
-    from ml_assets.automation.sensors import landing_sensor
+    from ml_assets.automation.sensors import build_landing_sensor
     from ml_assets.lib.landing import LandingCursor, scan_landing
-    from ml_assets.resources.settings import PipelineSettings
 
-    settings = PipelineSettings(data_dir=str(data_dir))
+    landing = data_dir / "landing"
+    landing_sensor = build_landing_sensor(landing)
     cursor: list[str | None] = [None]
 
     def tick() -> Any:
-        context = dg.build_sensor_context(
-            instance=instance, cursor=cursor[0], resources={"settings": settings}
-        )
+        context = dg.build_sensor_context(instance=instance, cursor=cursor[0])
         result = landing_sensor(context)
         cursor[0] = context.cursor
         return result
@@ -204,7 +223,7 @@ def idle_sensor(instance: Any, data_dir: Path, repeats: int) -> dict[str, Any]:
         results, seconds, read = timed(tick, repeats)
         previous = LandingCursor.from_json(cursor[0])
         scans, scan_seconds, scan_read = timed(
-            lambda: scan_landing(settings.landing_dir, previous), repeats
+            lambda: scan_landing(landing, previous), repeats
         )
     return {
         "settling_ticks": settle,
@@ -223,8 +242,10 @@ def idle_automation(instance: Any, repeats: int) -> dict[str, Any]:
     """Automation evaluations after a full materialization; the timed ones see nothing new."""
     import dagster as dg
 
-    from ml_assets.definitions import defs
+    from ml_assets.definitions import build_definitions
+    from ml_assets.lib.project_config import load_project
 
+    defs = build_definitions(load_project())
     runs_before = len(instance.get_run_records())
     state: dict[str, Any] = {"cursor": None}
 
@@ -271,6 +292,29 @@ def idle(data_dir: Path, home: Path, repeats: int) -> dict[str, Any]:
     }
 
 
+def demo_csv_path(folder: Path, rows: int, seed: int) -> Path:
+    """Where the seed's data at ``rows`` rows and ``seed`` is kept."""
+    return folder / f"demo-{rows}-seed{seed}.csv"
+
+
+def demo_csvs(folder: Path, rows: int, seeds: list[int]) -> dict[str, float]:
+    """Write the missing CSVs atomically; seconds taken per file written."""
+    from ml_assets.demo.data import make_demo_frame
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for seed in seeds:
+        path = demo_csv_path(folder, rows, seed)
+        if path.exists():
+            continue
+        began = time.perf_counter()
+        tmp = path.with_suffix(".tmp")
+        make_demo_frame(rows=rows, seed=seed).to_csv(tmp, index=False, lineterminator="\n")
+        tmp.replace(path)
+        written[path.name] = time.perf_counter() - began
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -281,11 +325,17 @@ def main(argv: list[str] | None = None) -> int:
     idle_parser.add_argument("--data-dir", type=Path, required=True)
     idle_parser.add_argument("--home", type=Path, required=True)
     idle_parser.add_argument("--repeats", type=int, default=5)
+    csv_parser = sub.add_parser("demo-csv")
+    csv_parser.add_argument("--rows", type=int, required=True)
+    csv_parser.add_argument("--seeds", type=int, nargs="+", required=True)
+    csv_parser.add_argument("--folder", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.probe == "steps":
         result = steps(args.home)
     elif args.probe == "consistency":
         result = consistency()
+    elif args.probe == "demo-csv":
+        result = demo_csvs(args.folder, args.rows, args.seeds)
     else:
         result = idle(args.data_dir, args.home, args.repeats)
     print(json.dumps(result, default=str))

@@ -1,19 +1,23 @@
 """The benchmark keeps working: `benchmarks/run.py --quick` end to end, no timing thresholds.
 
-It runs the benchmark at tiny size (about a minute on 2 cores) and checks the JSON's shape and
-that every figure was measured.
+It runs the benchmark at tiny size (about a minute and a half on 2 cores) and checks the JSON's
+shape and that every figure was measured; the plain script and the target rules are checked on
+their own, cheaply.
 """
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from ml_assets.lib.demo_data import make_demo_frame
+
 ROOT = Path(__file__).resolve().parents[1]
-ASSET_STEPS = {"raw_data", "validation", "features", "trained_model", "evaluation_report"}
-BARE_STAGES = {"import", "ingestion", "validation", "checks", "features", "training", "evaluation"}
+ASSET_STEPS = {"batches", "trained_model", "evaluation_report"}
+BARE_STAGES = {"import", "batches", "training", "evaluation"}
 
 
 def positive(value: object) -> bool:
@@ -50,6 +54,8 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
         "ingest_summary",
         "code_location",
         "idle",
+        "floor",
+        "refresh",
     } <= set(result)
     assert all(result["consistency"].values()), result["consistency"]
 
@@ -60,17 +66,45 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
         assert positive(case["wall_ratio"]) and positive(case["rss_ratio"])
         assert case["dagster"]["in_process"]
 
+    run = _run_module()
     full = result["full"][0]
+    assert full["plain"]["failures"] == 0, full["plain"]["runs"]
+    assert positive(full["plain"]["wall_median"]) and positive(full["plain"]["rss_mb_median"])
+    assert all(positive(full["vs_plain"][key]) for key in ("wall_ratio", "rss_ratio"))
+    fitted = full["plain"]["runs"][0]
+    assert fitted["best_params"] == {
+        name: values[0] for name, values in run.TRAINING["search_space"].items()
+    }
+    assert fitted["rows"] + fitted["dropped_rows"] == full["rows"]
+    assert 0.5 < fitted["test"]["roc_auc"] <= 1.0
     assert set(full["bare"]["stages_median"]) >= BARE_STAGES
     steps = full["dagster"]["steps_median"]
     assert set(steps) >= ASSET_STEPS
     assert all(positive(step["seconds"]) for step in steps.values())
+    assert set(steps["batches"]["assets"]) == {
+        "raw_data",
+        "validated_data",
+        "quarantined_rows",
+        "features",
+    }
     assert positive(full["dagster"]["run_seconds_median"])
 
     ingest_steps = set(result["ingest"][-1]["dagster"]["steps_median"])
-    assert {"raw_data", "validation", "features"} <= ingest_steps
+    assert ingest_steps == {"batches"}
     assert not ingest_steps & {"trained_model", "evaluation_report"}
     assert all(positive(p["dagster_steps_per_million"]) for p in result["ingest_summary"]["points"])
+
+    floor = result["floor"]
+    assert floor["failures"] == 0 and positive(floor["wall_median"])
+    # A child's peak RSS starts at the benchmark's own: it stays below the smallest figure.
+    assert result["meta"]["benchmark_process_peak_rss_mb"] < floor["rss_mb_median"]
+
+    refresh = result["refresh"]
+    assert (refresh["batches_before"], refresh["rows_per_batch"]) == (5, 1000)
+    for measured in (refresh["history"], refresh["refresh"], *refresh["single"]):
+        assert measured["returncode"] == 0, measured.get("error")
+        assert positive(measured["ingest_validate_seconds"])
+    assert positive(refresh["ratio"])
 
     load = result["code_location"]["dagster definitions validate -m ml_assets"]
     assert load["failures"] == 0 and positive(load["wall_median"])
@@ -87,6 +121,9 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert result["targets"] and all(
         isinstance(target["met"], bool) for target in result["targets"]
     )
+    names = [target["target"] for target in result["targets"]]
+    assert "full graph 2000: wall - plain wall (limit: Dagster's floor + 0.5 s)" in names
+    assert "refresh: ingest+validate steps, 1 new batch on 5 / that batch alone" in names
 
 
 def _run_module():
@@ -117,4 +154,88 @@ def test_full_graph_targets_apply_at_the_issue_sizes(sizes, expected) -> None:
     assert walls == expected
     assert [t["met"] for t in found if t["target"] in expected] == [
         limit >= 1.5 for limit in expected.values()
+    ]
+
+
+def _plain_case(rows: int, wall_difference: float) -> dict:
+    return {
+        "rows": rows,
+        "wall_ratio": 1.05,
+        "rss_ratio": 1.2,
+        "vs_plain": {"wall_ratio": 1.2, "rss_ratio": 1.25, "wall_difference": wall_difference},
+    }
+
+
+def test_plain_script_and_refresh_targets() -> None:
+    result = {
+        "full": [_plain_case(10**4, 2.4), _plain_case(10**6, 30.0)],
+        "floor": {"wall_median": 2.0},
+        "refresh": {"batches_before": 50, "ratio": 51.0},
+    }
+    found = {t["target"]: t for t in _run_module().targets(result)}
+    small = found["full graph 1e4: wall - plain wall (limit: Dagster's floor + 0.5 s)"]
+    assert (small["limit"], small["met"]) == (2.5, True)
+    assert found["full graph 1e6: wall / plain"]["met"] is False  # 1.2 > 1.10
+    assert found["full graph 1e6: peak RSS / plain"]["met"] is True  # 1.25 <= 1.3
+    refresh = found["refresh: ingest+validate steps, 1 new batch on 50 / that batch alone"]
+    assert (refresh["limit"], refresh["met"]) == (1.5, False)
+
+    result["full"][0]["vs_plain"]["wall_difference"] = 2.6
+    found = {t["target"]: t for t in _run_module().targets(result)}
+    assert (
+        found["full graph 1e4: wall - plain wall (limit: Dagster's floor + 0.5 s)"]["met"] is False
+    )
+
+
+def test_steps_are_chosen_by_the_assets_they_materialize() -> None:
+    steps = {
+        "read_files": {"seconds": 1.0, "assets": ["raw_data"]},
+        "validation": {"seconds": 2.0, "assets": ["validated_data", "quarantined_rows"]},
+        "features": {"seconds": 4.0, "assets": ["features"]},
+    }
+    run = _run_module()
+    assert run.asset_step_seconds(steps, run.INGEST_VALIDATE_ASSETS) == 3.0
+    assert run.asset_step_seconds(steps, run.INGEST_ASSETS) == 7.0
+    assert math.isnan(run.asset_step_seconds(steps, frozenset({"trained_model"})))
+
+
+def test_plain_script_drops_invalid_rows_without_ml_assets(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    first = make_demo_frame(rows=400, seed=1)
+    first.loc[3, "numeric2"] = 200.0  # out of range
+    first.loc[5, "category"] = "Z"  # not an allowed category
+    first.loc[7, "numeric1"] = -50.0  # out of range
+    first.to_csv(landing / "a.csv", index=False)
+    make_demo_frame(rows=200, seed=2).to_csv(landing / "b.csv", index=False)
+    training = {"search_space": {"n_estimators": [5]}, "cv_folds": 3, "seed": 42}
+    script = ROOT / "benchmarks" / "plain_script.py"
+    probe = (
+        "import runpy, sys; "
+        f"main = runpy.run_path({str(script)!r})['main']; "
+        f"code = main([{str(landing)!r}, {str(tmp_path / 'out')!r}, "
+        f"'--training', {json.dumps(training)!r}]); "
+        "loaded = sorted({name.split('.')[0] for name in sys.modules} & {'ml_assets', 'dagster'}); "
+        "print(loaded)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (summary["rows"], summary["dropped_rows"]) == (597, 3)
+    assert summary["best_params"] == {"n_estimators": 5}
+    assert set(summary["test"]) == {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"}
+
+    import skops.io
+
+    model_file = tmp_path / "out" / "model.skops"
+    model = skops.io.load(model_file, trusted=["numpy.dtype", "sklearn.tree._tree.Tree"])
+    assert model.named_steps["estimator"].n_estimators == 5
+    assert list(model.named_steps["preprocessor"].feature_names_in_) == [
+        "numeric1",
+        "numeric2",
+        "numeric_ratio",
+        "category",
     ]
