@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.lib.demo_data import make_demo_frame
+from ml_assets.demo.data import make_demo_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSET_STEPS = {"batches", "trained_model", "evaluation_report"}
