@@ -262,3 +262,17 @@ def test_a_class_without_training_rows_fails_the_split(landing: Path, store: Bat
     gate = gates_of(landing, store)["split_is_usable"]
     assert not gate.passed
     assert gate.description.startswith("only 1 class(es) in the training set: ['1']")
+
+
+def test_a_file_that_cannot_be_read_is_refused_and_the_others_go_on(
+    landing: Path, store: BatchStore
+) -> None:
+    import os
+
+    land(landing, "good.csv")
+    os.symlink(landing / "gone.csv", landing / "broken.csv")
+    refresh = refresh_batches(landing, store, rules())
+    assert [record.file for record in refresh.records] == ["good.csv"]
+    assert [(o.file, o.status, o.reason) for o in refresh.others] == [
+        ("broken.csv", "refused", "broken.csv: cannot read (No such file or directory)")
+    ]

@@ -131,7 +131,8 @@ def refresh_batches(landing: Path, store: BatchStore, rules: BatchRules) -> Refr
     """Turn every file of the landing folder into a batch, processing only the new ones.
 
     A file is identified by its content hash, taken once per change of its stats; content that
-    repeats an earlier file's is recorded as a duplicate and read no further.
+    repeats an earlier file's is recorded as a duplicate and read no further. A file that cannot
+    be read at all (it vanished, no permission) is recorded as refused; the others go on.
     """
     version = rules.version
     paths, refused = landing_paths(landing)
@@ -139,14 +140,11 @@ def refresh_batches(landing: Path, store: BatchStore, rules: BatchRules) -> Refr
     records, new, first_of = [], [], {}
     others = [LandingEntry(f.name, f.sha256, REFUSED, f.reason) for f in refused]
     for path in paths:
-        stat = path.stat()
-        stats = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
-        previous = known.get(path.name)
-        data = None
-        if previous is not None and previous[:3] == stats:
-            sha = previous[3]
-        else:
-            sha, data = read_landing(path, rules.max_file_bytes)
+        try:
+            stats, sha, data = _identify(path, known.get(path.name), rules.max_file_bytes)
+        except OSError as error:
+            others.append(_unreadable(path, error))
+            continue
         hashes[path.name] = [*stats, sha]
         if sha in first_of:
             reason = f"same content as {first_of[sha]}; its rows are read once"
@@ -155,14 +153,34 @@ def refresh_batches(landing: Path, store: BatchStore, rules: BatchRules) -> Refr
         first_of[sha] = path.name
         record = store.record(version, batch_id(path.name, sha))
         if record is None:
-            if data is None:
-                sha, data = read_landing(path, rules.max_file_bytes)
-            record, tables = process_batch(path.name, sha, stat.st_size, data, rules)
+            try:
+                if data is None:
+                    sha, data = read_landing(path, rules.max_file_bytes)
+            except OSError as error:
+                others.append(_unreadable(path, error))
+                continue
+            record, tables = process_batch(path.name, sha, stats[0], data, rules)
             store.save(version, record, tables)
             new.append(record.batch)
         records.append(record)
     store.save_landing_hashes(hashes)
     return Refresh(version, records, others, new)
+
+
+def _identify(
+    path: Path, previous: list | None, max_bytes: int
+) -> tuple[list[int], str, bytes | IngestionError | None]:
+    """A file's stats and sha256, from the last hashing when its stats are unchanged since."""
+    stat = path.stat()
+    stats = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+    if previous is not None and previous[:3] == stats:
+        return stats, previous[3], None
+    return stats, *read_landing(path, max_bytes)
+
+
+def _unreadable(path: Path, error: OSError) -> LandingEntry:
+    reason = f"{path.name}: cannot read ({error.strerror or error})"
+    return LandingEntry(path.name, "", REFUSED, reason)
 
 
 def read_landing(path: Path, max_bytes: int) -> tuple[str, bytes | IngestionError]:
