@@ -17,6 +17,7 @@ from ml_assets.assets.schemas import (
 )
 from ml_assets.checks.batches import (
     BATCH_CHECKS,
+    batch_list,
     batches_accepted,
     contract_failures,
     gate_result,
@@ -111,8 +112,9 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
                 data_version=dg.DataVersion(table.data_version),
                 metadata={
                     "dagster/row_count": table.rows,
-                    "batches": len(table.records),
+                    "batch_count": len(table.records),
                     "new_batches": new,
+                    "batches": dg.MetadataValue.md(batch_list(table)),
                     "landing_dir": dg.MetadataValue.path(str(landing)),
                 },
             )

@@ -92,6 +92,23 @@ def batches_accepted(refresh: Refresh) -> dg.AssetCheckResult:
     )
 
 
+def batch_list(table_of_batches: BatchTable) -> str:
+    """The batches a table is made of, with their file, status and rows, as Markdown."""
+    rows = [
+        {
+            "batch": record.batch,
+            "file": record.file,
+            "status": record.status,
+            "rows in": record.rows_in,
+            "valid": record.rows_valid,
+            "quarantined": record.rows_quarantined,
+            "processed at": record.processed_at,
+        }
+        for record in table_of_batches.records
+    ]
+    return table(rows)
+
+
 def contract_failures(refresh: Refresh) -> dg.AssetCheckResult:
     """Failures per column and rule over every batch, with a sample of quarantined rows."""
     counts: dict[tuple[str, str], int] = {}
