@@ -179,3 +179,6 @@ def test_drift_from_lock_names_each_package_off_its_pin(tmp_path: Path) -> None:
         "uvicorn": ("0.0.2", importlib.metadata.version("uvicorn")),
         "no-such-package-here": ("1.0", None),
     }
+    assert drift_from_lock(lock_file, names=("packaging", "pytest")) == {
+        "packaging": ("0.0.1", importlib.metadata.version("packaging"))
+    }

@@ -77,7 +77,7 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
         rebuild it in. Refuses a training set whose gates fail.
         """
         from ml_assets.lib.dataset import SPLIT, TRAIN
-        from ml_assets.lib.environment import drift_from_lock, lock_hash
+        from ml_assets.lib.environment import MODEL_PACKAGES, drift_from_lock, lock_hash
         from ml_assets.lib.modeling import model_fingerprint, train_model
         from ml_assets.lib.storage import preload_skops
 
@@ -110,7 +110,8 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
                 "batches": dg.MetadataValue.json(features.batches),
                 "config_hash": project.config_hash,
                 "lock_hash": lock_hash() or "none (installed without the lock file)",
-                "packages_off_the_lock": ", ".join(sorted(drift_from_lock())) or "none",
+                "packages_off_the_lock": ", ".join(sorted(drift_from_lock(names=MODEL_PACKAGES)))
+                or "none",
             },
         )
 

@@ -21,12 +21,28 @@ def lock_hash(lock_file: Path = LOCK_FILE) -> str | None:
         return None
 
 
-def drift_from_lock(lock_file: Path = LOCK_FILE) -> dict[str, tuple[str, str | None]]:
+# The packages that decide what a fitted model is and whether its file loads.
+MODEL_PACKAGES = (
+    "dagster",
+    "numpy",
+    "pandas",
+    "pandera",
+    "pyarrow",
+    "scikit-learn",
+    "scipy",
+    "skops",
+)
+
+
+def drift_from_lock(
+    lock_file: Path = LOCK_FILE, names: tuple[str, ...] | None = None
+) -> dict[str, tuple[str, str | None]]:
     """Locked packages whose installed version differs: name -> (locked, installed or None).
 
     Empty when this interpreter runs exactly the locked versions (as scripts/setup.sh installs
     them), so a recorded lock hash can be trusted to describe the environment; also empty
-    without a lock file.
+    without a lock file. ``names`` limits the look-up (each costs a metadata scan: all 122 locked
+    packages take 0.09 s, a tenth of a small run's training step).
     """
     import importlib.metadata  # only when asked: it costs more than the hash
 
@@ -36,6 +52,8 @@ def drift_from_lock(lock_file: Path = LOCK_FILE) -> dict[str, tuple[str, str | N
         return {}
     drift = {}
     for name, locked in _PINNED_LINE.findall(text):
+        if names is not None and name not in names:
+            continue
         try:
             installed = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
