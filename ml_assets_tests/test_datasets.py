@@ -143,6 +143,8 @@ def test_a_users_table_trains_and_beats_its_baselines(tmp_path: Path, name: str)
     )
     assert scores[metric] >= baselines[TRIVIAL[metric]][metric] + margin
     assert scores[metric] >= baselines[LINEAR[metric]][metric] - tolerance
+    assert report["verdict"]["verdict"] != "worse", report["verdict"]
+    assert pd.read_parquet(storage / "quarantined_rows.parquet").empty  # its own sample passes
     if report["task"] != "regression":
         labels = set(make()[target].astype(str))
         assert {str(label) for label in report["classes"]} == labels

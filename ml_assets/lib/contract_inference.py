@@ -285,11 +285,3 @@ def contract_yaml(schema: pa.DataFrameSchema, reasons: Mapping[str, str]) -> str
         out.append(line)
     return "\n".join(out) + "\n"
 
-
-def free_text_columns(contract: pa.DataFrameSchema, exclude: set[str]) -> list[str]:
-    """Text columns with no allowed-value list: too many distinct values to one-hot encode."""
-    return [
-        name
-        for name, column in contract.columns.items()
-        if name not in exclude and str(column.dtype) == "str" and not column.checks
-    ]

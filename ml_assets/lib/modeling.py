@@ -42,7 +42,7 @@ from sklearn.model_selection import (
     StratifiedKFold,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ml_assets.lib.dataset import DatasetSpec
@@ -244,16 +244,26 @@ def model_inputs(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     return inputs
 
 
-def build_preprocessor(spec: DatasetSpec) -> ColumnTransformer:
-    """Median-impute and scale numbers, impute and one-hot categories; dense for every estimator."""
+def build_preprocessor(spec: DatasetSpec, native_categories: bool = False) -> ColumnTransformer:
+    """Median-impute and scale numbers, impute and one-hot categories; dense for every estimator.
+
+    ``native_categories`` codes each category as one integer column instead (unseen values as
+    -1, which boosting reads as missing), for an estimator that splits on categories itself:
+    one-hot columns multiply the cost of every boosting iteration.
+    """
     numeric = Pipeline(
         [("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())]
     )
+    encoder = (
+        (
+            "ordinal",
+            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float64),
+        )
+        if native_categories
+        else ("onehot", OneHotEncoder(handle_unknown="ignore"))
+    )
     categorical = Pipeline(
-        [
-            ("imputer", SimpleImputer(strategy="constant", fill_value="missing")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore")),
-        ]
+        [("imputer", SimpleImputer(strategy="constant", fill_value="missing")), encoder]
     )
     return ColumnTransformer(
         [
@@ -296,7 +306,14 @@ def build_pipeline(
     if "random_state" in model.get_params():
         model.set_params(random_state=seed)
     selector = build_selector(FeatureSelection.of(feature_selection), kind, seed)
-    steps = [(PREPROCESSOR_STEP, build_preprocessor(spec))]
+    # Boosting splits on category codes itself, unless a selector may drop or reorder columns.
+    native = estimator == "hist_gradient_boosting" and selector is None
+    if native and spec.categorical_features:
+        first = len(spec.model_numeric_columns)
+        model.set_params(
+            categorical_features=list(range(first, first + len(spec.categorical_features)))
+        )
+    steps = [(PREPROCESSOR_STEP, build_preprocessor(spec, native_categories=native))]
     if selector is not None:
         steps.append((SELECTOR_STEP, selector))
     return Pipeline([*steps, (ESTIMATOR_STEP, model)])
@@ -453,11 +470,13 @@ def train_model(
 
 
 def transformed_feature_names(model: Pipeline, spec: DatasetSpec) -> list[str]:
-    """The preprocessed inputs' names: numeric columns, then ``column=value`` per category."""
+    """The preprocessed inputs' names: numeric columns, then ``column=value`` per one-hot column."""
     names = list(spec.model_numeric_columns)
-    if spec.categorical_features:
-        preprocessor = model.named_steps[PREPROCESSOR_STEP]
-        onehot = preprocessor.named_transformers_["cat"].named_steps["onehot"]
+    encoders = model.named_steps[PREPROCESSOR_STEP].named_transformers_.get("cat")
+    if encoders is not None and "onehot" not in encoders.named_steps:
+        names += list(spec.categorical_features)
+    elif spec.categorical_features:
+        onehot = encoders.named_steps["onehot"]
         names += [
             f"{column}={value}"
             for column, values in zip(spec.categorical_features, onehot.categories_, strict=True)
