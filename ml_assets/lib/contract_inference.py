@@ -284,4 +284,3 @@ def contract_yaml(schema: pa.DataFrameSchema, reasons: Mapping[str, str]) -> str
                 out.append(f"  # {reason}")
         out.append(line)
     return "\n".join(out) + "\n"
-
