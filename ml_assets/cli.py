@@ -1,12 +1,25 @@
 """`ml-assets`: start a project for your own table (config + inferred contract) without code."""
 
 import argparse
+import contextlib
+import math
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import yaml
 
-from ml_assets.lib.contract_inference import free_text_columns, infer_contract, infer_task
+from ml_assets.lib.contract_inference import (
+    Inference,
+    contract_yaml,
+    infer_columns,
+    infer_task,
+    minority_label,
+)
 from ml_assets.lib.dataset import SOURCE_COLUMNS
 from ml_assets.lib.ingestion import IngestionError, read_landing_file
 from ml_assets.lib.project_config import CONFIG_ENV, ConfigError, load_project
@@ -14,6 +27,8 @@ from ml_assets.lib.storage import atomic_write_text
 
 CONFIG_NAME = "ml_assets.yaml"
 CONTRACT_NAME = "contract.yaml"
+DEFAULT_MAX_NULL_SHARE = 0.5
+NULL_HEADROOM = 0.1  # a later batch may be a little emptier than the sample
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,13 +62,13 @@ def _write(path: Path, text: str, force: bool) -> None:
     atomic_write_text(path, text)
 
 
-def _infer(args: argparse.Namespace):
+def _infer(args: argparse.Namespace) -> tuple[pd.DataFrame, str, Inference]:
     sample = read_landing_file(args.sample)
     if args.target not in sample.columns:
         columns = [c for c in sample.columns if c not in SOURCE_COLUMNS]
         raise ValueError(f"{args.sample}: no target column {args.target!r}; columns are {columns}")
     task = args.task or infer_task(sample[args.target])
-    contract = infer_contract(
+    inference = infer_columns(
         sample,
         target=args.target,
         task=task,
@@ -62,53 +77,157 @@ def _infer(args: argparse.Namespace):
         range_margin=args.range_margin,
         name=args.sample.stem,
     )
-    return sample, task, contract
+    return sample, task, inference
+
+
+def _null_limits(inference: Inference) -> dict[str, float]:
+    """Limits above the sample's own empty share where the default would be too tight for it."""
+    return {
+        column: min(1.0, math.ceil((share + NULL_HEADROOM) * 20) / 20)
+        for column, share in inference.null_shares.items()
+        if share + NULL_HEADROOM > DEFAULT_MAX_NULL_SHARE
+    }
+
+
+def _feature_plan(
+    args: argparse.Namespace, inference: Inference, key: str | None
+) -> tuple[list[str], dict[str, str]]:
+    """Columns the model must not use, each with the reason, beside the user's own --drop."""
+    reasons = {column: "--drop" for column in args.drop}
+    for column in inference.identifiers:
+        if column != key:
+            reasons.setdefault(column, "an identifier (unique in the sample)")
+    for column in inference.dates:
+        reasons.setdefault(column, "dates are not model inputs")
+    for column in inference.free_text:
+        reasons.setdefault(column, "free text (too many distinct values to one-hot)")
+    for column in inference.mostly_empty():
+        share = inference.null_shares[column]
+        reasons.setdefault(column, f"{share:.0%} empty in the sample")
+    protected = {args.target, key, *args.sensitive}
+    drop = [column for column in reasons if column not in protected or column in args.drop]
+    return drop, {column: reasons[column] for column in drop}
 
 
 def _init(args: argparse.Namespace) -> str:
-    sample, task, contract = _infer(args)
-    free_text = free_text_columns(contract, {args.target, args.key, *args.drop})
+    folder = args.out
+    existing = [folder / name for name in (CONFIG_NAME, CONTRACT_NAME) if (folder / name).exists()]
+    if existing and not args.force:
+        raise FileExistsError(f"{existing[0]} exists; pass --force to overwrite it")
+    sample, task, inference = _infer(args)
+    key = args.key or (inference.identifiers[0] if inference.identifiers else None)
+    positive, positive_note = _positive_label(args, sample, task)
+    drop, drop_reasons = _feature_plan(args, inference, key)
+    excluded = {args.target, key, *drop}
+    codes = [c for c in inference.categorical if c not in excluded]
+    has_codes = any(str(inference.schema.columns[c].dtype) != "str" for c in codes)
+    limits = _null_limits(inference)
     dataset = {
         "name": args.name or args.sample.stem,
         "target": args.target,
         "task": task,
-        "positive_label": _positive_label(args, sample, task),
-        "key": args.key,
-        "drop": [*args.drop, *free_text],
+        "positive_label": positive,
+        "key": key,
+        "categorical_features": codes if has_codes else None,
+        "drop": drop,
         "sensitive_columns": args.sensitive,
         "data_dir": "data",
     }
     config = {
         "dataset": {name: value for name, value in dataset.items() if value not in (None, [])},
         "contract": {"schema_file": CONTRACT_NAME},
-        "checks": {"min_rows": min(100, max(10, len(sample) // 2)), "max_quarantined_share": 0.05},
-        "training": {"estimator": "random_forest", "search": "grid", "cv_folds": 5, "seed": 42},
+        "checks": {
+            "min_rows": min(100, max(10, len(sample) // 2)),
+            "max_quarantined_share": 0.05,
+            "default_max_null_share": DEFAULT_MAX_NULL_SHARE,
+            **({"max_null_share": limits} if limits else {}),
+            "min_slice_rows": 30,
+        },
+        "training": {
+            "estimator": "auto",
+            "search": "grid",
+            "cv_folds": 5,
+            "seed": 42,
+            "feature_selection": {"method": "none"},
+        },
     }
-    folder = args.out
-    folder.mkdir(parents=True, exist_ok=True)
-    _write(folder / CONTRACT_NAME, contract.to_yaml(), args.force)
-    header = (
-        f"# ml_assets project for {args.sample.name}: review this file and {CONTRACT_NAME}, then\n"
-        f"#   export {CONFIG_ENV}={(folder / CONFIG_NAME).resolve()}\n"
-        f"#   cp {args.sample} {(folder / 'data' / 'landing').resolve()}/\n"
-        f"#   dagster asset materialize -m ml_assets --select '*'\n"
+    notes = [f"{task} task on {args.target!r}" + (f"; {positive_note}" if positive_note else "")]
+    if key:
+        notes.append(f"key {key!r}" + ("" if args.key else " (detected: unique in every row)"))
+    notes += [
+        *(f"not a feature: {column!r}, {reason}" for column, reason in drop_reasons.items()),
+        *(
+            f"null limit {limit:.0%} for {column!r} ({inference.null_shares[column]:.0%} empty "
+            "in the sample)"
+            for column, limit in limits.items()
+        ),
+    ]
+    header = "".join(f"# {line}\n" for line in _header(args, folder) + notes)
+    _publish(
+        folder,
+        {
+            CONTRACT_NAME: contract_yaml(inference.schema, inference.reasons),
+            CONFIG_NAME: header + yaml.safe_dump(config, sort_keys=False),
+        },
     )
-    _write(folder / CONFIG_NAME, header + yaml.safe_dump(config, sort_keys=False), args.force)
-    (folder / "data" / "landing").mkdir(parents=True, exist_ok=True)
-    load_project(folder / CONFIG_NAME)
-    notes = f" (free-text columns dropped: {free_text})" if free_text else ""
     written = f"wrote {folder / CONFIG_NAME} and {folder / CONTRACT_NAME}"
-    return f"{written}: {task} task on {args.target!r}{notes}"
+    return "\n".join([written, *(f"  {line}" for line in notes)])
 
 
-def _positive_label(args: argparse.Namespace, sample, task: str) -> object:
+def _header(args: argparse.Namespace, folder: Path) -> list[str]:
+    return [
+        f"ml_assets project for {args.sample.name}: review this file and {CONTRACT_NAME}, then",
+        f"  export {CONFIG_ENV}={(folder / CONFIG_NAME).resolve()}",
+        f"  cp {args.sample} {(folder / 'data' / 'landing').resolve()}/",
+        "  dagster asset materialize -m ml_assets --select '*'",
+        "What init decided:",
+    ]
+
+
+def _publish(folder: Path, files: dict[str, str]) -> None:
+    """Write ``files`` into a staging folder, validate them there, then move them into place.
+
+    Nothing appears at ``folder`` unless the configuration loads: a new project folder is one
+    rename; in an existing one each file is replaced by a rename of its own.
+    """
+    missing = [path for path in (folder, *folder.parents) if not path.exists()]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, text in files.items():
+            (staging / name).write_text(text)
+        (staging / "data" / "landing").mkdir(parents=True)
+        load_project(staging / CONFIG_NAME)
+        if folder.exists():
+            for name in files:
+                os.replace(staging / name, folder / name)
+            (folder / "data" / "landing").mkdir(parents=True, exist_ok=True)
+        else:
+            os.rename(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not folder.exists():  # failed: remove the parent folders made for it, innermost first
+            for path in missing[1:]:
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+
+
+def _positive_label(args: argparse.Namespace, sample: pd.DataFrame, task: str) -> tuple[Any, str]:
+    """The label of interest and why: --positive-label, else the minority class."""
     if task != "binary":
-        return None
-    labels = sorted(sample[args.target].dropna().unique().tolist())
-    chosen = args.positive_label if args.positive_label is not None else labels[-1]
-    if str(chosen) not in labels:
-        raise ValueError(f"--positive-label {chosen!r} is not one of the labels {labels}")
-    return int(chosen) if str(chosen).lstrip("-").isdigit() else chosen
+        return None, ""
+    values = sample[args.target].dropna()
+    labels = sorted(values.unique().tolist())
+    if args.positive_label is not None:
+        chosen, why = args.positive_label, "from --positive-label"
+        if str(chosen) not in labels:
+            raise ValueError(f"--positive-label {chosen!r} is not one of the labels {labels}")
+    else:
+        chosen = minority_label(values)
+        share = float((values == chosen).mean())
+        why = f"the minority class, {share:.0%} of the sample; --positive-label to change"
+    label = int(chosen) if str(chosen).lstrip("-").isdigit() else chosen
+    return label, f"positive label {label!r} ({why})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "init":
             message = _init(args)
         elif args.command == "infer-contract":
-            _, task, contract = _infer(args)
-            _write(args.output, contract.to_yaml(), args.force)
-            message = f"wrote {args.output} ({len(contract.columns)} columns, {task} target)"
+            _, task, inference = _infer(args)
+            _write(args.output, contract_yaml(inference.schema, inference.reasons), args.force)
+            columns = len(inference.schema.columns)
+            message = f"wrote {args.output} ({columns} columns, {task} target)"
         else:
             project = load_project()
             columns = project.columns.data_columns

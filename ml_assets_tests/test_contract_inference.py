@@ -8,7 +8,13 @@ import pytest
 
 from ml_assets.cli import main
 from ml_assets.lib.contract import validate_rows
-from ml_assets.lib.contract_inference import infer_contract, infer_task
+from ml_assets.lib.contract_inference import (
+    contract_yaml,
+    infer_columns,
+    infer_contract,
+    infer_task,
+    minority_label,
+)
 from ml_assets.lib.ingestion import read_landing_file
 from ml_assets.lib.project_config import load_project, with_source_columns
 
@@ -34,7 +40,10 @@ def test_inferred_contract_has_types_nullability_ranges_and_categories(sample: P
     columns = contract.columns
     assert str(columns["age"].dtype) == "int64" and columns["age"].nullable
     stats = columns["age"].checks[0].statistics
-    assert (stats["min_value"], stats["max_value"]) == (26, 54)
+    assert (stats["min_value"], stats["max_value"]) == (
+        29,
+        54,
+    )  # no negatives: the floor stays at the minimum
     assert str(columns["income"].dtype) == "float64" and not columns["income"].nullable
     assert columns["plan"].checks[0].statistics["allowed_values"] == ["basic", "plus", "premium"]
     assert columns["note"].checks == []
@@ -63,7 +72,7 @@ def test_inferred_contract_catches_new_categories_and_out_of_range_values(sample
     reasons = validate_rows(batch, contract).quarantined["_reason"].tolist()
     assert reasons == [
         "plan: isin(['basic', 'plus', 'premium']) failed for 'gold'",
-        "age: in_range(26, 54) failed for '400'",
+        "age: in_range(29, 54) failed for '400'",
     ]
 
 
@@ -114,7 +123,9 @@ def test_init_writes_a_config_and_contract_that_load(sample: Path, tmp_path: Pat
         )
         == 0
     )
-    assert "binary task on 'churn' (free-text columns dropped: ['note'])" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "binary task on 'churn'" in printed
+    assert "not a feature: 'note', free text" in printed
     project = load_project(out / "ml_assets.yaml")
     assert project.spec.positive_label == "Yes"
     assert project.spec.numeric_features == ("age", "income")
@@ -149,3 +160,188 @@ def test_cli_errors_name_the_file_and_the_problem(sample: Path, tmp_path: Path, 
     assert (
         "--positive-label 'Maybe' is not one of the labels ['No', 'Yes']" in capsys.readouterr().err
     )
+
+
+ROWS = 60
+
+
+def text_frame(**columns) -> pd.DataFrame:
+    """A sample as the pipeline reads it: every column text, missing cells as NA."""
+    frame = pd.DataFrame(
+        {name: [None if v is None else str(v) for v in values] for name, values in columns.items()}
+    )
+    return frame.astype("string")
+
+
+def rule(values, name: str = "column"):
+    """The inferred contract column for ``values`` (with a constant target beside it)."""
+    sample = text_frame(**{name: values, "label": ["a", "b"] * (len(values) // 2)})
+    inference = infer_columns(sample, target="label", task="binary")
+    return inference.schema.columns[name], inference
+
+
+def statistics(column) -> dict:
+    return {check.name: check.statistics for check in column.checks}
+
+
+@pytest.mark.parametrize(
+    ("values", "codes"),
+    [([0, 1] * 30, [0, 1]), ([1, 2, 2] * 20, [1, 2]), ([1, 2, 5, 9] * 15, [1, 2, 5, 9])],
+)
+def test_two_valued_and_few_valued_integer_codes_become_categories(values, codes) -> None:
+    column, inference = rule(values)
+    assert statistics(column) == {"isin": {"allowed_values": codes}}
+    assert inference.categorical == ["column"]
+    assert "a code" in inference.reasons["column"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0, 1, 2] * 20,  # one consecutive run: a count or a scale
+        [1, 2, 5, 9] * 14 + [1, 2, 5, 11],  # 11 seen once: not a common code
+        list(range(0, 120, 10)) * 5,  # twelve values: more than a few
+    ],
+)
+def test_near_miss_integers_keep_a_range(values) -> None:
+    column, inference = rule(values)
+    assert set(statistics(column)) == {"in_range"}
+    assert inference.categorical == []
+
+
+def test_a_floor_of_zero_stays_at_zero_and_a_positive_floor_at_the_minimum() -> None:
+    zero_floor = statistics(rule(list(range(11)) * 6)[0])["in_range"]
+    assert (zero_floor["min_value"], zero_floor["max_value"]) == (0, 11)
+    age = statistics(rule([18 + (i * 37) % 64 for i in range(64)], "age")[0])["in_range"]
+    assert (age["min_value"], age["max_value"]) == (18, 88)
+
+
+def test_near_miss_a_column_with_negatives_widens_both_ways() -> None:
+    bounds = statistics(rule(list(range(-1, 10)) * 6)[0])["in_range"]
+    assert (bounds["min_value"], bounds["max_value"]) == (-2, 10)
+
+
+def test_a_share_is_bounded_by_zero_and_one_and_a_near_miss_is_not() -> None:
+    share = statistics(rule([0.05, 0.5, 0.9] * 20)[0])["in_range"]
+    assert (share["min_value"], share["max_value"]) == (0.05, 1.0)
+    wider = statistics(rule([0.05, 0.5, 1.25] * 20)[0])["in_range"]
+    assert wider["max_value"] == pytest.approx(1.25 + 0.12)
+
+
+def test_a_year_column_has_a_floor_and_no_ceiling_and_a_near_miss_has_both() -> None:
+    years = [2015, 2016, 2017, 2018, 2019, 2020] * 10
+    year_column, inference = rule(years, "signup_year")
+    assert statistics(year_column) == {"greater_than_or_equal_to": {"min_value": 2014}}
+    assert "no ceiling" in inference.reasons["signup_year"]
+    amount = statistics(rule(years, "amount")[0])
+    assert set(amount) == {"in_range"} and amount["in_range"]["max_value"] == 2021
+
+
+def test_dates_parse_as_dates_and_are_kept_out_of_the_features() -> None:
+    days = [f"2024-0{month}-1{day}" for month in range(1, 7) for day in range(10)]
+    column, inference = rule(days, "signed_on")
+    assert str(column.dtype) == "datetime64[ns, UTC]" and column.checks == []
+    assert inference.dates == ["signed_on"]
+    near_miss, inference = rule([*days[:-1], "soon"], "signed_on")
+    assert str(near_miss.dtype) == "str" and inference.dates == []
+
+
+@pytest.mark.parametrize(
+    ("values", "name", "identifier"),
+    [
+        ([f"C{i:03d}" for i in range(ROWS)], "customer", True),
+        ([f"C{i:03d}" for i in range(ROWS - 1)] + ["C000"], "customer", False),  # a repeat
+        (list(range(1000, 1000 + ROWS)), "row", True),  # near-consecutive integers
+        ([i * 7919 for i in range(ROWS)], "amount", False),  # unique but spread out
+        ([i * 7919 for i in range(ROWS)], "customerID", True),  # ... named like an id
+        ([f"C{i}" for i in range(10)], "code", False),  # too few rows to tell
+        ([1000 + (i * 37) % ROWS for i in range(ROWS)], "row", False),  # unique, not in order
+    ],
+)
+def test_identifiers_are_detected_and_near_misses_are_not(values, name, identifier) -> None:
+    column, inference = rule(values, name)
+    assert (inference.identifiers == [name]) is identifier
+    assert bool(column.unique) is identifier
+
+
+def test_reasons_are_comments_in_a_contract_that_still_loads(tmp_path: Path) -> None:
+    sample = text_frame(flag=[0, 1] * 30, label=["a", "b"] * 30)
+    inference = infer_columns(sample, target="label", task="binary")
+    text = contract_yaml(inference.schema, inference.reasons)
+    lines = text.splitlines()
+    flag = lines.index("  flag:")
+    assert lines[flag - 1].startswith("  # 2 integer values [0, 1]: a code")
+    path = tmp_path / "contract.yaml"
+    path.write_text(text)
+    assert pa.DataFrameSchema.from_yaml(path).columns.keys() == inference.schema.columns.keys()
+
+
+def test_the_positive_label_defaults_to_the_minority_class() -> None:
+    assert minority_label(pd.Series(["No"] * 8 + ["Yes"] * 2)) == "Yes"
+    assert minority_label(pd.Series(["No"] * 2 + ["Yes"] * 8)) == "No"
+    assert minority_label(pd.Series(["a", "b"])) == "b"  # a tie keeps the larger label
+
+
+def imbalanced_sample(tmp_path: Path) -> Path:
+    rows = 200
+    frame = pd.DataFrame(
+        {
+            "account": [f"A{i:04d}" for i in range(rows)],
+            "spend": [float(i % 37) for i in range(rows)],
+            "discount": [None if i % 100 < 61 else "yes" for i in range(rows)],
+            "coupon": [None if i % 100 < 96 else "c1" for i in range(rows)],
+            "region": ["north", "south"] * (rows // 2),
+            "stayed": ["yes"] * 170 + ["no"] * 30,
+        }
+    )
+    path = tmp_path / "accounts.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_init_picks_the_minority_label_a_key_and_null_limits_the_sample_passes(
+    tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "accounts"
+    assert (
+        main(["init", str(imbalanced_sample(tmp_path)), "--target", "stayed", "--out", str(out)])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "positive label 'no' (the minority class, 15% of the sample" in printed
+    assert "key 'account' (detected" in printed
+    assert "not a feature: 'coupon', 96% empty in the sample" in printed
+    project = load_project(out / "ml_assets.yaml")
+    assert project.spec.positive_label == "no" and project.spec.key == "account"
+    assert "coupon" not in project.spec.input_columns
+    assert "discount" in project.spec.input_columns
+    checks = project.config.checks
+    assert checks.max_null_share == {"discount": 0.75, "coupon": 1.0}
+    assert project.config.training.estimator == "auto"
+    valid = validate_rows(read_landing_file(imbalanced_sample(tmp_path)), project.contract).valid
+    for column in project.columns.nullable:
+        limit = checks.max_null_share.get(column, checks.default_max_null_share)
+        assert valid[column].isna().mean() <= limit
+
+
+def test_a_failed_init_leaves_nothing_behind(sample: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "new" / "nested" / "project"
+    args = ["init", str(sample), "--target", "churn", "--sensitive", "plna", "--out", str(out)]
+    assert main(args) == 2
+    assert "dataset.sensitive_columns: ['plna'] not in the contract's columns" in (
+        capsys.readouterr().err
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["customers.csv"]
+
+
+def test_a_failed_init_over_an_existing_project_keeps_its_files(
+    sample: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "project"
+    assert main(["init", str(sample), "--target", "churn", "--out", str(out)]) == 0
+    before = {path.name: path.read_text() for path in out.iterdir() if path.is_file()}
+    args = ["init", str(sample), "--target", "churn", "--sensitive", "nope", "--force"]
+    assert main([*args, "--out", str(out)]) == 2
+    after = {path.name: path.read_text() for path in out.iterdir() if path.is_file()}
+    assert after == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["customers.csv", "project"]

@@ -15,6 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import datasets
+from upath import UPath
+
+from ml_assets.lib.batch_records import BatchTable
+from ml_assets.lib.batches import BatchStore
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +119,12 @@ def user_env(tmp_path: Path, config: Path) -> dict[str, str]:
     return {**env, "DAGSTER_HOME": str(home), "ML_ASSETS_CONFIG": str(config)}
 
 
+def stored_rows(storage: Path, name: str) -> pd.DataFrame:
+    """A stored batch table's rows, every batch stacked."""
+    table = BatchTable.from_json((storage / f"{name}.json").read_text())
+    return BatchStore(UPath(storage / "batches")).read(table)
+
+
 def init_and_materialize(
     tmp_path: Path, csv: Path, args: list[str], extra_files: tuple = ()
 ) -> Path:
@@ -143,6 +153,8 @@ def test_a_users_table_trains_and_beats_its_baselines(tmp_path: Path, name: str)
     )
     assert scores[metric] >= baselines[TRIVIAL[metric]][metric] + margin
     assert scores[metric] >= baselines[LINEAR[metric]][metric] - tolerance
+    assert report["verdict"]["verdict"] != "worse", report["verdict"]
+    assert stored_rows(storage, "quarantined_rows").empty  # its own sample passes
     if report["task"] != "regression":
         labels = set(make()[target].astype(str))
         assert {str(label) for label in report["classes"]} == labels
@@ -160,7 +172,7 @@ def test_a_second_file_breaking_the_inferred_contract_is_quarantined(tmp_path: P
         tmp_path, csv, ["--target", "churn", "--key", "customer_id"], (tmp_path / "march.csv",)
     )
 
-    quarantined = pd.read_parquet(storage / "quarantined_rows.parquet")
+    quarantined = stored_rows(storage, "quarantined_rows")
     assert quarantined[["_source_file", "_source_line"]].values.tolist() == [
         ["march.csv", 5],
         ["march.csv", 9],
@@ -170,3 +182,35 @@ def test_a_second_file_breaking_the_inferred_contract_is_quarantined(tmp_path: P
         == "plan: isin(['basic', 'plus', 'premium']) failed for 'platinum'"
     )
     assert quarantined["_reason"].iloc[1].startswith("income: in_range(")
+
+
+@pytest.mark.slow
+def test_a_bad_batch_then_a_good_one_retrains_on_the_good_data(tmp_path: Path) -> None:
+    csv = tmp_path / "customers.csv"
+    customers().to_csv(csv, index=False)
+    storage = init_and_materialize(tmp_path, csv, ["--target", "churn", "--key", "customer_id"])
+    landing = tmp_path / "project" / "data" / "landing"
+    env = user_env(tmp_path, tmp_path / "project" / "ml_assets.yaml")
+    command = [str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select", "*"]
+    first = json.loads((storage / "evaluation_report.json").read_text())["provenance"]
+
+    shifted = customers(rows=300, seed=3)
+    shifted["plan"] = "gold"  # a new category on every row: the whole batch breaks the contract
+    shifted.to_csv(landing / "april.csv", index=False)
+    done = run(command, env)
+    assert "april.csv-" in done.stderr and "rejected: 100.0% of its rows break the contract" in (
+        done.stderr
+    )
+    second = json.loads((storage / "evaluation_report.json").read_text())["provenance"]
+    assert (
+        second["batches"] == first["batches"] and second["model_version"] == first["model_version"]
+    )
+
+    customers(rows=600, seed=4).to_csv(landing / "may.csv", index=False)
+    run(command, env)
+    third = json.loads((storage / "evaluation_report.json").read_text())["provenance"]
+    assert [batch.rsplit("-", 1)[0] for batch in third["batches"]] == ["customers.csv", "may.csv"]
+    assert third["model_version"] != first["model_version"]
+    features = stored_rows(storage, "features")
+    assert len(features) == 2500 + 600 and "april.csv" not in set(features["_source_file"])
+    assert len(stored_rows(storage, "quarantined_rows")) == 300

@@ -27,6 +27,7 @@ CHECKS = {
     ("features", "enough_rows"): True,
     ("features", "null_rates"): True,
     ("features", "split_is_usable"): True,
+    ("evaluation_report", "beats_baselines"): False,
 }
 
 

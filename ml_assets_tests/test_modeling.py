@@ -3,13 +3,23 @@
 import pickle
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import skops.io
+from sklearn.feature_selection import f_classif
 
 from ml_assets.demo.data import DEMO_SPEC
 from ml_assets.lib.dataset import DatasetSpec
 from ml_assets.lib.features import build_features
-from ml_assets.lib.modeling import ESTIMATORS, model_fingerprint, model_inputs, train_model
+from ml_assets.lib.modeling import (
+    AUTO,
+    AUTO_FAMILIES,
+    ESTIMATORS,
+    model_fingerprint,
+    model_inputs,
+    train_model,
+)
 from ml_assets.lib.storage import (
     TRUSTED_MODEL_TYPES,
     ArtifactLoadError,
@@ -77,15 +87,34 @@ REGRESSION = DatasetSpec(
     categorical_features=("category",),
 )
 SPECS = {"classification": DEMO_SPEC, "regression": REGRESSION}
-COMBINATIONS = [(estimator, task) for estimator in sorted(ESTIMATORS) for task in sorted(SPECS)]
+SELECTIONS = {
+    "none": None,
+    "variance": {"method": "variance"},
+    "mutual_info": {"method": "univariate", "k": 2},
+    "f_test": {"method": "univariate", "k": 2, "score": "f_test"},
+    "model": {"method": "model"},
+}
+COMBINATIONS = [
+    (estimator, task, selection)
+    for estimator in sorted(ESTIMATORS)
+    for task in sorted(SPECS)
+    for selection in sorted(SELECTIONS)
+]
 
 
-@pytest.mark.parametrize(("estimator", "task"), COMBINATIONS)
-def test_every_estimator_round_trips_through_skops_with_the_trusted_list(
-    train_rows, estimator, task
+@pytest.mark.parametrize(("estimator", "task", "selection"), COMBINATIONS)
+def test_every_estimator_and_selector_round_trips_through_skops_with_the_trusted_list(
+    train_rows, estimator, task, selection
 ) -> None:
     spec = SPECS[task]
-    model = train_model(train_rows, spec, estimator, search="none", cv_folds=3).model
+    model = train_model(
+        train_rows,
+        spec,
+        estimator,
+        search="none",
+        cv_folds=2,
+        feature_selection=SELECTIONS[selection],
+    ).model
     data = dump_model(model)
     assert set(skops.io.get_untrusted_types(data=data)) <= set(TRUSTED_MODEL_TYPES)
     loaded = load_model_bytes(data, "model")
@@ -94,10 +123,17 @@ def test_every_estimator_round_trips_through_skops_with_the_trusted_list(
     assert (loaded.predict(inputs) == model.predict(inputs)).all()
 
 
-def test_trusted_list_holds_only_types_some_estimator_needs(train_rows) -> None:
+def test_trusted_list_holds_only_types_some_estimator_or_selector_needs(train_rows) -> None:
     needed = set()
-    for estimator, task in COMBINATIONS:
-        model = train_model(train_rows, SPECS[task], estimator, search="none", cv_folds=3).model
+    for estimator, task, selection in COMBINATIONS:
+        model = train_model(
+            train_rows,
+            SPECS[task],
+            estimator,
+            search="none",
+            cv_folds=2,
+            feature_selection=SELECTIONS[selection],
+        ).model
         needed |= set(skops.io.get_untrusted_types(data=dump_model(model)))
     assert needed == set(TRUSTED_MODEL_TYPES)
 
@@ -157,3 +193,165 @@ def test_skops_is_preloaded_in_the_background() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout.split() == ["False", "True", "True"], done.stderr[-2000:]
+
+
+def numeric_table(kind: str, seed: int = 1) -> tuple[pd.DataFrame, DatasetSpec]:
+    """Data on which one family is truly best, by construction.
+
+    linear: a linear target, which trees only approximate in steps. random_forest: a pure
+    interaction (x0 * x1) on 90 rows, where boosting's 20-row leaves leave one split per tree,
+    an additive model that cannot represent it. hist_gradient_boosting: a smooth additive
+    target in six inputs, which boosting fits term by term and a forest only coarsely.
+    """
+    rng = np.random.default_rng(seed)
+    if kind == "linear":
+        inputs = rng.normal(size=(300, 8))
+        target = inputs @ rng.normal(size=8) + rng.normal(0, 0.3, 300)
+    elif kind == "random_forest":
+        inputs = rng.uniform(-1, 1, size=(90, 2))
+        target = 4 * inputs[:, 0] * inputs[:, 1] + rng.normal(0, 0.1, 90)
+    else:
+        inputs = rng.uniform(-2, 2, size=(1000, 6))
+        target = np.sin(2 * inputs).sum(axis=1) + rng.normal(0, 0.2, 1000)
+    names = [f"x{i}" for i in range(inputs.shape[1])]
+    frame = pd.DataFrame(inputs, columns=names).assign(y=target)
+    spec = DatasetSpec(
+        name=kind,
+        target="y",
+        task="regression",
+        numeric_features=tuple(names),
+        categorical_features=(),
+    )
+    return frame, spec
+
+
+@pytest.mark.parametrize("family", AUTO_FAMILIES)
+def test_auto_picks_the_family_that_truly_wins_and_lists_every_candidate(family) -> None:
+    frame, spec = numeric_table(family)
+    result = train_model(frame, spec, AUTO, cv_folds=3)
+    assert result.estimator == family
+    assert [candidate["estimator"] for candidate in result.candidates] == list(AUTO_FAMILIES)
+    means = {c["estimator"]: c["cv_mean"] for c in result.candidates}
+    assert result.cv_mean == means[family] == max(means.values())
+    chosen = next(c for c in result.candidates if c["estimator"] == family)
+    assert chosen["best_params"] == result.best_params and chosen["cv_std"] >= 0
+    step = result.model.named_steps["estimator"]
+    assert type(step) is ESTIMATORS[family][False]
+    assert {key: step.get_params()[key] for key in result.best_params} == result.best_params
+    summary = result.summary()
+    assert summary["estimator"] == family and summary["cv_metric"] == "r2"
+
+
+def test_auto_searches_the_tree_families_by_successive_halving() -> None:
+    frame, spec = numeric_table("random_forest")
+    searches = {
+        c["estimator"]: c["search"] for c in train_model(frame, spec, AUTO, cv_folds=3).candidates
+    }
+    assert searches == {
+        "linear": "grid",
+        "random_forest": "halving grid",
+        "hist_gradient_boosting": "halving grid",
+    }
+
+
+def test_auto_refuses_a_single_estimators_search_space(train_rows) -> None:
+    with pytest.raises(ValueError, match="with estimator 'auto' each family"):
+        train_model(train_rows, DEMO_SPEC, AUTO, search_space={"C": [1.0]})
+
+
+def noisy_table(rows: int = 400, seed: int = 3) -> tuple[pd.DataFrame, DatasetSpec]:
+    """Two informative inputs, one pure-noise input and one constant, with a binary label."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=(rows, 2))
+    label = np.where(signal[:, 0] + signal[:, 1] + rng.normal(0, 0.3, rows) > 0, "yes", "no")
+    frame = pd.DataFrame(
+        {
+            "signal_a": signal[:, 0],
+            "signal_b": signal[:, 1],
+            "noise": rng.normal(size=rows),
+            "constant": 1.0,
+            "label": label,
+        }
+    )
+    spec = DatasetSpec(
+        name="noisy",
+        target="label",
+        task="binary",
+        numeric_features=("signal_a", "signal_b", "noise", "constant"),
+        categorical_features=(),
+    )
+    return frame, spec
+
+
+@pytest.mark.parametrize(
+    ("selection", "dropped"),
+    [
+        ({"method": "variance"}, {"constant"}),
+        ({"method": "univariate", "k": 2}, {"noise", "constant"}),
+        ({"method": "univariate", "k": 2, "score": "f_test"}, {"noise", "constant"}),
+        ({"method": "model"}, {"noise", "constant"}),
+    ],
+)
+def test_feature_selection_drops_noise_and_reports_its_scores(selection, dropped) -> None:
+    frame, spec = noisy_table()
+    result = train_model(
+        frame, spec, "linear", search="none", cv_folds=3, feature_selection=selection
+    )
+    assert {row["feature"] for row in result.features_dropped} == dropped
+    kept = [row["feature"] for row in result.features_kept]
+    assert set(kept) == {"signal_a", "signal_b", "noise", "constant"} - dropped
+    scores = [row["score"] for row in result.features_kept if row["score"] is not None]
+    assert scores == sorted(scores, reverse=True)
+    assert result.model.named_steps["estimator"].n_features_in_ == len(kept)
+    assert result.summary()["feature_selection"] == selection["method"]
+
+
+def test_no_selection_keeps_every_input_without_a_selector_step() -> None:
+    frame, spec = noisy_table()
+    result = train_model(frame, spec, "linear", search="none", cv_folds=3)
+    assert "selector" not in result.model.named_steps and result.features_dropped == []
+    assert [row["feature"] for row in result.features_kept] == list(spec.numeric_features)
+
+
+def test_feature_selection_is_fitted_on_training_rows_only() -> None:
+    """A column that gives the label away on the test side alone must not be selected."""
+    frame, spec = noisy_table(rows=600)
+    features = frame.assign(_split=["train"] * 400 + ["test"] * 200)
+    test = features["_split"] == "test"
+    features.loc[test, "noise"] = np.where(features.loc[test, "label"] == "yes", 5.0, -5.0)
+    train = features[~test]
+    selection = {"method": "univariate", "k": 2, "score": "f_test"}
+    result = train_model(
+        train, spec, "linear", search="none", cv_folds=3, feature_selection=selection
+    )
+    assert "noise" in {row["feature"] for row in result.features_dropped}
+    transformed = result.model.named_steps["preprocessor"].transform(model_inputs(train, spec))
+    expected, _ = f_classif(transformed, train["label"])
+    fitted = result.model.named_steps["selector"].scores_
+    np.testing.assert_allclose(fitted[:3], expected[:3])
+    on_all_rows, _ = f_classif(
+        result.model.named_steps["preprocessor"].transform(model_inputs(features, spec)),
+        features["label"],
+    )
+    assert on_all_rows[2] > fitted[2] * 10  # the leak would have been visible to a leaky fit
+
+
+def test_integer_codes_and_booleans_one_hot_beside_missing_values() -> None:
+    spec = DatasetSpec(
+        name="codes",
+        target="label",
+        task="binary",
+        numeric_features=("x",),
+        categorical_features=("plan_code", "flag"),
+    )
+    frame = pd.DataFrame(
+        {
+            "x": np.arange(40, dtype=float),
+            "plan_code": pd.array([1, 2, None, 9] * 10, dtype="Int64"),
+            "flag": pd.array([True, False, None, True] * 10, dtype="boolean"),
+            "label": ["a", "b"] * 20,
+        }
+    )
+    result = train_model(frame, spec, "linear", search="none", cv_folds=2)
+    names = [row["feature"] for row in result.features_kept]
+    assert {"plan_code=1", "plan_code=9", "plan_code=missing", "flag=True"} <= set(names)

@@ -1,14 +1,21 @@
-"""The ``evaluation_report`` asset: held-out metrics, baselines and fairness slices."""
+"""The ``evaluation_report`` asset: held-out metrics, baselines, a verdict and fairness slices."""
 
 import dagster as dg
 
 from ml_assets.checks.batches import require_usable_training_set
-from ml_assets.constants import AUTOMATION, MODEL, write_pool
+from ml_assets.constants import AUTOMATION, EVALUATION_REPORT, MODEL, TRAINED_MODEL, write_pool
 from ml_assets.lib.batch_records import BatchTable
 from ml_assets.lib.project_config import Project
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import PipelineSettings, batch_store
+
+BEATS_BASELINES = dg.AssetCheckSpec(
+    "beats_baselines",
+    asset=EVALUATION_REPORT,
+    description="The model is not worse than its strongest baseline on the held-out side (a "
+    "paired bootstrap interval of the primary metric's difference; warns).",
+)
 
 
 def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
@@ -21,10 +28,14 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
         automation_condition=AUTOMATION,
         kinds={"scikit-learn"},
         metadata={STORAGE_FORMAT: "report"},
+        check_specs=[BEATS_BASELINES],
     )
     def evaluation_report(
-        trained_model, features: BatchTable, settings: PipelineSettings
-    ) -> dg.Output[dict]:
+        context: dg.AssetExecutionContext,
+        trained_model,
+        features: BatchTable,
+        settings: PipelineSettings,
+    ):
         """The model scored on the held-out side, beside the baselines and per sensitive group.
 
         Stored as ``storage/evaluation_report.json`` and ``.md``; both name the model version,
@@ -35,32 +46,62 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
         from ml_assets.lib.modeling import model_fingerprint
 
         require_usable_training_set(features, project, settings)
-        rows = batch_store(settings).read(features)
-        report = evaluate(trained_model, rows, project.spec, seed=settings.seed)
+        fingerprint = model_fingerprint(trained_model)
+        report = evaluate(
+            trained_model,
+            batch_store(settings).read(features),
+            project.spec,
+            seed=settings.seed,
+            training=_training_summary(context, fingerprint),
+            min_slice_rows=settings.min_slice_rows,
+        )
         report["provenance"] = {
-            "model_version": model_fingerprint(trained_model),
+            "model_version": fingerprint,
             "data_version": features.data_version,
             "batches": features.batches,
             "config_hash": project.config_hash,
             "created_at": now_iso(),
         }
         markdown = report_markdown(report)
-        scores = {f"test_{name}": value for name, value in report["metrics"].items()}
-        lifts = {f"lift_over_{name}": v for name, v in report["lift_over_baselines"].items()}
-        gaps = {
-            f"largest_gap_{column}": fairness["largest_gap"].get("gap", 0.0)
-            for column, fairness in report["fairness"].items()
-        }
-        return dg.Output(
-            {**report, "markdown": markdown},
-            metadata={
-                "report": dg.MetadataValue.md(markdown),
-                "model_version": report["provenance"]["model_version"],
-                "training_set": features.data_version,
-                **scores,
-                **lifts,
-                **gaps,
-            },
+        yield dg.Output({**report, "markdown": markdown}, metadata=_metadata(report, markdown))
+        verdict = report["verdict"]
+        yield dg.AssetCheckResult(
+            check_name=BEATS_BASELINES.name,
+            passed=verdict["verdict"] != "worse",
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"{verdict['verdict']} than {verdict['against']}: {verdict['metric']} "
+            f"difference {verdict['difference']:+.4f}, 95% interval "
+            f"[{verdict['interval'][0]:+.4f}, {verdict['interval'][1]:+.4f}]",
+            metadata={"difference": verdict["difference"], "against": verdict["against"]},
         )
 
     return evaluation_report
+
+
+def _training_summary(context: dg.AssetExecutionContext, fingerprint: str) -> dict | None:
+    """What training found, from the materialization of the very model being evaluated."""
+    event = context.instance.get_latest_materialization_event(TRAINED_MODEL)
+    materialization = event.asset_materialization if event else None
+    metadata = materialization.metadata if materialization else {}
+    if "training" not in metadata or metadata["fingerprint"].value != fingerprint:
+        return None
+    return metadata["training"].value
+
+
+def _metadata(report: dict, markdown: str) -> dict:
+    """Rounded metrics as numbers the UI plots over materializations, and the report itself."""
+    scores = {f"test_{name}": value for name, value in report["metrics"].items()}
+    lifts = {f"lift_over_{name}": v for name, v in report["lift_over_baselines"].items()}
+    gaps = {
+        f"largest_gap_{column}": fairness["largest_gap"].get("gap", 0.0)
+        for column, fairness in report["fairness"].items()
+    }
+    return {
+        "report": dg.MetadataValue.md(markdown),
+        "model_version": report["provenance"]["model_version"],
+        "training_set": report["provenance"]["data_version"],
+        "verdict": report["verdict"]["verdict"],
+        **scores,
+        **lifts,
+        **gaps,
+    }

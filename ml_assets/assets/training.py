@@ -1,5 +1,6 @@
 """The ``trained_model`` asset: a tuned scikit-learn Pipeline, stored with skops."""
 
+import contextlib
 import json
 from typing import Literal
 
@@ -9,6 +10,7 @@ from pydantic import Field
 from ml_assets.checks.batches import require_usable_training_set
 from ml_assets.constants import AUTOMATION, MODEL, write_pool
 from ml_assets.lib.batch_records import BatchTable
+from ml_assets.lib.markdown import table
 from ml_assets.lib.project_config import Project, TrainingSection
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT
@@ -17,13 +19,39 @@ from ml_assets.resources.settings import PipelineSettings, batch_store
 
 def training_config(defaults: TrainingSection) -> type[dg.Config]:
     """The launchpad's training settings, their defaults from the project's ``training`` section."""
+    selection = defaults.feature_selection
+
+    class FeatureSelectionConfig(dg.Config):
+        """Which preprocessed inputs the estimator sees, chosen on training rows only."""
+
+        method: Literal["none", "variance", "univariate", "model"] = Field(
+            default=selection.method,
+            description="none; variance (drop near-constant inputs); univariate (the k best by "
+            "score); model (inputs a random forest finds important).",
+        )
+        k: int = Field(default=selection.k, ge=1, description="Inputs kept by univariate.")
+        score: Literal["mutual_info", "f_test"] = Field(
+            default=selection.score, description="The univariate score."
+        )
+        threshold: str | None = Field(
+            default=None if selection.threshold is None else str(selection.threshold),
+            description="variance: a number; model: a number, mean or median; empty: default.",
+        )
+
+        def as_section(self) -> dict:
+            """The selection as ``train_model`` takes it (numbers as numbers)."""
+            threshold: float | str | None = self.threshold or None
+            with contextlib.suppress(TypeError, ValueError):
+                threshold = float(threshold)  # type: ignore[arg-type]
+            return {**self.model_dump(), "threshold": threshold}
 
     class TrainingConfig(dg.Config):
         """Estimator and hyperparameter search, editable in the launchpad."""
 
-        estimator: Literal["random_forest", "hist_gradient_boosting", "linear"] = Field(
+        estimator: Literal["auto", "random_forest", "hist_gradient_boosting", "linear"] = Field(
             default=defaults.estimator,
-            description="The model's final step (linear: logistic regression or ridge, by task).",
+            description="The model's final step (linear: logistic regression or ridge, by "
+            "task); auto cross-validates every family and keeps the best.",
         )
         search: Literal["grid", "random", "none"] = Field(
             default=defaults.search,
@@ -39,6 +67,9 @@ def training_config(defaults: TrainingSection) -> type[dg.Config]:
             default=defaults.n_iter, ge=1, description="Candidates of a randomized search."
         )
         seed: int = Field(default=defaults.seed, description="Seed of folds, search and estimator.")
+        feature_selection: FeatureSelectionConfig = Field(
+            default=FeatureSelectionConfig(), description="Feature selection inside the Pipeline."
+        )
 
         def parsed_search_space(self) -> dict[str, list] | None:
             """The search space as a dict, or None for the estimator's default."""
@@ -93,14 +124,19 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
             cv_folds=config.cv_folds,
             n_iter=config.n_iter,
             seed=config.seed,
+            feature_selection=config.feature_selection.as_section(),
         )
         fingerprint = model_fingerprint(result.model)
         return dg.Output(
             result.model,
             data_version=dg.DataVersion(fingerprint),
             metadata={
-                "estimator": config.estimator,
+                "estimator": result.estimator,
                 "best_params": dg.MetadataValue.json(result.best_params),
+                "candidates": dg.MetadataValue.md(table(result.candidates)),
+                "features_kept": dg.MetadataValue.json(result.features_kept),
+                "features_dropped": dg.MetadataValue.json(result.features_dropped),
+                "training": dg.MetadataValue.json(result.summary()),
                 f"cv_{result.scoring}_mean": result.cv_mean,
                 f"cv_{result.scoring}_std": result.cv_std,
                 "train_rows": result.rows,

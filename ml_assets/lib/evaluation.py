@@ -1,4 +1,4 @@
-"""Held-out evaluation: metrics, baselines trained on the same split, and fairness slices."""
+"""Held-out evaluation: metrics, baselines trained on the same split, a verdict, fairness slices."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -10,9 +10,9 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
+from ml_assets.lib.contract_inference import minority_label
 from ml_assets.lib.dataset import SPLIT, DatasetSpec
 from ml_assets.lib.features import TEST, TRAIN
-from ml_assets.lib.markdown import provenance_markdown
 from ml_assets.lib.modeling import build_pipeline, build_preprocessor, model_inputs
 
 Report = dict[str, Any]
@@ -23,6 +23,9 @@ SLICE_METRICS = {
     "multiclass": ("accuracy", "f1_macro", "f1_weighted"),
     "regression": ("rmse", "mae", "r2"),
 }
+MIN_SLICE_ROWS = 30
+BOOTSTRAP_ROUNDS = 500
+CONFIDENCE = 0.95
 
 
 def positive_index(classes: np.ndarray, positive: Any) -> int:
@@ -85,8 +88,10 @@ def regression_metrics(y_true: pd.Series, predicted: np.ndarray) -> dict[str, fl
     return scores
 
 
-def score_model(model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec) -> dict[str, float]:
-    """The task's metrics of a fitted Pipeline on ``rows``."""
+def score_model(
+    model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec, positive: Any = None
+) -> dict[str, float]:
+    """The task's metrics of a fitted Pipeline on ``rows`` (``positive`` overrides the spec's)."""
     inputs = model_inputs(rows, spec)
     if not spec.is_classification:
         return regression_metrics(rows[spec.target], model.predict(inputs))
@@ -95,18 +100,21 @@ def score_model(model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec) -> dict[
         model.predict(inputs),
         model.predict_proba(inputs),
         model.classes_,
-        spec.positive_label,
+        spec.positive_label if positive is None else positive,
     )
 
 
 def per_class_metrics(
     y_true: pd.Series, predicted: np.ndarray, classes: np.ndarray
 ) -> dict[str, Any]:
-    """Precision, recall, F1 and support of every class, keyed by its label."""
+    """Precision, recall, F1 and support (a row count) of every class, keyed by its label."""
     table = metrics.classification_report(
         y_true, predicted, labels=classes, output_dict=True, zero_division=0
     )
-    return {str(label): table[str(label)] for label in classes}
+    return {
+        str(label): {**table[str(label)], "support": int(table[str(label)]["support"])}
+        for label in classes
+    }
 
 
 def fit_baselines(train: pd.DataFrame, spec: DatasetSpec, seed: int) -> dict[str, Pipeline]:
@@ -131,17 +139,27 @@ def fit_baselines(train: pd.DataFrame, spec: DatasetSpec, seed: int) -> dict[str
 
 
 def fairness_slices(
-    model: Pipeline, test: pd.DataFrame, spec: DatasetSpec, column: str
+    model: Pipeline,
+    test: pd.DataFrame,
+    spec: DatasetSpec,
+    column: str,
+    min_rows: int = MIN_SLICE_ROWS,
+    positive: Any = None,
 ) -> dict[str, Any]:
-    """The task's metrics per group of a sensitive column, and the largest gap per metric."""
-    groups = {}
+    """The task's metrics per group of a sensitive column, and the largest gap per metric.
+
+    Gaps compare only groups of at least ``min_rows`` rows: a handful of rows decides nothing,
+    so smaller groups are listed under ``too_small`` (group: rows) and left out of the gaps.
+    """
+    groups: dict[str, dict[str, Any]] = {}
     for value, rows in test.groupby(column, dropna=False, sort=True):
-        group_scores = score_model(model, rows, spec)
-        group_scores["rows"] = float(len(rows))
+        group_scores: dict[str, Any] = score_model(model, rows, spec, positive)
+        group_scores["rows"] = len(rows)
         groups["(missing)" if pd.isna(value) else str(value)] = group_scores
+    judged = {group: scores for group, scores in groups.items() if scores["rows"] >= min_rows}
     gaps = {}
     for metric in SLICE_METRICS[spec.task]:
-        values = {group: scores[metric] for group, scores in groups.items() if metric in scores}
+        values = {group: scores[metric] for group, scores in judged.items() if metric in scores}
         if len(values) >= 2:
             ordered = sorted(values, key=values.get)
             worst, best = (
@@ -151,7 +169,13 @@ def fairness_slices(
             )
             gaps[metric] = {"gap": abs(values[best] - values[worst]), "worst": worst, "best": best}
     largest = max(gaps.items(), key=lambda item: item[1]["gap"], default=(None, {}))
-    return {"groups": groups, "gaps": gaps, "largest_gap": {"metric": largest[0], **largest[1]}}
+    return {
+        "groups": groups,
+        "min_rows": min_rows,
+        "too_small": {group: s["rows"] for group, s in groups.items() if group not in judged},
+        "gaps": gaps,
+        "largest_gap": {"metric": largest[0], **largest[1]},
+    }
 
 
 def lift(candidate: Mapping[str, float], baseline: Mapping[str, float], metric: str) -> float:
@@ -160,16 +184,106 @@ def lift(candidate: Mapping[str, float], baseline: Mapping[str, float], metric: 
     return float(-difference if metric in LOWER_IS_BETTER else difference)
 
 
-def evaluate(model: Pipeline, features: pd.DataFrame, spec: DatasetSpec, seed: int = 42) -> Report:
-    """Score the model on the held-out side against baselines and across fairness slices."""
+def _primary_outputs(model: Pipeline, inputs: pd.DataFrame, spec: DatasetSpec, index: int) -> Any:
+    """What the primary metric reads: P(positive), predicted labels, or predicted numbers."""
+    if spec.task == "binary":
+        return model.predict_proba(inputs)[:, index]
+    return model.predict(inputs)
+
+
+def _primary_score(spec: DatasetSpec, truth: np.ndarray, outputs: np.ndarray) -> float:
+    if spec.task == "binary":
+        return float(metrics.roc_auc_score(truth, outputs))
+    if spec.task == "multiclass":
+        return float(metrics.f1_score(truth, outputs, average="macro", zero_division=0))
+    return float(metrics.r2_score(truth, outputs))
+
+
+def baseline_verdict(
+    model: Pipeline,
+    baselines: Mapping[str, Pipeline],
+    test: pd.DataFrame,
+    spec: DatasetSpec,
+    positive: Any,
+    seed: int = 42,
+    rounds: int = BOOTSTRAP_ROUNDS,
+) -> dict[str, Any]:
+    """The candidate against the strongest baseline on the primary metric, with a paired bootstrap.
+
+    Test rows are resampled with replacement ``rounds`` times and both models scored on each
+    resample; the verdict is "better" or "worse" when the 95% interval of the difference
+    excludes zero, else "within noise".
+    """
+    inputs = model_inputs(test, spec)
+    index = positive_index(model.classes_, positive) if spec.task == "binary" else 0
+    truth = test[spec.target].to_numpy()
+    if spec.task == "binary":
+        truth = np.array([str(label) for label in truth]) == str(model.classes_[index])
+    ours = _primary_outputs(model, inputs, spec, index)
+    theirs = {name: _primary_outputs(base, inputs, spec, index) for name, base in baselines.items()}
+    scores = {name: _primary_score(spec, truth, outputs) for name, outputs in theirs.items()}
+    against = max(scores, key=scores.get)
+    difference = _primary_score(spec, truth, ours) - scores[against]
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(rounds):
+        rows = rng.integers(0, len(truth), len(truth))
+        if spec.task == "binary" and truth[rows].all() == truth[rows].any():
+            continue  # one class only: ROC AUC is undefined on this resample
+        samples.append(
+            _primary_score(spec, truth[rows], ours[rows])
+            - _primary_score(spec, truth[rows], theirs[against][rows])
+        )
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = (
+        (float(np.percentile(samples, tail)), float(np.percentile(samples, 100 - tail)))
+        if samples
+        else (float("nan"), float("nan"))
+    )
+    verdict = "better" if low > 0 else "worse" if high < 0 else "within noise"
+    return {
+        "against": against,
+        "metric": PRIMARY_METRIC[spec.task],
+        "difference": float(difference),
+        "interval": [low, high],
+        "confidence": CONFIDENCE,
+        "verdict": verdict,
+    }
+
+
+def evaluate(
+    model: Pipeline,
+    features: pd.DataFrame,
+    spec: DatasetSpec,
+    seed: int = 42,
+    training: Mapping[str, Any] | None = None,
+    min_slice_rows: int = MIN_SLICE_ROWS,
+) -> Report:
+    """Score the model on the held-out side against baselines and across fairness slices.
+
+    ``training`` (copied into ``report["training"]``) is what training found, as
+    ``TrainingResult.summary()`` gives it: ``estimator`` (the family kept), ``best_params``,
+    ``cv_metric``, ``cv_mean``, ``cv_std``, ``candidates`` (one dict per family searched:
+    ``estimator``, ``search``, ``best_params``, ``cv_mean``, ``cv_std``, ``settings_tried``,
+    ``seconds``), ``features_kept`` and ``features_dropped`` (``{"feature", "score"}`` each), and
+    optionally ``feature_selection``, ``train_rows`` and ``fit_seconds``. The caller may add
+    ``report["provenance"]`` (``model_version``, ``data_version``, ``batches``, ``config_hash``,
+    ``created_at``); ``report_markdown`` shows both at the top.
+
+    For binary tasks without a configured positive label, the positive label is the minority
+    class of the training rows.
+    """
     train, test = features[features[SPLIT] == TRAIN], features[features[SPLIT] == TEST]
     if test.empty or train.empty:
         raise ValueError(f"cannot evaluate: {len(train)} train rows and {len(test)} test rows")
     primary = PRIMARY_METRIC[spec.task]
-    candidate = score_model(model, test, spec)
+    positive = spec.positive_label
+    if spec.task == "binary" and positive is None:
+        positive = minority_label(train[spec.target])
+    candidate = score_model(model, test, spec, positive)
+    fitted_baselines = fit_baselines(train, spec, seed)
     baselines = {
-        name: score_model(base, test, spec)
-        for name, base in fit_baselines(train, spec, seed).items()
+        name: score_model(base, test, spec, positive) for name, base in fitted_baselines.items()
     }
     report: Report = {
         "task": spec.task,
@@ -181,18 +295,20 @@ def evaluate(model: Pipeline, features: pd.DataFrame, spec: DatasetSpec, seed: i
         "lift_over_baselines": {
             name: lift(candidate, scores, primary) for name, scores in baselines.items()
         },
+        "verdict": baseline_verdict(model, fitted_baselines, test, spec, positive, seed),
         "fairness": {
-            column: fairness_slices(model, test, spec, column) for column in spec.sensitive_columns
+            column: fairness_slices(model, test, spec, column, min_slice_rows, positive)
+            for column in spec.sensitive_columns
         },
     }
+    if training is not None:
+        report["training"] = dict(training)
     if spec.is_classification:
         predicted = model.predict(model_inputs(test, spec))
         classes = model.classes_
         report["classes"] = [_plain(label) for label in classes]
         report["positive_label"] = (
-            _plain(classes[positive_index(classes, spec.positive_label)])
-            if spec.task == "binary"
-            else None
+            _plain(classes[positive_index(classes, positive)]) if spec.task == "binary" else None
         )
         report["confusion_matrix"] = metrics.confusion_matrix(
             test[spec.target], predicted, labels=classes
@@ -205,11 +321,131 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _table(rows: Mapping[str, Mapping[str, float]], columns: list[str]) -> list[str]:
+def number(value: Any) -> str:
+    """A figure as a person reads it: integers whole, scores to 3 decimals, large values rounded."""
+    if isinstance(value, bool | np.bool_) or value is None:
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    value = float(value)
+    if np.isnan(value):
+        return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def _table(rows: Mapping[str, Mapping[str, Any]], columns: list[str]) -> list[str]:
     lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, scores in rows.items():
-        cells = [f"{scores[column]:.4g}" if column in scores else "–" for column in columns]
+        cells = [number(scores[column]) if column in scores else "–" for column in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _params(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in params.items()) or "defaults"
+
+
+def _summary_lines(report: Report) -> list[str]:
+    """The facts at the top: what was predicted, by which model, from which data, when."""
+    lines = [
+        f"- Task: **{report['task']}**, target `{report['target']}`"
+        + (
+            f", positive label `{report['positive_label']}`"
+            if report.get("positive_label") is not None
+            else ""
+        ),
+        f"- Rows: {report['rows']['train']} trained on, {report['rows']['test']} held out; "
+        f"primary metric **{report['primary_metric']}**",
+    ]
+    training = report.get("training")
+    if training:
+        lines += [
+            f"- Estimator: **{training['estimator']}** ({_params(training['best_params'])})",
+            f"- Cross-validated {training['cv_metric']}: {number(training['cv_mean'])} "
+            f"± {number(training['cv_std'])} (training rows only)",
+        ]
+    provenance = report.get("provenance")
+    if provenance:
+        lines += [
+            f"- Model version `{provenance['model_version']}`, data version "
+            f"`{provenance['data_version']}`, config `{provenance['config_hash']}`",
+            f"- Batches: {', '.join(provenance['batches']) or '(none)'}",
+            f"- Created: {provenance['created_at']}",
+        ]
+    return lines
+
+
+def _training_lines(training: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Model selection (cross-validated on the training rows)",
+        "",
+        f"| family | search | settings tried | {training['cv_metric']} mean | spread (std) "
+        "| parameters |",
+        "|---|---|---|---|---|---|",
+    ]
+    for candidate in training["candidates"]:
+        chosen = " (chosen)" if candidate["estimator"] == training["estimator"] else ""
+        lines.append(
+            f"| {candidate['estimator']}{chosen} | {candidate['search']} | "
+            f"{candidate['settings_tried']} | {number(candidate['cv_mean'])} | "
+            f"{number(candidate['cv_std'])} | {_params(candidate['best_params'])} |"
+        )
+    method = training.get("feature_selection", "none")
+    kept, dropped = training.get("features_kept", []), training.get("features_dropped", [])
+    if method == "none" or not method:
+        return [*lines, "", f"Feature selection: none ({len(kept)} model inputs)."]
+    lines += ["", f"## Feature selection ({method}): {len(kept)} kept, {len(dropped)} dropped", ""]
+    lines += ["| feature | score | kept |", "|---|---|---|"]
+    for rows, flag in ((kept, "yes"), (dropped, "no")):
+        lines += [f"| {row['feature']} | {number(row['score'])} | {flag} |" for row in rows]
+    return lines
+
+
+def _verdict_lines(verdict: Mapping[str, Any]) -> list[str]:
+    low, high = verdict["interval"]
+    return [
+        "",
+        f"Verdict against `{verdict['against']}` (the strongest baseline): "
+        f"**{verdict['verdict']}**; {verdict['metric']} difference {verdict['difference']:+.3f} "
+        f"({int(verdict['confidence'] * 100)}% bootstrap interval {low:+.3f} to {high:+.3f}).",
+    ]
+
+
+def _fairness_lines(column: str, fairness: Mapping[str, Any], columns: list[str]) -> list[str]:
+    slice_columns = [
+        "rows",
+        *[c for c in columns if any(c in g for g in fairness["groups"].values())],
+    ]
+    lines = [
+        "",
+        f"## Fairness slices by `{column}`",
+        "",
+        *_table(fairness["groups"], slice_columns),
+    ]
+    too_small = fairness.get("too_small", {})
+    if too_small:
+        listed = ", ".join(f"`{group}` ({rows} rows)" for group, rows in too_small.items())
+        lines += [
+            "",
+            f"Too small to judge (under {fairness['min_rows']} rows, left out of the gaps): "
+            f"{listed}.",
+        ]
+    gap = fairness["largest_gap"]
+    if not gap["metric"]:
+        lines += ["", "No gap to judge: fewer than two slices have enough rows."]
+    elif gap["gap"] == 0:
+        lines += ["", "No gap: every slice large enough to judge scores the same."]
+    else:
+        lines += [
+            "",
+            f"Largest gap: **{gap['metric']}** differs by **{number(gap['gap'])}** between "
+            f"`{gap['worst']}` (worst) and `{gap['best']}` (best).",
+        ]
     return lines
 
 
@@ -219,15 +455,16 @@ def report_markdown(report: Report) -> str:
     lines = [
         "# Evaluation report",
         "",
-        *([provenance_markdown(report["provenance"]), ""] if "provenance" in report else []),
-        f"Task: **{report['task']}** (target `{report['target']}`), held-out rows: "
-        f"**{report['rows']['test']}** (trained on {report['rows']['train']}). "
-        f"Primary metric: **{report['primary_metric']}**.",
+        *_summary_lines(report),
         "",
         "## Candidate against baselines (held-out side)",
         "",
         *_table({"candidate": report["metrics"], **report["baselines"]}, columns),
     ]
+    if "verdict" in report:
+        lines += _verdict_lines(report["verdict"])
+    if report.get("training"):
+        lines += _training_lines(report["training"])
     if "classes" in report:
         labels = [str(label) for label in report["classes"]]
         lines += [
@@ -246,21 +483,5 @@ def report_markdown(report: Report) -> str:
             ),
         ]
     for column, fairness in report["fairness"].items():
-        gap = fairness["largest_gap"]
-        slice_columns = [
-            "rows",
-            *[c for c in columns if any(c in g for g in fairness["groups"].values())],
-        ]
-        lines += [
-            "",
-            f"## Fairness slices by `{column}`",
-            "",
-            *_table(fairness["groups"], slice_columns),
-        ]
-        if gap["metric"]:
-            lines += [
-                "",
-                f"Largest gap: **{gap['metric']}** differs by **{gap['gap']:.4g}** between "
-                f"`{gap['worst']}` (worst) and `{gap['best']}` (best).",
-            ]
+        lines += _fairness_lines(column, fairness, columns)
     return "\n".join(lines) + "\n"

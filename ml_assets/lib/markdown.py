@@ -22,12 +22,3 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = Non
     lines += ["| " + " | ".join(cell(row.get(name)) for name in names) + " |" for row in rows]
     return "\n".join(lines)
 
-
-def provenance_markdown(provenance: Mapping[str, Any]) -> str:
-    """The block that tells a report apart from any other: model, data, batches, config, time."""
-    batches = ", ".join(f"`{batch}`" for batch in provenance["batches"]) or "none"
-    return (
-        f"Model version `{provenance['model_version'][:16]}`, trained on data version "
-        f"`{provenance['data_version']}` from {len(provenance['batches'])} batch(es): {batches}. "
-        f"Configuration `{provenance['config_hash']}`; written {provenance['created_at']}."
-    )

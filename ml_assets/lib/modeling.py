@@ -1,9 +1,14 @@
-"""Building, tuning and fingerprinting the scikit-learn Pipeline that carries all fitted state."""
+"""Building, tuning, choosing and fingerprinting the scikit-learn Pipeline holding all fitted state.
+
+``estimator="auto"`` cross-validates one compact search per model family (regularised linear,
+random forest, histogram gradient boosting) on the training rows and keeps the family with the
+best mean score; successive halving trims the tree families' searches, whose fits cost the most.
+"""
 
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -16,15 +21,37 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - enables the import below
+from sklearn.feature_selection import (
+    SelectFromModel,
+    SelectKBest,
+    VarianceThreshold,
+    f_classif,
+    f_regression,
+    mutual_info_classif,
+    mutual_info_regression,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    HalvingGridSearchCV,
+    HalvingRandomSearchCV,
+    KFold,
+    RandomizedSearchCV,
+    StratifiedKFold,
+)
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ml_assets.lib.dataset import DatasetSpec
 
 SearchKind = Literal["grid", "random", "none"]
+SelectionMethod = Literal["none", "variance", "univariate", "model"]
+AUTO = "auto"
+PREPROCESSOR_STEP = "preprocessor"
+SELECTOR_STEP = "selector"
 ESTIMATOR_STEP = "estimator"
 
 # Each estimator name maps to its classifier and its regressor; the task picks one.
@@ -46,6 +73,7 @@ DEFAULT_PARAMS: dict[str, dict[bool, dict[str, Any]]] = {
     "linear": {True: {"max_iter": 1000}, False: {}},
 }
 
+# The space searched when one estimator is named and no search_space is given.
 DEFAULT_SEARCH_SPACES: dict[str, dict[bool, dict[str, list[Any]]]] = {
     "random_forest": {
         True: {"max_depth": [None, 8], "min_samples_leaf": [1, 5]},
@@ -58,10 +86,109 @@ DEFAULT_SEARCH_SPACES: dict[str, dict[bool, dict[str, list[Any]]]] = {
     "linear": {True: {"C": [0.1, 1.0, 10.0]}, False: {"alpha": [0.1, 1.0, 10.0]}},
 }
 
+# ``auto``: the families compared, simplest first (a tie keeps the simpler), and their spaces.
+AUTO_FAMILIES = ("linear", "random_forest", "hist_gradient_boosting")
+_BOOSTING_SPACE = {
+    "learning_rate": [0.05, 0.1],
+    "max_leaf_nodes": [15, 31],
+    "l2_regularization": [1.0],
+}
+AUTO_SEARCH_SPACES: dict[str, dict[bool, dict[str, list[Any]]]] = {
+    "linear": {True: {"C": [0.1, 1.0, 10.0]}, False: {"alpha": [0.1, 1.0, 10.0, 100.0]}},
+    "random_forest": {
+        True: {"min_samples_leaf": [1, 3, 8]},
+        # A third of the inputs per split: the regressor's default (all) costs three times more.
+        False: {"max_features": [0.3], "min_samples_leaf": [1, 3, 8]},
+    },
+    "hist_gradient_boosting": {True: _BOOSTING_SPACE, False: _BOOSTING_SPACE},
+}
+# Families whose fits cost enough that successive halving (on rows) pays for itself.
+HALVING_FAMILIES = frozenset({"random_forest", "hist_gradient_boosting"})
+HALVING_FACTOR = 3
+SELECTOR_TREES = 50
+
+
+def mutual_information_classif(features: Any, target: Any) -> np.ndarray:
+    """Mutual information with the label, seeded so that a refit keeps the same features."""
+    return mutual_info_classif(features, target, random_state=0)
+
+
+def mutual_information_regression(features: Any, target: Any) -> np.ndarray:
+    """Mutual information with the target, seeded so that a refit keeps the same features."""
+    return mutual_info_regression(features, target, random_state=0)
+
+
+UNIVARIATE_SCORES = {
+    ("mutual_info", True): mutual_information_classif,
+    ("mutual_info", False): mutual_information_regression,
+    ("f_test", True): f_classif,
+    ("f_test", False): f_regression,
+}
+
+
+@dataclass(frozen=True)
+class FeatureSelection:
+    """Which preprocessed inputs the estimator sees; a Pipeline step, so fitted on train rows only.
+
+    ``method``: none; variance (drop inputs whose variance is at most ``threshold``, default 0);
+    univariate (keep the ``k`` best by ``score``: mutual_info or f_test); model (keep inputs
+    whose importance in a small random forest reaches ``threshold``, default "mean").
+    """
+
+    method: SelectionMethod = "none"
+    k: int = 20
+    score: Literal["mutual_info", "f_test"] = "mutual_info"
+    threshold: float | str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse unknown methods and scores by name, as the config does."""
+        if self.method not in ("none", "variance", "univariate", "model"):
+            raise ValueError(f"unknown feature selection method {self.method!r}")
+        if self.score not in ("mutual_info", "f_test"):
+            raise ValueError(f"unknown univariate score {self.score!r}")
+        if self.k < 1:
+            raise ValueError(f"feature selection k must be at least 1, got {self.k}")
+
+    @classmethod
+    def of(cls, value: "FeatureSelection | Mapping[str, Any] | None") -> "FeatureSelection":
+        """A selection from a config mapping (``training.feature_selection``), or none."""
+        if value is None:
+            return cls()
+        return value if isinstance(value, cls) else cls(**value)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model family's cross-validated search: its best parameters and their fold scores."""
+
+    estimator: str
+    search: str
+    best_params: dict[str, Any]
+    cv_scores: list[float]
+    tried: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the report and the asset's metadata."""
+        return {
+            "estimator": self.estimator,
+            "search": self.search,
+            "best_params": self.best_params,
+            "cv_mean": float(np.mean(self.cv_scores)),
+            "cv_std": float(np.std(self.cv_scores)),
+            "settings_tried": self.tried,
+            "seconds": self.seconds,
+        }
+
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """A fitted Pipeline and what its search found."""
+    """A fitted Pipeline, what its search found, and what the selection kept.
+
+    ``candidates`` has one entry per family searched (``Candidate.as_dict``); ``features_kept``
+    and ``features_dropped`` hold ``{"feature", "score"}`` per preprocessed input (``score`` is
+    None without a selector).
+    """
 
     model: Pipeline
     best_params: dict[str, Any]
@@ -69,6 +196,11 @@ class TrainingResult:
     scoring: str
     rows: int
     fit_seconds: float
+    estimator: str = ""
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    feature_selection: str = "none"
+    features_kept: list[dict[str, Any]] = field(default_factory=list)
+    features_dropped: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cv_mean(self) -> float:
@@ -80,52 +212,208 @@ class TrainingResult:
         """Spread (standard deviation) of the cross-validated score across folds."""
         return float(np.std(self.cv_scores))
 
+    def summary(self) -> dict[str, Any]:
+        """The training facts for ``evaluate(training=...)``; the shape is documented there."""
+        return {
+            "estimator": self.estimator,
+            "best_params": self.best_params,
+            "cv_metric": self.scoring,
+            "cv_mean": self.cv_mean,
+            "cv_std": self.cv_std,
+            "candidates": self.candidates,
+            "feature_selection": self.feature_selection,
+            "features_kept": self.features_kept,
+            "features_dropped": self.features_dropped,
+            "train_rows": self.rows,
+            "fit_seconds": self.fit_seconds,
+        }
+
 
 def model_inputs(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """The Pipeline's columns: numbers as float64, missing values as NaN (imputers skip None)."""
+    """The Pipeline's columns: numbers as float64, categories as text, missing values as NaN.
+
+    Categories become text so that integer codes and booleans one-hot encode beside the
+    imputer's "missing" fill (the encoder refuses a column mixing numbers and text).
+    """
     inputs = frame[spec.model_columns].copy()
     for column in spec.model_numeric_columns:
         inputs[column] = inputs[column].astype("float64")
     for column in spec.categorical_features:
-        inputs[column] = inputs[column].astype("object").where(inputs[column].notna(), np.nan)
+        values = inputs[column].astype("object")
+        present = values.notna()
+        inputs[column] = values.where(~present, values[present].map(str)).where(present, np.nan)
     return inputs
 
 
-def build_preprocessor(spec: DatasetSpec) -> ColumnTransformer:
-    """The seed's preprocessing: median-impute and scale numbers, impute and one-hot categories."""
+def build_preprocessor(spec: DatasetSpec, native_categories: bool = False) -> ColumnTransformer:
+    """Median-impute and scale numbers, impute and one-hot categories; dense for every estimator.
+
+    ``native_categories`` codes each category as one integer column instead (unseen values as
+    -1, which boosting reads as missing), for an estimator that splits on categories itself:
+    one-hot columns multiply the cost of every boosting iteration.
+    """
     numeric = Pipeline(
         [("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())]
     )
+    encoder = (
+        (
+            "ordinal",
+            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float64),
+        )
+        if native_categories
+        else ("onehot", OneHotEncoder(handle_unknown="ignore"))
+    )
     categorical = Pipeline(
-        [
-            ("imputer", SimpleImputer(strategy="constant", fill_value="missing")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore")),
-        ]
+        [("imputer", SimpleImputer(strategy="constant", fill_value="missing")), encoder]
     )
     return ColumnTransformer(
         [
             ("num", numeric, spec.model_numeric_columns),
             ("cat", categorical, list(spec.categorical_features)),
-        ]
+        ],
+        sparse_threshold=0.0,
     )
 
 
+def build_selector(selection: FeatureSelection, classification: bool, seed: int) -> Any:
+    """The Pipeline step that drops inputs, or None when the selection keeps them all."""
+    if selection.method == "none":
+        return None
+    if selection.method == "variance":
+        threshold = 0.0 if selection.threshold is None else float(selection.threshold)
+        return VarianceThreshold(threshold=threshold)
+    if selection.method == "univariate":
+        return SelectKBest(UNIVARIATE_SCORES[selection.score, classification], k=selection.k)
+    forest = ESTIMATORS["random_forest"][classification](
+        n_estimators=SELECTOR_TREES, n_jobs=1, random_state=seed
+    )
+    threshold = "mean" if selection.threshold is None else selection.threshold
+    return SelectFromModel(forest, threshold=threshold)
+
+
 def build_pipeline(
-    spec: DatasetSpec, estimator: str, params: Mapping[str, Any] | None = None, seed: int = 42
+    spec: DatasetSpec,
+    estimator: str,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 42,
+    feature_selection: FeatureSelection | Mapping[str, Any] | None = None,
 ) -> Pipeline:
-    """Preprocessing plus the named estimator for the task, seeded wherever it takes a seed."""
+    """Preprocessing, the optional selector and the named estimator, seeded where they take one."""
     if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
+        choices = sorted([*ESTIMATORS, AUTO])
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {choices}")
     kind = spec.is_classification
     model = ESTIMATORS[estimator][kind](**{**DEFAULT_PARAMS[estimator][kind], **(params or {})})
     if "random_state" in model.get_params():
         model.set_params(random_state=seed)
-    return Pipeline([("preprocessor", build_preprocessor(spec)), (ESTIMATOR_STEP, model)])
+    selector = build_selector(FeatureSelection.of(feature_selection), kind, seed)
+    # Boosting splits on category codes itself, unless a selector may drop or reorder columns.
+    native = estimator == "hist_gradient_boosting" and selector is None
+    if native and spec.categorical_features:
+        first = len(spec.model_numeric_columns)
+        model.set_params(
+            categorical_features=list(range(first, first + len(spec.categorical_features)))
+        )
+    steps = [(PREPROCESSOR_STEP, build_preprocessor(spec, native_categories=native))]
+    if selector is not None:
+        steps.append((SELECTOR_STEP, selector))
+    return Pipeline([*steps, (ESTIMATOR_STEP, model)])
 
 
 def default_scoring(spec: DatasetSpec) -> str:
     """The cross-validation metric of the task."""
     return {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "r2"}[spec.task]
+
+
+@dataclass(frozen=True)
+class _SearchPlan:
+    """What every family's search shares: the rows, folds, metric, seed and selection."""
+
+    spec: DatasetSpec
+    inputs: pd.DataFrame
+    target: pd.Series
+    search: SearchKind
+    folds: Any
+    scoring: str
+    n_iter: int
+    seed: int
+    selection: FeatureSelection
+
+
+def _searcher(plan: _SearchPlan, pipeline: Pipeline, grid: dict, halving: bool) -> tuple[Any, str]:
+    shared = {"cv": plan.folds, "scoring": plan.scoring, "refit": False}
+    if plan.search == "none" or not grid:
+        return GridSearchCV(pipeline, {}, **shared), "none"
+    if plan.search == "grid" and halving:
+        searcher = HalvingGridSearchCV(
+            pipeline, grid, factor=HALVING_FACTOR, random_state=plan.seed, **shared
+        )
+        return searcher, "halving grid"
+    if plan.search == "grid":
+        return GridSearchCV(pipeline, grid, **shared), "grid"
+    if halving:
+        searcher = HalvingRandomSearchCV(
+            pipeline,
+            grid,
+            n_candidates=plan.n_iter,
+            factor=HALVING_FACTOR,
+            random_state=plan.seed,
+            **shared,
+        )
+        return searcher, "halving random"
+    searcher = RandomizedSearchCV(
+        pipeline, grid, n_iter=plan.n_iter, random_state=plan.seed, **shared
+    )
+    return searcher, "random"
+
+
+def _search_family(
+    plan: _SearchPlan, estimator: str, space: Mapping[str, Sequence[Any]], halving: bool
+) -> Candidate:
+    started = time.perf_counter()
+    pipeline = build_pipeline(
+        plan.spec, estimator, seed=plan.seed, feature_selection=plan.selection
+    )
+    grid = {f"{ESTIMATOR_STEP}__{name}": list(values) for name, values in space.items()}
+    searcher, kind = _searcher(plan, pipeline, grid, halving)
+    searcher.fit(plan.inputs, plan.target)
+    results, best = searcher.cv_results_, searcher.best_index_
+    return Candidate(
+        estimator=estimator,
+        search=kind,
+        best_params={
+            key.removeprefix(f"{ESTIMATOR_STEP}__"): _plain(value)
+            for key, value in results["params"][best].items()
+        },
+        cv_scores=[
+            float(results[f"split{fold}_test_score"][best])
+            for fold in range(plan.folds.get_n_splits())
+        ],
+        tried=len(results["params"]),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _families(
+    estimator: str, search_space: Mapping[str, Sequence[Any]] | None, classification: bool
+) -> list[tuple[str, Mapping[str, Sequence[Any]], bool]]:
+    """(family, space, halving) to search: every family for ``auto``, else the named one."""
+    if estimator == AUTO:
+        if search_space:
+            raise ValueError(
+                "search_space names one estimator's parameters; with estimator 'auto' each "
+                "family searches its own compact space (name an estimator to set a space)"
+            )
+        return [
+            (name, AUTO_SEARCH_SPACES[name][classification], name in HALVING_FAMILIES)
+            for name in AUTO_FAMILIES
+        ]
+    if estimator not in ESTIMATORS:
+        choices = sorted([*ESTIMATORS, AUTO])
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {choices}")
+    if search_space is None:
+        search_space = DEFAULT_SEARCH_SPACES[estimator][classification]
+    return [(estimator, search_space, False)]
 
 
 def train_model(
@@ -137,41 +425,90 @@ def train_model(
     cv_folds: int = 5,
     n_iter: int = 10,
     seed: int = 42,
+    feature_selection: FeatureSelection | Mapping[str, Any] | None = None,
 ) -> TrainingResult:
-    """Cross-validate a seeded search over ``search_space``; refit the best Pipeline on all rows."""
+    """Cross-validate seeded searches on the train rows; refit the best Pipeline on all of them.
+
+    ``estimator="auto"`` searches every family in ``AUTO_FAMILIES`` on the same folds and keeps
+    the one with the best mean score of the task's primary metric.
+    """
     started = time.perf_counter()
-    pipeline = build_pipeline(spec, estimator, seed=seed)
-    inputs, target = model_inputs(train, spec), train[spec.target]
-    scoring = default_scoring(spec)
+    selection = FeatureSelection.of(feature_selection)
+    families = _families(estimator, search_space, spec.is_classification)
     splitter = StratifiedKFold if spec.is_classification else KFold
-    folds = splitter(n_splits=cv_folds, shuffle=True, random_state=seed)
-    if search_space is None:
-        search_space = DEFAULT_SEARCH_SPACES[estimator][spec.is_classification]
-    space = {f"{ESTIMATOR_STEP}__{name}": list(values) for name, values in search_space.items()}
-    if search == "none" or not space:
-        searcher: Any = GridSearchCV(pipeline, {}, cv=folds, scoring=scoring)
-    elif search == "grid":
-        searcher = GridSearchCV(pipeline, space, cv=folds, scoring=scoring)
-    else:
-        searcher = RandomizedSearchCV(
-            pipeline, space, n_iter=n_iter, cv=folds, scoring=scoring, random_state=seed
-        )
-    searcher.fit(inputs, target)
-    best = searcher.best_index_
-    scores = [
-        float(searcher.cv_results_[f"split{fold}_test_score"][best]) for fold in range(cv_folds)
-    ]
+    plan = _SearchPlan(
+        spec=spec,
+        inputs=model_inputs(train, spec),
+        target=train[spec.target],
+        search=search,
+        folds=splitter(n_splits=cv_folds, shuffle=True, random_state=seed),
+        scoring=default_scoring(spec),
+        n_iter=n_iter,
+        seed=seed,
+        selection=selection,
+    )
+    # One OpenMP thread per fit: the fits run one after another, and on a shared 2-core machine
+    # boosting with a thread per core measured eight times slower than with one.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        candidates = [_search_family(plan, *family) for family in families]
+        chosen = max(candidates, key=lambda candidate: np.mean(candidate.cv_scores))
+        model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
+        model.fit(plan.inputs, plan.target)
+    kept, dropped = feature_report(model, spec)
     return TrainingResult(
-        model=searcher.best_estimator_,
-        best_params={
-            key.removeprefix(f"{ESTIMATOR_STEP}__"): _plain(value)
-            for key, value in searcher.best_params_.items()
-        },
-        cv_scores=scores,
-        scoring=scoring,
+        model=model,
+        best_params=chosen.best_params,
+        cv_scores=chosen.cv_scores,
+        scoring=plan.scoring,
         rows=len(train),
         fit_seconds=time.perf_counter() - started,
+        estimator=chosen.estimator,
+        candidates=[candidate.as_dict() for candidate in candidates],
+        feature_selection=selection.method,
+        features_kept=kept,
+        features_dropped=dropped,
     )
+
+
+def transformed_feature_names(model: Pipeline, spec: DatasetSpec) -> list[str]:
+    """The preprocessed inputs' names: numeric columns, then ``column=value`` per one-hot column."""
+    names = list(spec.model_numeric_columns)
+    encoders = model.named_steps[PREPROCESSOR_STEP].named_transformers_.get("cat")
+    if encoders is not None and "onehot" not in encoders.named_steps:
+        names += list(spec.categorical_features)
+    elif spec.categorical_features:
+        onehot = encoders.named_steps["onehot"]
+        names += [
+            f"{column}={value}"
+            for column, values in zip(spec.categorical_features, onehot.categories_, strict=True)
+            for value in values
+        ]
+    return names
+
+
+def _selector_scores(selector: Any) -> np.ndarray:
+    if isinstance(selector, VarianceThreshold):
+        return selector.variances_
+    if isinstance(selector, SelectKBest):
+        return selector.scores_
+    return selector.estimator_.feature_importances_
+
+
+def feature_report(
+    model: Pipeline, spec: DatasetSpec
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Inputs kept and dropped by the fitted selector, best score first, with their scores."""
+    names = transformed_feature_names(model, spec)
+    selector = model.named_steps.get(SELECTOR_STEP)
+    if selector is None:
+        return [{"feature": name, "score": None} for name in names], []
+    support, scores = selector.get_support(), _selector_scores(selector)
+    rows = [
+        ({"feature": name, "score": None if np.isnan(score) else float(score)}, kept)
+        for name, score, kept in zip(names, scores, support, strict=True)
+    ]
+    rows.sort(key=lambda row: -np.inf if row[0]["score"] is None else -row[0]["score"])
+    return [row for row, kept in rows if kept], [row for row, kept in rows if not kept]
 
 
 def _plain(value: Any) -> Any:

@@ -84,17 +84,44 @@ class ChecksSection(_Strict):
     default_max_null_share: float = Field(default=0.5, ge=0, le=1)
     max_null_share: dict[str, float] = {}
     max_file_bytes: int = Field(default=512 * 1024**2, ge=1)
+    min_slice_rows: int = Field(default=30, ge=1)
+
+
+class FeatureSelectionSection(_Strict):
+    """Which preprocessed inputs the estimator sees (a Pipeline step fitted on train rows only).
+
+    none; variance (drop inputs with variance at most ``threshold``, default 0); univariate
+    (keep the ``k`` best by ``score``); model (keep inputs whose random-forest importance
+    reaches ``threshold``: a number, "mean" (the default) or "median").
+    """
+
+    method: Literal["none", "variance", "univariate", "model"] = "none"
+    k: int = Field(default=20, ge=1)
+    score: Literal["mutual_info", "f_test"] = "mutual_info"
+    threshold: float | str | None = None
 
 
 class TrainingSection(_Strict):
-    """Estimator and hyperparameter search."""
+    """Estimator and hyperparameter search; ``auto`` compares every family by cross-validation."""
 
-    estimator: Literal["random_forest", "hist_gradient_boosting", "linear"] = "random_forest"
+    estimator: Literal["auto", "random_forest", "hist_gradient_boosting", "linear"] = (
+        "random_forest"
+    )
     search: Literal["grid", "random", "none"] = "grid"
     search_space: dict[str, list[Any]] | None = None
     cv_folds: int = Field(default=5, ge=2)
     n_iter: int = Field(default=10, ge=1)
     seed: int = 42
+    feature_selection: FeatureSelectionSection = FeatureSelectionSection()
+
+    @model_validator(mode="after")
+    def _space_names_one_estimator(self) -> TrainingSection:
+        if self.estimator == "auto" and self.search_space:
+            raise ValueError(
+                "search_space names one estimator's parameters; with estimator 'auto' each "
+                "family searches its own space (name an estimator to set one)"
+            )
+        return self
 
 
 class ScheduleSection(_Strict):

@@ -14,9 +14,15 @@ WriteFn = Callable[[IO[bytes]], None]
 # default (a test keeps the list exact for every supported estimator). Loading refuses any other
 # type, so a planted archive cannot instantiate arbitrary classes.
 TRUSTED_MODEL_TYPES: tuple[str, ...] = (
+    "functools.partial",
+    "ml_assets.lib.modeling.mutual_information_classif",
+    "ml_assets.lib.modeling.mutual_information_regression",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.feature_selection._univariate_selection.f_classif",
+    "sklearn.feature_selection._univariate_selection.f_regression",
     "sklearn.tree._tree.Tree",
+    "sklearn.utils.validation.check_array",
 )
 
 

@@ -48,7 +48,10 @@ class PipelineSettings(dg.ConfigurableResource):
     max_file_bytes: int = Field(
         default=512 * 1024**2, description="Largest landing file, measured decompressed."
     )
-    seed: int = Field(default=42, description="Seed for the baselines.")
+    min_slice_rows: int = Field(
+        default=30, description="Fewest rows a fairness slice needs for its gap to be judged."
+    )
+    seed: int = Field(default=42, description="Seed for the baselines and their verdict.")
 
     @property
     def landing_dir(self) -> Path:
@@ -89,6 +92,7 @@ def settings_values(project: Project) -> dict[str, Any]:
         "default_max_null_share": checks.default_max_null_share,
         "max_null_share": dict(checks.max_null_share),
         "max_file_bytes": checks.max_file_bytes,
+        "min_slice_rows": checks.min_slice_rows,
         "seed": project.config.training.seed,
     }
 

