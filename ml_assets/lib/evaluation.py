@@ -10,6 +10,12 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
+from ml_assets.lib.bootstrap import (
+    resample_counts,
+    weighted_f1_macro,
+    weighted_r2,
+    weighted_roc_auc,
+)
 from ml_assets.lib.contract_inference import minority_label
 from ml_assets.lib.dataset import SPLIT, DatasetSpec
 from ml_assets.lib.features import TEST, TRAIN
@@ -25,6 +31,11 @@ SLICE_METRICS = {
 }
 MIN_SLICE_ROWS = 30
 BOOTSTRAP_ROUNDS = 500
+BOOTSTRAP_SCORES = {
+    "binary": weighted_roc_auc,
+    "multiclass": weighted_f1_macro,
+    "regression": weighted_r2,
+}
 CONFIDENCE = 0.95
 
 
@@ -225,19 +236,18 @@ def baseline_verdict(
     against = max(scores, key=scores.get)
     difference = _primary_score(spec, truth, ours) - scores[against]
     rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(rounds):
-        rows = rng.integers(0, len(truth), len(truth))
-        if spec.task == "binary" and truth[rows].all() == truth[rows].any():
-            continue  # one class only: ROC AUC is undefined on this resample
-        samples.append(
-            _primary_score(spec, truth[rows], ours[rows])
-            - _primary_score(spec, truth[rows], theirs[against][rows])
-        )
+    score = BOOTSTRAP_SCORES[spec.task]
+    samples = np.concatenate(
+        [
+            score(truth, ours, counts) - score(truth, theirs[against], counts)
+            for counts in resample_counts(rng, len(truth), rounds)
+        ]
+    )
+    samples = samples[~np.isnan(samples)]  # resamples of one class only: ROC AUC is undefined
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = (
         (float(np.percentile(samples, tail)), float(np.percentile(samples, 100 - tail)))
-        if samples
+        if len(samples)
         else (float("nan"), float("nan"))
     )
     verdict = "better" if low > 0 else "worse" if high < 0 else "within noise"
