@@ -276,3 +276,19 @@ def test_a_file_that_cannot_be_read_is_refused_and_the_others_go_on(
     assert [(o.file, o.status, o.reason) for o in refresh.others] == [
         ("broken.csv", "refused", "broken.csv: cannot read (No such file or directory)")
     ]
+
+
+def test_split_counts_per_class_and_for_a_regression(landing: Path) -> None:
+    from ml_assets.lib.batches import split_counts
+    from ml_assets.lib.dataset import DatasetSpec
+
+    features = pd.DataFrame(
+        {"y": [1.5, 2.0, 3.0, 0.5], "_split": ["train", "test", "train", "train"]}
+    )
+    regression = DatasetSpec("r", "y", "regression", ("x",), ())
+    assert split_counts(features, regression) == {"*": {"train": 3, "test": 1}}
+    labelled = features.assign(y=[0, 1, 1, 0])
+    binary = DatasetSpec("b", "y", "binary", ("x",), ())
+    assert split_counts(labelled, binary) == {"0": {"train": 2}, "1": {"test": 1, "train": 1}}
+    gates = training_gates([], regression, [], LIMITS)
+    assert [gate.passed for gate in gates] == [False, True, False]
