@@ -37,9 +37,7 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     if not isinstance(instance.run_storage, SqliteRunStorage):
         return []
     failed = []
-    for record in instance.get_run_records(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
-    ):
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         run = record.dagster_run
         process = run_process(instance, run.run_id)
         if process is None or process_is_alive(*process):
