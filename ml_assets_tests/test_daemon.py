@@ -48,7 +48,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
 class DagsterDev:
     """`dagster dev` in its own process group, bound to 127.0.0.1 on a free port."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, sensor_interval: int = INTERVAL) -> None:
         self.home = tmp_path / "dagster_home"
         self.home.mkdir()
         shutil.copy(ROOT / "dagster_home" / "dagster.yaml", self.home / "dagster.yaml")
@@ -60,8 +60,11 @@ class DagsterDev:
             **os.environ,
             "DAGSTER_HOME": str(self.home),
             "ML_ASSETS_DATA_DIR": str(tmp_path / "data"),
-            "ML_ASSETS_SENSOR_INTERVAL": str(INTERVAL),
+            "ML_ASSETS_SENSOR_INTERVAL": str(sensor_interval),
         }
+        # Create the instance's tables first: two processes starting on a fresh SQLite instance
+        # (the server and this test's instance) race creating them.
+        subprocess.run([DAGSTER, "instance", "migrate"], env=env, capture_output=True, check=True)
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [DAGSTER, "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", "workspace.yaml"],
