@@ -9,6 +9,7 @@ import contextlib
 import errno
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -325,6 +326,7 @@ def test_a_full_disk_says_so_and_what_to_do(tmp_path: Path, monkeypatch) -> None
     )
     assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
     assert isinstance(raised.value, OSError)
+    assert str(pickle.loads(pickle.dumps(raised.value))) == str(raised.value)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -341,3 +343,35 @@ def test_a_killed_writers_temp_file_is_gone_after_the_next_run(tmp_path: Path) -
     with dg.instance_for_test() as instance:
         assert materialize(tmp_path, instance).success
     assert sorted(p.name for p in model.parent.iterdir() if p.name.startswith(".")) == []
+
+
+LIMITED_RUN = """
+import resource, signal, sys
+from pathlib import Path
+import dagster as dg
+from ml_assets_tests.conftest import materialize
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+with dg.instance_for_test() as instance:
+    result = materialize(Path(sys.argv[1]), instance)
+    print(result.get_step_failure_events()[0].step_failure_data.error.cause.message)
+"""
+
+
+def test_a_run_that_cannot_store_the_model_says_which_file_and_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "landing").mkdir()
+    make_demo_frame(SMALL_ROWS).to_csv(tmp_path / "landing" / "demo.csv", index=False)
+    done = subprocess.run(
+        [sys.executable, "-c", LIMITED_RUN, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    storage = tmp_path / "storage"
+    assert done.stdout.strip() == (
+        f"ml_assets.lib.storage.ArtifactWriteError: {storage / 'trained_model.skops'}: writing "
+        f"failed: File too large (EFBIG); file size limit reached at {storage} (ulimit -f or the "
+        "filesystem's maximum): raise the limit or move data_dir"
+    )
+    assert sorted(p.name for p in storage.iterdir() if p.name.startswith(".")) == []

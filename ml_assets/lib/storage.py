@@ -51,6 +51,10 @@ class ArtifactWriteError(OSError):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple:
+        """Pickle by the constructor's arguments, so the error crosses process boundaries."""
+        return type(self), (self.filename, self.operation, OSError(self.errno, self.strerror))
+
 
 _NEXT_STEPS = {
     "ENOSPC": "disk full at {folder}: free space or move data_dir to a larger disk",
@@ -67,7 +71,7 @@ _NEXT_STEPS = {
 
 
 def _parent_of(path: Any) -> str:
-    return str(getattr(path, "parent", path))
+    return str(path.parent) if hasattr(path, "parent") else os.path.dirname(str(path))
 
 
 @contextlib.contextmanager
