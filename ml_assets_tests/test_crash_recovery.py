@@ -280,13 +280,28 @@ def test_a_reused_pid_does_not_keep_a_dead_writers_temp_file(tmp_path: Path) -> 
     assert not stale.exists()
 
 
+def under_file_size_limit(script: str, argument: Path, limit: int) -> subprocess.CompletedProcess:
+    """Run ``script`` in a child whose files cannot grow past ``limit`` bytes (RLIMIT_FSIZE)."""
+    prologue = (
+        "import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+    )
+    command = [sys.executable, "-c", prologue + script, str(argument)]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+
+
+def file_too_large(target: Path) -> str:
+    return (
+        f"ml_assets.lib.storage.ArtifactWriteError: {target}: writing failed: File too large "
+        f"(EFBIG); file size limit reached at {target.parent} (ulimit -f or the filesystem's "
+        "maximum): raise the limit or move data_dir"
+    )
+
+
 LIMITED_WRITE = """
-import resource, signal, sys
+import sys
 from pathlib import Path
-from ml_assets.lib.demo_data import make_demo_frame
 from ml_assets.lib.storage import atomic_write_bytes
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
 atomic_write_bytes(Path(sys.argv[1]), b"x" * 2_000_000)
 """
 
@@ -295,19 +310,9 @@ def test_a_write_beyond_the_file_size_limit_names_the_file_the_cause_and_the_fix
     tmp_path: Path,
 ) -> None:
     target = tmp_path / "storage" / "trained_model.skops"
-    done = subprocess.run(
-        [sys.executable, "-c", LIMITED_WRITE, str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = under_file_size_limit(LIMITED_WRITE, target, 1_000_000)
     assert done.returncode != 0
-    assert done.stderr.splitlines()[-1] == (
-        f"ml_assets.lib.storage.ArtifactWriteError: {target}: writing failed: File too large "
-        f"(EFBIG); file size limit reached at {target.parent} (ulimit -f or the filesystem's "
-        "maximum): raise the limit or move data_dir"
-    )
+    assert done.stderr.splitlines()[-1] == file_too_large(target)
     assert list(target.parent.iterdir()) == []
 
 
@@ -346,12 +351,10 @@ def test_a_killed_writers_temp_file_is_gone_after_the_next_run(tmp_path: Path) -
 
 
 LIMITED_RUN = """
-import resource, signal, sys
+import sys
 from pathlib import Path
 import dagster as dg
 from ml_assets_tests.conftest import materialize
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
 with dg.instance_for_test() as instance:
     result = materialize(Path(sys.argv[1]), instance)
     print(result.get_step_failure_events()[0].step_failure_data.error.cause.message)
@@ -361,17 +364,8 @@ with dg.instance_for_test() as instance:
 def test_a_run_that_cannot_store_the_model_says_which_file_and_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "landing").mkdir()
     make_demo_frame(SMALL_ROWS).to_csv(tmp_path / "landing" / "demo.csv", index=False)
-    done = subprocess.run(
-        [sys.executable, "-c", LIMITED_RUN, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
+    done = under_file_size_limit(LIMITED_RUN, tmp_path, 400_000)
+    assert done.returncode == 0, done.stderr[-3000:]
     storage = tmp_path / "storage"
-    assert done.stdout.strip() == (
-        f"ml_assets.lib.storage.ArtifactWriteError: {storage / 'trained_model.skops'}: writing "
-        f"failed: File too large (EFBIG); file size limit reached at {storage} (ulimit -f or the "
-        "filesystem's maximum): raise the limit or move data_dir"
-    )
+    assert done.stdout.strip() == file_too_large(storage / "trained_model.skops")
     assert sorted(p.name for p in storage.iterdir() if p.name.startswith(".")) == []
