@@ -62,9 +62,10 @@ class DagsterDev:
             "ML_ASSETS_DATA_DIR": str(tmp_path / "data"),
             "ML_ASSETS_SENSOR_INTERVAL": str(sensor_interval),
         }
-        # Create the instance's tables first: two processes starting on a fresh SQLite instance
-        # (the server and this test's instance) race creating them.
-        subprocess.run([DAGSTER, "instance", "migrate"], env=env, capture_output=True, check=True)
+        # Open this test's view of the instance before the server starts: two processes starting
+        # on a fresh SQLite instance race creating its tables, and nothing after the server's
+        # start may fail, or the fixture could not stop it.
+        self.instance = dg.DagsterInstance.from_config(str(self.home))
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [DAGSTER, "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", "workspace.yaml"],
@@ -76,7 +77,6 @@ class DagsterDev:
                 start_new_session=True,
                 preexec_fn=restore_default_signals,
             )
-        self.instance = dg.DagsterInstance.from_config(str(self.home))
 
     def ready(self) -> bool:
         assert self.process.poll() is None, self.log.read_text()[-3000:]
