@@ -48,7 +48,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
 class DagsterDev:
     """`dagster dev` in its own process group, bound to 127.0.0.1 on a free port."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, sensor_interval: int = INTERVAL) -> None:
         self.home = tmp_path / "dagster_home"
         self.home.mkdir()
         shutil.copy(ROOT / "dagster_home" / "dagster.yaml", self.home / "dagster.yaml")
@@ -60,8 +60,12 @@ class DagsterDev:
             **os.environ,
             "DAGSTER_HOME": str(self.home),
             "ML_ASSETS_DATA_DIR": str(tmp_path / "data"),
-            "ML_ASSETS_SENSOR_INTERVAL": str(INTERVAL),
+            "ML_ASSETS_SENSOR_INTERVAL": str(sensor_interval),
         }
+        # Open this test's view of the instance before the server starts: two processes starting
+        # on a fresh SQLite instance race creating its tables, and nothing after the server's
+        # start may fail, or the fixture could not stop it.
+        self.instance = dg.DagsterInstance.from_config(str(self.home))
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [DAGSTER, "dev", "-h", "127.0.0.1", "-p", str(self.port), "-w", "workspace.yaml"],
@@ -73,7 +77,6 @@ class DagsterDev:
                 start_new_session=True,
                 preexec_fn=restore_default_signals,
             )
-        self.instance = dg.DagsterInstance.from_config(str(self.home))
 
     def ready(self) -> bool:
         assert self.process.poll() is None, self.log.read_text()[-3000:]

@@ -25,6 +25,7 @@ class Landing:
         self.folder = data_dir / "landing"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.sensor = build_landing_sensor(self.folder)
+        self.instance = dg.DagsterInstance.ephemeral()
         self.cursor: str | None = None
 
     def drop(self, name: str, text: str, mtime: int | None = None) -> Path:
@@ -35,7 +36,7 @@ class Landing:
         return path
 
     def tick(self) -> dg.RunRequest | dg.SkipReason:
-        context = dg.build_sensor_context(cursor=self.cursor)
+        context = dg.build_sensor_context(cursor=self.cursor, instance=self.instance)
         result = self.sensor(context)
         self.cursor = context.cursor
         return result
@@ -141,7 +142,9 @@ def test_an_unreadable_file_is_named_and_does_not_stop_the_others(landing: Landi
     request = landing.tick()
     assert isinstance(request, dg.RunRequest) and request.tags[FILES_TAG] == "good.csv"
     assert "broken.csv" not in landing.state.seen
-    skipped = landing.sensor(dg.build_sensor_context(cursor=landing.cursor))
+    skipped = landing.sensor(
+        dg.build_sensor_context(cursor=landing.cursor, instance=landing.instance)
+    )
     assert "broken.csv: cannot read (No such file or directory)" in skipped.skip_message
 
 

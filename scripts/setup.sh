@@ -19,3 +19,6 @@ mkdir -p dagster_home
 # sensor's run and one from the CLI) race creating its tables ("table ... already exists").
 [ -e dagster_home/history/runs.db ] \
   || DAGSTER_HOME="$PWD/dagster_home" .venv/bin/dagster instance migrate > /dev/null
+# Runs killed with SIGKILL never report their end: mark those whose process is gone as failed and
+# free any concurrency slot they hold (ml_assets/run_recovery.py).
+DAGSTER_HOME="$PWD/dagster_home" .venv/bin/python -m ml_assets.run_recovery

@@ -15,6 +15,7 @@ from ml_assets.constants import (
 )
 from ml_assets.lib.landing import LandingCursor, scan_landing
 from ml_assets.resources.alerts import AlertSink
+from ml_assets.run_recovery import fail_dead_runs
 
 BATCH_ASSETS = [RAW_DATA, VALIDATED_DATA, QUARANTINED_ROWS, FEATURES_KEY]
 MAX_TAG_LENGTH = 200
@@ -31,7 +32,13 @@ def build_landing_sensor(landing_dir: Path) -> dg.SensorDefinition:
         description=f"Turns new files in {landing_dir} into batches once they have settled.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext):
-        """One run per batch of new content; repeats, partial or unchanged files start nothing."""
+        """One run per batch of new content; repeats, partial or unchanged files start nothing.
+
+        Each tick also fails runs whose process was killed, so their assets stop counting as in
+        progress for the automation conditions.
+        """
+        for run_id in fail_dead_runs(context.instance):
+            context.log.warning(f"run {run_id}: its process is gone; marked failed")
         scan = scan_landing(landing_dir, LandingCursor.from_json(context.cursor))
         for error in scan.errors:
             context.log.error(error)

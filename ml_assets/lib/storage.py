@@ -1,12 +1,16 @@
 """Atomic artifact writes and safe model (de)serialisation with skops; never pickle."""
 
 import contextlib
+import errno
+import glob
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from ml_assets.lib.processes import process_is_alive
 
 WriteFn = Callable[[IO[bytes]], None]
 
@@ -36,31 +40,96 @@ def is_local_path(path: Any) -> bool:
     return isinstance(path, Path) and protocol in ("", "file", "local")
 
 
+class ArtifactWriteError(OSError):
+    """Storing an artifact failed: names the path, the operation, the cause and what to do."""
+
+    def __init__(self, path: Any, operation: str, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror or str(error), str(path))
+        self.operation = operation
+        code = errno.errorcode.get(error.errno or 0, "")
+        cause = os.strerror(error.errno) if error.errno else str(error)
+        hint = _NEXT_STEPS.get(code, "check the folder and its disk, or move data_dir")
+        self.message = (
+            f"{path}: {operation} failed: {cause}{f' ({code})' if code else ''}; "
+            f"{hint.format(folder=_parent_of(path))}"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple:
+        """Pickle by the constructor's arguments, so the error crosses process boundaries."""
+        return type(self), (self.filename, self.operation, OSError(self.errno, self.strerror))
+
+
+_NEXT_STEPS = {
+    "ENOSPC": "disk full at {folder}: free space or move data_dir to a larger disk",
+    "EDQUOT": "disk quota exceeded at {folder}: free space, raise the quota or move data_dir",
+    "EFBIG": "file size limit reached at {folder} (ulimit -f or the filesystem's maximum): "
+    "raise the limit or move data_dir",
+    "EACCES": "no permission to write in {folder}: give the user running Dagster write access "
+    "or move data_dir",
+    "EPERM": "no permission to write in {folder}: give the user running Dagster write access "
+    "or move data_dir",
+    "EROFS": "{folder} is on a read-only filesystem: remount it writable or move data_dir",
+    "EIO": "the disk holding {folder} reported an I/O error: check it (dmesg) or move data_dir",
+}
+
+
+def _parent_of(path: Any) -> str:
+    return str(path.parent) if hasattr(path, "parent") else os.path.dirname(str(path))
+
+
+@contextlib.contextmanager
+def _naming(path: Any, operation: str) -> Iterator[None]:
+    """Re-raise an OSError of ``operation`` as an ArtifactWriteError naming ``path``."""
+    try:
+        yield
+    except ArtifactWriteError:
+        raise
+    except OSError as error:
+        if error.errno is None:
+            raise
+        raise ArtifactWriteError(path, operation, error) from error
+
+
 def atomic_write(path: Any, write: WriteFn) -> None:
     """Write through ``write`` to a temporary file beside ``path``, then rename it into place.
 
-    A crash or a full disk mid-write leaves the previous file untouched. Object stores publish an
-    object only when its upload completes, so there the plain write is already all-or-nothing.
+    A crash or a full disk mid-write leaves the previous file untouched. The temporary file's
+    name holds the writer's pid, so the next write of the same artifact removes what a dead
+    writer left behind and never a file a live one is writing. Object stores publish an object
+    only when its upload completes, so there the plain write is already all-or-nothing.
     """
     if not is_local_path(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
+        with _naming(path, "creating the folder"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with _naming(path, "writing"), path.open("wb") as handle:
             write(handle)
         return
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    with _naming(target, "creating the folder"):
+        target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(target)
+    with _naming(target, "creating a temporary file"):
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{_temp_prefix(target)}{os.getpid()}.", suffix=TEMP_SUFFIX, dir=target.parent
+        )
     try:
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
+            with _naming(target, "writing"):
+                write(handle)
+                handle.flush()
+            with _naming(target, "flushing to disk"):
+                os.fsync(handle.fileno())
+        with _naming(target, "replacing the file"):
+            os.chmod(tmp_name, 0o644)
+            os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    _fsync_directory(target.parent)
+    with _naming(target, "flushing the folder to disk"):
+        _fsync_directory(target.parent)
 
 
 def _fsync_directory(folder: Path) -> None:
@@ -69,6 +138,40 @@ def _fsync_directory(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def remove_stale_temp_files(target: Path) -> list[Path]:
+    """Remove the temporary files of ``target`` whose writer is dead; return what was removed.
+
+    Only names of the form ``.<name>.<pid>.<random>.tmp`` are ours; a file whose writer is alive
+    (and started before the file was last written, so the pid was not reused) is left alone.
+    """
+    prefix = _temp_prefix(target)
+    removed = []
+    for candidate in target.parent.glob(f"{glob.escape(prefix)}*{TEMP_SUFFIX}"):
+        pid = _writer_pid(candidate.name[len(prefix) : -len(TEMP_SUFFIX)])
+        if pid is None or pid == os.getpid():
+            continue
+        try:
+            last_written = candidate.stat().st_mtime
+        except FileNotFoundError:
+            continue  # its writer renamed or removed it meanwhile
+        if not process_is_alive(pid, last_written):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+def _writer_pid(middle: str) -> int | None:
+    pid, dot, _random = middle.partition(".")
+    return int(pid) if dot and pid.isdigit() else None
 
 
 def atomic_write_bytes(path: Any, data: bytes) -> None:
