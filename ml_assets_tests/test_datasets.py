@@ -212,5 +212,7 @@ def test_a_bad_batch_then_a_good_one_retrains_on_the_good_data(tmp_path: Path) -
     assert [batch.rsplit("-", 1)[0] for batch in third["batches"]] == ["customers.csv", "may.csv"]
     assert third["model_version"] != first["model_version"]
     features = stored_rows(storage, "features")
-    assert len(features) == 2500 + 600 and "april.csv" not in set(features["_source_file"])
-    assert len(stored_rows(storage, "quarantined_rows")) == 300
+    quarantined = stored_rows(storage, "quarantined_rows")
+    assert "april.csv" not in set(features["_source_file"])
+    assert (quarantined["_source_file"] == "april.csv").sum() == 300
+    assert len(features) + len(quarantined) == 2500 + 300 + 600
