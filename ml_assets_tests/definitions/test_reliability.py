@@ -4,7 +4,7 @@ Every case starts from a data folder where the graph already ran on good data (s
 model exists), adds its bad input or fault, runs again, and asserts the exact error or reason,
 the row accounting, the untouched landing files (sha256) and, where the run stopped before
 training, the untouched model. RELIABILITY.md is rendered from ``CASES``; a test keeps it in step
-(`python -m ml_assets_tests.test_reliability` rewrites it).
+(`python -m ml_assets_tests.definitions.test_reliability` rewrites it).
 """
 
 import gzip
@@ -37,7 +37,7 @@ from ml_assets.lib.safe_csv import neutralize
 from ml_assets.lib.storage import ArtifactLoadError, atomic_write_bytes, load_model_bytes
 from ml_assets_tests.conftest import SMALL_ROWS, check_results, materialize, stored
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEADER = "numeric1,numeric2,category,target\n"
 GOOD_ROW = "0.5,50,A,1\n"
 MODEL = Path("storage") / "trained_model.skops"
@@ -263,8 +263,8 @@ def render_reliability_md() -> str:
     lines = [
         "# Reliability: what the pipeline promises, case by case",
         "",
-        "Generated from `ml_assets_tests/test_reliability.py`, where each row is a test; a test fails",
-        "when this file and the cases differ (`python -m ml_assets_tests.test_reliability` rewrites it).",
+        "Generated from `ml_assets_tests/definitions/test_reliability.py`, where each row is a test; a test fails",
+        "when this file and the cases differ (`python -m ml_assets_tests.definitions.test_reliability` rewrites it).",
         "Every case also checks that landing files keep their sha256 and that rows in equal rows",
         "validated plus rows quarantined. A bad file never stops the good ones: it is rejected as a",
         "batch, with its rows in quarantine and a reason file naming its sha256.",

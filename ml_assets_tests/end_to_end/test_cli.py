@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:

@@ -28,7 +28,7 @@ from ml_assets.lib.storage import (
     dump_model,
     load_model_bytes,
 )
-from ml_assets_tests.test_features import validated
+from ml_assets_tests.lib.test_features import validated
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from ml_assets.lib.batch_records import BatchTable
 from ml_assets.lib.batches import BatchStore
 
 BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def breast_cancer() -> pd.DataFrame:

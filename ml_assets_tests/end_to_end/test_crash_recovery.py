@@ -25,10 +25,10 @@ from ml_assets.demo.data import make_demo_frame
 from ml_assets.lib.storage import ArtifactWriteError, atomic_write_bytes, load_model_bytes
 from ml_assets.run_recovery import recover
 from ml_assets_tests.conftest import SMALL_ROWS, materialize
-from ml_assets_tests.test_daemon import DagsterDev, wait_for
-from ml_assets_tests.test_reliability import WRITER
+from ml_assets_tests.definitions.test_reliability import WRITER
+from ml_assets_tests.end_to_end.test_daemon import DagsterDev, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 MATERIALIZE_ALL = [DAGSTER, "asset", "materialize", "-m", "ml_assets", "--select", "*"]
 TRAINING_STARTED = "trained_model - STEP_START"

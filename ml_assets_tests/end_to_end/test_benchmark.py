@@ -15,7 +15,7 @@ import pytest
 
 from ml_assets.demo.data import make_demo_frame
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASSET_STEPS = {"batches", "trained_model", "evaluation_report"}
 BARE_STAGES = {"import", "batches", "training", "evaluation"}
 

@@ -16,7 +16,7 @@ from packaging.version import Version
 
 from ml_assets.lib.environment import LOCK_FILE, drift_from_lock, lock_hash
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = ROOT / "pyproject.toml"
 # pip-compile's annotation of a package that pyproject.toml asks for itself (dependencies, an
 # extra, or build-system.requires), rather than only through another package.

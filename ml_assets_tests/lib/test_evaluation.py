@@ -15,7 +15,7 @@ from ml_assets.lib.evaluation import (
 )
 from ml_assets.lib.features import build_features
 from ml_assets.lib.modeling import build_pipeline, model_inputs, train_model
-from ml_assets_tests.test_features import validated
+from ml_assets_tests.lib.test_features import validated
 
 
 def test_binary_metrics_on_a_hand_checked_case() -> None:

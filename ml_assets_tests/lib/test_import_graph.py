@@ -7,7 +7,7 @@ depend on the code location being loaded.
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "ml_assets"
+PACKAGE = Path(__file__).resolve().parents[2] / "ml_assets"
 PLAIN = ("ml_assets.lib", "ml_assets.demo")
 
 

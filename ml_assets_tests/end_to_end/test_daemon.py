@@ -18,7 +18,7 @@ import pytest
 from ml_assets.demo.data import make_demo_frame
 from ml_assets_tests.conftest import ASSET_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 ASSETS = list(ASSET_NAMES)
 INTERVAL = 5

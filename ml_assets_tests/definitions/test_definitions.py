@@ -12,7 +12,7 @@ import dagster as dg
 
 from ml_assets_tests.conftest import DEFS, DEMO_COLUMNS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASSETS = {
     "raw_data": ("data", set()),
     "validated_data": ("data", {"raw_data"}),

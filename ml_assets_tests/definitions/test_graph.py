@@ -223,7 +223,7 @@ def test_the_model_records_the_locked_environment(data_dir: Path, instance) -> N
     trained = next(
         e for e in result.get_asset_materialization_events() if e.asset_key.path == ["trained_model"]
     )
-    lock = Path(__file__).resolve().parents[1] / "requirements-lock.txt"
+    lock = Path(__file__).resolve().parents[2] / "requirements-lock.txt"
     metadata = trained.materialization.metadata
     assert metadata["lock_hash"].value == hashlib.sha256(lock.read_bytes()).hexdigest()
     assert metadata["config_hash"].value == DEMO.config_hash
