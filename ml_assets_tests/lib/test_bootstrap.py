@@ -4,12 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from ml_assets.lib.bootstrap import (
-    resample_counts,
-    weighted_f1_macro,
-    weighted_r2,
-    weighted_roc_auc,
-)
+from ml_assets.lib.bootstrap import f1_macro_scorer, r2_scorer, resample_counts, roc_auc_scorer
 
 
 def resamples(rows: int, rounds: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -31,7 +26,7 @@ def test_roc_auc_matches_scikit_learn_with_ties_and_one_class_resamples() -> Non
     truth = rng.random(40) < 0.3
     scores = np.round(rng.random(40) + truth * 0.3, 1)  # coarse: many ties
     counts, indices = resamples(40, 200)
-    fast = weighted_roc_auc(truth, scores, counts)
+    fast = roc_auc_scorer(truth, scores)(counts)
     for value, rows in zip(fast, indices, strict=True):
         if truth[rows].all() or not truth[rows].any():
             assert np.isnan(value)
@@ -44,7 +39,7 @@ def test_macro_f1_matches_scikit_learn() -> None:
     truth = rng.choice(np.array(["a", "b", "c"]), 30)
     predicted = np.where(rng.random(30) < 0.7, truth, rng.choice(np.array(["a", "b", "d"]), 30))
     counts, indices = resamples(30, 200)
-    fast = weighted_f1_macro(truth, predicted, counts)
+    fast = f1_macro_scorer(truth, predicted)(counts)
     slow = [
         metrics.f1_score(truth[rows], predicted[rows], average="macro", zero_division=0)
         for rows in indices
@@ -58,6 +53,6 @@ def test_r2_matches_scikit_learn() -> None:
     predicted = truth + rng.normal(scale=0.5, size=25)
     counts, indices = resamples(25, 200)
     slow = [metrics.r2_score(truth[rows], predicted[rows]) for rows in indices]
-    np.testing.assert_allclose(weighted_r2(truth, predicted, counts), slow)
+    np.testing.assert_allclose(r2_scorer(truth, predicted)(counts), slow)
     constant = np.ones(25)
-    assert weighted_r2(constant, constant, counts[:3]).tolist() == [1.0, 1.0, 1.0]
+    assert r2_scorer(constant, constant)(counts[:3]).tolist() == [1.0, 1.0, 1.0]

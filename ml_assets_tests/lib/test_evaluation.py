@@ -180,3 +180,15 @@ def test_evaluate_copies_the_training_facts_into_the_report(report) -> None:
         "features_dropped": [],
     }
     assert evaluate(model, table, DEMO_SPEC, training=facts)["training"] == facts
+
+
+def test_the_bootstrap_resamples_at_most_its_row_budget() -> None:
+    import numpy as np
+
+    from ml_assets.lib.evaluation import BOOTSTRAP_MAX_ROWS, _bootstrap_rows
+
+    rng = np.random.default_rng(0)
+    assert _bootstrap_rows(rng, 50).tolist() == list(range(50))
+    rows = _bootstrap_rows(rng, BOOTSTRAP_MAX_ROWS * 3)
+    assert len(rows) == len(set(rows.tolist())) == BOOTSTRAP_MAX_ROWS
+    assert rows.max() >= BOOTSTRAP_MAX_ROWS and (np.diff(rows) > 0).all()
