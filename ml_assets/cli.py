@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             message = f"wrote {args.output} ({columns} columns, {task} target)"
         else:
             project = load_project()
+            project.contract  # noqa: B018 - the real Pandera schema, as every run will load it
             columns = project.columns.data_columns
             message = f"{project.path}: valid; dataset {project.spec.name!r}, columns {columns}"
     except (IngestionError, ConfigError, ValueError, FileExistsError) as error:

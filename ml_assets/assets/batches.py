@@ -33,6 +33,10 @@ from ml_assets.resources.settings import PipelineSettings, batch_store
 
 BATCH_MODULES = (
     "ml_assets.lib.batches",
+    "ml_assets.lib.batch_records",
+    "ml_assets.lib.dataset",
+    "ml_assets.lib.safe_csv",
+    "ml_assets.lib.project_config",
     "ml_assets.lib.ingestion",
     "ml_assets.lib.contract",
     "ml_assets.lib.features",
@@ -52,7 +56,12 @@ DESCRIPTIONS = {
 
 def build_batches(project: Project) -> dg.AssetsDefinition:
     """The multi-asset that turns the landing folder into batches, for one project."""
-    version = source_version(*BATCH_MODULES, extra=f"{project.config_hash}|{project.spec!r}")
+    from ml_assets.lib.environment import lock_hash
+
+    # What shapes a batch's tables: the contract, the dataset spec, the code, the locked
+    # libraries; the limits join in at run time (BatchRules.version). Training settings do not.
+    contract = project.contract_hash
+    version = source_version(*BATCH_MODULES, extra=f"{contract}|{project.spec!r}|{lock_hash()}")
     schemas = {
         "raw_data": raw_columns(project),
         "validated_data": list(project.columns.columns),
@@ -97,31 +106,34 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
             settings.max_file_bytes,
             version,
         )
-        refresh = refresh_batches(landing, batch_store(settings), rules)
-        write_ingestion_records(settings.ingestion_dir, refresh)
-        for record in refresh.newly_rejected:
-            message = rejection_message(record.batch, record.stage, record.reason)
-            context.log.warning(message)
-            alerts.send("batch_rejected", message, batch=record.batch, run_id=context.run_id)
-        new = len(refresh.new)
-        for name in schemas:
-            table = refresh.table(name)
-            yield dg.Output(
-                table,
-                output_name=name,
-                data_version=dg.DataVersion(table.data_version),
-                metadata={
-                    "dagster/row_count": table.rows,
-                    "batch_count": len(table.records),
-                    "new_batches": new,
-                    "batches": dg.MetadataValue.md(batch_list(table)),
-                    "landing_dir": dg.MetadataValue.path(str(landing)),
-                },
-            )
-        yield batches_accepted(refresh)
-        yield contract_failures(refresh)
-        for gate in training_set_gates(refresh.records, project, settings):
-            yield gate_result(gate)
+        store = batch_store(settings)
+        # Held until the outputs are stored: one refresh of the landing folder at a time.
+        with store.lock():
+            refresh = refresh_batches(landing, store, rules)
+            write_ingestion_records(settings.ingestion_dir, refresh)
+            for record in refresh.newly_rejected:
+                message = rejection_message(record.batch, record.stage, record.reason)
+                context.log.warning(message)
+                alerts.send("batch_rejected", message, batch=record.batch, run_id=context.run_id)
+            new = len(refresh.new)
+            for name in schemas:
+                table = refresh.table(name)
+                yield dg.Output(
+                    table,
+                    output_name=name,
+                    data_version=dg.DataVersion(table.data_version),
+                    metadata={
+                        "dagster/row_count": table.rows,
+                        "batch_count": len(table.records),
+                        "new_batches": new,
+                        "batches": dg.MetadataValue.md(batch_list(table)),
+                        "landing_dir": dg.MetadataValue.path(str(landing)),
+                    },
+                )
+            yield batches_accepted(refresh)
+            yield contract_failures(refresh)
+            for gate in training_set_gates(refresh.records, project, settings):
+                yield gate_result(gate)
 
     return batches
 

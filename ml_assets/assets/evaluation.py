@@ -24,7 +24,13 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=MODEL,
         pool=write_pool("evaluation_report"),
-        code_version=source_version("ml_assets.lib.evaluation", extra=repr(project.spec)),
+        code_version=source_version(
+            "ml_assets.lib.evaluation",
+            "ml_assets.lib.bootstrap",
+            "ml_assets.lib.modeling",
+            "ml_assets.lib.contract_inference",
+            extra=repr(project.spec),
+        ),
         automation_condition=AUTOMATION,
         kinds={"scikit-learn"},
         metadata={STORAGE_FORMAT: "report"},
@@ -47,12 +53,20 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
 
         require_usable_training_set(features, project, settings)
         fingerprint = model_fingerprint(trained_model)
+        trained = _model_metadata(context, fingerprint)
+        if "training_set" in trained and trained["training_set"].value != features.data_version:
+            raise dg.Failure(
+                description=f"trained_model was fitted on training set "
+                f"{trained['training_set'].value}, but features now holds "
+                f"{features.data_version}: rematerialize trained_model first",
+                allow_retries=False,
+            )
         report = evaluate(
             trained_model,
             batch_store(settings).read(features),
             project.spec,
             seed=settings.seed,
-            training=_training_summary(context, fingerprint),
+            training=trained["training"].value if "training" in trained else None,
             min_slice_rows=settings.min_slice_rows,
         )
         report["provenance"] = {
@@ -78,14 +92,13 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
     return evaluation_report
 
 
-def _training_summary(context: dg.AssetExecutionContext, fingerprint: str) -> dict | None:
-    """What training found, from the materialization of the very model being evaluated."""
+def _model_metadata(context: dg.AssetExecutionContext, fingerprint: str) -> dict:
+    """The metadata of the very model being evaluated (empty if the latest is another one)."""
     event = context.instance.get_latest_materialization_event(TRAINED_MODEL)
     materialization = event.asset_materialization if event else None
-    metadata = materialization.metadata if materialization else {}
-    if "training" not in metadata or metadata["fingerprint"].value != fingerprint:
-        return None
-    return metadata["training"].value
+    metadata = dict(materialization.metadata) if materialization else {}
+    found = metadata.get("fingerprint")
+    return metadata if found is not None and found.value == fingerprint else {}
 
 
 def _metadata(report: dict, markdown: str) -> dict:

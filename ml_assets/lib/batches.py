@@ -8,10 +8,12 @@ accepted or rejected as a whole: a rejected batch keeps every row in quarantine 
 is left out of training, and never stops the other batches.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -58,7 +60,7 @@ from ml_assets.lib.ingestion import (
 )
 from ml_assets.lib.landing import file_sha256
 from ml_assets.lib.safe_csv import safe_csv
-from ml_assets.lib.storage import atomic_write_text
+from ml_assets.lib.storage import atomic_write_text, is_local_path
 
 RECORD_FILE = "batch.json"
 LANDING_HASHES = "landing_hashes.json"
@@ -115,6 +117,24 @@ class BatchStore:
         folders = [self.folder(table.version, batch) for batch in table.batches]
         return read_frames([folder / f"{table.table}.parquet" for folder in folders])
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store for one refresh at a time, released even if the process dies.
+
+        Two overlapping runs would each write the landing folder as they saw it, and the one
+        that finished last would win. An exclusive ``flock`` on ``<root>/.lock``, local stores.
+        """
+        if not is_local_path(self.root):
+            yield
+            return
+        Path(self.root).mkdir(parents=True, exist_ok=True)
+        with open(Path(self.root) / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def landing_hashes(self) -> dict[str, list]:
         """Content hashes of landing files by name, with the file stats they were taken at."""
         try:
@@ -159,12 +179,42 @@ def refresh_batches(landing: Path, store: BatchStore, rules: BatchRules) -> Refr
             except OSError as error:
                 others.append(_unreadable(path, error))
                 continue
-            record, tables = process_batch(path.name, sha, stats[0], data, rules)
+            record, tables = _process_or_reject(path.name, sha, stats[0], data, rules)
             store.save(version, record, tables)
             new.append(record.batch)
         records.append(record)
     store.save_landing_hashes(hashes)
     return Refresh(version, records, others, new)
+
+
+def _process_or_reject(
+    file: str, sha256: str, size: int, data: bytes | IngestionError, rules: BatchRules
+) -> tuple[BatchRecord, dict[str, pd.DataFrame]]:
+    """``process_batch``, with any failure of the file's own (not of the storage) a rejection.
+
+    A file nobody foresaw must not stop the other batches, nor every later run: its record keeps
+    it rejected until its content or the code that processes it changes.
+    """
+    try:
+        return process_batch(file, sha256, size, data, rules)
+    except (OSError, MemoryError):
+        raise  # the storage or the machine, not the file
+    except Exception as error:  # noqa: BLE001 - anything the file triggers is the batch's fate
+        reason = (
+            f"{file}: could not be processed ({type(error).__name__}: {error}); "
+            "please report it with the file"
+        )
+        record = BatchRecord(
+            batch_id(file, sha256),
+            file,
+            sha256,
+            size,
+            REJECTED,
+            "error",
+            reason,
+            processed_at=now_iso(),
+        )
+        return record, {}
 
 
 def _identify(

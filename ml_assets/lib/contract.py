@@ -135,7 +135,11 @@ def _final(
 ) -> pd.Series:
     """The kept values (all when ``keep`` is None) in their contract type, indexed from zero."""
     array = values.array if keep is None else values.array[keep]
-    return pd.Series(array, copy=False).astype(_final_dtype(column, kind), copy=False)
+    kept = pd.Series(array, copy=False)
+    target = _final_dtype(column, kind)
+    if kind == "datetime" and getattr(pd.api.types.pandas_dtype(target), "tz", None) is None:
+        kept = kept.dt.tz_convert(None)  # parsed in UTC; a naive contract type holds UTC times
+    return kept.astype(target, copy=False)
 
 
 def _final_dtype(column: pandera.Column, kind: str) -> object:

@@ -145,7 +145,9 @@ def with_source_summaries(columns: list[ColumnSummary]) -> list[ColumnSummary]:
 
 
 def _from_yaml_column(name: str, spec: Mapping[str, Any]) -> ColumnSummary:
-    dtype = str(spec.get("dtype") or "str")
+    if not spec.get("dtype"):
+        raise ValueError(f"column {name!r} has no dtype (e.g. dtype: float64, int64 or str)")
+    dtype = str(spec["dtype"])
     checks = dict(spec.get("checks") or {})
     checks.update({key: value for key, value in spec.items() if key not in _PROPERTIES})
     return ColumnSummary(

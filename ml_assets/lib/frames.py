@@ -64,13 +64,6 @@ def _few_distinct(column: pa.ChunkedArray, sample: int = 10_000, share: float = 
     return len(head) == 0 or pc.count_distinct(head).as_py() <= share * len(head)
 
 
-def read_frame(handle: Any) -> pd.DataFrame:
-    """Read a Parquet artifact back as pandas, text columns staying Arrow-backed (no copies)."""
-    import pyarrow.parquet as pq
-
-    return pq.read_table(handle).to_pandas(types_mapper=TEXT_TYPES.get)
-
-
 def read_frames(paths: list[Any]) -> pd.DataFrame:
     """Parquet artifacts of one schema, stacked into one frame (one conversion to pandas)."""
     import pyarrow.parquet as pq

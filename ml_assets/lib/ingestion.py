@@ -19,7 +19,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ml_assets.lib.dataset import BATCH, SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE
+from ml_assets.lib.dataset import (
+    BATCH,
+    FAILURES,
+    REASON,
+    ROW_KEY,
+    SOURCE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    SPLIT,
+)
 from ml_assets.lib.frames import TEXT, TEXT_TYPES
 from ml_assets.lib.landing import file_sha256, is_candidate
 
@@ -31,6 +40,7 @@ FORMATS = {
     ".ndjson": "jsonl",
 }
 COMPRESSED = ".gz"
+RESERVED = {*SOURCE_COLUMNS, REASON, FAILURES, ROW_KEY, SPLIT}
 DEFAULT_MAX_FILE_BYTES = 512 * 1024**2
 _CHUNK = 1 << 20
 
@@ -115,7 +125,7 @@ def parse_landing_bytes(data: bytes, name: str, batch: str = "") -> pd.DataFrame
             f"{name}: unsupported format {Path(name).suffix or '(no extension)'!r}; "
             f"expected one of {sorted(FORMATS)}, optionally {COMPRESSED}-compressed"
         )
-    if not data or data.isspace():
+    if not data.removeprefix(codecs.BOM_UTF8).strip():
         raise IngestionError(f"{name}: file is empty ({len(data)} bytes)")
     reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[fmt]
     frame = reader(data, name)
@@ -148,6 +158,11 @@ def _check_header(columns: Sequence[str], name: str) -> list[str]:
     duplicates = sorted({column for column in header if header.count(column) > 1})
     if duplicates:
         raise IngestionError(f"{name}: line 1: duplicate column names {duplicates}")
+    reserved = [column for column in header if column in RESERVED]
+    if reserved:
+        raise IngestionError(
+            f"{name}: line 1: column(s) {reserved} are reserved by the pipeline; rename them"
+        )
     return header
 
 
@@ -156,9 +171,9 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
     try:
         header = _check_header(next(csv.reader(_lines(data))), name)
         table, ragged = _parse_csv(data, header, use_threads=True)
-    except (UnicodeDecodeError, pa.ArrowInvalid):
+    except (UnicodeDecodeError, pa.ArrowInvalid) as error:
         _check_utf8(data, name)
-        raise
+        raise IngestionError(f"{name}: not a readable CSV file ({error})") from error
     if ragged:  # threaded parsing cannot tell the lines: parse again on one thread to name them
         _, ragged = _parse_csv(data, header, use_threads=False)
         shown = "; ".join(ragged[:5]) + (f"; and {len(ragged) - 5} more" if len(ragged) > 5 else "")

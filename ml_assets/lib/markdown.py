@@ -21,4 +21,3 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = Non
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     lines += ["| " + " | ".join(cell(row.get(name)) for name in names) + " |" for row in rows]
     return "\n".join(lines)
-

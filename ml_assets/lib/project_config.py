@@ -163,6 +163,14 @@ class Project:
             digest.update(source.read_bytes())
         return digest.hexdigest()[:16]
 
+    @cached_property
+    def contract_hash(self) -> str:
+        """Hash of the contract's source files alone (what validation depends on)."""
+        digest = hashlib.sha256()
+        for source in contract_sources(self.config.contract, self.path):
+            digest.update(source.read_bytes())
+        return digest.hexdigest()[:16]
+
     def resolved_data_dir(self) -> Path:
         """The data folder: ``$ML_ASSETS_DATA_DIR`` when set, else the configuration's."""
         return Path(os.environ.get(DATA_DIR_ENV) or self.data_dir)

@@ -33,11 +33,20 @@ class AlertSink(dg.ConfigurableResource):
         finally:
             os.close(fd)
         if self.webhook_url:
-            import urllib.request
+            self._post(line, target)
+        return alert
 
-            request = urllib.request.Request(
-                self.webhook_url, data=line, headers={"Content-Type": "application/json"}
-            )
+    def _post(self, line: bytes, target: object) -> None:
+        """POST one alert; a webhook that is down must not fail the step that alerts."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.webhook_url or "", data=line, headers={"Content-Type": "application/json"}
+        )
+        try:
             with urllib.request.urlopen(request, timeout=self.timeout_seconds):
                 pass
-        return alert
+        except OSError as error:
+            dg.get_dagster_logger().warning(
+                f"alert webhook {self.webhook_url} failed ({error}); the alert is in {target}"
+            )

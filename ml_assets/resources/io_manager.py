@@ -62,7 +62,7 @@ class ArtifactIOManager(dg.UPathIOManager):
             key = context.asset_key.to_user_string()
             raise ArtifactLoadError(f"{path}: no stored artifact; materialize {key} first")
         if fmt == "batch_table":
-            from ml_assets.lib.batches import BatchTable
+            from ml_assets.lib.batch_records import BatchTable
 
             return BatchTable.from_json(path.read_text())
         if fmt == "skops":

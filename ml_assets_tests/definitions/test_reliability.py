@@ -633,7 +633,7 @@ def test_a_full_disk_leaves_the_model_intact_and_no_temporary_file(data_dir: Pat
 
 STEP_FAULTS = {
     "batches": "ml_assets.lib.batches.refresh_batches",
-    "batches, mid-batch": "ml_assets.lib.batches.build_features",
+    "batches, mid-batch": "ml_assets.lib.batches.write_frame",  # a batch half written
     "trained_model": "ml_assets.lib.modeling.train_model",
     "evaluation_report": "ml_assets.lib.evaluation.evaluate",
 }

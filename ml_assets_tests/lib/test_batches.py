@@ -292,3 +292,36 @@ def test_split_counts_per_class_and_for_a_regression(landing: Path) -> None:
     assert split_counts(labelled, binary) == {"0": {"train": 2}, "1": {"test": 1, "train": 1}}
     gates = training_gates([], regression, [], LIMITS)
     assert [gate.passed for gate in gates] == [False, True, False]
+
+
+def test_files_nobody_foresaw_are_rejected_and_never_stop_the_others(
+    landing: Path, store: BatchStore, monkeypatch
+) -> None:
+    land(landing, "good.csv")
+    (landing / "bom_only.csv").write_bytes(b"\xef\xbb\xbf")
+    (landing / "reserved.csv").write_text(HEADER.strip() + ",_batch\n0.5,50,A,1,x\n")
+    (landing / "surprise.csv").write_text(HEADER + "0.5,50,A,1\n")
+
+    def surprise(raw, contract):
+        if set(raw["_source_file"]) == {"surprise.csv"}:
+            raise RuntimeError("nobody saw this coming")
+        return original(raw, contract)
+
+    original = batches.validate_rows
+    monkeypatch.setattr(batches, "validate_rows", surprise)
+    refresh = refresh_batches(landing, store, rules())
+    reasons = {record.file: (record.stage, record.reason) for record in refresh.rejected}
+    assert reasons == {
+        "bom_only.csv": ("ingestion", "bom_only.csv: file is empty (3 bytes)"),
+        "reserved.csv": (
+            "ingestion",
+            "reserved.csv: line 1: column(s) ['_batch'] are reserved by the pipeline; rename them",
+        ),
+        "surprise.csv": (
+            "error",
+            "surprise.csv: could not be processed (RuntimeError: nobody saw this coming); "
+            "please report it with the file",
+        ),
+    }
+    assert [record.file for record in refresh.records if record.accepted] == ["good.csv"]
+    assert refresh_batches(landing, store, rules()).new == []

@@ -115,3 +115,32 @@ def test_random_mixes_of_good_and_bad_rows_are_fully_accounted_for(rows) -> None
         line for line, row in zip(range(2, len(rows) + 2), rows, strict=True) if row
     )
     assert sorted(result.quarantined["_source_line"]) == broken_lines
+
+
+@pytest.mark.parametrize("dtype", ["datetime64[ns]", "datetime64[ns, UTC]"])
+def test_a_datetime_column_validates_whether_or_not_its_type_has_a_zone(dtype: str) -> None:
+    schema = pandera.DataFrameSchema(
+        {
+            "when": pandera.Column(dtype),
+            "_batch": pandera.Column(str),
+            "_source_file": pandera.Column(str),
+            "_source_line": pandera.Column("int64"),
+        }
+    )
+    raw = pd.DataFrame(
+        {
+            "when": ["2026-01-02 00:00:00", "2026-01-03 04:05:06", "not a date"],
+            "_batch": "b.csv-00000000",
+            "_source_file": "b.csv",
+            "_source_line": [2, 3, 4],
+        }
+    )
+    result = validate_rows(raw, schema)
+    assert str(result.valid["when"].dtype) == dtype
+    assert result.valid["when"].dt.strftime("%Y-%m-%d %H:%M:%S").tolist() == [
+        "2026-01-02 00:00:00",
+        "2026-01-03 04:05:06",
+    ]
+    assert result.quarantined["_reason"].tolist() == [
+        "when: dtype('datetime64') failed for 'not a date'"
+    ]

@@ -22,7 +22,8 @@ def imports() -> dict[str, set[str]]:
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module)
+                found.add(node.module)  # and `from package import module` names the module
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
             elif isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
         graph[module_name(path)] = found

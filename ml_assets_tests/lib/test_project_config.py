@@ -48,7 +48,7 @@ def write_config(tmp_path: Path, **changes) -> Path:
         ),
         (
             {"training__estimator": "svm"},
-            "training.estimator: Input should be 'random_forest', 'hist_gradient_boosting' or "
+            "training.estimator: Input should be 'auto', 'random_forest', 'hist_gradient_boosting' or "
             "'linear'",
         ),
         (
