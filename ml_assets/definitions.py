@@ -18,6 +18,7 @@ from ml_assets.automation.sensors import (
     build_automation_sensor,
     build_landing_sensor,
     build_run_failure_sensor,
+    build_run_recovery_sensor,
 )
 from ml_assets.constants import WEBHOOK_ENV
 from ml_assets.lib.project_config import Project, load_project
@@ -53,6 +54,7 @@ def build_definitions(project: Project) -> dg.Definitions:
             build_landing_sensor(now.landing_dir),
             build_automation_sensor(),
             build_run_failure_sensor(sink),
+            build_run_recovery_sensor(),
         ],
         resources=project_resources(launch_settings(project)),
         executor=dg.in_process_executor,

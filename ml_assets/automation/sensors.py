@@ -32,13 +32,7 @@ def build_landing_sensor(landing_dir: Path) -> dg.SensorDefinition:
         description=f"Turns new files in {landing_dir} into batches once they have settled.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext):
-        """One run per batch of new content; repeats, partial or unchanged files start nothing.
-
-        Each tick also fails runs whose process was killed, so their assets stop counting as in
-        progress for the automation conditions.
-        """
-        for run_id in fail_dead_runs(context.instance):
-            context.log.warning(f"run {run_id}: its process is gone; marked failed")
+        """One run per batch of new content; repeats, partial or unchanged files start nothing."""
         scan = scan_landing(landing_dir, LandingCursor.from_json(context.cursor))
         for error in scan.errors:
             context.log.error(error)
@@ -55,6 +49,25 @@ def build_landing_sensor(landing_dir: Path) -> dg.SensorDefinition:
         )
 
     return landing_sensor
+
+
+def build_run_recovery_sensor() -> dg.SensorDefinition:
+    """Fails runs whose process was killed, so their assets stop counting as in progress."""
+
+    @dg.sensor(
+        name="dead_run_recovery",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Marks runs whose process is gone (killed, crashed) as failed, every minute.",
+    )
+    def dead_run_recovery(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        """Fail the dead runs of this machine's instance; it never requests a run itself."""
+        failed = fail_dead_runs(context.instance)
+        for run_id in failed:
+            context.log.warning(f"run {run_id}: its process is gone; marked failed")
+        return dg.SkipReason(f"{len(failed)} dead run(s) marked failed")
+
+    return dead_run_recovery
 
 
 def build_automation_sensor() -> dg.AutomationConditionSensorDefinition:

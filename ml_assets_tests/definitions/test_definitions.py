@@ -68,7 +68,7 @@ def test_jobs_select_by_group_and_sensors_are_on_and_the_schedule_off() -> None:
     assert jobs == {"full_refresh", "refresh_data", "retrain"}
     sensors = {sensor.name: sensor.default_status for sensor in DEFS.sensors}
     assert sensors == dict.fromkeys(
-        ["landing_sensor", "ml_assets_automation", "run_failure_alerts"],
+        ["landing_sensor", "ml_assets_automation", "run_failure_alerts", "dead_run_recovery"],
         dg.DefaultSensorStatus.RUNNING,
     )
     (schedule,) = DEFS.schedules
