@@ -95,19 +95,39 @@ def regression_metrics(y_true: pd.Series, predicted: np.ndarray) -> dict[str, fl
     return scores
 
 
+Outputs = tuple[np.ndarray, np.ndarray | None]  # predicted labels or numbers, probabilities
+
+
+def predict(model: Pipeline, inputs: pd.DataFrame, spec: DatasetSpec) -> Outputs:
+    """A fitted Pipeline's outputs on ``inputs``, computed once and reused by every metric.
+
+    For classifiers the labels are the classes of highest probability, which is what their
+    ``predict`` returns, so one pass through the Pipeline serves labels and probabilities.
+    """
+    if not spec.is_classification:
+        return model.predict(inputs), None
+    probabilities = model.predict_proba(inputs)
+    return model.classes_[probabilities.argmax(axis=1)], probabilities
+
+
+def score_outputs(
+    truth: pd.Series, outputs: Outputs, classes: np.ndarray | None, spec: DatasetSpec, positive: Any
+) -> dict[str, float]:
+    """The task's metrics of outputs against ``truth``."""
+    predicted, probabilities = outputs
+    if not spec.is_classification:
+        return regression_metrics(truth, predicted)
+    return classification_metrics(truth, predicted, probabilities, classes, positive)
+
+
 def score_model(
     model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec, positive: Any = None
 ) -> dict[str, float]:
     """The task's metrics of a fitted Pipeline on ``rows`` (``positive`` overrides the spec's)."""
-    inputs = model_inputs(rows, spec)
-    if not spec.is_classification:
-        return regression_metrics(rows[spec.target], model.predict(inputs))
-    return classification_metrics(
-        rows[spec.target],
-        model.predict(inputs),
-        model.predict_proba(inputs),
-        model.classes_,
-        spec.positive_label if positive is None else positive,
+    outputs = predict(model, model_inputs(rows, spec), spec)
+    positive = spec.positive_label if positive is None else positive
+    return score_outputs(
+        rows[spec.target], outputs, getattr(model, "classes_", None), spec, positive
     )
 
 
@@ -152,15 +172,25 @@ def fairness_slices(
     column: str,
     min_rows: int = MIN_SLICE_ROWS,
     positive: Any = None,
+    outputs: Outputs | None = None,
 ) -> dict[str, Any]:
     """The task's metrics per group of a sensitive column, and the largest gap per metric.
+
+    ``outputs`` are the model's outputs on ``test`` when already computed (sliced per group).
 
     Gaps compare only groups of at least ``min_rows`` rows: a handful of rows decides nothing,
     so smaller groups are listed under ``too_small`` (group: rows) and left out of the gaps.
     """
     groups: dict[str, dict[str, Any]] = {}
+    predicted, probabilities = outputs or predict(model, model_inputs(test, spec), spec)
+    positive = spec.positive_label if positive is None else positive
+    classes = getattr(model, "classes_", None)
     for value, rows in test.groupby(column, dropna=False, sort=True):
-        group_scores: dict[str, Any] = score_model(model, rows, spec, positive)
+        at = test.index.get_indexer(rows.index)
+        part = (predicted[at], None if probabilities is None else probabilities[at])
+        group_scores: dict[str, Any] = score_outputs(
+            rows[spec.target], part, classes, spec, positive
+        )
         group_scores["rows"] = len(rows)
         groups["(missing)" if pd.isna(value) else str(value)] = group_scores
     judged = {group: scores for group, scores in groups.items() if scores["rows"] >= min_rows}
@@ -191,11 +221,10 @@ def lift(candidate: Mapping[str, float], baseline: Mapping[str, float], metric: 
     return float(-difference if metric in LOWER_IS_BETTER else difference)
 
 
-def _primary_outputs(model: Pipeline, inputs: pd.DataFrame, spec: DatasetSpec, index: int) -> Any:
+def _primary(outputs: Outputs, spec: DatasetSpec, index: int) -> np.ndarray:
     """What the primary metric reads: P(positive), predicted labels, or predicted numbers."""
-    if spec.task == "binary":
-        return model.predict_proba(inputs)[:, index]
-    return model.predict(inputs)
+    predicted, probabilities = outputs
+    return probabilities[:, index] if spec.task == "binary" else predicted
 
 
 def _primary_score(spec: DatasetSpec, truth: np.ndarray, outputs: np.ndarray) -> float:
@@ -226,6 +255,7 @@ def baseline_verdict(
     positive: Any,
     seed: int = 42,
     rounds: int = BOOTSTRAP_ROUNDS,
+    computed: Mapping[str, Outputs] | None = None,
 ) -> dict[str, Any]:
     """The candidate against the strongest baseline on the primary metric, with a paired bootstrap.
 
@@ -238,8 +268,12 @@ def baseline_verdict(
     truth = test[spec.target].to_numpy()
     if spec.task == "binary":
         truth = np.array([str(label) for label in truth]) == str(model.classes_[index])
-    ours = _primary_outputs(model, inputs, spec, index)
-    theirs = {name: _primary_outputs(base, inputs, spec, index) for name, base in baselines.items()}
+    computed = computed or {}
+    ours = _primary(computed.get("candidate") or predict(model, inputs, spec), spec, index)
+    theirs = {
+        name: _primary(computed.get(name) or predict(base, inputs, spec), spec, index)
+        for name, base in baselines.items()
+    }
     scores = {name: _primary_score(spec, truth, outputs) for name, outputs in theirs.items()}
     against = max(scores, key=scores.get)
     difference = _primary_score(spec, truth, ours) - scores[against]
@@ -297,10 +331,19 @@ def evaluate(
     positive = spec.positive_label
     if spec.task == "binary" and positive is None:
         positive = minority_label(train[spec.target])
-    candidate = score_model(model, test, spec, positive)
+    inputs, truth = model_inputs(test, spec), test[spec.target]
     fitted_baselines = fit_baselines(train, spec, seed)
+    outputs = {
+        name: predict(each, inputs, spec)
+        for name, each in {"candidate": model, **fitted_baselines}.items()
+    }
+    classes = getattr(model, "classes_", None)
+    candidate = score_outputs(truth, outputs["candidate"], classes, spec, positive)
     baselines = {
-        name: score_model(base, test, spec, positive) for name, base in fitted_baselines.items()
+        name: score_outputs(
+            truth, outputs[name], base.classes_ if classes is not None else None, spec, positive
+        )
+        for name, base in fitted_baselines.items()
     }
     report: Report = {
         "task": spec.task,
@@ -312,17 +355,20 @@ def evaluate(
         "lift_over_baselines": {
             name: lift(candidate, scores, primary) for name, scores in baselines.items()
         },
-        "verdict": baseline_verdict(model, fitted_baselines, test, spec, positive, seed),
+        "verdict": baseline_verdict(
+            model, fitted_baselines, test, spec, positive, seed, computed=outputs
+        ),
         "fairness": {
-            column: fairness_slices(model, test, spec, column, min_slice_rows, positive)
+            column: fairness_slices(
+                model, test, spec, column, min_slice_rows, positive, outputs["candidate"]
+            )
             for column in spec.sensitive_columns
         },
     }
     if training is not None:
         report["training"] = dict(training)
     if spec.is_classification:
-        predicted = model.predict(model_inputs(test, spec))
-        classes = model.classes_
+        predicted = outputs["candidate"][0]
         report["classes"] = [_plain(label) for label in classes]
         report["positive_label"] = (
             _plain(classes[positive_index(classes, positive)]) if spec.task == "binary" else None
