@@ -333,10 +333,10 @@ def quarantine_whole(raw: pd.DataFrame, quarantined: pd.DataFrame, reason: str) 
 
 def split_counts(features: pd.DataFrame, spec: DatasetSpec) -> dict[str, dict[str, int]]:
     """Rows per split side, per class for classification (``ALL_ROWS`` otherwise)."""
-    sides = features[SPLIT].astype(str)
+    sides = features[SPLIT]
     if not spec.is_classification:
         return {ALL_ROWS: {str(side): int(rows) for side, rows in sides.value_counts().items()}}
-    counts = features.groupby([features[spec.target].astype(str), sides], observed=True).size()
+    counts = features.groupby([features[spec.target], sides], observed=True).size()
     table: dict[str, dict[str, int]] = {}
     for (label, side), rows in counts.items():
         table.setdefault(str(label), {})[str(side)] = int(rows)
