@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from ml_assets.lib.contract_summary import SOURCE_SUMMARIES, ColumnSummary
+from ml_assets.lib.contract_summary import SOURCE_SUMMARIES, ColumnSummary, source_summary
 from ml_assets.lib.dataset import FAILURES, REASON, ROW_KEY, SPLIT, TEST, TRAIN
 from ml_assets.lib.project_config import Project
 
@@ -26,11 +26,6 @@ def column_schema(columns: Iterable[ColumnSummary]) -> dg.TableSchema:
     )
 
 
-def _source(name: str) -> ColumnSummary:
-    kind, text = SOURCE_SUMMARIES[name]
-    return ColumnSummary(name, kind, "int64" if kind == "int" else "str", False, False, (), text)
-
-
 def raw_columns(project: Project) -> list[ColumnSummary]:
     """Every contract column as the text it was read as, plus where each row came from."""
     data = [
@@ -38,7 +33,7 @@ def raw_columns(project: Project) -> list[ColumnSummary]:
         for c in project.columns.columns
         if c.name not in SOURCE_SUMMARIES
     ]
-    return [*data, *(_source(name) for name in SOURCE_SUMMARIES)]
+    return [*data, *(source_summary(name) for name in SOURCE_SUMMARIES)]
 
 
 def quarantined_columns(project: Project) -> list[ColumnSummary]:
@@ -67,5 +62,5 @@ def feature_columns(project: Project) -> list[ColumnSummary]:
         contract.get(spec.target),
         key,
         split,
-        *(_source(name) for name in SOURCE_SUMMARIES),
+        *(source_summary(name) for name in SOURCE_SUMMARIES),
     ]

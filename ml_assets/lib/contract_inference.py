@@ -254,19 +254,6 @@ def infer_columns(
     return inference
 
 
-def infer_contract(
-    sample: pd.DataFrame,
-    target: str,
-    task: Task,
-    key: str | None = None,
-    max_categories: int = MAX_CATEGORIES,
-    range_margin: float = RANGE_MARGIN,
-    name: str = "contract",
-) -> pa.DataFrameSchema:
-    """The schema ``infer_columns`` infers, without the reasons."""
-    return infer_columns(sample, target, task, key, max_categories, range_margin, name).schema
-
-
 def contract_yaml(schema: pa.DataFrameSchema, reasons: Mapping[str, str]) -> str:
     """The schema as Pandera YAML with each column's reason as a comment above it."""
     lines = schema.to_yaml().splitlines()

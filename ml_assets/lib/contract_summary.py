@@ -133,15 +133,16 @@ def kind_of_dtype(dtype: str) -> str:
     return "str"
 
 
+def source_summary(name: str) -> ColumnSummary:
+    """One of the pipeline's source columns (batch, file, line) as a contract column."""
+    kind, text = SOURCE_SUMMARIES[name]
+    return ColumnSummary(name, kind, "int64" if kind == "int" else "str", False, False, (), text)
+
+
 def with_source_summaries(columns: list[ColumnSummary]) -> list[ColumnSummary]:
     """The columns plus the pipeline's source columns, where the contract does not declare them."""
     present = {column.name for column in columns}
-    extra = [
-        ColumnSummary(name, kind, "int64" if kind == "int" else "str", False, False, (), text)
-        for name, (kind, text) in SOURCE_SUMMARIES.items()
-        if name not in present
-    ]
-    return [*columns, *extra]
+    return [*columns, *(source_summary(n) for n in SOURCE_SUMMARIES if n not in present)]
 
 
 def _from_yaml_column(name: str, spec: Mapping[str, Any]) -> ColumnSummary:

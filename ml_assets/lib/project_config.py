@@ -159,8 +159,7 @@ class Project:
     def config_hash(self) -> str:
         """Hash of the configuration file and the contract's source: what a run was set up by."""
         digest = hashlib.sha256(self.path.read_bytes())
-        for source in contract_sources(self.config.contract, self.path):
-            digest.update(source.read_bytes())
+        digest.update(self.contract_hash.encode())
         return digest.hexdigest()[:16]
 
     @cached_property

@@ -11,7 +11,6 @@ from ml_assets.lib.contract import validate_rows
 from ml_assets.lib.contract_inference import (
     contract_yaml,
     infer_columns,
-    infer_contract,
     infer_task,
     minority_label,
 )
@@ -33,8 +32,12 @@ def sample(tmp_path: Path) -> Path:
     return path
 
 
+def infer_schema(*args, **kwargs):
+    return infer_columns(*args, **kwargs).schema
+
+
 def test_inferred_contract_has_types_nullability_ranges_and_categories(sample: Path) -> None:
-    contract = infer_contract(
+    contract = infer_schema(
         read_landing_file(sample), target="churn", task="binary", key="id", max_categories=3
     )
     columns = contract.columns
@@ -54,7 +57,7 @@ def test_inferred_contract_has_types_nullability_ranges_and_categories(sample: P
 def test_inferred_contract_catches_new_categories_and_out_of_range_values(sample: Path) -> None:
     sample_frame = read_landing_file(sample)
     contract = with_source_columns(
-        infer_contract(sample_frame, target="churn", task="binary", key="id", max_categories=3)
+        infer_schema(sample_frame, target="churn", task="binary", key="id", max_categories=3)
     )
     batch = pd.DataFrame(
         {
@@ -79,7 +82,7 @@ def test_inferred_contract_catches_new_categories_and_out_of_range_values(sample
 def test_a_nullable_integer_column_keeps_its_missing_values(sample: Path) -> None:
     frame = read_landing_file(sample)
     contract = with_source_columns(
-        infer_contract(frame, target="churn", task="binary", key="id", max_categories=3)
+        infer_schema(frame, target="churn", task="binary", key="id", max_categories=3)
     )
     result = validate_rows(frame, contract)
     assert result.quarantined.empty
