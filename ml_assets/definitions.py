@@ -21,6 +21,7 @@ from ml_assets.automation.sensors import (
     build_run_recovery_sensor,
 )
 from ml_assets.constants import WEBHOOK_ENV
+from ml_assets.executors import project_executor
 from ml_assets.lib.project_config import Project, load_project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import ArtifactStorage
@@ -57,7 +58,7 @@ def build_definitions(project: Project) -> dg.Definitions:
             build_run_recovery_sensor(),
         ],
         resources=project_resources(launch_settings(project)),
-        executor=dg.in_process_executor,
+        executor=project_executor(),
     )
 
 

@@ -87,9 +87,14 @@ class BatchRules:
 class BatchStore:
     """Per-batch tables and records under one root folder (local path or any fsspec URL)."""
 
-    def __init__(self, root: Any):
-        """Keep batches under ``root`` (a ``Path`` or ``UPath``)."""
+    def __init__(self, root: Any, lock_dir: Path | None = None):
+        """Keep batches under ``root`` (a ``Path`` or ``UPath``).
+
+        ``lock_dir`` is a local folder for the refresh lock when ``root`` is on object storage,
+        which has no locks: the folder beside the landing folder the refresh reads.
+        """
         self.root = root
+        self.lock_dir = lock_dir
 
     def folder(self, version: str, batch: str) -> Any:
         """Where one batch's tables and record live."""
@@ -122,13 +127,19 @@ class BatchStore:
         """Hold the store for one refresh at a time, released even if the process dies.
 
         Two overlapping runs would each write the landing folder as they saw it, and the one
-        that finished last would win. An exclusive ``flock`` on ``<root>/.lock``, local stores.
+        that finished last would win. An exclusive ``flock`` on ``<root>/.lock``, or on
+        ``<lock_dir>/.batches.lock`` for a store on object storage (without ``lock_dir`` there,
+        nothing is held: see docs/production.md for the pool limit that serialises such runs).
         """
-        if not is_local_path(self.root):
+        if is_local_path(self.root):
+            lock_file = Path(self.root) / ".lock"
+        elif self.lock_dir is not None:
+            lock_file = Path(self.lock_dir) / ".batches.lock"
+        else:
             yield
             return
-        Path(self.root).mkdir(parents=True, exist_ok=True)
-        with open(Path(self.root) / ".lock", "a") as handle:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_file, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

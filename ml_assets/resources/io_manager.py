@@ -7,6 +7,8 @@ batch store; what this stores for them is the list of batches they are made of.
 """
 
 import json
+import os
+import socket
 from typing import Any
 
 import dagster as dg
@@ -52,6 +54,10 @@ class ArtifactIOManager(dg.UPathIOManager):
             if obj.get("markdown"):
                 atomic_write_text(path.with_suffix(".md"), obj["markdown"])
             atomic_write_text(path, json.dumps(report, indent=2, sort_keys=True, default=str))
+
+    def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
+        """Which process stored the output: under a distributed executor, the step's worker."""
+        return {"step_pid": os.getpid(), "step_host": socket.gethostname()}
 
     def load_from_path(self, context: dg.InputContext, path: Any) -> Any:
         """Read an artifact back, refusing damaged or untrusted files with the path in the error."""

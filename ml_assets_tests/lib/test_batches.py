@@ -325,3 +325,36 @@ def test_files_nobody_foresaw_are_rejected_and_never_stop_the_others(
     }
     assert [record.file for record in refresh.records if record.accepted] == ["good.csv"]
     assert refresh_batches(landing, store, rules()).new == []
+
+
+LOCKING_CHILD = """
+import sys
+from pathlib import Path
+from upath import UPath
+from ml_assets.lib.batches import BatchStore
+store = BatchStore(UPath(sys.argv[1]), lock_dir=Path(sys.argv[2]))
+print("ready", flush=True)
+with store.lock():
+    print("acquired", flush=True)
+"""
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["local store", "object store"])
+def test_one_refresh_at_a_time_across_processes(tmp_path: Path, remote: bool) -> None:
+    """The batches step holds the lock through its outputs; a step in another process waits."""
+    import subprocess
+    import sys
+
+    root = f"memory://lock-{tmp_path.name}" if remote else str(tmp_path / "store")
+    lock_dir = tmp_path / "ingestion"
+    with BatchStore(UPath(root), lock_dir=lock_dir).lock():
+        child = subprocess.Popen(
+            [sys.executable, "-c", LOCKING_CHILD, root, str(lock_dir)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout.readline() == "ready\n"
+        with pytest.raises(subprocess.TimeoutExpired):
+            child.wait(timeout=1.5)
+    output, _ = child.communicate(timeout=60)
+    assert output == "acquired\n"
