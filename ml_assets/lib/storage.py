@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import glob
+import io
 import os
 import tempfile
 import threading
@@ -98,14 +99,19 @@ def atomic_write(path: Any, write: WriteFn) -> None:
 
     A crash or a full disk mid-write leaves the previous file untouched. The temporary file's
     name holds the writer's pid, so the next write of the same artifact removes what a dead
-    writer left behind and never a file a live one is writing. Object stores publish an object
-    only when its upload completes, so there the plain write is already all-or-nothing.
+    writer left behind and never a file a live one is writing. Object stores have no rename but
+    publish an object only when its upload completes (one PUT, or a multipart upload's final
+    request), so there the whole artifact is serialised in memory first and sent in one upload:
+    a failure while serialising uploads nothing, where an open file's close would publish the
+    part already written.
     """
     if not is_local_path(path):
+        buffer = io.BytesIO()
+        write(buffer)
         with _naming(path, "creating the folder"):
             path.parent.mkdir(parents=True, exist_ok=True)
-        with _naming(path, "writing"), path.open("wb") as handle:
-            write(handle)
+        with _naming(path, "writing"):
+            path.fs.pipe_file(path.path, buffer.getvalue())
         return
     target = Path(path)
     with _naming(target, "creating the folder"):

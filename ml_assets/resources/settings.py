@@ -19,6 +19,7 @@ STORAGE_SUBDIR = "storage"
 BATCHES_SUBDIR = "batches"
 INGESTION_SUBDIR = "ingestion"
 ALERTS_FILE = "alerts.jsonl"
+STORAGE_URL_ENV = "ML_ASSETS_STORAGE_URL"
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -52,6 +53,12 @@ class PipelineSettings(dg.ConfigurableResource):
         default=30, description="Fewest rows a fairness slice needs for its gap to be judged."
     )
     seed: int = Field(default=42, description="Seed for the baselines and their verdict.")
+    storage_url: str = Field(
+        default="",
+        description="Where artifacts and the batch store live when not <data_dir>/storage: any "
+        f"fsspec URL, e.g. s3://bucket/prefix (${STORAGE_URL_ENV}). The landing folder, ingestion "
+        "records and alerts stay in data_dir.",
+    )
 
     @property
     def landing_dir(self) -> Path:
@@ -63,7 +70,7 @@ class PipelineSettings(dg.ConfigurableResource):
     @property
     def storage_dir(self) -> str:
         """Where artifacts are stored (the IO manager's base and the batch store)."""
-        return f"{self.data_dir}/{STORAGE_SUBDIR}"
+        return self.storage_url.rstrip("/") or f"{self.data_dir}/{STORAGE_SUBDIR}"
 
     @property
     def ingestion_dir(self) -> Path:
@@ -94,6 +101,7 @@ def settings_values(project: Project) -> dict[str, Any]:
         "max_file_bytes": checks.max_file_bytes,
         "min_slice_rows": checks.min_slice_rows,
         "seed": project.config.training.seed,
+        "storage_url": os.environ.get(STORAGE_URL_ENV, ""),
     }
 
 
@@ -102,6 +110,8 @@ def launch_settings(project: Project) -> Any:
     values = settings_values(project)
     if os.environ.get(DATA_DIR_ENV):
         values["data_dir"] = dg.EnvVar(DATA_DIR_ENV)
+    if os.environ.get(STORAGE_URL_ENV):
+        values["storage_url"] = dg.EnvVar(STORAGE_URL_ENV)
     return PipelineSettings.configure_at_launch(**values)
 
 
@@ -117,4 +127,4 @@ def batch_store(settings: PipelineSettings) -> Any:
 
     from ml_assets.lib.batches import BatchStore
 
-    return BatchStore(UPath(settings.storage_dir) / BATCHES_SUBDIR)
+    return BatchStore(UPath(settings.storage_dir) / BATCHES_SUBDIR, lock_dir=settings.ingestion_dir)
