@@ -1,14 +1,16 @@
-"""Artifacts and the batch store on S3 (moto's server): the graph runs and the model reads back."""
+"""Artifacts, the batch store and the registry on S3 (moto's server): the graph runs on it, and
+the model it trained is registered there and read back through the registry."""
 
 from pathlib import Path
 
 import dagster as dg
 
 from ml_assets.lib.modeling import model_inputs
+from ml_assets.lib.registry import ModelRegistry
 from ml_assets_tests.conftest import DEMO, materialize, settings_for
 
 
-def test_the_graph_stores_everything_on_s3_and_the_model_reads_back(
+def test_the_graph_stores_everything_on_s3_and_the_registry_serves_its_model(
     data_dir: Path, instance: dg.DagsterInstance, s3_bucket: str
 ) -> None:
     import s3fs
@@ -49,3 +51,19 @@ def test_the_graph_stores_everything_on_s3_and_the_model_reads_back(
     predicted = model.predict(model_inputs(test_rows, DEMO.spec))
     accuracy = float((predicted == test_rows["target"].to_numpy()).mean())
     assert accuracy == report["metrics"]["accuracy"]  # the very model the report evaluated
+
+    provenance = report["provenance"]
+    registry_url = f"s3://{s3_bucket}/ml_assets/registry"
+    version = ModelRegistry(registry_url).register(
+        model,
+        metrics=report["metrics"],
+        data_version=provenance["data_version"],
+        batches=provenance["batches"],
+        config_hash=provenance["config_hash"],
+        task=report["task"],
+    )
+    ModelRegistry(registry_url).set_alias("champion", version.version, reason="test", actor="ci")
+    reader = ModelRegistry(registry_url)
+    served, record = reader.load(reader.alias("champion"))
+    assert record == version and record.fingerprint == provenance["model_version"]
+    assert (served.predict(model_inputs(test_rows, DEMO.spec)) == predicted).all()
