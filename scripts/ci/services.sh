@@ -50,6 +50,11 @@ _services_spawn() {
   _services_pids+=("$!")
 }
 
+_services_as_owner() {
+  # Run "$@" as the cluster's owner: the postgres user when we are root, else ourselves.
+  if [ "$(id -u)" = 0 ]; then runuser -u "$_services_pg_user" -- "$@"; else "$@"; fi
+}
+
 _services_pg_bin() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 }
@@ -73,9 +78,9 @@ _services_start_postgres() {
   chown -R "$_services_pg_user" "$_services_dir"
   port=$(_services_free_port)
   server_log="$_services_dir/pgdata.log"  # written by the cluster's owner
-  if ! runuser -u "$_services_pg_user" -- "$bin/initdb" -D "$_services_pg_data" -U dagster \
+  if ! _services_as_owner "$bin/initdb" -D "$_services_pg_data" -U dagster \
       --pwfile="$_services_dir/pgpass" -A scram-sha-256 --no-sync -E UTF8 >"$log" 2>&1 \
-    || ! runuser -u "$_services_pg_user" -- "$bin/pg_ctl" -D "$_services_pg_data" -w -t 30 \
+    || ! _services_as_owner "$bin/pg_ctl" -D "$_services_pg_data" -w -t 30 \
       -l "$server_log" -o "-h 127.0.0.1 -p $port -k $_services_dir -c fsync=off -c full_page_writes=off" \
       start > /dev/null \
     || ! PGPASSWORD=$password "$bin/createdb" -h 127.0.0.1 -p "$port" -U dagster dagster >>"$log" 2>&1
@@ -124,7 +129,7 @@ ml_assets_stop_services() {
   local pid bin
   if [ -n "$_services_pg_data" ] && [ -e "$_services_pg_data/postmaster.pid" ]; then
     bin=$(_services_pg_bin)
-    runuser -u "$_services_pg_user" -- "$bin/pg_ctl" -D "$_services_pg_data" -m immediate \
+    _services_as_owner "$bin/pg_ctl" -D "$_services_pg_data" -m immediate \
       stop > /dev/null 2>&1 || true
   fi
   for pid in "${_services_pids[@]}"; do
