@@ -47,6 +47,12 @@ def test_each_step_runs_in_a_dask_worker_process(data_dir: Path, dask_scheduler:
     with distributed.Client(dask_scheduler, timeout=30) as client:
         worker_pids = set(client.run(os.getpid).values())
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        (dagster_run,) = instance.get_runs()
+        events = instance.all_logs(
+            dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+        # Stored once, by the workers: the run only relays them.
+        assert sorted(event.dagster_event.asset_key.to_user_string() for event in events) == sorted(ASSET_NAMES)
         pids = {
             name: instance.get_latest_materialization_event(dg.AssetKey(name))
             .asset_materialization.metadata["step_pid"]
