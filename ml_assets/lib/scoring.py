@@ -11,6 +11,7 @@ unchanged champion finds every batch done and reads nothing, and a new champion 
 import functools
 import hashlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,8 @@ from ml_assets.lib.contract import ContractError, validate_rows
 from ml_assets.lib.dataset import SOURCE_COLUMNS, DatasetSpec
 from ml_assets.lib.features import derive_columns
 from ml_assets.lib.ingestion import IngestionError, check_columns, parse_landing_bytes
-from ml_assets.lib.safe_csv import safe_csv
-from ml_assets.lib.storage import atomic_write_text
+from ml_assets.lib.safe_csv import write_safe_csv
+from ml_assets.lib.storage import atomic_write
 
 PREDICTIONS = "predictions"
 PREDICTION = "prediction"
@@ -93,7 +94,7 @@ class PredictionStore(BatchStore):
         """Write the predictions' CSV first: the record, written last, marks the batch done."""
         if PREDICTIONS in tables:
             path = self.folder(version, record.batch) / f"{PREDICTIONS}.csv"
-            atomic_write_text(path, safe_csv(tables[PREDICTIONS]))
+            atomic_write(path, functools.partial(write_safe_csv, frame=tables[PREDICTIONS]))
         super().save(version, record, tables)
 
 
@@ -119,21 +120,47 @@ def scoring_rules(
     )
 
 
-def score_folder(folder: Path, root: Any, rules: BatchRules, champion: Champion) -> ScoringRun:
-    """Score every file of ``folder`` not yet scored by ``champion``; the model loads only then."""
-    loads: list[None] = []
+class ChampionUnavailable(OSError):
+    """The champion's model cannot be loaded: a fault of the registry's storage, not of a file.
 
-    @functools.cache
+    An ``OSError``, so the batch refresh re-raises it instead of rejecting the batch being
+    scored: no batch is marked done, and the next run scores them once the model loads.
+    """
+
+    def __init__(self, version: str, error: Exception) -> None:
+        super().__init__(f"champion {version} cannot be loaded: {error}")
+
+
+def score_folder(folder: Path, root: Any, rules: BatchRules, champion: Champion) -> ScoringRun:
+    """Score every file of ``folder`` not yet scored by ``champion``.
+
+    The model loads only when a batch needs it, on a thread, while that batch is read and
+    validated (the skops import alone takes over a second).
+    """
+    loads: list[Future] = []
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-champion")
+
+    def loading() -> Future:
+        if not loads:
+            loads.append(pool.submit(champion.load))
+        return loads[0]
+
     def model() -> Any:
-        loads.append(None)
-        return champion.load()
+        try:
+            return loading().result()
+        except Exception as error:  # noqa: BLE001 - whatever stops the load, name the version
+            raise ChampionUnavailable(champion.version, error) from error
 
     def process(file: str, sha256: str, size: int, data: Any, rules: BatchRules):
+        loading()
         return score_batch(file, sha256, size, data, rules, champion.version, model)
 
     store = PredictionStore(root / champion.version)
-    with store.lock():
-        refresh = refresh_batches(folder, store, rules, process)
+    try:
+        with store.lock():
+            refresh = refresh_batches(folder, store, rules, process)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return ScoringRun(champion.version, refresh, len(loads))
 
 

@@ -12,7 +12,7 @@ from ml_assets.lib.batches import BatchStore
 from ml_assets.lib.dataset import REASON
 from ml_assets.lib.features import derive_columns
 from ml_assets.lib.modeling import build_pipeline, model_inputs
-from ml_assets.lib.scoring import Champion, score_folder, scoring_rules
+from ml_assets.lib.scoring import Champion, ChampionUnavailable, score_folder, scoring_rules
 from ml_assets_tests.conftest import DEMO
 
 
@@ -120,3 +120,21 @@ def test_each_batch_is_scored_once_per_champion(tmp_path: Path, model, monkeypat
     assert [name[:6] for name in landed.refresh.new] == ["c.csv-"] and len(
         landed.predictions.batches
     ) == 3
+
+
+def test_a_champion_that_cannot_load_fails_the_run_and_marks_nothing_done(
+    tmp_path: Path, model
+) -> None:
+    folder, root = tmp_path / "scoring", tmp_path / "predictions"
+    folder.mkdir()
+    make_demo_frame(30, seed=1).to_csv(folder / "a.csv", index=False)
+
+    def tampered():
+        raise ValueError("sha256 mismatch")
+
+    with pytest.raises(
+        ChampionUnavailable, match="champion v0003 cannot be loaded: sha256 mismatch"
+    ):
+        score(folder, root, Champion("v0003", "sha", tampered))
+    assert not list(root.rglob("batch.json"))
+    assert score(folder, root, champion(model, "v0003")).rows_scored == 30
