@@ -31,6 +31,7 @@ from ml_assets.lib.batch_records import (
     now_iso,
 )
 from ml_assets.lib.batches import (
+    RECORD_FILE,
     BatchRules,
     BatchStore,
     _failures_by_rule,
@@ -42,9 +43,10 @@ from ml_assets.lib.batches import (
 from ml_assets.lib.contract import ContractError, validate_rows
 from ml_assets.lib.dataset import SOURCE_COLUMNS, DatasetSpec
 from ml_assets.lib.features import derive_columns
+from ml_assets.lib.frames import map_columns, write_frame
 from ml_assets.lib.ingestion import IngestionError, check_columns, parse_landing_bytes
 from ml_assets.lib.safe_csv import write_safe_csv
-from ml_assets.lib.storage import atomic_write
+from ml_assets.lib.storage import atomic_write, atomic_write_text
 
 PREDICTIONS = "predictions"
 PREDICTION = "prediction"
@@ -88,14 +90,32 @@ class ScoringRun:
 
 
 class PredictionStore(BatchStore):
-    """A batch store whose predictions also get a spreadsheet-safe CSV beside their Parquet."""
+    """A batch store whose tables also get a spreadsheet-safe CSV beside their Parquet."""
 
     def save(self, version: str, record: BatchRecord, tables: Mapping[str, pd.DataFrame]) -> None:
-        """Write the predictions' CSV first: the record, written last, marks the batch done."""
-        if PREDICTIONS in tables:
-            path = self.folder(version, record.batch) / f"{PREDICTIONS}.csv"
-            atomic_write(path, functools.partial(write_safe_csv, frame=tables[PREDICTIONS]))
-        super().save(version, record, tables)
+        """Write every Parquet and CSV file at once, a thread each, then the record.
+
+        Arrow writes without holding the GIL, so on 2 cores the four files of a million scored
+        rows take the time of the largest one; the record, written last, marks the batch done.
+        """
+        folder = self.folder(version, record.batch)
+        writes = [
+            functools.partial(write_frame, folder / f"{name}.parquet", frame)
+            for name, frame in tables.items()
+        ]
+        writes += [
+            functools.partial(
+                atomic_write, folder / f"{name}.csv", functools.partial(write_safe_csv, frame=frame)
+            )
+            for name, frame in tables.items()
+            if len(frame)
+        ]
+        map_columns(_call, writes)
+        atomic_write_text(folder / RECORD_FILE, record.to_json())
+
+
+def _call(write: Callable[[], None]) -> None:
+    write()
 
 
 def scoring_rules(
