@@ -51,6 +51,7 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
         "null_rates",
         "split_is_usable",
         "beats_baselines",
+        "approval_gate",
     }
     assert all(evaluation.passed for evaluation in checks.values())
     report = json.loads((data_dir / "storage" / "evaluation_report.json").read_text())
@@ -221,7 +222,9 @@ def test_the_model_records_the_locked_environment(data_dir: Path, instance) -> N
 
     result = materialize(data_dir, instance)
     trained = next(
-        e for e in result.get_asset_materialization_events() if e.asset_key.path == ["trained_model"]
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["trained_model"]
     )
     lock = Path(__file__).resolve().parents[2] / "requirements-lock.txt"
     metadata = trained.materialization.metadata
