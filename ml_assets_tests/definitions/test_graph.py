@@ -222,9 +222,7 @@ def test_the_model_records_the_locked_environment(data_dir: Path, instance) -> N
 
     result = materialize(data_dir, instance)
     trained = next(
-        e
-        for e in result.get_asset_materialization_events()
-        if e.asset_key.path == ["trained_model"]
+        e for e in result.get_asset_materialization_events() if e.asset_key.path == ["trained_model"]
     )
     lock = Path(__file__).resolve().parents[2] / "requirements-lock.txt"
     metadata = trained.materialization.metadata
