@@ -22,6 +22,7 @@ from ml_assets.lib.registry import CHAMPION, ModelRegistry
 
 Status = Literal["pass", "fail", "skipped"]
 CHAMPION_CRITERION = "not_worse_than_champion"
+ROUNDING = 1e-9
 TRIVIAL_BASELINES = frozenset({"majority_class", "mean_predictor"})
 # Per task, the slice metrics bounded when no bounds are configured (minimums: higher is better).
 DEFAULT_SLICE_BOUNDS: dict[str, dict[str, float]] = {
@@ -124,6 +125,11 @@ def _figure(value: float | None) -> str:
     return "–" if value is None else number(value)
 
 
+def _at_least(value: float, bound: float) -> bool:
+    """``value >= bound``, forgiving the rounding of a difference (0.89 - 0.9 < -0.01 in floats)."""
+    return value >= bound - ROUNDING
+
+
 def _status(passed: bool) -> Status:
     return "pass" if passed else "fail"
 
@@ -137,7 +143,7 @@ def baseline_criteria(report: Mapping[str, Any], thresholds: GateThresholds) -> 
         trivial = name in TRIVIAL_BASELINES
         least = thresholds.baseline_margin if trivial else -thresholds.linear_baseline_tolerance
         gain = lift(report["metrics"], scores, metric)
-        passed = not math.isnan(gain) and gain >= least
+        passed = not math.isnan(gain) and _at_least(gain, least)
         criteria.append(
             Criterion(
                 name=f"beats_{name}",
@@ -183,7 +189,7 @@ def champion_criterion(
         note = f"{metric} is undefined on the {comparison.rows} held-out rows (one class): skipped"
         return Criterion(name, "skipped", ours, theirs, requirement, note)
     difference = lift({metric: ours}, {metric: theirs}, metric)
-    passed = difference >= -tolerance
+    passed = _at_least(difference, -tolerance)
     return Criterion(
         name,
         _status(passed),
@@ -211,7 +217,7 @@ def fairness_criteria(report: Mapping[str, Any], thresholds: GateThresholds) -> 
         criteria.append(
             Criterion(
                 name,
-                _status(gap <= bound),
+                _status(_at_least(bound, gap)),
                 gap,
                 bound,
                 f"gap ≤ {bound:.3f}",
@@ -244,7 +250,7 @@ def _slice_criterion(
     if value is None or math.isnan(value):
         note = f"{metric} is undefined on {column}={group} ({scores['rows']} rows): skipped"
         return Criterion(name, "skipped", None, bound, requirement, note)
-    passed = value <= bound if lower else value >= bound
+    passed = _at_least(bound, value) if lower else _at_least(value, bound)
     return Criterion(
         name,
         _status(passed),
