@@ -12,6 +12,7 @@ import dagster as dg
 from ml_assets.assets.batches import build_batches
 from ml_assets.assets.deployment import build_model_approval, build_production_model
 from ml_assets.assets.evaluation import build_evaluation_report
+from ml_assets.assets.scoring import build_ab_test_report, build_batch_predictions
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
 from ml_assets.automation.schedules import build_retrain_schedule
@@ -48,6 +49,8 @@ def build_assets(project: Project) -> list[dg.AssetsDefinition]:
         build_evaluation_report(project),
         build_model_approval(project),
         build_production_model(project),
+        build_batch_predictions(project),
+        build_ab_test_report(project),
     ]
 
 

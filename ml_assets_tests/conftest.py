@@ -22,6 +22,8 @@ ASSET_NAMES = (
     "evaluation_report",
     "model_approval",
     "production_model",
+    "batch_predictions",
+    "ab_test_report",
 )
 DEMO_COLUMNS = [
     "numeric1",

@@ -22,6 +22,8 @@ ASSETS = {
     "evaluation_report": ("model", {"trained_model", "features"}),
     "model_approval": ("model", {"trained_model", "evaluation_report", "features"}),
     "production_model": ("model", {"model_approval"}),
+    "batch_predictions": ("serving", {"production_model"}),
+    "ab_test_report": ("serving", set()),
 }
 CHECKS = {
     ("validated_data", "batches_accepted"): False,
@@ -90,6 +92,8 @@ def test_each_step_writes_through_its_own_pool() -> None:
         "ml_assets.write.trained_model",
         "ml_assets.write.evaluation_report",
         "ml_assets.write.registry",
+        "ml_assets.write.batch_predictions",
+        "ml_assets.write.ab_test_report",
     }
 
 
@@ -140,7 +144,7 @@ def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "8 []"
+    assert done.stdout.strip() == "10 []"
     assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
     after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
     assert {p for p in after - before if "__pycache__" not in p.parts} == set()
