@@ -74,16 +74,14 @@ def prepare(work: Path, rows: int):
 def scoring_seconds(registry, folder: Path, root: Path) -> tuple[float, int]:
     """One pass of the scoring path over ``folder`` into an empty ``root``."""
     from ml_assets.lib.project_config import DEMO_CONFIG, load_project
-    from ml_assets.lib.scoring import Champion, score_folder, scoring_rules
+    from ml_assets.lib.scoring import registry_champion, score_folder, scoring_rules
     from ml_assets.lib.storage import preload_skops
 
     project = load_project(DEMO_CONFIG)
     shutil.rmtree(root, ignore_errors=True)
     start = time.perf_counter()
     preload_skops()  # as the asset does when it starts
-    version = registry.alias("champion")
-    record = registry.get(version)
-    champion = Champion(version, record.sha256, lambda: registry.load(version)[0])
+    champion = registry_champion(registry)
     rules = scoring_rules(project.contract, project.spec, 0.05, 2**31, "benchmark", champion)
     run = score_folder(folder, root, rules, champion)
     return time.perf_counter() - start, run.rows_scored

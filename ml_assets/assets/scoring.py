@@ -114,27 +114,24 @@ def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
         from ml_assets.lib.batch_records import BatchTable
         from ml_assets.lib.scoring import (
             PREDICTIONS,
-            Champion,
             ChampionUnavailable,
+            registry_champion,
             score_folder,
             scoring_rules,
         )
         from ml_assets.lib.storage import preload_skops
 
         folder = inside(settings.data_dir, config.scoring_subdir, "scoring_subdir")
-        models = registry.registry()
-        champion_version = models.alias("champion")
         files = folder.is_dir() and any(folder.iterdir())
-        if champion_version is None or not files:
-            why = "no champion yet: promote a model first" if files else f"no files in {folder}"
+        champion = registry_champion(registry.registry()) if files else None
+        if champion is None:
+            why = f"no files in {folder}" if not files else "no champion yet: promote a model first"
             context.log.info(f"nothing to score: {why}")
             return dg.Output(
                 BatchTable(PREDICTIONS, "", ()),
                 metadata={"status": f"nothing to score: {why}", "dagster/row_count": 0},
             )
         preload_skops()
-        sha256 = models.get(champion_version).sha256
-        champion = Champion(champion_version, sha256, lambda: models.load(champion_version)[0])
         rules = scoring_rules(
             project.contract,
             project.spec,
@@ -155,7 +152,11 @@ def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
             alerts.send(
                 "scoring_batch_rejected", message, batch=rejected.batch, run_id=context.run_id
             )
-        return dg.Output(run.predictions, metadata=_scoring_metadata(run, root))
+        return dg.Output(
+            run.predictions,
+            data_version=dg.DataVersion(run.predictions.data_version),
+            metadata=_scoring_metadata(run, root),
+        )
 
     return batch_predictions
 
@@ -222,6 +223,11 @@ def build_ab_test_report(project: Project) -> dg.AssetsDefinition:
         metric = config.metric
         if metric == "auto":
             metric = "accuracy" if project.spec.is_classification else "r2"
+        if (metric == "r2") == project.spec.is_classification:
+            raise dg.Failure(
+                description=f"metric {metric!r} does not fit a {project.spec.task} task",
+                allow_retries=False,
+            )
         options = config.model_dump(exclude={"prediction_log", "labels_subdir"})
         ab_settings = ABSettings(**{**options, "metric": metric})
         base = {"created_at": now_iso(), "log": str(log_path), "labels": str(labels_dir)}

@@ -63,6 +63,14 @@ class Champion:
     load: Callable[[], Any]
 
 
+def registry_champion(registry: Any) -> Champion | None:
+    """The ``ModelRegistry``'s champion (its model loaded only when asked for), or None yet."""
+    version = registry.alias("champion")
+    if version is None:
+        return None
+    return Champion(version, registry.get(version).sha256, lambda: registry.load(version)[0])
+
+
 @dataclass(frozen=True)
 class ScoringRun:
     """What one pass over the scoring folder found and did."""
