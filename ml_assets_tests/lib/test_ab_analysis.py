@@ -85,11 +85,15 @@ def test_a_truly_better_challenger_is_promoted(tmp_path: Path) -> None:
     labels.iloc[:3000].to_csv(folder / "a.csv", index=False)
     labels.iloc[3000:5400].to_parquet(folder / "b.parquet")  # the last 600 not labelled yet
     (folder / "wrong.csv").write_text("id,target\n1,0\n")
+    flipped = 1 - labels.loc[0, "target"]
+    (folder / "c.jsonl").write_text(f'{{"request_key": "req-0", "target": {flipped}}}\n')
     older = log.iloc[:50].assign(model_version="v0000", arm="challenger", request_key="old")
     repeated = log.iloc[[10]].assign(time="2026-12-01T00:00:10.5+00:00")
 
     read = read_labels(folder, "target")
-    assert read.files == ["a.csv", "b.parquet"] and len(read.frame) == 5400
+    assert read.files == ["a.csv", "b.parquet", "c.jsonl"] and len(read.frame) == 5400
+    assert read.conflicting_keys == 1  # the correction in c.jsonl wins
+    assert read.frame.set_index("request_key").loc["req-0", "label"] == str(flipped)
     assert read.problems == [
         "wrong.csv: missing required column(s) ['request_key']; the file has ['id', 'target']"
     ]
