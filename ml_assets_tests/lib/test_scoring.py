@@ -46,7 +46,7 @@ def test_valid_rows_are_scored_and_bad_rows_quarantined_with_reasons(tmp_path: P
     folder.mkdir()
     rows = make_demo_frame(100, seed=8).drop(columns=["target"])
     rows.loc[4, "numeric2"] = 500.0  # out of range: quarantined, the batch still accepted
-    rows.to_csv(folder / "good.csv", index=False)
+    rows.to_csv(folder / "=good.csv", index=False)  # a name a spreadsheet would run
     shifted = make_demo_frame(50, seed=9)
     shifted["category"] = "Z"
     shifted.to_csv(folder / "shifted.csv", index=False)  # every row bad: rejected whole
@@ -55,7 +55,7 @@ def test_valid_rows_are_scored_and_bad_rows_quarantined_with_reasons(tmp_path: P
     run = score(folder, root, champion(model))
 
     status = {record.file: record.status for record in run.refresh.records}
-    assert status == {"broken.csv": "rejected", "good.csv": "accepted", "shifted.csv": "rejected"}
+    assert status == {"broken.csv": "rejected", "=good.csv": "accepted", "shifted.csv": "rejected"}
     broken = next(r for r in run.refresh.records if r.file == "broken.csv")
     assert (
         broken.reason
@@ -79,13 +79,14 @@ def test_valid_rows_are_scored_and_bad_rows_quarantined_with_reasons(tmp_path: P
     assert predictions["probability_1"].to_numpy() == pytest.approx(expected)
     quarantined = BatchStore(root).read(run.quarantined)
     by_file = {file: list(group[REASON]) for file, group in quarantined.groupby("_source_file")}
-    assert by_file["good.csv"] == ["numeric2: less_than_or_equal_to(100.0) failed for '500.0'"]
+    assert by_file["=good.csv"] == ["numeric2: less_than_or_equal_to(100.0) failed for '500.0'"]
     assert len(by_file["shifted.csv"]) == 50 and by_file["shifted.csv"][0].startswith(
         "category: isin"
     )
     folder_of_good = root / "v0001" / run.refresh.version / run.predictions.batches[0]
     with (folder_of_good / "predictions.csv").open() as handle:
-        assert sum(1 for _ in csv.reader(handle)) == 100  # the header and 99 predictions
+        lines = list(csv.reader(handle))
+    assert len(lines) == 100 and lines[1][:3] == [f"'{predictions['_batch'][0]}", "'=good.csv", "2"]
 
 
 def test_each_batch_is_scored_once_per_champion(tmp_path: Path, model, monkeypatch) -> None:
