@@ -37,3 +37,6 @@ def write_pool(step: str) -> str:
 AUTOMATION = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 )
+
+# The champion at work: batch predictions and the A/B analysis of the canary.
+SERVING = "serving"

@@ -10,7 +10,9 @@ import os
 import dagster as dg
 
 from ml_assets.assets.batches import build_batches
+from ml_assets.assets.deployment import build_model_approval, build_production_model
 from ml_assets.assets.evaluation import build_evaluation_report
+from ml_assets.assets.scoring import build_ab_test_report, build_batch_predictions
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
 from ml_assets.automation.schedules import build_retrain_schedule
@@ -25,6 +27,7 @@ from ml_assets.executors import project_executor
 from ml_assets.lib.project_config import Project, load_project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import ArtifactStorage
+from ml_assets.resources.registry import registry_resource
 from ml_assets.resources.settings import current_settings, launch_settings
 
 
@@ -35,12 +38,21 @@ def project_resources(settings: object) -> dict[str, object]:
         "settings": settings,
         "io_manager": ArtifactStorage(settings=settings),
         "alerts": AlertSink(settings=settings, webhook_url=webhook),
+        "registry": registry_resource(settings),
     }
 
 
 def build_assets(project: Project) -> list[dg.AssetsDefinition]:
     """The project's assets (their checks ride along)."""
-    return [build_batches(project), build_trained_model(project), build_evaluation_report(project)]
+    return [
+        build_batches(project),
+        build_trained_model(project),
+        build_evaluation_report(project),
+        build_model_approval(project),
+        build_production_model(project),
+        build_batch_predictions(project),
+        build_ab_test_report(project),
+    ]
 
 
 def build_definitions(project: Project) -> dg.Definitions:

@@ -20,6 +20,10 @@ ASSET_NAMES = (
     "features",
     "trained_model",
     "evaluation_report",
+    "model_approval",
+    "production_model",
+    "batch_predictions",
+    "ab_test_report",
 )
 DEMO_COLUMNS = [
     "numeric1",

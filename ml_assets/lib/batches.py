@@ -13,7 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ from ml_assets.lib.safe_csv import safe_csv
 from ml_assets.lib.storage import atomic_write_text, is_local_path
 
 RECORD_FILE = "batch.json"
+ProcessFn = Callable[..., tuple[BatchRecord, dict[str, pd.DataFrame]]]
 LANDING_HASHES = "landing_hashes.json"
 SAMPLE_ROWS = 20
 
@@ -158,12 +159,16 @@ class BatchStore:
         atomic_write_text(self.root / LANDING_HASHES, json.dumps(dict(hashes), sort_keys=True))
 
 
-def refresh_batches(landing: Path, store: BatchStore, rules: BatchRules) -> Refresh:
+def refresh_batches(
+    landing: Path, store: BatchStore, rules: BatchRules, process: ProcessFn | None = None
+) -> Refresh:
     """Turn every file of the landing folder into a batch, processing only the new ones.
 
     A file is identified by its content hash, taken once per change of its stats; content that
     repeats an earlier file's is recorded as a duplicate and read no further. A file that cannot
     be read at all (it vanished, no permission) is recorded as refused; the others go on.
+    ``process`` (``process_batch`` by default) turns a new batch into its record and tables, so
+    batch scoring shares this identity and bookkeeping.
     """
     version = rules.version
     paths, refused = landing_paths(landing)
@@ -190,7 +195,9 @@ def refresh_batches(landing: Path, store: BatchStore, rules: BatchRules) -> Refr
             except OSError as error:
                 others.append(_unreadable(path, error))
                 continue
-            record, tables = _process_or_reject(path.name, sha, stats[0], data, rules)
+            record, tables = _process_or_reject(
+                path.name, sha, stats[0], data, rules, process or process_batch
+            )
             store.save(version, record, tables)
             new.append(record.batch)
         records.append(record)
@@ -199,15 +206,20 @@ def refresh_batches(landing: Path, store: BatchStore, rules: BatchRules) -> Refr
 
 
 def _process_or_reject(
-    file: str, sha256: str, size: int, data: bytes | IngestionError, rules: BatchRules
+    file: str,
+    sha256: str,
+    size: int,
+    data: bytes | IngestionError,
+    rules: BatchRules,
+    process: ProcessFn,
 ) -> tuple[BatchRecord, dict[str, pd.DataFrame]]:
-    """``process_batch``, with any failure of the file's own (not of the storage) a rejection.
+    """``process``, with any failure of the file's own (not of the storage) a rejection.
 
     A file nobody foresaw must not stop the other batches, nor every later run: its record keeps
     it rejected until its content or the code that processes it changes.
     """
     try:
-        return process_batch(file, sha256, size, data, rules)
+        return process(file, sha256, size, data, rules)
     except (OSError, MemoryError):
         raise  # the storage or the machine, not the file
     except Exception as error:  # noqa: BLE001 - anything the file triggers is the batch's fate

@@ -1,0 +1,271 @@
+"""Batch scoring: each file of a scoring folder is validated and scored once per champion.
+
+A scoring file is a batch as a landing file is (``<file>-<8 hex of sha256>``), identified, read
+and validated by the same code, against the contract without its target: rows that break it are
+quarantined with their reasons, a file that cannot be read or is mostly wrong is rejected whole,
+and the other files go on. Predictions carry probabilities, the model version and each row's
+source file and line; they are kept under ``<root>/<model version>/<rules>/<batch>/``, so an
+unchanged champion finds every batch done and reads nothing, and a new champion rescores.
+"""
+
+import functools
+import hashlib
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pandera
+import pyarrow as pa
+
+from ml_assets.lib.batch_records import (
+    ACCEPTED,
+    QUARANTINED,
+    REJECTED,
+    BatchRecord,
+    BatchTable,
+    Refresh,
+    batch_id,
+    now_iso,
+)
+from ml_assets.lib.batches import (
+    RECORD_FILE,
+    BatchRules,
+    BatchStore,
+    _failures_by_rule,
+    _rejected,
+    _sample,
+    quarantine_whole,
+    refresh_batches,
+)
+from ml_assets.lib.contract import ContractError, validate_rows
+from ml_assets.lib.dataset import SOURCE_COLUMNS, DatasetSpec
+from ml_assets.lib.features import derive_columns
+from ml_assets.lib.frames import map_columns, write_frame
+from ml_assets.lib.ingestion import IngestionError, check_columns, parse_landing_bytes
+from ml_assets.lib.safe_csv import write_safe_csv
+from ml_assets.lib.storage import atomic_write, atomic_write_text
+
+PREDICTIONS = "predictions"
+PREDICTION = "prediction"
+MODEL_VERSION = "model_version"
+PROBABILITY = "probability_"
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The model to score with: its registry version, its file's sha256, and how to load it."""
+
+    version: str
+    sha256: str
+    load: Callable[[], Any]
+
+
+def registry_champion(registry: Any) -> Champion | None:
+    """The ``ModelRegistry``'s champion (its model loaded only when asked for), or None yet."""
+    version = registry.alias("champion")
+    if version is None:
+        return None
+    return Champion(version, registry.get(version).sha256, lambda: registry.load(version)[0])
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """What one pass over the scoring folder found and did."""
+
+    model_version: str
+    refresh: Refresh
+    models_loaded: int
+
+    @property
+    def predictions(self) -> BatchTable:
+        """The scored batches, readable with ``BatchStore(root).read``."""
+        accepted = tuple(record for record in self.refresh.records if record.accepted)
+        return BatchTable(PREDICTIONS, f"{self.model_version}/{self.refresh.version}", accepted)
+
+    @property
+    def quarantined(self) -> BatchTable:
+        """The batches with quarantined rows, readable the same way."""
+        table = self.refresh.table(QUARANTINED)
+        return replace(table, version=f"{self.model_version}/{table.version}")
+
+    @property
+    def rows_scored(self) -> int:
+        """Rows with a prediction, over every scored batch."""
+        return sum(record.rows_valid for record in self.refresh.records if record.accepted)
+
+
+class PredictionStore(BatchStore):
+    """A batch store whose tables also get a spreadsheet-safe CSV beside their Parquet."""
+
+    def save(self, version: str, record: BatchRecord, tables: Mapping[str, pd.DataFrame]) -> None:
+        """Write every Parquet and CSV file at once, a thread each, then the record.
+
+        Arrow writes without holding the GIL, so on 2 cores the four files of a million scored
+        rows take the time of the largest one; the record, written last, marks the batch done.
+        """
+        folder = self.folder(version, record.batch)
+        writes = [
+            functools.partial(write_frame, folder / f"{name}.parquet", frame)
+            for name, frame in tables.items()
+        ]
+        writes += [
+            functools.partial(
+                atomic_write, folder / f"{name}.csv", functools.partial(write_safe_csv, frame=frame)
+            )
+            for name, frame in tables.items()
+            if len(frame)
+        ]
+        map_columns(_call, writes)
+        atomic_write_text(folder / RECORD_FILE, record.to_json())
+
+
+def _call(write: Callable[[], None]) -> None:
+    write()
+
+
+def scoring_rules(
+    contract: pandera.DataFrameSchema,
+    spec: DatasetSpec,
+    max_quarantined_share: float,
+    max_file_bytes: int,
+    code_version: str,
+    champion: Champion,
+) -> BatchRules:
+    """The batch rules of scoring with ``champion``: the contract without its target.
+
+    The champion's sha256 joins the code version, so the rules' version changes with the model
+    file itself, even if a registry were rebuilt and reused a version name.
+    """
+    return BatchRules(
+        contract.remove_columns([spec.target]),
+        spec,
+        max_quarantined_share,
+        max_file_bytes,
+        hashlib.sha256(f"{code_version}|{champion.sha256}".encode()).hexdigest(),
+    )
+
+
+class ChampionUnavailable(OSError):
+    """The champion's model cannot be loaded: a fault of the registry's storage, not of a file.
+
+    An ``OSError``, so the batch refresh re-raises it instead of rejecting the batch being
+    scored: no batch is marked done, and the next run scores them once the model loads.
+    """
+
+    def __init__(self, version: str, error: Exception) -> None:
+        super().__init__(f"champion {version} cannot be loaded: {error}")
+
+
+def score_folder(folder: Path, root: Any, rules: BatchRules, champion: Champion) -> ScoringRun:
+    """Score every file of ``folder`` not yet scored by ``champion``.
+
+    The model loads only when a batch needs it, on a thread, while that batch is read and
+    validated (the skops import alone takes over a second).
+    """
+    loads: list[Future] = []
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-champion")
+
+    def loading() -> Future:
+        if not loads:
+            loads.append(pool.submit(champion.load))
+        return loads[0]
+
+    def model() -> Any:
+        try:
+            return loading().result()
+        except Exception as error:  # noqa: BLE001 - whatever stops the load, name the version
+            raise ChampionUnavailable(champion.version, error) from error
+
+    def process(file: str, sha256: str, size: int, data: Any, rules: BatchRules):
+        loading()
+        return score_batch(file, sha256, size, data, rules, champion.version, model)
+
+    store = PredictionStore(root / champion.version)
+    try:
+        with store.lock():
+            refresh = refresh_batches(folder, store, rules, process)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return ScoringRun(champion.version, refresh, len(loads))
+
+
+def score_batch(
+    file: str,
+    sha256: str,
+    size: int,
+    data: bytes | IngestionError,
+    rules: BatchRules,
+    model_version: str,
+    model: Callable[[], Any],
+) -> tuple[BatchRecord, dict[str, pd.DataFrame]]:
+    """Read, validate and score one batch, or say why it is rejected and keep its rows.
+
+    A target column in the file is ignored (scoring labelled rows is allowed); any other
+    column outside the contract is refused as at ingestion when the contract is strict.
+    """
+    batch = batch_id(file, sha256)
+    base = BatchRecord(batch, file, sha256, size, REJECTED, "ingestion", processed_at=now_iso())
+    try:
+        if isinstance(data, IngestionError):
+            raise data
+        raw = parse_landing_bytes(data, file, batch)
+        raw = raw.drop(columns=[rules.spec.target], errors="ignore")
+        required = [name for name in rules.contract.columns if name not in SOURCE_COLUMNS]
+        check_columns(raw, file, required, rules.contract.strict is True)
+        raw = raw[[*required, *SOURCE_COLUMNS]]
+    except IngestionError as error:
+        return replace(base, reason=str(error)), {}
+    if raw.empty:
+        return replace(base, reason=f"{file}: no data rows (a header only)"), {}
+    base = replace(base, stage="validation", rows_in=len(raw))
+    try:
+        result = validate_rows(raw, rules.contract)
+    except ContractError as error:
+        quarantined = quarantine_whole(raw, raw.iloc[0:0], f"{file}: {error}")
+        return _rejected(base, str(error), quarantined, len(raw)), {QUARANTINED: quarantined}
+    breaking = len(result.quarantined)
+    failures = _failures_by_rule(result.failures)
+    share = breaking / len(raw)
+    if share > rules.max_quarantined_share:
+        reason = (
+            f"{share:.1%} of its rows break the contract (limit {rules.max_quarantined_share:.0%})"
+        )
+        quarantined = quarantine_whole(raw, result.quarantined, f"batch rejected: {reason}")
+        record = replace(_rejected(base, reason, quarantined, breaking), failures_by_rule=failures)
+        return record, {QUARANTINED: quarantined}
+    predictions = predict_rows(model(), result.valid, rules.spec, model_version)
+    record = replace(
+        base,
+        status=ACCEPTED,
+        stage="",
+        rows_valid=len(predictions),
+        rows_quarantined=breaking,
+        rows_breaking=breaking,
+        failures_by_rule=failures,
+        sample=_sample(result.quarantined),
+    )
+    return record, {PREDICTIONS: predictions, QUARANTINED: result.quarantined}
+
+
+def predict_rows(model: Any, valid: pd.DataFrame, spec: DatasetSpec, version: str) -> pd.DataFrame:
+    """The model's prediction (and class probabilities) for each valid row, with its source.
+
+    The key column, when the dataset has one, is kept so predictions join back to the rows.
+    """
+    from ml_assets.lib.evaluation import predict
+    from ml_assets.lib.modeling import model_inputs
+
+    inputs = pd.concat([valid[spec.input_columns], derive_columns(valid, spec)], axis=1)
+    labels, probabilities = predict(model, model_inputs(inputs, spec), spec)
+    columns: dict[str, Any] = {name: valid[name] for name in SOURCE_COLUMNS}
+    if spec.key:
+        columns[spec.key] = valid[spec.key]
+    columns[PREDICTION] = labels
+    if probabilities is not None:
+        for index, label in enumerate(model.classes_):
+            columns[f"{PROBABILITY}{label}"] = probabilities[:, index]
+    columns[MODEL_VERSION] = pd.arrays.ArrowExtensionArray(pa.repeat(version, len(valid)))
+    return pd.DataFrame(columns, index=valid.index).reset_index(drop=True)
