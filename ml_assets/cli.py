@@ -24,6 +24,8 @@ from ml_assets.lib.dataset import SOURCE_COLUMNS
 from ml_assets.lib.ingestion import IngestionError, read_landing_file
 from ml_assets.lib.project_config import CONFIG_ENV, ConfigError, load_project
 from ml_assets.lib.storage import atomic_write_text
+from ml_assets.serving.server import add_arguments as add_serve_arguments
+from ml_assets.serving.server import serve_command
 
 CONFIG_NAME = "ml_assets.yaml"
 CONTRACT_NAME = "contract.yaml"
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--sensitive", nargs="*", default=[], help="columns for fairness slices")
     init.add_argument("--drop", nargs="*", default=[], help="columns the model must not use")
     commands.add_parser("check-config", help=f"validate the file ${CONFIG_ENV} names")
+    add_serve_arguments(commands.add_parser("serve", help="serve the champion over HTTP"))
     return parser
 
 
@@ -241,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             _write(args.output, contract_yaml(inference.schema, inference.reasons), args.force)
             columns = len(inference.schema.columns)
             message = f"wrote {args.output} ({columns} columns, {task} target)"
+        elif args.command == "serve":
+            return serve_command(args)
         else:
             project = load_project()
             project.contract  # noqa: B018 - the real Pandera schema, as every run will load it
