@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Header, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi import Body, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ml_assets.serving.records import RecordsRejected, example_record
 from ml_assets.serving.service import (
@@ -85,6 +85,44 @@ class Problem(BaseModel):
     detail: str
 
 
+class BodyLimit:
+    """Refuse a request body over ``max_bytes`` with 413: by its Content-Length, else as it arrives.
+
+    FastAPI's own ``max_body_size`` answers in plain text; this one says which limit was hit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.detail = (
+            f"the request body exceeds the limit of {max_bytes} bytes (max_body_bytes): "
+            "send fewer records per request"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 413 before the app runs, or while it reads the body."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = JSONResponse(status_code=413, content={"detail": self.detail})
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(status_code=413, detail=self.detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def _predict(service: PredictionService, body: PredictRequest, header_key: str | None) -> Any:
     try:
         keys = request_keys(header_key, body.keys, len(body.records))
@@ -118,22 +156,10 @@ def create_app(service: PredictionService, max_body_bytes: int) -> FastAPI:
         title="ml_assets prediction service",
         summary=f"Predictions of the {service.validator.spec.name} champion model",
         lifespan=lifespan,
-        max_body_size=max_body_bytes,
     )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     example = {"records": [example_record(service.validator)]}
-
-    @app.exception_handler(HTTPException)
-    async def too_large(request: Request, error: HTTPException) -> Any:
-        if error.status_code != 413:
-            return await http_exception_handler(request, error)
-        return JSONResponse(
-            status_code=413,
-            content={
-                "detail": f"the request body exceeds the limit of {max_body_bytes} bytes "
-                "(max_body_bytes): send fewer records per request"
-            },
-        )
 
     @app.post(
         "/predict",

@@ -6,10 +6,11 @@ so a record is refused for the same rule, in the same words, as a row of a batch
 properties (uniqueness) judge batches, not requests, and are left to the pipeline.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pandera
 
@@ -84,20 +85,23 @@ class RecordValidator:
         errors = self._shape_errors(records)
         typed = {}
         for name, column in self.columns.items():
-            raw = pd.Series([_as_text(record.get(name)) for record in records], dtype="object")
+            given = [record.get(name) for record in records]
+            raw = pd.Series([_as_text(value) for value in given], dtype="object")
             values, rules = convert_text(raw, self.kinds[name])
-            failed = pd.Series(False, index=raw.index)
+            unchecked = raw.isna().to_numpy()  # missing, or not a single value
             for rule, broken in rules:
-                failed |= broken
-                errors.extend(self._errors(records, name, rule, broken))
+                mask = broken.to_numpy(dtype=bool)
+                unchecked |= mask
+                errors.extend(_errors(given, name, rule, np.flatnonzero(mask)))
             if not column.nullable:
-                missing = pd.Series([record.get(name) is None for record in records])
-                errors.extend(self._errors(records, name, NOT_NULLABLE, missing))
-            checked = values[~failed & raw.notna()]
+                missing = [index for index, value in enumerate(given) if value is None]
+                errors.extend(_errors(given, name, NOT_NULLABLE, missing))
+            checked = values[~unchecked] if unchecked.any() else values
             for check in column.checks:
                 output = check(checked).check_output
                 if isinstance(output, pd.Series):
-                    errors.extend(self._errors(records, name, check.error or check.name, ~output))
+                    failed = output.index[~output.to_numpy(dtype=bool)]
+                    errors.extend(_errors(given, name, check.error or check.name, failed))
             typed[name] = values
         if errors:
             raise RecordsRejected(errors)
@@ -114,14 +118,9 @@ class RecordValidator:
                     errors.append(RecordError(index, field, SCALAR, value))
         return errors
 
-    @staticmethod
-    def _errors(
-        records: Sequence[Mapping[str, Any]], name: str, rule: str, broken: pd.Series
-    ) -> list[RecordError]:
-        return [
-            RecordError(int(index), name, rule, records[int(index)].get(name))
-            for index in broken.index[broken.to_numpy(dtype=bool)]
-        ]
+
+def _errors(given: list[Any], name: str, rule: str, rows: Iterable[Any]) -> list[RecordError]:
+    return [RecordError(int(row), name, rule, given[int(row)]) for row in rows]
 
 
 def _as_text(value: Any) -> str | None:
