@@ -92,6 +92,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-records", type=int, default=defaults.max_records)
     parser.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes)
     parser.add_argument("--poll-seconds", type=float, default=defaults.poll_seconds)
+    parser.add_argument(
+        "--log-fsync-seconds",
+        type=float,
+        default=defaults.log_fsync_seconds,
+        help="longest time between fsyncs of the prediction log (0: after every write)",
+    )
     parser.add_argument("--registry-dir", help="default <data_dir>/registry")
     parser.add_argument("--log-path", help="default <data_dir>/serving/predictions.jsonl")
     parser.add_argument("--access-log", action="store_true", help="log every request line")
@@ -101,9 +107,10 @@ def serve_command(args: argparse.Namespace) -> int:
     """Run ``ml-assets serve`` with its parsed options."""
     from pydantic import ValidationError
 
-    names = [name for name in ServingSettings.model_fields if name != "log_fsync_seconds"]
     try:
-        settings = ServingSettings(**{name: getattr(args, name) for name in names})
+        settings = ServingSettings(
+            **{name: getattr(args, name) for name in ServingSettings.model_fields}
+        )
     except ValidationError as error:
         problems = [
             f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}" for item in error.errors()
