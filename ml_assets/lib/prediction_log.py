@@ -41,8 +41,7 @@ class PredictionLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
         self._last_fsync = time.monotonic()
-        if _ends_torn(self.path):
-            os.write(self._fd, b"\n")
+        self._torn = _ends_torn(self.path)  # end the torn line before the next one
 
     def append(self, entries: list[dict[str, Any]]) -> None:
         """Write ``entries`` as lines in one ``write``; each must have exactly ``LOG_FIELDS``."""
@@ -51,9 +50,16 @@ class PredictionLog:
                 raise ValueError(f"a log entry has the keys {list(LOG_FIELDS)}, got {list(entry)}")
         data = "".join(json.dumps(entry, allow_nan=False) + "\n" for entry in entries).encode()
         with self._lock:
-            written = os.write(self._fd, data)
-            while written < len(data):  # a regular file takes it whole unless the disk is full
-                written += os.write(self._fd, data[written:])
+            if self._torn:
+                data = b"\n" + data
+            try:
+                written = os.write(self._fd, data)
+                while written < len(data):  # a regular file takes it whole unless the disk is full
+                    written += os.write(self._fd, data[written:])
+            except OSError:
+                self._torn = True  # part of a line may be on disk: end it before the next write
+                raise
+            self._torn = False
             now = time.monotonic()
             if now - self._last_fsync >= self.fsync_seconds:
                 os.fsync(self._fd)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ml_assets.serving.records import RecordsRejected, example_record
 from ml_assets.serving.service import (
     BadKeys,
+    LogUnavailable,
     NoModel,
     PredictionService,
     TooManyRecords,
@@ -136,7 +137,7 @@ def _predict(service: PredictionService, body: PredictRequest, header_key: str |
         return JSONResponse(
             status_code=422, content={"detail": listed, "error_count": len(error.errors)}
         )
-    except NoModel as error:
+    except (NoModel, LogUnavailable) as error:
         return JSONResponse(status_code=503, content={"detail": str(error)})
 
 
@@ -167,7 +168,7 @@ def create_app(service: PredictionService, max_body_bytes: int) -> FastAPI:
         responses={
             413: {"model": Problem, "description": "Too many records or too large a body"},
             422: {"model": RecordsRejectedResponse, "description": "Records break the contract"},
-            503: {"model": Problem, "description": "No champion is serving"},
+            503: {"model": Problem, "description": "No champion, or the log cannot be written"},
         },
     )
     def predict(

@@ -2,8 +2,9 @@
 
 Each value is read as the text a landing file would hold and converted exactly as ingestion
 converts it, then the contract's own Pandera checks run on the whole request column by column,
-so a record is refused for the same rule, in the same words, as a row of a batch. Whole-column
-properties (uniqueness) judge batches, not requests, and are left to the pipeline.
+so a record is refused for the same rule, in the same words, as a row of a batch. What judges a
+column or a table as a whole (uniqueness, a check returning one verdict, table-wide checks)
+judges batches, not requests, and is left to the pipeline.
 """
 
 from collections.abc import Iterable, Mapping, Sequence

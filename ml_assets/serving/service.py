@@ -30,6 +30,10 @@ class BadKeys(ValueError):
     """The request's keys do not match its records."""
 
 
+class LogUnavailable(OSError):
+    """The prediction log cannot be written: no prediction is returned unlogged."""
+
+
 def challenger_share(key: str) -> float:
     """Where ``key`` falls in [0, 1): its sha256 as a fraction. The same key always lands there."""
     digest = hashlib.sha256(key.encode("utf-8")).digest()
@@ -121,21 +125,25 @@ class PredictionService:
                 predictions[row] = prediction
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         now = utc_now()
-        self.log.append(
-            [
-                log_entry(
-                    time_iso=now,
-                    request_key=prediction["request_key"],
-                    model_version=prediction["model_version"],
-                    arm=prediction["arm"],
-                    input_sha256=input_sha256(record),
-                    prediction=prediction["prediction"],
-                    probability=prediction["probability"],
-                    latency_ms=latency_ms,
-                )
-                for prediction, record in zip(predictions, records, strict=True)
-            ]
-        )
+        entries = [
+            log_entry(
+                time_iso=now,
+                request_key=prediction["request_key"],
+                model_version=prediction["model_version"],
+                arm=prediction["arm"],
+                input_sha256=input_sha256(record),
+                prediction=prediction["prediction"],
+                probability=prediction["probability"],
+                latency_ms=latency_ms,
+            )
+            for prediction, record in zip(predictions, records, strict=True)
+        ]
+        try:
+            self.log.append(entries)
+        except OSError as error:
+            raise LogUnavailable(
+                f"the prediction log {self.log.path} cannot be written: {error}"
+            ) from error
         return {"predictions": predictions, "versions": self.versions(models)}
 
     @staticmethod
@@ -159,7 +167,7 @@ class PredictionService:
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether a champion is serving, and the state of both aliases."""
         models = self.watcher.models
-        problems = [vars(problem) for problem in self.watcher.problems.values()]
+        problems = [vars(problem) for problem in list(self.watcher.problems.values())]
         serving = models.champion is not None
         body = {
             "status": ("degraded" if problems else "ok") if serving else "unavailable",
