@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--sensitive", nargs="*", default=[], help="columns for fairness slices")
     init.add_argument("--drop", nargs="*", default=[], help="columns the model must not use")
     commands.add_parser("check-config", help=f"validate the file ${CONFIG_ENV} names")
+    rollback = commands.add_parser("rollback", help="point the champion back at a version")
+    rollback.add_argument("--to", help="the version to restore (default: the previous champion)")
+    rollback.add_argument("--reason", default="rolled back from the command line")
+    rollback.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
     add_serve_arguments(commands.add_parser("serve", help="serve the champion over HTTP"))
     return parser
 
@@ -244,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
             _write(args.output, contract_yaml(inference.schema, inference.reasons), args.force)
             columns = len(inference.schema.columns)
             message = f"wrote {args.output} ({columns} columns, {task} target)"
+        elif args.command == "rollback":
+            from ml_assets.lib.rollback import rollback_command
+
+            message = rollback_command(args.to, args.reason, args.registry)
         elif args.command == "serve":
             return serve_command(args)
         else:

@@ -10,6 +10,7 @@ import os
 import dagster as dg
 
 from ml_assets.assets.batches import build_batches
+from ml_assets.assets.deployment import build_model_approval, build_production_model
 from ml_assets.assets.evaluation import build_evaluation_report
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
@@ -24,6 +25,7 @@ from ml_assets.constants import WEBHOOK_ENV
 from ml_assets.lib.project_config import Project, load_project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import ArtifactStorage
+from ml_assets.resources.registry import registry_resource
 from ml_assets.resources.settings import current_settings, launch_settings
 
 
@@ -34,12 +36,19 @@ def project_resources(settings: object) -> dict[str, object]:
         "settings": settings,
         "io_manager": ArtifactStorage(settings=settings),
         "alerts": AlertSink(settings=settings, webhook_url=webhook),
+        "registry": registry_resource(settings),
     }
 
 
 def build_assets(project: Project) -> list[dg.AssetsDefinition]:
     """The project's assets (their checks ride along)."""
-    return [build_batches(project), build_trained_model(project), build_evaluation_report(project)]
+    return [
+        build_batches(project),
+        build_trained_model(project),
+        build_evaluation_report(project),
+        build_model_approval(project),
+        build_production_model(project),
+    ]
 
 
 def build_definitions(project: Project) -> dg.Definitions:

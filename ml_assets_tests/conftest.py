@@ -20,6 +20,8 @@ ASSET_NAMES = (
     "features",
     "trained_model",
     "evaluation_report",
+    "model_approval",
+    "production_model",
 )
 DEMO_COLUMNS = [
     "numeric1",

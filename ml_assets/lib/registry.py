@@ -56,6 +56,13 @@ class RegistryError(ValueError):
     """A registry request that cannot be honoured (unknown version, missing or corrupt files)."""
 
 
+class AliasConflict(RegistryError):
+    """A conditional alias change found the alias moved by someone else meanwhile."""
+
+
+ANY = object()  # ``set_alias(expected=ANY)``: change the alias whatever it names now
+
+
 class IntegrityError(ArtifactLoadError):
     """A stored model whose bytes do not hash to the sha256 its record holds."""
 
@@ -276,22 +283,39 @@ class ModelRegistry:
         return self.aliases().get(name)
 
     def set_alias(
-        self, name: str, version: str, *, reason: str, actor: str, action: str = "set"
+        self,
+        name: str,
+        version: str,
+        *,
+        reason: str,
+        actor: str,
+        action: str = "set",
+        expected: Any = ANY,
     ) -> None:
         """Point ``name`` at ``version`` atomically and append the change to the history.
 
         Refuses a version that is not registered or whose model file is missing or changed, so an
         alias never names a model that cannot load. ``action`` names the kind of change in the
-        history (``promote``, ``challenge``, ``rollback``, …).
+        history (``promote``, ``challenge``, ``rollback``, …). ``expected`` (a version or None)
+        makes the change conditional: AliasConflict if ``name`` points elsewhere by then.
         """
-        self._change_alias(name, version, reason=reason, actor=actor, action=action)
+        self._change_alias(
+            name, version, reason=reason, actor=actor, action=action, expected=expected
+        )
 
     def remove_alias(self, name: str, *, reason: str, actor: str) -> None:
         """Drop ``name`` (a no-op if it names nothing), recorded in the history."""
         self._change_alias(name, None, reason=reason, actor=actor, action="remove")
 
     def _change_alias(
-        self, name: str, version: str | None, *, reason: str, actor: str, action: str
+        self,
+        name: str,
+        version: str | None,
+        *,
+        reason: str,
+        actor: str,
+        action: str,
+        expected: Any = ANY,
     ) -> None:
         if not name or not isinstance(name, str):
             raise ValueError(f"an alias needs a name, got {name!r}")
@@ -302,6 +326,11 @@ class ModelRegistry:
             self._repair_history(state)
             aliases = dict(state["aliases"])
             previous = aliases.get(name)
+            if expected is not ANY and previous != expected:
+                raise AliasConflict(
+                    f"{name} points at {previous or 'nothing'}, not {expected or 'nothing'} as "
+                    f"expected: it changed meanwhile (see the history of {self.root})"
+                )
             if version is None and previous is None:
                 return
             if version is None:

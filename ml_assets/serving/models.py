@@ -90,7 +90,8 @@ def prepare(model: Any, record: Any, spec: DatasetSpec) -> ServedModel:
         )
     positive = None
     if spec.task == "binary":
-        label = record.extra.get("positive_label", spec.positive_label)
+        label = record.extra.get("positive_label")  # as the evaluation resolved it
+        label = spec.positive_label if label is None else label
         positive = positive_index(np.asarray(model.classes_), label)
     served = ServedModel(model, record, spec, positive)
     missing_row = pd.DataFrame({name: [np.nan] for name in spec.model_columns})

@@ -1,22 +1,24 @@
 """``ml-assets serve``: the active project's champion behind uvicorn, bound to 127.0.0.1.
 
 The project is the one ``$ML_ASSETS_CONFIG`` names and its data folder the pipeline's
-(``$ML_ASSETS_DATA_DIR`` overrides it): the registry is ``<data_dir>/registry`` and the
-prediction log ``<data_dir>/serving/predictions.jsonl`` unless the settings say otherwise.
+(``$ML_ASSETS_DATA_DIR`` overrides it): the registry is ``<data_dir>/registry`` (or
+``$ML_ASSETS_REGISTRY_DIR``, as for the pipeline) and the prediction log
+``<data_dir>/serving/predictions.jsonl`` unless the settings say otherwise.
 """
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from ml_assets.lib.project_config import Project, load_project
+from ml_assets.lib.rollback import REGISTRY_DIR_ENV, REGISTRY_SUBDIR
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-REGISTRY_SUBDIR = "registry"
 LOG_PATH = Path("serving") / "predictions.jsonl"
 
 
@@ -36,7 +38,9 @@ class ServingSettings(BaseModel):
     log_fsync_seconds: float = Field(
         default=1.0, ge=0, description="Longest time between fsyncs of the log (0: every write)."
     )
-    registry_dir: str | None = Field(default=None, description="Default <data_dir>/registry.")
+    registry_dir: str | None = Field(
+        default=None, description=f"Default ${REGISTRY_DIR_ENV}, else <data_dir>/registry."
+    )
     log_path: str | None = Field(
         default=None, description="Default <data_dir>/serving/predictions.jsonl."
     )
@@ -54,7 +58,8 @@ def build_app(settings: ServingSettings, project: Project | None = None) -> "Fas
 
     project = project or load_project()
     data_dir = project.resolved_data_dir()
-    registry = ModelRegistry(settings.registry_dir or data_dir / REGISTRY_SUBDIR)
+    folder = settings.registry_dir or os.environ.get(REGISTRY_DIR_ENV)
+    registry = ModelRegistry(folder or data_dir / REGISTRY_SUBDIR)
     service = PredictionService(
         RecordValidator(project.contract, project.spec),
         ModelWatcher(registry, project.spec, settings.poll_seconds),
@@ -98,7 +103,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.log_fsync_seconds,
         help="longest time between fsyncs of the prediction log (0: after every write)",
     )
-    parser.add_argument("--registry-dir", help="default <data_dir>/registry")
+    parser.add_argument(
+        "--registry-dir",
+        help=f"folder or URL (default ${REGISTRY_DIR_ENV}, else <data_dir>/registry)",
+    )
     parser.add_argument("--log-path", help="default <data_dir>/serving/predictions.jsonl")
     parser.add_argument("--access-log", action="store_true", help="log every request line")
 

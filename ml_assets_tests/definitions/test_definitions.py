@@ -20,6 +20,8 @@ ASSETS = {
     "features": ("data", {"validated_data"}),
     "trained_model": ("model", {"features"}),
     "evaluation_report": ("model", {"trained_model", "features"}),
+    "model_approval": ("model", {"trained_model", "evaluation_report", "features"}),
+    "production_model": ("model", {"model_approval"}),
 }
 CHECKS = {
     ("validated_data", "batches_accepted"): False,
@@ -28,6 +30,7 @@ CHECKS = {
     ("features", "null_rates"): True,
     ("features", "split_is_usable"): True,
     ("evaluation_report", "beats_baselines"): False,
+    ("model_approval", "approval_gate"): True,
 }
 
 
@@ -65,7 +68,7 @@ def test_every_asset_is_described_versioned_and_refreshes_itself() -> None:
 
 def test_jobs_select_by_group_and_sensors_are_on_and_the_schedule_off() -> None:
     jobs = {job.name for job in DEFS.jobs}
-    assert jobs == {"full_refresh", "refresh_data", "retrain"}
+    assert jobs == {"full_refresh", "refresh_data", "retrain", "rollback"}
     sensors = {sensor.name: sensor.default_status for sensor in DEFS.sensors}
     assert sensors == dict.fromkeys(
         ["landing_sensor", "ml_assets_automation", "run_failure_alerts", "dead_run_recovery"],
@@ -86,6 +89,7 @@ def test_each_step_writes_through_its_own_pool() -> None:
         "ml_assets.write.batches",
         "ml_assets.write.trained_model",
         "ml_assets.write.evaluation_report",
+        "ml_assets.write.registry",
     }
 
 
@@ -136,7 +140,7 @@ def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "6 []"
+    assert done.stdout.strip() == "8 []"
     assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
     after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
     assert {p for p in after - before if "__pycache__" not in p.parts} == set()

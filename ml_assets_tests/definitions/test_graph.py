@@ -51,6 +51,7 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
         "null_rates",
         "split_is_usable",
         "beats_baselines",
+        "approval_gate",
     }
     assert all(evaluation.passed for evaluation in checks.values())
     report = json.loads((data_dir / "storage" / "evaluation_report.json").read_text())
@@ -189,7 +190,7 @@ def test_the_launchpad_data_dir_moves_every_path_together(tmp_path: Path, instan
     )
     assert result.success
     written = {path.relative_to(elsewhere).parts[0] for path in elsewhere.rglob("*")}
-    assert written == {"landing", "storage", "ingestion", "alerts.jsonl"}
+    assert written == {"landing", "storage", "ingestion", "registry", "alerts.jsonl"}
     assert (elsewhere / "storage" / "trained_model.skops").exists()
     assert pd.read_json(elsewhere / "alerts.jsonl", lines=True)["kind"].tolist() == [
         "batch_rejected"

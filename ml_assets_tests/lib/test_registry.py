@@ -175,11 +175,12 @@ def test_a_crash_between_alias_and_history_loses_no_change(tmp_path: Path) -> No
     assert json.loads(history_file.read_text().splitlines()[-1])["reason"] == "third"
 
 
-def test_a_url_root_works_through_fsspec() -> None:
-    registry = ModelRegistry("memory://ml-assets-registry-test")
+def test_a_url_root_works_through_fsspec(tmp_path: Path) -> None:
+    url = f"memory://ml-assets-registry/{tmp_path.name}"
+    registry = ModelRegistry(url)
     version = registry.register(fitted(0), **RECORD).version
     registry.set_alias(CHAMPION, version, reason="first", actor="me")
-    model, record = ModelRegistry("memory://ml-assets-registry-test").load(version)
+    model, record = ModelRegistry(url).load(version)
     assert record.version == version and hasattr(model, "predict_proba")
     assert [h["version"] for h in registry.history()] == [version]
 
