@@ -4,8 +4,8 @@
 exceeded; 503 says why no champion is serving. OpenAPI docs are at ``/docs``.
 """
 
+import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Header, HTTPException
@@ -143,10 +143,13 @@ def _predict(service: PredictionService, body: PredictRequest, header_key: str |
 
 def create_app(service: PredictionService, max_body_bytes: int) -> FastAPI:
     """The service's FastAPI application; it follows the registry while it runs."""
+    example = example_record(service.validator)
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.watcher.start()
+        with contextlib.suppress(RecordsRejected):  # warm the request path for the first answer
+            service.validator.model_frame([example])
         try:
             yield
         finally:
@@ -160,8 +163,6 @@ def create_app(service: PredictionService, max_body_bytes: int) -> FastAPI:
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
-    example = {"records": [example_record(service.validator)]}
-
     @app.post(
         "/predict",
         response_model=PredictResponse,
@@ -172,7 +173,9 @@ def create_app(service: PredictionService, max_body_bytes: int) -> FastAPI:
         },
     )
     def predict(
-        body: Annotated[PredictRequest, Body(openapi_examples={"one record": {"value": example}})],
+        body: Annotated[
+            PredictRequest, Body(openapi_examples={"one record": {"value": {"records": [example]}}})
+        ],
         x_request_key: Annotated[str | None, Header(description="Routes the request")] = None,
     ) -> Any:
         """Predict each record with the arm its key routes to; every prediction is logged."""
