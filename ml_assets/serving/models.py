@@ -2,12 +2,13 @@
 
 A new version is loaded (sha256-verified by the registry), checked against the project and run on
 one row before a single reference is replaced, so a request sees either the old pair of models
-or the new one, never a half-loaded model. A version that fails any of this is reported and left
-aside until its alias moves; the model already serving keeps serving.
+or the new one, never a half-loaded model. A version that fails any of this is reported and tried
+again only after a minute; the model already serving keeps serving.
 """
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from ml_assets.lib.modeling import model_inputs
 from ml_assets.lib.prediction_log import ARMS
 
 CHAMPION, CHALLENGER = ARMS
+RETRY_SECONDS = 60.0  # a refused version is tried again after this long (a storage outage ends)
 LOGGER = logging.getLogger("ml_assets.serving")
 
 
@@ -140,6 +142,7 @@ class ModelWatcher:
         self.models = Models()
         self.problems: dict[str, LoadProblem] = {}
         self.last_check: str | None = None
+        self._refused: dict[str, tuple[str, float]] = {}  # alias -> (version, retry at)
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -173,15 +176,16 @@ class ModelWatcher:
         if serving is not None and serving.version == version:
             self.problems.pop(alias, None)
             return serving
-        failed = self.problems.get(alias)
-        if failed is not None and failed.version == version:
-            return serving  # already refused; wait for the alias to move
+        refused = self._refused.get(alias)
+        if refused is not None and refused[0] == version and time.monotonic() < refused[1]:
+            return serving  # refused a moment ago: the registry keeps versions immutable
         try:
             model, record = self.registry.load(version)
             loaded = prepare(model, record, self.spec)
         except Exception as error:
             kept = f"; still serving {serving.version}" if serving else ""
             self._report(alias, version, f"{type(error).__name__}: {error}{kept}")
+            self._refused[alias] = (version, time.monotonic() + RETRY_SECONDS)
             return serving
         self.problems.pop(alias, None)
         LOGGER.info("serving %s as %s", version, alias)
