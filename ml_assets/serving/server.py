@@ -25,12 +25,16 @@ LOG_PATH = Path("serving") / "predictions.jsonl"
 class ServingSettings(BaseModel):
     """Where the service listens, how it routes, what it accepts and where it reads and logs."""
 
-    host: str = Field(default="127.0.0.1", description="Interface to bind (loopback only).")
+    host: str = Field(
+        default="127.0.0.1", description="Interface to bind (127.0.0.1: this machine only)."
+    )
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free one).")
     canary_fraction: float = Field(
         default=0.0, ge=0, le=1, description="Share of request keys routed to the challenger."
     )
-    max_body_bytes: int = Field(default=4 * 1024**2, ge=1, description="Largest request body.")
+    max_body_bytes: int = Field(
+        default=4 * 1024**2, ge=1, description="Largest request body, in bytes."
+    )
     max_records: int = Field(default=10_000, ge=1, description="Most records per request.")
     poll_seconds: float = Field(
         default=1.0, gt=0, description="How often the registry's aliases are read."
@@ -39,12 +43,14 @@ class ServingSettings(BaseModel):
         default=1.0, ge=0, description="Longest time between fsyncs of the log (0: every write)."
     )
     registry_dir: str | None = Field(
-        default=None, description=f"Default ${REGISTRY_DIR_ENV}, else <data_dir>/registry."
+        default=None,
+        description=f"Registry folder or URL; default ${REGISTRY_DIR_ENV}, else "
+        "<data_dir>/registry.",
     )
     log_path: str | None = Field(
-        default=None, description="Default <data_dir>/serving/predictions.jsonl."
+        default=None, description="Prediction log; default <data_dir>/serving/predictions.jsonl."
     )
-    access_log: bool = Field(default=False, description="uvicorn's line per request.")
+    access_log: bool = Field(default=False, description="Log uvicorn's line per request.")
 
 
 def build_app(settings: ServingSettings, project: Project | None = None) -> "FastAPI":
@@ -84,31 +90,14 @@ def serve(settings: ServingSettings) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``serve`` sub-command's options, one per setting."""
-    defaults = ServingSettings()
-    parser.add_argument("--host", default=defaults.host, help="interface to bind")
-    parser.add_argument("--port", type=int, default=defaults.port)
-    parser.add_argument(
-        "--canary-fraction",
-        type=float,
-        default=defaults.canary_fraction,
-        help="share of request keys routed to the challenger (0 to 1)",
-    )
-    parser.add_argument("--max-records", type=int, default=defaults.max_records)
-    parser.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes)
-    parser.add_argument("--poll-seconds", type=float, default=defaults.poll_seconds)
-    parser.add_argument(
-        "--log-fsync-seconds",
-        type=float,
-        default=defaults.log_fsync_seconds,
-        help="longest time between fsyncs of the prediction log (0: after every write)",
-    )
-    parser.add_argument(
-        "--registry-dir",
-        help=f"folder or URL (default ${REGISTRY_DIR_ENV}, else <data_dir>/registry)",
-    )
-    parser.add_argument("--log-path", help="default <data_dir>/serving/predictions.jsonl")
-    parser.add_argument("--access-log", action="store_true", help="log every request line")
+    """The ``serve`` sub-command's options: one per setting, its help the setting's description."""
+    for name, field in ServingSettings.model_fields.items():
+        flag = f"--{name.replace('_', '-')}"
+        if field.annotation is bool:
+            parser.add_argument(flag, action="store_true", help=field.description)
+        else:
+            kind = field.annotation if field.annotation in (int, float) else str
+            parser.add_argument(flag, type=kind, default=field.default, help=field.description)
 
 
 def serve_command(args: argparse.Namespace) -> int:
