@@ -24,6 +24,8 @@ from ml_assets.lib.dataset import SOURCE_COLUMNS
 from ml_assets.lib.ingestion import IngestionError, read_landing_file
 from ml_assets.lib.project_config import CONFIG_ENV, ConfigError, load_project
 from ml_assets.lib.storage import atomic_write_text
+from ml_assets.serving.server import add_arguments as add_serve_arguments
+from ml_assets.serving.server import serve_command
 
 CONFIG_NAME = "ml_assets.yaml"
 CONTRACT_NAME = "contract.yaml"
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", help="the version to restore (default: the previous champion)")
     rollback.add_argument("--reason", default="rolled back from the command line")
     rollback.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
+    add_serve_arguments(commands.add_parser("serve", help="serve the champion over HTTP"))
     return parser
 
 
@@ -249,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             from ml_assets.lib.rollback import rollback_command
 
             message = rollback_command(args.to, args.reason, args.registry)
+        elif args.command == "serve":
+            return serve_command(args)
         else:
             project = load_project()
             project.contract  # noqa: B018 - the real Pandera schema, as every run will load it

@@ -75,7 +75,7 @@ def _numbers(raw: pd.Series) -> np.ndarray:
         return pd.to_numeric(raw.astype("object"), errors="coerce").to_numpy(dtype="float64")
 
 
-def _convert(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.Series]]]:
+def convert_text(raw: pd.Series, kind: str) -> tuple[pd.Series, list[tuple[str, pd.Series]]]:
     """Convert text to ``kind``; return the values and, per rule, the cells that broke it."""
     present = raw.notna()
     if kind in ("int", "float"):
@@ -156,7 +156,7 @@ def validate_rows(raw: pd.DataFrame, schema: pandera.DataFrameSchema) -> Validat
     """Split a text batch into typed valid rows and quarantined rows with every reason kept."""
     columns = list(schema.columns)
     kinds = {name: column_kind(schema.columns[name]) for name in columns}
-    outcomes = map_columns(_convert, [raw[name] for name in columns], kinds.values())
+    outcomes = map_columns(convert_text, [raw[name] for name in columns], kinds.values())
     converted, failures = {}, []
     for name, (values, rules) in zip(columns, outcomes, strict=True):
         converted[name] = values

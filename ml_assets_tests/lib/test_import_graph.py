@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ml_assets"
-PLAIN = ("ml_assets.lib", "ml_assets.demo")
+PLAIN = ("ml_assets.lib", "ml_assets.demo", "ml_assets.serving")
 
 
 def module_name(path: Path) -> str:

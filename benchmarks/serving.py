@@ -1,0 +1,215 @@
+"""Online serving latency: ``ml-assets serve`` on loopback with the demo model as champion.
+
+The demo model is trained as the pipeline trains it (the demo configuration's training section:
+a random forest of 100 trees, grid search over max_depth x min_samples_leaf, 5 folds) on the
+train side of ``make_demo_frame(5000)``, registered and promoted in a temporary data folder. The
+service runs in its own process (``ml-assets serve``, as a user starts it); this process is the
+client, one keep-alive HTTP connection, requests one after the other.
+
+    .venv/bin/python benchmarks/serving.py [--single 3000] [--bulk 20] [--appends 1000]
+
+Measured: a single record per request (p50, p99 of the client's wall time), 1,000 records in one
+request (median, max), and one-line appends to the prediction log with fsync at most once a
+second (the default) and after every write (``--log-fsync-seconds 0``). The service's own
+``latency_ms`` (from the prediction log) is printed beside the client's, and the service's CPU
+time per single-record request, which depends much less on the machine's load than wall time.
+Targets (issue 14): p99 at most 20 ms for one record, at most 100 ms for 1,000. Prints figures;
+exit status 0 either way.
+"""
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+SINGLE_TARGET_P99_MS = 20.0
+BULK_TARGET_MS = 100.0
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_and_promote(data_dir: Path) -> str:
+    """Train the demo model as the pipeline does, register it and make it the champion."""
+    from ml_assets.demo.data import make_demo_frame
+    from ml_assets.lib.dataset import TEST
+    from ml_assets.lib.features import build_features
+    from ml_assets.lib.modeling import train_model
+    from ml_assets.lib.project_config import DEMO_CONFIG, load_project
+    from ml_assets.lib.registry import ModelRegistry
+
+    project = load_project(DEMO_CONFIG)
+    frame = make_demo_frame(5000)
+    frame["_batch"], frame["_source_file"], frame["_source_line"] = "demo", "demo.csv", 2
+    features = build_features(frame, project.spec)
+    train = features[features["_split"] != TEST]
+    training = project.config.training
+    started = time.perf_counter()
+    result = train_model(
+        train,
+        project.spec,
+        estimator=training.estimator,
+        search=training.search,
+        search_space=training.search_space,
+        cv_folds=training.cv_folds,
+        seed=training.seed,
+    )
+    print(f"trained the demo model in {time.perf_counter() - started:.1f} s: {result.best_params}")
+    registry = ModelRegistry(data_dir / "registry")
+    record = registry.register(
+        result.model,
+        params=result.best_params,
+        batches=["demo"],
+        config_hash=project.config_hash,
+        task=project.spec.task,
+    )
+    registry.set_alias("champion", record.version, reason="benchmark", actor="benchmark")
+    return record.version
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds the process has used (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def service(data_dir: Path, *options: str) -> Iterator[tuple[str, int]]:
+    """``ml-assets serve`` on a free port for the data folder; its URL and pid once healthy."""
+    port = free_port()
+    env = {**os.environ, "ML_ASSETS_DATA_DIR": str(data_dir)}
+    env.pop("ML_ASSETS_CONFIG", None)  # the bundled demo
+    command = [str(Path(sys.executable).with_name("ml-assets")), "serve", "--port", str(port)]
+    server = subprocess.Popen([*command, *options], env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("ml-assets serve did not become healthy")
+            time.sleep(0.2)
+        yield url, server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def records(count: int, seed: int) -> list[dict]:
+    """Demo rows as JSON records (the target left out), missing values as null."""
+    from ml_assets.demo.data import make_demo_frame
+
+    frame = make_demo_frame(count, seed=seed)[["numeric1", "numeric2", "category"]]
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_dict(orient="records")
+
+
+def timed_posts(url: str, bodies: list[dict], warmup: int) -> np.ndarray:
+    """Milliseconds of each POST /predict after ``warmup`` unmeasured ones, on one connection."""
+    times = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for index, body in enumerate(bodies):
+            started = time.perf_counter()
+            response = client.post("/predict", json=body)
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                raise RuntimeError(f"/predict answered {response.status_code}: {response.text}")
+            if index >= warmup:
+                times.append(elapsed)
+    return np.asarray(times)
+
+
+def server_latency(log_path: Path, last: int) -> np.ndarray:
+    """The service's own ``latency_ms`` of the last ``last`` requests."""
+    from ml_assets.lib.prediction_log import read_prediction_log
+
+    log, _ = read_prediction_log(log_path)
+    return log["latency_ms"].to_numpy()[-last:]
+
+
+def log_appends(folder: Path, fsync_seconds: float, count: int) -> np.ndarray:
+    """Milliseconds of each one-line append to a fresh prediction log."""
+    from ml_assets.lib.prediction_log import PredictionLog, log_entry
+
+    log = PredictionLog(folder / f"appends-{fsync_seconds:g}.jsonl", fsync_seconds)
+    entry = log_entry(
+        time_iso="2026-01-01T00:00:00.000+00:00",
+        request_key="key",
+        model_version="v0001",
+        arm="champion",
+        input_sha256="0" * 64,
+        prediction=1,
+        probability=0.5,
+        latency_ms=1.0,
+    )
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        log.append([entry])
+        times.append((time.perf_counter() - started) * 1000)
+    log.close()
+    return np.asarray(times)
+
+
+def main() -> None:
+    """Run every case and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=3000, help="single-record requests")
+    parser.add_argument("--bulk", type=int, default=20, help="requests of 1,000 records")
+    parser.add_argument("--appends", type=int, default=1000, help="log appends per fsync policy")
+    args = parser.parse_args()
+    warmup = 100
+    with tempfile.TemporaryDirectory(prefix="ml_assets_serving_") as folder:
+        data_dir = Path(folder)
+        version = train_and_promote(data_dir)
+        log_path = data_dir / "serving" / "predictions.jsonl"
+        singles = [{"records": [record]} for record in records(warmup + args.single, seed=7)]
+        bulk = {"records": records(1000, seed=8)}
+        with service(data_dir) as (url, pid):
+            timed_posts(url, singles[:warmup], warmup)
+            cpu_before = cpu_seconds(pid)
+            single_ms = timed_posts(url, singles[warmup:], 0)
+            single_cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / args.single
+            single_server = server_latency(log_path, args.single)
+            bulk_ms = timed_posts(url, [bulk] * (args.bulk + 2), warmup=2)
+            bulk_server = pd.Series(server_latency(log_path, 1000 * args.bulk)).unique()
+        fsync = {seconds: log_appends(data_dir, seconds, args.appends) for seconds in (1.0, 0.0)}
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"\nchampion {version}; {os.cpu_count()} cores, load average {load}")
+    print(f"{'case':<44} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'target':>10}")
+    rows = [
+        (f"1 record x {args.single} (client)", single_ms, f"p99<={SINGLE_TARGET_P99_MS:g}"),
+        ("1 record (service's latency_ms)", single_server, ""),
+        (f"1,000 records x {args.bulk} (client)", bulk_ms, f"<={BULK_TARGET_MS:g}"),
+        ("1,000 records (service's latency_ms)", bulk_server, ""),
+        (f"log append x {args.appends}, fsync at most 1/s", fsync[1.0], ""),
+        (f"log append x {args.appends}, fsync every write", fsync[0.0], ""),
+    ]
+    for name, values, target in rows:
+        p50, p99, top = np.percentile(values, 50), np.percentile(values, 99), values.max()
+        print(f"{name:<44} {p50:8.2f} {p99:8.2f} {top:8.2f} {target:>10}")
+    print(
+        f"the service's CPU per single-record request: {single_cpu_ms:.2f} ms "
+        "(user + system: far less sensitive to the machine's load than the wall times)"
+    )
+
+
+if __name__ == "__main__":
+    main()

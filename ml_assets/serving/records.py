@@ -1,0 +1,152 @@
+"""Records posted to the service, checked against the data contract minus the target.
+
+Each value is read as the text a landing file would hold and converted exactly as ingestion
+converts it, then the contract's own Pandera checks run on the whole request column by column,
+so a record is refused for the same rule, in the same words, as a row of a batch. What judges a
+column or a table as a whole (uniqueness, a check returning one verdict, table-wide checks)
+judges batches, not requests, and is left to the pipeline.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pandera
+
+from ml_assets.lib.contract import column_kind, convert_text
+from ml_assets.lib.dataset import SOURCE_COLUMNS, DatasetSpec
+from ml_assets.lib.features import derive_columns
+
+NOT_NULLABLE = "not_nullable"
+UNKNOWN_FIELD = "column_in_schema"  # Pandera's name for a column a strict schema does not know
+SCALAR = "scalar (a number, text, true/false or null)"
+
+
+@dataclass(frozen=True, order=True)
+class RecordError:
+    """One broken rule: which record (0-based), which field, which rule, and the value sent."""
+
+    record: int
+    field: str
+    rule: str
+    value: Any = None
+
+    @property
+    def message(self) -> str:
+        """The error as one line, worded as the pipeline's quarantine reasons."""
+        return f"record {self.record}: {self.field}: {self.rule} failed for {self.value!r}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The error as the service's 422 response lists it."""
+        return {
+            "record": self.record,
+            "field": self.field,
+            "rule": self.rule,
+            "value": self.value,
+            "msg": self.message,
+        }
+
+
+class RecordsRejected(ValueError):
+    """Some records break the contract; ``errors`` lists every broken rule, in record order."""
+
+    def __init__(self, errors: list[RecordError]) -> None:
+        self.errors = sorted(errors, key=lambda error: error.record)
+        records = len({error.record for error in self.errors})
+        super().__init__(
+            f"{len(self.errors)} contract failure(s) in {records} record(s); "
+            f"first: {self.errors[0].message}"
+        )
+
+
+class RecordValidator:
+    """The contract's input columns, ready to check and type a request's records."""
+
+    def __init__(self, contract: pandera.DataFrameSchema, spec: DatasetSpec) -> None:
+        self.spec = spec
+        excluded = {spec.target, *SOURCE_COLUMNS}
+        self.columns = {
+            name: column for name, column in contract.columns.items() if name not in excluded
+        }
+        self.kinds = {name: column_kind(column) for name, column in self.columns.items()}
+        self.strict = contract.strict is True
+        self.accepted = {*self.columns, spec.target}
+        missing = [name for name in spec.input_columns if name not in self.columns]
+        if missing:
+            raise ValueError(f"the model's inputs {missing} are not contract columns")
+
+    def model_frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """The records as typed contract columns plus the derived features.
+
+        Raises ``RecordsRejected`` naming every broken rule when any record breaks one; a
+        missing field is a null; the target, when sent, is ignored.
+        """
+        errors = self._shape_errors(records)
+        typed = {}
+        for name, column in self.columns.items():
+            given = [record.get(name) for record in records]
+            raw = pd.Series([_as_text(value) for value in given], dtype="object")
+            values, rules = convert_text(raw, self.kinds[name])
+            unchecked = raw.isna().to_numpy()  # missing, or not a single value
+            for rule, broken in rules:
+                mask = broken.to_numpy(dtype=bool)
+                unchecked |= mask
+                errors.extend(_errors(given, name, rule, np.flatnonzero(mask)))
+            if not column.nullable:
+                missing = [index for index, value in enumerate(given) if value is None]
+                errors.extend(_errors(given, name, NOT_NULLABLE, missing))
+            checked = values[~unchecked] if unchecked.any() else values
+            for check in column.checks:
+                output = check(checked).check_output
+                if isinstance(output, pd.Series):
+                    failed = output.index[~output.to_numpy(dtype=bool)]
+                    errors.extend(_errors(given, name, check.error or check.name, failed))
+            typed[name] = values
+        if errors:
+            raise RecordsRejected(errors)
+        frame = pd.DataFrame(typed, copy=False)
+        return pd.concat([frame, derive_columns(frame, self.spec)], axis=1)
+
+    def _shape_errors(self, records: Sequence[Mapping[str, Any]]) -> list[RecordError]:
+        errors = []
+        for index, record in enumerate(records):
+            for field, value in record.items():
+                if self.strict and field not in self.accepted:
+                    errors.append(RecordError(index, field, UNKNOWN_FIELD, value))
+                elif field in self.columns and isinstance(value, dict | list):
+                    errors.append(RecordError(index, field, SCALAR, value))
+        return errors
+
+
+def _errors(given: list[Any], name: str, rule: str, rows: Iterable[Any]) -> list[RecordError]:
+    return [RecordError(int(row), name, rule, given[int(row)]) for row in rows]
+
+
+def _as_text(value: Any) -> str | None:
+    """A JSON value as a landing file would hold it: the text ingestion converts."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def example_record(validator: RecordValidator) -> dict[str, Any]:
+    """A record the contract accepts, for the OpenAPI page: range midpoints, first categories."""
+    example: dict[str, Any] = {}
+    for name in validator.spec.input_columns:
+        statistics: dict[str, Any] = {}
+        for check in validator.columns[name].checks:
+            statistics.update(check.statistics or {})
+        kind = validator.kinds[name]
+        if statistics.get("allowed_values"):
+            example[name] = list(statistics["allowed_values"])[0]
+        elif kind in ("int", "float"):
+            low = statistics.get("min_value", statistics.get("max_value", 0))
+            middle = (low + statistics.get("max_value", low)) / 2
+            example[name] = round(middle) if kind == "int" else float(middle)
+        else:
+            example[name] = {"bool": True, "datetime": "2024-01-01T00:00:00Z"}.get(kind, "text")
+    return example

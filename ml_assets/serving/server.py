@@ -1,0 +1,117 @@
+"""``ml-assets serve``: the active project's champion behind uvicorn, bound to 127.0.0.1.
+
+The project is the one ``$ML_ASSETS_CONFIG`` names and its data folder the pipeline's
+(``$ML_ASSETS_DATA_DIR`` overrides it): the registry is ``<data_dir>/registry`` (or
+``$ML_ASSETS_REGISTRY_DIR``, as for the pipeline) and the prediction log
+``<data_dir>/serving/predictions.jsonl`` unless the settings say otherwise.
+"""
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from ml_assets.lib.project_config import Project, load_project
+from ml_assets.lib.rollback import REGISTRY_DIR_ENV, REGISTRY_SUBDIR
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+LOG_PATH = Path("serving") / "predictions.jsonl"
+
+
+class ServingSettings(BaseModel):
+    """Where the service listens, how it routes, what it accepts and where it reads and logs."""
+
+    host: str = Field(
+        default="127.0.0.1", description="Interface to bind (127.0.0.1: this machine only)."
+    )
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free one).")
+    canary_fraction: float = Field(
+        default=0.0, ge=0, le=1, description="Share of request keys routed to the challenger."
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024**2, ge=1, description="Largest request body, in bytes."
+    )
+    max_records: int = Field(default=10_000, ge=1, description="Most records per request.")
+    poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the registry's aliases are read."
+    )
+    log_fsync_seconds: float = Field(
+        default=1.0, ge=0, description="Longest time between fsyncs of the log (0: every write)."
+    )
+    registry_dir: str | None = Field(
+        default=None,
+        description=f"Registry folder or URL; default ${REGISTRY_DIR_ENV}, else "
+        "<data_dir>/registry.",
+    )
+    log_path: str | None = Field(
+        default=None, description="Prediction log; default <data_dir>/serving/predictions.jsonl."
+    )
+    access_log: bool = Field(default=False, description="Log uvicorn's line per request.")
+
+
+def build_app(settings: ServingSettings, project: Project | None = None) -> "FastAPI":
+    """The FastAPI application serving ``project``'s registry with ``settings``."""
+    from ml_assets.lib.prediction_log import PredictionLog
+    from ml_assets.lib.registry import ModelRegistry
+    from ml_assets.serving.app import create_app
+    from ml_assets.serving.models import ModelWatcher
+    from ml_assets.serving.records import RecordValidator
+    from ml_assets.serving.service import PredictionService
+
+    project = project or load_project()
+    data_dir = project.resolved_data_dir()
+    folder = settings.registry_dir or os.environ.get(REGISTRY_DIR_ENV)
+    registry = ModelRegistry(folder or data_dir / REGISTRY_SUBDIR)
+    service = PredictionService(
+        RecordValidator(project.contract, project.spec),
+        ModelWatcher(registry, project.spec, settings.poll_seconds),
+        PredictionLog(settings.log_path or data_dir / LOG_PATH, settings.log_fsync_seconds),
+        canary_fraction=settings.canary_fraction,
+        max_records=settings.max_records,
+    )
+    return create_app(service, settings.max_body_bytes)
+
+
+def serve(settings: ServingSettings) -> None:
+    """Run the service in the foreground until interrupted."""
+    import uvicorn
+
+    uvicorn.run(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=settings.access_log,
+        log_level="info",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``serve`` sub-command's options: one per setting, its help the setting's description."""
+    for name, field in ServingSettings.model_fields.items():
+        flag = f"--{name.replace('_', '-')}"
+        if field.annotation is bool:
+            parser.add_argument(flag, action="store_true", help=field.description)
+        else:
+            kind = field.annotation if field.annotation in (int, float) else str
+            parser.add_argument(flag, type=kind, default=field.default, help=field.description)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Run ``ml-assets serve`` with its parsed options."""
+    from pydantic import ValidationError
+
+    try:
+        settings = ServingSettings(
+            **{name: getattr(args, name) for name in ServingSettings.model_fields}
+        )
+    except ValidationError as error:
+        problems = [
+            f"--{str(item['loc'][0]).replace('_', '-')}: {item['msg']}" for item in error.errors()
+        ]
+        raise ValueError("; ".join(problems)) from None
+    serve(settings)
+    return 0

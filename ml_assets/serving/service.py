@@ -1,0 +1,210 @@
+"""One prediction request end to end: keys, canary routing, validation, prediction and the log.
+
+Framework-free, so the HTTP layer only maps requests and errors; everything a request reads of
+the models is one snapshot taken when it starts, so a swap mid-request changes nothing for it.
+"""
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ml_assets.lib.prediction_log import PredictionLog, log_entry
+from ml_assets.serving.models import CHALLENGER, CHAMPION, Models, ModelWatcher, utc_now
+from ml_assets.serving.records import RecordValidator
+
+_SHARE_SCALE = float(2**64)
+
+
+class TooManyRecords(ValueError):
+    """A request holds more records than the service takes at once."""
+
+
+class NoModel(RuntimeError):
+    """No champion is loaded: the registry has none yet, or none could be loaded."""
+
+
+class BadKeys(ValueError):
+    """The request's keys do not match its records."""
+
+
+class LogUnavailable(OSError):
+    """The prediction log cannot be written: no prediction is returned unlogged."""
+
+
+def challenger_share(key: str) -> float:
+    """Where ``key`` falls in [0, 1): its sha256 as a fraction. The same key always lands there."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / _SHARE_SCALE
+
+
+def route(key: str, canary_fraction: float, models: Models) -> str:
+    """The arm that serves ``key``: the challenger for keys below the canary fraction."""
+    challenger = models.challenger
+    if challenger is None or models.champion is None:
+        return CHAMPION
+    if challenger.version == models.champion.version:
+        return CHAMPION
+    return CHALLENGER if challenger_share(key) < canary_fraction else CHAMPION
+
+
+def request_keys(header_key: str | None, body_keys: Sequence[str] | None, count: int) -> list[str]:
+    """One key per record: the body's ``keys``; else the header's (``<key>:<i>`` past one record).
+
+    With neither, a random key is made, so the prediction can still be found in the log.
+    """
+    if body_keys is not None:
+        if len(body_keys) != count:
+            raise BadKeys(f"{len(body_keys)} keys for {count} records: give one key per record")
+        return list(body_keys)
+    base = header_key or uuid.uuid4().hex
+    return [base] if count == 1 else [f"{base}:{index}" for index in range(count)]
+
+
+def input_sha256(record: Mapping[str, Any]) -> str:
+    """sha256 of the record's canonical JSON (sorted keys, no spaces, UTF-8)."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class PredictionService:
+    """Validates records, routes each key to an arm, predicts, and logs every prediction."""
+
+    def __init__(
+        self,
+        validator: RecordValidator,
+        watcher: ModelWatcher,
+        log: PredictionLog,
+        canary_fraction: float = 0.0,
+        max_records: int = 10_000,
+    ) -> None:
+        if not 0.0 <= canary_fraction <= 1.0:
+            raise ValueError(f"canary_fraction must be within [0, 1], got {canary_fraction}")
+        self.validator = validator
+        self.watcher = watcher
+        self.log = log
+        self.canary_fraction = canary_fraction
+        self.max_records = max_records
+
+    def predict(self, records: Sequence[Mapping[str, Any]], keys: list[str]) -> dict[str, Any]:
+        """Predictions for ``records`` (one per key), logged before they are returned."""
+        started = time.perf_counter()
+        if len(records) > self.max_records:
+            raise TooManyRecords(
+                f"{len(records)} records exceed the limit of {self.max_records} per request "
+                "(max_records): split them over several requests"
+            )
+        models = self.watcher.models
+        if models.champion is None:
+            raise NoModel(self.unavailable_reason())
+        frame = self.validator.model_frame(records)
+        arms = [route(key, self.canary_fraction, models) for key in keys]
+        predictions: list[dict[str, Any]] = [{} for _ in records]
+        for arm in sorted(set(arms)):
+            served = models.get(arm)
+            rows = [index for index, chosen in enumerate(arms) if chosen == arm]
+            outputs = served.predict(frame if len(rows) == len(arms) else frame.iloc[rows])
+            for position, row in enumerate(rows):
+                prediction = {
+                    "request_key": keys[row],
+                    "arm": arm,
+                    "model_version": served.version,
+                    "prediction": outputs.predictions[position],
+                    "probability": None,
+                    "probabilities": None,
+                }
+                if outputs.probabilities is not None:
+                    values = outputs.probabilities[position].tolist()
+                    prediction["probabilities"] = dict(
+                        zip(map(str, outputs.classes), values, strict=True)
+                    )
+                    if outputs.positive is not None:
+                        prediction["probability"] = values[outputs.positive]
+                predictions[row] = prediction
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        now = utc_now()
+        entries = [
+            log_entry(
+                time_iso=now,
+                request_key=prediction["request_key"],
+                model_version=prediction["model_version"],
+                arm=prediction["arm"],
+                input_sha256=input_sha256(record),
+                prediction=prediction["prediction"],
+                probability=prediction["probability"],
+                latency_ms=latency_ms,
+            )
+            for prediction, record in zip(predictions, records, strict=True)
+        ]
+        try:
+            self.log.append(entries)
+        except OSError as error:
+            raise LogUnavailable(
+                f"the prediction log {self.log.path} cannot be written: {error}"
+            ) from error
+        return {"predictions": predictions, "versions": self.versions(models)}
+
+    @staticmethod
+    def versions(models: Models) -> dict[str, str | None]:
+        """The version serving each arm."""
+        return {
+            CHAMPION: models.champion.version if models.champion else None,
+            CHALLENGER: models.challenger.version if models.challenger else None,
+        }
+
+    def unavailable_reason(self) -> str:
+        """Why no champion is loaded, and what to do."""
+        problem = self.watcher.problems.get(CHAMPION)
+        if problem is not None:
+            return f"no champion could be loaded: {problem.error}"
+        return (
+            "the registry has no champion yet: run the pipeline so that production_model "
+            "promotes one"
+        )
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether a champion is serving, and the state of both aliases."""
+        models = self.watcher.models
+        problems = [vars(problem) for problem in list(self.watcher.problems.values())]
+        serving = models.champion is not None
+        body = {
+            "status": ("degraded" if problems else "ok") if serving else "unavailable",
+            "versions": self.versions(models),
+            "canary_fraction": self.canary_fraction,
+            "problems": problems,
+            "last_check": self.watcher.last_check,
+        }
+        if not serving:
+            body["reason"] = self.unavailable_reason()
+        return serving, body
+
+    def model_info(self) -> dict[str, Any]:
+        """The champion's registry record (and the challenger's)."""
+        models = self.watcher.models
+        if models.champion is None:
+            raise NoModel(self.unavailable_reason())
+        challenger = models.challenger
+        return {
+            **describe(models.champion.record),
+            "challenger": describe(challenger.record) if challenger else None,
+            "canary_fraction": self.canary_fraction,
+        }
+
+
+def describe(record: Any) -> dict[str, Any]:
+    """What ``GET /model`` shows of a registry version."""
+    return {
+        "version": record.version,
+        "sha256": record.sha256,
+        "fingerprint": record.fingerprint,
+        "created_at": record.created_at,
+        "task": record.task,
+        "metrics": dict(record.metrics),
+        "params": dict(record.params),
+        "data_version": record.data_version,
+        "batches": list(record.batches),
+        "code_version": record.code_version,
+        "config_hash": record.config_hash,
+    }

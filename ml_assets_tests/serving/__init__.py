@@ -1,0 +1,1 @@
+"""The online service over real HTTP on loopback, its records, its routing and its log."""
