@@ -11,6 +11,7 @@ import dagster as dg
 
 from ml_assets.assets.batches import build_batches
 from ml_assets.assets.evaluation import build_evaluation_report
+from ml_assets.assets.stages import in_one_group
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
 from ml_assets.automation.schedules import build_retrain_schedule
@@ -38,8 +39,10 @@ def project_resources(settings: object) -> dict[str, object]:
 
 
 def build_assets(project: Project) -> list[dg.AssetsDefinition]:
-    """The project's assets (their checks ride along)."""
-    return [build_batches(project), build_trained_model(project), build_evaluation_report(project)]
+    """The project's assets (their checks ride along), in one group, their stage as a tag."""
+    return in_one_group(
+        [build_batches(project), build_trained_model(project), build_evaluation_report(project)]
+    )
 
 
 def build_definitions(project: Project) -> dg.Definitions:
