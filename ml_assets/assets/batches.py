@@ -112,7 +112,9 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
             refresh = refresh_batches(landing, store, rules)
             write_ingestion_records(settings.ingestion_dir, refresh)
             for record in refresh.newly_rejected:
-                message = rejection_message(record.batch, record.stage, record.reason)
+                message = rejection_message(
+                    record.batch, record.stage, record.reason, record.failures_by_rule
+                )
                 context.log.warning(message)
                 alerts.send("batch_rejected", message, batch=record.batch, run_id=context.run_id)
             new = len(refresh.new)
