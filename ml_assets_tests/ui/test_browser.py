@@ -32,7 +32,8 @@ CHROMIUM_FLAGS = [
 ARTIFACTS = Path(__file__).parent / "artifacts"
 # The UI fetches live data in the background on a loaded 2-core machine: 5 s is not enough.
 EXPECT_TIMEOUT_MS = 60_000
-FIRST_SCREEN = {"width": 1440, "height": 900}
+# A common desktop screen: wide enough for the graph to draw full nodes (kinds, checks, status).
+FIRST_SCREEN = {"width": 1920, "height": 1080}
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 
@@ -45,11 +46,12 @@ def page(server: FreshDagsterDev):
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        opened = browser.new_page(viewport=FIRST_SCREEN)
+        opened.set_default_timeout(EXPECT_TIMEOUT_MS)
         try:
-            opened = browser.new_page(viewport=FIRST_SCREEN)
-            opened.set_default_timeout(EXPECT_TIMEOUT_MS)
             yield opened
         finally:
+            shoot(opened, "99_last_page")  # where a failed test stopped
             browser.close()
 
 
@@ -89,6 +91,8 @@ def test_a_new_user_materializes_everything_and_reads_a_rejected_batch(
     assert server.wait_for_run(the_new_run(server, before)) == "SUCCESS"
     page.reload()
     expect(page.locator("foreignObject").get_by_text("evaluation_report", exact=True)).to_be_visible()
+    # Each node's live status has arrived.
+    expect(page.get_by_text(re.compile(r"^Loading(…|\.\.\.)$"))).to_have_count(0)
     shoot(page, "02_materialized_asset_graph")
 
     for asset, names in CHECKS.items():
