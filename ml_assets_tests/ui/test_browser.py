@@ -91,7 +91,8 @@ def test_a_new_user_materializes_everything_and_reads_a_rejected_batch(
     assert server.wait_for_run(the_new_run(server, before)) == "SUCCESS"
     page.reload()
     expect(page.locator("foreignObject").get_by_text("evaluation_report", exact=True)).to_be_visible()
-    # Each node's live status has arrived.
+    # Each asset's live status has arrived: materialized in the sidebar, no node still loading.
+    expect(page.locator('[aria-label="run_success"]')).to_have_count(len(PUBLIC_ASSETS))
     expect(page.get_by_text(re.compile(r"^Loading(…|\.\.\.)$"))).to_have_count(0)
     shoot(page, "02_materialized_asset_graph")
 
