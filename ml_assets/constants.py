@@ -1,13 +1,16 @@
-"""Names the Dagster layer shares: groups, pools, tags, environment variables, automation."""
+"""Names the Dagster layer shares: stages, pools, tags, environment variables, automation."""
 
 import os
 
 import dagster as dg
 
-# Groups carry meaning on the first screen of the asset graph: the data a model learns from,
-# and the model with its evaluation.
+# Stages: the data a model learns from, and the model with its evaluation. Each asset declares
+# its stage as its group_name; the definitions put every asset in PIPELINE_GROUP with its stage
+# as the STAGE_TAG tag, so the asset graph's first screen shows the assets (assets/stages.py).
 DATA = "data"
 MODEL = "model"
+PIPELINE_GROUP = "ml_pipeline"
+STAGE_TAG = "stage"
 
 RAW_DATA = dg.AssetKey("raw_data")
 VALIDATED_DATA = dg.AssetKey("validated_data")

@@ -13,6 +13,7 @@ from ml_assets.assets.batches import build_batches
 from ml_assets.assets.deployment import build_model_approval, build_production_model
 from ml_assets.assets.evaluation import build_evaluation_report
 from ml_assets.assets.scoring import build_ab_test_report, build_batch_predictions
+from ml_assets.assets.stages import in_one_group
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
 from ml_assets.automation.schedules import build_retrain_schedule
@@ -43,16 +44,18 @@ def project_resources(settings: object) -> dict[str, object]:
 
 
 def build_assets(project: Project) -> list[dg.AssetsDefinition]:
-    """The project's assets (their checks ride along)."""
-    return [
-        build_batches(project),
-        build_trained_model(project),
-        build_evaluation_report(project),
-        build_model_approval(project),
-        build_production_model(project),
-        build_batch_predictions(project),
-        build_ab_test_report(project),
-    ]
+    """The project's assets (their checks ride along), in one group, their stage as a tag."""
+    return in_one_group(
+        [
+            build_batches(project),
+            build_trained_model(project),
+            build_evaluation_report(project),
+            build_model_approval(project),
+            build_production_model(project),
+            build_batch_predictions(project),
+            build_ab_test_report(project),
+        ]
+    )
 
 
 def build_definitions(project: Project) -> dg.Definitions:

@@ -42,15 +42,21 @@ BATCH_MODULES = (
     "ml_assets.lib.features",
     "ml_assets.lib.frames",
 )
+STORED = "Stored per batch as storage/batches/<version>/<batch>/"
 DESCRIPTIONS = {
-    "raw_data": "Every landing file's rows as text, tagged with batch, file and line; stored per "
-    "batch under storage/batches/.",
-    "validated_data": "Rows of accepted batches that meet the data contract, in its types; its "
-    "checks warn about rejected batches and contract failures.",
+    "raw_data": "Every landing file's rows as text, each tagged with its batch, file and line. "
+    f"{STORED}raw_data.parquet. A file that cannot be read is a rejected batch, reported by "
+    "validated_data's batches_accepted check.",
+    "validated_data": "Rows of accepted batches that meet the data contract, in its types. "
+    f"{STORED}validated_data.parquet. Its checks warn: batches_accepted names each rejected "
+    "batch and why; contract_failures counts failures per batch, column and rule, with rows "
+    "(file, line).",
     "quarantined_rows": "Rows that break the contract (every row of a rejected batch), as read, "
-    "with every failed rule; a spreadsheet-safe CSV per batch beside each Parquet file.",
+    f"with _reason and _failures (column, rule, value). {STORED}quarantined_rows.parquet, "
+    "with a spreadsheet-safe CSV beside it.",
     "features": "The training set: model inputs, derived columns, target, row key and hashed "
-    "train/test side of every accepted batch; its blocking checks guard training.",
+    f"train/test side of every accepted batch. {STORED}features.parquet. Its blocking checks "
+    "(enough_rows, null_rates, split_is_usable) stop training on a set that cannot be trusted.",
 }
 
 
@@ -112,7 +118,9 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
             refresh = refresh_batches(landing, store, rules)
             write_ingestion_records(settings.ingestion_dir, refresh)
             for record in refresh.newly_rejected:
-                message = rejection_message(record.batch, record.stage, record.reason)
+                message = rejection_message(
+                    record.batch, record.stage, record.reason, record.failures_by_rule
+                )
                 context.log.warning(message)
                 alerts.send("batch_rejected", message, batch=record.batch, run_id=context.run_id)
             new = len(refresh.new)

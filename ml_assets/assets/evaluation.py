@@ -102,7 +102,7 @@ def _model_metadata(context: dg.AssetExecutionContext, fingerprint: str) -> dict
 
 
 def _metadata(report: dict, markdown: str) -> dict:
-    """Rounded metrics as numbers the UI plots over materializations, and the report itself."""
+    """The report, then metrics rounded to 4 places: numbers the UI plots and a reader reads."""
     scores = {f"test_{name}": value for name, value in report["metrics"].items()}
     lifts = {f"lift_over_{name}": v for name, v in report["lift_over_baselines"].items()}
     gaps = {
@@ -114,7 +114,8 @@ def _metadata(report: dict, markdown: str) -> dict:
         "model_version": report["provenance"]["model_version"],
         "training_set": report["provenance"]["data_version"],
         "verdict": report["verdict"]["verdict"],
-        **scores,
-        **lifts,
-        **gaps,
+        **{
+            name: round(value, 4) if isinstance(value, float) else value
+            for name, value in {**scores, **lifts, **gaps}.items()
+        },
     }

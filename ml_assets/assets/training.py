@@ -105,7 +105,8 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
 
         Stored as ``storage/trained_model.skops``. Its data version is a fingerprint of the fitted
         model, so identical fits compare equal; the lock file's hash names the environment to
-        rebuild it in. Refuses a training set whose gates fail.
+        rebuild it in. No checks of its own: it refuses a training set that fails the blocking
+        checks of features (enough_rows, null_rates, split_is_usable).
         """
         from ml_assets.lib.dataset import SPLIT, TRAIN
         from ml_assets.lib.environment import MODEL_PACKAGES, drift_from_lock, lock_hash

@@ -1,9 +1,9 @@
-"""Jobs, selected by group: the data, the model, or everything."""
+"""Jobs, selected by stage (the ``stage`` tag): the data, the model, or everything."""
 
 import dagster as dg
 
 from ml_assets.automation.rollback import rollback_job
-from ml_assets.constants import DATA, MODEL
+from ml_assets.constants import DATA, MODEL, STAGE_TAG
 
 full_refresh_job = dg.define_asset_job(
     "full_refresh",
@@ -12,12 +12,12 @@ full_refresh_job = dg.define_asset_job(
 )
 data_job = dg.define_asset_job(
     "refresh_data",
-    selection=dg.AssetSelection.groups(DATA),
+    selection=dg.AssetSelection.tag(STAGE_TAG, DATA),
     description="New landing files into batches: raw, validated, quarantined rows and features.",
 )
 model_job = dg.define_asset_job(
     "retrain",
-    selection=dg.AssetSelection.groups(MODEL),
+    selection=dg.AssetSelection.tag(STAGE_TAG, MODEL),
     description="Train and evaluate on the current training set (refused if its checks fail).",
 )
 JOBS = [full_refresh_job, data_job, model_job, rollback_job]

@@ -4,6 +4,9 @@ A rejected batch is the batch's problem: it warns, alerts and is left out, and t
 What stops training is the training set itself (too few rows, too many nulls, a class missing).
 """
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import dagster as dg
 
 from ml_assets.constants import FEATURES, VALIDATED_DATA
@@ -64,18 +67,29 @@ BATCH_CHECKS = [
 ]
 
 
-def rejection_message(batch: str, stage: str, reason: str) -> str:
-    """What happened to a rejected batch and what to do about it."""
+def rejection_message(
+    batch: str, stage: str, reason: str, failures: Sequence[Mapping[str, Any]] = ()
+) -> str:
+    """What happened to a rejected batch, which rules its rows broke, and what to do about it."""
     advice = "fix the file and drop it again (a corrected file is a new batch)"
     if stage == "validation" and "break the contract (limit" in reason:
         advice += ", or raise checks.max_quarantined_share"
     where = "see quarantined_rows" if stage == "validation" else "see ingestion/rejected/"
-    return f"{batch} rejected: {reason}: {where}; {advice}"
+    broken = f" ({failure_summary(failures)})" if failures else ""
+    return f"{batch} rejected: {reason}{broken}: {where}; {advice}"
+
+
+def failure_summary(failures: Sequence[Mapping[str, Any]]) -> str:
+    """Contract failures as ``column: rule in N row(s)``, the most frequent first."""
+    ordered = sorted(failures, key=lambda failure: -failure["failures"])
+    return ", ".join(f"{f['column']}: {f['rule']} in {f['failures']} row(s)" for f in ordered)
 
 
 def batches_accepted(refresh: Refresh) -> dg.AssetCheckResult:
     """Warns with each rejected batch and file left out; lists every batch with its figures."""
-    problems = [rejection_message(r.batch, r.stage, r.reason) for r in refresh.rejected]
+    problems = [
+        rejection_message(r.batch, r.stage, r.reason, r.failures_by_rule) for r in refresh.rejected
+    ]
     problems += [f"{o.file} refused: {o.reason}" for o in refresh.others if o.status == REFUSED]
     columns = ["file", "batch", "status", "rows_in", "rows_valid", "rows_quarantined", "reason"]
     return dg.AssetCheckResult(
@@ -88,6 +102,8 @@ def batches_accepted(refresh: Refresh) -> dg.AssetCheckResult:
             "batches_rejected": len(refresh.rejected),
             "batches_accepted": len(refresh.records) - len(refresh.rejected),
             "batches": dg.MetadataValue.md(table(ingestion_entries(refresh), columns)),
+            "failures_by_rule": dg.MetadataValue.md(table(_failures(refresh.rejected))),
+            "sample": dg.MetadataValue.md(table(_sample(refresh.rejected))),
         },
     )
 
@@ -110,35 +126,40 @@ def batch_list(table_of_batches: BatchTable) -> str:
 
 
 def contract_failures(refresh: Refresh) -> dg.AssetCheckResult:
-    """Failures per column and rule over every batch, with a sample of quarantined rows."""
-    counts: dict[tuple[str, str], int] = {}
-    for record in refresh.records:
-        for failure in record.failures_by_rule:
-            key = (str(failure["column"]), str(failure["rule"]))
-            counts[key] = counts.get(key, 0) + failure["failures"]
-    by_rule = [
-        {"column": column, "rule": rule, "failures": rows}
-        for (column, rule), rows in sorted(counts.items())
-    ]
-    sample = [
-        {"batch": record.batch, **row} for record in refresh.records for row in record.sample
-    ][:20]
+    """Failures per batch, column and rule, with a sample of quarantined rows and their line."""
+    broken = [record for record in refresh.records if record.failures_by_rule]
     quarantined = sum(record.rows_quarantined for record in refresh.records)
-    summary = ", ".join(f"{row['column']}: {row['rule']} ({row['failures']})" for row in by_rule)
+    summary = "; ".join(
+        f"{record.batch}: {failure_summary(record.failures_by_rule)}" for record in broken
+    )
     return dg.AssetCheckResult(
         asset_key=VALIDATED_DATA,
         check_name=CONTRACT_FAILURES,
         passed=quarantined == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"{quarantined} quarantined row(s): {summary}"
+        description=f"{quarantined} quarantined row(s): {summary or 'whole batches rejected'}"
         if quarantined
         else "no row breaks the contract",
         metadata={
             "quarantined_rows": quarantined,
-            "failures_by_rule": dg.MetadataValue.md(table(by_rule)),
-            "sample": dg.MetadataValue.md(table(sample)),
+            "failures_by_rule": dg.MetadataValue.md(table(_failures(refresh.records))),
+            "sample": dg.MetadataValue.md(table(_sample(refresh.records))),
         },
     )
+
+
+def _failures(records: Sequence[BatchRecord]) -> list[dict[str, Any]]:
+    """One row per batch, column and rule broken, with the number of rows that broke it."""
+    return [
+        {"batch": record.batch, **failure}
+        for record in records
+        for failure in sorted(record.failures_by_rule, key=lambda f: -f["failures"])
+    ]
+
+
+def _sample(records: Sequence[BatchRecord]) -> list[dict[str, Any]]:
+    """Up to 20 quarantined rows: batch, file, line and every rule the row broke."""
+    return [{"batch": record.batch, **row} for record in records for row in record.sample][:20]
 
 
 def gate_result(gate: Gate) -> dg.AssetCheckResult:

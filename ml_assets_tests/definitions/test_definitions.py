@@ -36,11 +36,11 @@ CHECKS = {
 }
 
 
-def test_asset_keys_groups_and_lineage() -> None:
+def test_asset_keys_stages_and_lineage() -> None:
     graph = DEFS.resolve_asset_graph()
     actual = {
         key.to_user_string(): (
-            graph.get(key).group_name,
+            graph.get(key).tags["stage"],
             {p.to_user_string() for p in graph.get(key).parent_keys},
         )
         for key in graph.get_all_asset_keys()

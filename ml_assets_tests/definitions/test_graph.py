@@ -207,7 +207,7 @@ def test_overriding_one_setting_works_while_the_env_var_sets_the_data_dir(
     result = dg.materialize(
         build_assets(DEMO),
         instance=instance,
-        selection="group:data",
+        selection="tag:stage=data",
         resources=project_resources(launch_settings(DEMO)),
         run_config={"resources": {"settings": {"config": {"min_rows": 5000}}}},
         raise_on_error=False,

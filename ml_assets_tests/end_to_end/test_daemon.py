@@ -48,10 +48,15 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
 class DagsterDev:
     """`dagster dev` in its own process group, bound to 127.0.0.1 on a free port."""
 
-    def __init__(self, tmp_path: Path, sensor_interval: int = INTERVAL) -> None:
+    def __init__(
+        self, tmp_path: Path, sensor_interval: int = INTERVAL, dagster_yaml: str | None = None
+    ) -> None:
         self.home = tmp_path / "dagster_home"
         self.home.mkdir()
-        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", self.home / "dagster.yaml")
+        if dagster_yaml is None:
+            shutil.copy(ROOT / "dagster_home" / "dagster.yaml", self.home / "dagster.yaml")
+        else:
+            (self.home / "dagster.yaml").write_text(dagster_yaml)
         self.landing = tmp_path / "data" / "landing"
         self.landing.mkdir(parents=True)
         self.port = free_port()
