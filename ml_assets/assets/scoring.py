@@ -107,7 +107,8 @@ def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
 
         Each file is a batch validated against the contract without its target; its valid rows
         get the prediction, class probabilities, model version, source file and line (Parquet
-        and a spreadsheet-safe CSV), its bad rows are quarantined with their reasons.
+        and a spreadsheet-safe CSV), its bad rows are quarantined with their reasons. Stored
+        under ``storage/predictions/<model version>/<rules hash>/<batch>/``.
         """
         from upath import UPath
 
