@@ -11,6 +11,7 @@ import dagster as dg
 
 from ml_assets.assets.batches import build_batches
 from ml_assets.assets.evaluation import build_evaluation_report
+from ml_assets.assets.feature_store import build_feature_store
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
 from ml_assets.automation.schedules import build_retrain_schedule
@@ -20,6 +21,7 @@ from ml_assets.automation.sensors import (
     build_run_failure_sensor,
     build_run_recovery_sensor,
 )
+from ml_assets.checks.statistics import build_statistical_checks
 from ml_assets.constants import WEBHOOK_ENV
 from ml_assets.lib.project_config import Project, load_project
 from ml_assets.resources.alerts import AlertSink
@@ -39,7 +41,13 @@ def project_resources(settings: object) -> dict[str, object]:
 
 def build_assets(project: Project) -> list[dg.AssetsDefinition]:
     """The project's assets (their checks ride along)."""
-    return [build_batches(project), build_trained_model(project), build_evaluation_report(project)]
+    return [
+        build_batches(project),
+        build_trained_model(project),
+        build_evaluation_report(project),
+        build_feature_store(project),
+        build_statistical_checks(project),
+    ]
 
 
 def build_definitions(project: Project) -> dg.Definitions:

@@ -96,6 +96,21 @@ class FeatureStore:
         self.layout = layout
         self.path = root / version
 
+    @classmethod
+    def open(cls, path: Any) -> FeatureStore:
+        """The store version at ``path`` (``<root>/<version>``), as its ``_store.json`` says."""
+        if isinstance(path, str):
+            from upath import UPath
+
+            path = UPath(path)
+        try:
+            body = json.loads((path / LAYOUT_FILE).read_text())
+        except FileNotFoundError:
+            raise FeatureStoreError(f"{path}: no feature store here (no {LAYOUT_FILE})") from None
+        fields = {name: body[name] for name in ("key", "event_timestamp", "event_column")}
+        layout = StoreLayout(features=tuple(body["features"]), **fields)
+        return cls(path.parent, body["version"], layout)
+
     def batches(self) -> list[str]:
         """The batches stored (complete partitions only), in name order."""
         if not self.path.exists():

@@ -83,6 +83,8 @@ def statistical_checks(
     features: pd.DataFrame, spec: DatasetSpec, limits: StatisticsLimits
 ) -> list[CheckOutcome]:
     """Every check, each batch of ``features`` judged against its training side."""
+    if features.empty:  # no accepted batch yet: nothing to judge
+        features = pd.DataFrame(columns=[BATCH, SPLIT, spec.target, *spec.model_numeric_columns])
     reference = reference_rows(features)
     numeric = [name for name in spec.model_numeric_columns if name in features]
     groups = [(str(batch), rows) for batch, rows in features.groupby(BATCH, sort=False)]

@@ -20,6 +20,7 @@ ASSETS = {
     "features": ("data", {"validated_data"}),
     "trained_model": ("model", {"features"}),
     "evaluation_report": ("model", {"trained_model", "features"}),
+    "feature_store": ("data", {"features"}),
 }
 CHECKS = {
     ("validated_data", "batches_accepted"): False,
@@ -28,6 +29,10 @@ CHECKS = {
     ("features", "null_rates"): True,
     ("features", "split_is_usable"): True,
     ("evaluation_report", "beats_baselines"): False,
+    ("features", "distribution_bounds"): False,
+    ("features", "outlier_share"): False,
+    ("features", "correlation_stability"): False,
+    ("features", "class_balance"): False,
 }
 
 
@@ -86,6 +91,7 @@ def test_each_step_writes_through_its_own_pool() -> None:
         "ml_assets.write.batches",
         "ml_assets.write.trained_model",
         "ml_assets.write.evaluation_report",
+        "ml_assets.write.feature_store",
     }
 
 
@@ -136,7 +142,18 @@ def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "6 []"
+    assert done.stdout.strip() == "7 []"
     assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
     after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
     assert {p for p in after - before if "__pycache__" not in p.parts} == set()
+
+
+def test_the_feature_store_describes_and_owns_each_feature() -> None:
+    graph = DEFS.resolve_asset_graph()
+    schema = graph.get(dg.AssetKey("feature_store")).metadata["dagster/column_schema"]
+    columns = {column.name: column for column in schema.columns}
+    assert list(columns)[:3] == ["_row_key", "_event_timestamp", "_arrival_timestamp"]
+    assert columns["numeric_ratio"].tags == {"owner": "data-science"}
+    assert columns["numeric_ratio"].description.startswith("numeric1 / numeric2, row by row")
+    assert columns["target"].tags == {"owner": "risk-team"}
+    assert columns["numeric2"].description.startswith("a measurement around 50")

@@ -51,6 +51,10 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
         "null_rates",
         "split_is_usable",
         "beats_baselines",
+        "distribution_bounds",
+        "outlier_share",
+        "correlation_stability",
+        "class_balance",
     }
     assert all(evaluation.passed for evaluation in checks.values())
     report = json.loads((data_dir / "storage" / "evaluation_report.json").read_text())
@@ -228,3 +232,31 @@ def test_the_model_records_the_locked_environment(data_dir: Path, instance) -> N
     assert metadata["lock_hash"].value == hashlib.sha256(lock.read_bytes()).hexdigest()
     assert metadata["config_hash"].value == DEMO.config_hash
     assert metadata["batches"].value == stored_table(data_dir, "features").batches
+
+
+def test_the_feature_store_writes_only_new_batches_and_reads_as_of_a_time(
+    data_dir: Path, instance
+) -> None:
+    from ml_assets.lib.feature_store import FeatureStore
+
+    def store_metadata(result: dg.ExecuteInProcessResult) -> dict:
+        (event,) = [
+            e
+            for e in result.get_asset_materialization_events()
+            if e.asset_key.path == ["feature_store"]
+        ]
+        return event.materialization.metadata
+
+    first = store_metadata(materialize(data_dir, instance))
+    assert first["batches_written"].value == 1
+    make_demo_frame(300, seed=5).to_csv(data_dir / "landing" / "z_more.csv", index=False)
+    second = store_metadata(materialize(data_dir, instance, "group:data"))
+    assert second["batches_written"].value == 1 and len(second["batches"].value) == 2
+    store = FeatureStore.open(second["store_path"].value)
+    arrivals = json.loads((Path(second["store_path"].value).parent / "_arrivals.json").read_text())
+    first_batch, later_batch = sorted(arrivals, key=arrivals.get)
+    assert first_batch.startswith("demo.csv-") and later_batch.startswith("z_more.csv-")
+    everything = store.get_training_frame()
+    assert len(everything) == SMALL_ROWS + 300
+    before = store.get_training_frame(as_of=arrivals[first_batch], columns=["numeric1"])
+    assert len(before) == SMALL_ROWS and set(before["batch"]) == {first_batch}

@@ -116,3 +116,16 @@ def test_a_row_without_event_time_is_refused_with_its_line(tmp_path: Path) -> No
     with pytest.raises(FeatureStoreError, match="'observed_at' has 1 missing event time.*line 3"):
         store.write_batch("x.csv-33333333", bad, arrived_at=day(2))
     assert store.batches() == []
+
+
+def test_an_outside_reader_opens_the_store_by_its_path(store: FeatureStore) -> None:
+    store.write_layout()
+    opened = FeatureStore.open(str(store.path))
+    assert opened.layout == LAYOUT and opened.version == "v1"
+    assert values(opened.get_training_frame(as_of=day(5))) == {
+        "alice": 11.0,
+        "bob": 21.0,
+        "carol": 30.0,
+    }
+    with pytest.raises(FeatureStoreError, match="no feature store here"):
+        FeatureStore.open(str(store.root))
