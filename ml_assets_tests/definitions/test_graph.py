@@ -62,6 +62,23 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
     assert set(report["fairness"]["category"]["groups"]) == {"A", "B", "C"}
     model = model_of(data_dir)
     assert [name for name, _ in model.steps] == ["preprocessor", "estimator"]
+    assert_every_materialization_records_its_versions(result)
+
+
+def assert_every_materialization_records_its_versions(result: dg.ExecuteInProcessResult) -> None:
+    from ml_assets.lib.versioning import git_state
+
+    events = {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
+    graph = result.job_def.asset_layer
+    code = git_state()
+    for name, materialization in events.items():
+        metadata = materialization.metadata
+        assert (metadata["code_commit"].value, metadata["code_tree"].value) == (code["commit"], code["tree"])
+        assert metadata["config_hash"].value == DEMO.config_hash and metadata["settings_hash"].value
+        assert set(metadata["package_versions"].value) == {"dagster", "scikit-learn", "pandas", "pandera", "numpy", "skops"}
+        parents = {p.to_user_string() for p in graph.get(dg.AssetKey(name)).parent_keys}
+        expected = {p: events[p].tags["dagster/data_version"] for p in parents}
+        assert metadata["input_data_versions"].value == expected, name
 
 
 def test_the_report_names_model_data_batches_config_and_time(data_dir: Path, instance) -> None:
