@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--sensitive", nargs="*", default=[], help="columns for fairness slices")
     init.add_argument("--drop", nargs="*", default=[], help="columns the model must not use")
     commands.add_parser("check-config", help=f"validate the file ${CONFIG_ENV} names")
+    lineage = commands.add_parser("lineage", help="print a model version's whole lineage")
+    lineage.add_argument("version", nargs="?", help="v0001, an alias (default: the champion)")
     return parser
 
 
@@ -241,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
             _write(args.output, contract_yaml(inference.schema, inference.reasons), args.force)
             columns = len(inference.schema.columns)
             message = f"wrote {args.output} ({columns} columns, {task} target)"
+        elif args.command == "lineage":
+            from ml_assets.lib.lineage import print_lineage
+
+            message = print_lineage(load_project().resolved_data_dir(), args.version)
         else:
             project = load_project()
             project.contract  # noqa: B018 - the real Pandera schema, as every run will load it

@@ -12,6 +12,7 @@ import dagster as dg
 from ml_assets.assets.batches import build_batches
 from ml_assets.assets.evaluation import build_evaluation_report
 from ml_assets.assets.feature_store import build_feature_store
+from ml_assets.assets.model_card import build_model_card
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
 from ml_assets.automation.schedules import build_retrain_schedule
@@ -47,6 +48,7 @@ def build_assets(project: Project) -> list[dg.AssetsDefinition]:
         build_evaluation_report(project),
         build_feature_store(project),
         build_statistical_checks(project),
+        build_model_card(project),
     ]
 
 

@@ -21,6 +21,7 @@ ASSET_NAMES = (
     "trained_model",
     "evaluation_report",
     "feature_store",
+    "model_card",
 )
 DEMO_COLUMNS = [
     "numeric1",

@@ -59,6 +59,7 @@ class DatasetSection(_Strict):
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     data_dir: str | None = None
     landing_subdir: str = Field(default="landing", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+    description: str | None = None  # the model's intended use, shown on its model card
 
 
 class ContractSection(_Strict):

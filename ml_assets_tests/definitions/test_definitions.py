@@ -21,6 +21,7 @@ ASSETS = {
     "trained_model": ("model", {"features"}),
     "evaluation_report": ("model", {"trained_model", "features"}),
     "feature_store": ("data", {"features"}),
+    "model_card": ("model", {"evaluation_report", "features"}),
 }
 CHECKS = {
     ("validated_data", "batches_accepted"): False,
@@ -92,6 +93,7 @@ def test_each_step_writes_through_its_own_pool() -> None:
         "ml_assets.write.trained_model",
         "ml_assets.write.evaluation_report",
         "ml_assets.write.feature_store",
+        "ml_assets.write.model_card",
     }
 
 
@@ -142,7 +144,7 @@ def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "7 []"
+    assert done.stdout.strip() == "8 []"
     assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
     after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
     assert {p for p in after - before if "__pycache__" not in p.parts} == set()

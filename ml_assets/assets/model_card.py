@@ -1,0 +1,97 @@
+"""The ``model_card`` asset: a card per model version, in Markdown and HTML, shown on its page."""
+
+import dagster as dg
+
+from ml_assets.assets.evaluation import _model_metadata
+from ml_assets.constants import AUTOMATION, MODEL, write_pool
+from ml_assets.lib.batch_records import BatchTable
+from ml_assets.lib.project_config import Project
+from ml_assets.lib.versioning import source_version
+from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.settings import PipelineSettings, batch_store
+
+REGISTRY_SUBDIR = "registry"
+LINEAGE_KEYS = ("code_commit", "code_tree", "config_hash", "package_versions", "training_set")
+
+
+def build_model_card(project: Project) -> dg.AssetsDefinition:
+    """The model-card asset of one project."""
+
+    @dg.asset(
+        group_name=MODEL,
+        pool=write_pool("model_card"),
+        code_version=source_version(
+            "ml_assets.lib.model_card",
+            "ml_assets.lib.statistics",
+            extra=f"{project.spec!r}|{project.config.dataset.description!r}",
+        ),
+        automation_condition=AUTOMATION,
+        kinds={"markdown", "html"},
+        metadata={STORAGE_FORMAT: "report"},
+    )
+    def model_card(
+        context: dg.AssetExecutionContext,
+        evaluation_report: dict,
+        features: BatchTable,
+        settings: PipelineSettings,
+    ):
+        """The evaluated model's card: use, inputs, output, data, metrics, gate, limits, lineage.
+
+        Stored as ``storage/model_card.{json,md}`` and, per model, under
+        ``storage/model_cards/<fingerprint>.{json,md,html}``.
+        """
+        import json
+
+        from upath import UPath
+
+        from ml_assets.checks.statistics import statistics_limits
+        from ml_assets.lib.lineage import card_path, registry_facts
+        from ml_assets.lib.model_card import card_html, card_markdown, model_card_facts
+        from ml_assets.lib.registry import ModelRegistry
+        from ml_assets.lib.statistics import OK, statistical_checks
+        from ml_assets.lib.storage import atomic_write_text
+
+        fingerprint = evaluation_report["provenance"]["model_version"]
+        trained = _model_metadata(context, fingerprint)
+        lineage = {
+            "fingerprint": fingerprint,
+            "evaluated_at": evaluation_report["provenance"]["created_at"],
+        }
+        lineage |= {key: trained[key].value for key in LINEAGE_KEYS if key in trained}
+        lineage.setdefault("training_set", evaluation_report["provenance"]["data_version"])
+        outcomes = statistical_checks(
+            batch_store(settings).read(features),
+            project.spec,
+            statistics_limits(project.config.statistics),
+        )
+        registry = registry_facts(
+            ModelRegistry(f"{settings.data_dir}/{REGISTRY_SUBDIR}"), fingerprint
+        )
+        card = model_card_facts(
+            spec=project.spec,
+            contract=project.columns,
+            description=project.config.dataset.description,
+            report=evaluation_report,
+            records=features.records,
+            lineage=lineage,
+            drift=[f"{o.name}: {o.description}" for o in outcomes if o.level != OK],
+            registry=registry,
+        )
+        markdown, page = card_markdown(card), card_html(card)
+
+        per_model = card_path(UPath(settings.storage_dir), fingerprint)
+        atomic_write_text(per_model, json.dumps(card, indent=2, sort_keys=True, default=str))
+        atomic_write_text(per_model.with_suffix(".md"), markdown)
+        atomic_write_text(per_model.with_suffix(".html"), page)
+        return dg.Output(
+            {**card, "markdown": markdown},
+            metadata={
+                "card": dg.MetadataValue.md(markdown),
+                "html": dg.MetadataValue.path(str(per_model.with_suffix(".html"))),
+                "model_version": fingerprint,
+                "registry_version": (registry or {}).get("version") or "not registered",
+                "limitations": len(card["limitations"]),
+            },
+        )
+
+    return model_card

@@ -1,0 +1,69 @@
+"""The model card written with the model, and a registered version's lineage as the CLI prints it."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ml_assets import cli
+from ml_assets.demo.data import make_demo_frame
+from ml_assets.lib.project_config import DATA_DIR_ENV
+from ml_assets.lib.registry import ModelRegistry
+from ml_assets.lib.storage import load_model_bytes
+from ml_assets_tests.conftest import DEMO, materialize, stored_table
+
+GATE = {"passed": True, "summary": "1 of 1 criteria passed", "criteria": []}
+
+
+def test_the_card_and_the_lineage_of_a_model_trained_from_two_batches(
+    data_dir: Path, instance, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    make_demo_frame(300, seed=5).to_csv(data_dir / "landing" / "later.csv", index=False)
+    assert materialize(data_dir, instance).success
+    storage = data_dir / "storage"
+    card = (storage / "model_card.md").read_text()
+    for column in DEMO.columns.columns:
+        assert f"| {column.name} | {column.dtype} |" in card
+    features = stored_table(data_dir, "features")
+    assert len(features.records) == 2
+    for record in features.records:
+        assert record.batch in card and record.sha256 in card
+    report = json.loads((storage / "evaluation_report.json").read_text())
+    fingerprint = report["provenance"]["model_version"]
+    page = (storage / "model_cards" / f"{fingerprint[:16]}.html").read_text()
+    assert page.startswith("<!doctype html>") and "Known limitations" in page
+    assert "Demonstration only" in card and "Not judged: this model is not in the registry" in card
+
+    registry = ModelRegistry(data_dir / "registry")
+    model = load_model_bytes((storage / "trained_model.skops").read_bytes(), "model")
+    version = registry.register(
+        model,
+        metrics=report["metrics"],
+        params=report["training"]["best_params"],
+        data_version=features.data_version,
+        batches=features.batches,
+        config_hash=DEMO.config_hash,
+        task="binary",
+        extra={"gate": GATE},
+    )
+    registry.set_alias("champion", version.version, reason="first model", actor="test")
+    assert materialize(data_dir, instance, "model_card").success
+    card = (storage / "model_card.md").read_text()
+    assert f"Model card: demo {version.version}" in card and "Passed: 1 of 1 criteria" in card
+
+    monkeypatch.setenv(DATA_DIR_ENV, str(data_dir))
+    assert cli.main(["lineage"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"model {version.version}  fingerprint {fingerprint}")
+    for record in features.records:
+        assert (
+            f"{record.batch}  {record.file}  sha256 {record.sha256}  rows {record.rows_valid}"
+            in printed
+        )
+    assert f"file sha256   {version.sha256}" in printed and "gate          passed" in printed
+    assert "champion from " in printed and "until now (first model, by test)" in printed
+    assert f"training set  {features.data_version}" in printed
+    assert "scikit-learn=" in printed and "commit unknown" not in printed
+
+    assert cli.main(["lineage", "v0009"]) == 2
+    assert "no model version or alias 'v0009'; versions: ['v0001']" in capsys.readouterr().err
