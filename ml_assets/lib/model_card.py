@@ -149,7 +149,7 @@ def model_card_facts(
 
 
 def _compared(verdict: Mapping[str, Any]) -> str:
-    """ "better than X", "within noise of X" or "worse than X"."""
+    """The verdict in words: better than, within noise of, or worse than the baseline."""
     word = "of" if verdict.get("verdict") == "within noise" else "than"
     return f"{verdict.get('verdict')} {word} the {verdict.get('against')}"
 

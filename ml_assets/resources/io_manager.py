@@ -118,9 +118,12 @@ def version_metadata(context: dg.OutputContext, settings_hash: str) -> dict[str,
 
 def input_data_versions(context: dg.OutputContext) -> dict[str, str]:
     """Each upstream asset's data version as this step saw it ("unknown" if never stored)."""
+    try:
+        step = context.step_context
+    except dg.DagsterInvariantViolationError:  # a context built outside a run: no inputs
+        return {}
     if not context.has_asset_key:
         return {}
-    step = context.step_context
     layer = step.job_def.asset_layer
     known = step.input_asset_records or {}
     versions = {}
