@@ -1,5 +1,6 @@
 """Point-in-time reads of the offline feature store against a hand-built timeline."""
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -129,3 +130,64 @@ def test_an_outside_reader_opens_the_store_by_its_path(store: FeatureStore) -> N
     }
     with pytest.raises(FeatureStoreError, match="no feature store here"):
         FeatureStore.open(str(store.root))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"feature_store__event_timestamp": "numeric2"},
+            "feature_store.event_timestamp: 'numeric2' must be a datetime column of the contract",
+        ),
+        (
+            {"feature_store__columns": {"height": {"owner": "x"}}},
+            "feature_store.columns: ['height'] are not features of the store",
+        ),
+        (
+            {"statistics__mean_shift": {"warn": 2.0, "error": 1.0}},
+            "statistics.mean_shift: Value error, warn (2.0) must not exceed error (1.0)",
+        ),
+    ],
+)
+def test_store_and_statistics_settings_are_checked_on_load(
+    tmp_path: Path, changes, message
+) -> None:
+    from ml_assets.lib.project_config import ConfigError, load_project
+    from ml_assets_tests.lib.test_project_config import write_config
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_project(write_config(tmp_path, **changes))
+
+
+def test_sync_writes_new_batches_only_with_key_and_event_time_from_the_validated_rows(
+    tmp_path: Path,
+) -> None:
+    from ml_assets.lib.batch_records import BatchRecord, BatchTable
+    from ml_assets.lib.batches import BatchStore
+    from ml_assets.lib.feature_store import sync_feature_store
+
+    batches = BatchStore(tmp_path / "batches")
+    records = []
+    for name, entries, processed in [
+        ("jan.csv-11111111", [("alice", day(1), 10.0, "gold")], "2026-03-02T00:00:00+00:00"),
+        ("feb.csv-22222222", [("alice", day(1), 11.0, "gold")], "2026-03-05T00:00:00+00:00"),
+    ]:
+        validated = rows(*entries)
+        features = validated.drop(columns=["customer", "observed_at"]).assign(
+            _row_key=1, _batch=name
+        )
+        record = BatchRecord(
+            name, name[:7], "ab" * 32, 10, "accepted", "", rows_valid=1, processed_at=processed
+        )
+        batches.save("v1", record, {"validated_data": validated, "features": features})
+        records.append(record)
+    store = FeatureStore(tmp_path / "feature_store", "v1", LAYOUT)
+    table = BatchTable("features", "v1", tuple(records))
+    assert sync_feature_store(store, table, batches).written == [r.batch for r in records]
+    assert values(store.get_training_frame(as_of=day(4))) == {"alice": 10.0}
+    assert values(store.get_training_frame(as_of=day(5))) == {"alice": 11.0}
+    again = sync_feature_store(store, table, batches)
+    assert (again.written, again.removed) == ([], [])
+    dropped = sync_feature_store(store, BatchTable("features", "v1", tuple(records[:1])), batches)
+    assert dropped.removed == ["feb.csv-22222222"] and store.batches() == ["jan.csv-11111111"]
+    assert store.arrivals()["feb.csv-22222222"] == "2026-03-05T00:00:00+00:00"
