@@ -1,8 +1,10 @@
-"""Code versions derived from source, so editing a step's logic makes its asset stale."""
+"""Code versions derived from source, and the git state and packages every output records."""
 
+import functools
 import hashlib
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 
 def source_version(*modules: str, extra: str = "") -> str:
@@ -63,14 +65,10 @@ def package_versions(names: tuple[str, ...] = RECORDED_PACKAGES) -> dict[str, st
     return versions
 
 
-_PROCESS_STATE: dict[str, object] = {}
-
-
-def process_versions() -> dict[str, object]:
+@functools.cache
+def process_versions() -> dict[str, Any]:
     """Git state and package versions, read once per process (a run is one process per step)."""
-    if not _PROCESS_STATE:
-        _PROCESS_STATE.update(git=git_state(), packages=package_versions())
-    return _PROCESS_STATE
+    return {"git": git_state(), "packages": package_versions()}
 
 
 def settings_hash(values: dict) -> str:

@@ -6,6 +6,7 @@ and the codec, so a reader never guesses. The rows of the batch tables are Parqu
 batch store; what this stores for them is the list of batches they are made of.
 """
 
+import functools
 import json
 from typing import Any
 
@@ -138,13 +139,9 @@ def input_data_versions(context: dg.OutputContext) -> dict[str, str]:
     return versions
 
 
-_CONFIG_HASH: list[str] = []
-
-
+@functools.cache
 def active_config_hash() -> str:
     """The hash of the active configuration file and its contract, read once per process."""
-    if not _CONFIG_HASH:
-        from ml_assets.lib.project_config import load_project
+    from ml_assets.lib.project_config import load_project
 
-        _CONFIG_HASH.append(load_project().config_hash)
-    return _CONFIG_HASH[0]
+    return load_project().config_hash
