@@ -23,6 +23,13 @@ DISTRIBUTION_BOUNDS = "distribution_bounds"
 OUTLIER_SHARE = "outlier_share"
 CORRELATION_STABILITY = "correlation_stability"
 CLASS_BALANCE = "class_balance"
+# The configuration keys that set each check's thresholds, named in its advice.
+_SETTINGS = {
+    DISTRIBUTION_BOUNDS: "statistics.mean_shift / statistics.quantile_shift",
+    OUTLIER_SHARE: "statistics.outlier_share",
+    CORRELATION_STABILITY: "statistics.correlation_change",
+    CLASS_BALANCE: "statistics.class_share_change",
+}
 _MAD_TO_SIGMA = 1.4826  # a normal distribution's standard deviation per median absolute deviation
 
 
@@ -322,7 +329,7 @@ def _outcome(name, table, figures, describe, limits_text) -> CheckOutcome:
         more = f" (and {len(flagged) - 5} more)" if len(flagged) > 5 else ""
         description = (
             f"{listed}{more} ({limits_text}): look at those batches, or adjust "
-            f"statistics.{name} in the configuration"
+            f"{_SETTINGS[name]} in the configuration"
         )
     else:
         judged = len({row["batch"] for row in table})
