@@ -8,7 +8,7 @@ against two configured thresholds. Batches with fewer than ``min_batch_rows`` ro
 too small to judge. No Dagster here.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -320,7 +320,13 @@ def _worst_row(table: list[dict[str, Any]], figure: str) -> dict[str, Any] | Non
     return max(table, key=lambda row: (_ORDER[row["level"]], row[figure]), default=None)
 
 
-def _outcome(name, table, figures, describe, limits_text) -> CheckOutcome:
+def _outcome(
+    name: str,
+    table: list[dict[str, Any]],
+    figures: dict[str, Any],
+    describe: Callable[[dict[str, Any]], str],
+    limits_text: str,
+) -> CheckOutcome:
     level = _worst(*(row["level"] for row in table))
     flagged = [row for row in table if row["level"] != OK]
     flagged.sort(key=lambda row: -_ORDER[row["level"]])

@@ -64,6 +64,7 @@ def test_a_shifted_mean_is_an_error_and_a_smaller_shift_a_warning() -> None:
     assert (
         judge(clean().assign(numeric2=lambda f: f["numeric2"] + 7))[DISTRIBUTION_BOUNDS][0] == WARN
     )
+    assert "or adjust statistics.mean_shift / statistics.quantile_shift" in outcome.description
 
 
 def test_a_stretched_tail_moves_a_quantile_out_of_bounds() -> None:
