@@ -76,6 +76,7 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
             lineage=lineage,
             drift=[f"{o.name}: {o.description}" for o in outcomes if o.level != OK],
             registry=registry,
+            event_range=_event_range(project, features, settings),
         )
         markdown, page = card_markdown(card), card_html(card)
 
@@ -95,3 +96,24 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
         )
 
     return model_card
+
+
+def _event_range(project: Project, features: BatchTable, settings: PipelineSettings):
+    """The span of the configured event-time column over the training batches, or None."""
+    column = project.config.feature_store.event_timestamp
+    if column is None or not features.records:
+        return None
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    store = batch_store(settings)
+    spans = []
+    for batch in features.batches:
+        path = store.folder(features.version, batch) / "validated_data.parquet"
+        with path.open("rb") as handle:
+            spans.append(pc.min_max(pq.read_table(handle, columns=[column]).column(column)))
+    lows = [s["min"].as_py() for s in spans if s["min"].is_valid]
+    highs = [s["max"].as_py() for s in spans if s["max"].is_valid]
+    if not lows:
+        return None
+    return {"from": str(min(lows)), "to": str(max(highs)), "basis": f"event time ({column})"}

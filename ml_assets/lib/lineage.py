@@ -31,7 +31,8 @@ def gate_decision(version: ModelVersion) -> dict[str, Any] | None:
     for key in GATE_KEYS:
         if isinstance(version.extra.get(key), Mapping):
             return dict(version.extra[key])
-    return None
+    decisions = [v for v in version.extra.values() if isinstance(v, Mapping) and "passed" in v]
+    return dict(decisions[0]) if decisions else None
 
 
 def served_periods(history: Sequence[Mapping[str, Any]], version: str) -> list[dict[str, Any]]:

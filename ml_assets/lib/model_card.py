@@ -62,8 +62,13 @@ def model_card_facts(
     lineage: Mapping[str, Any],
     drift: Sequence[str] = (),
     registry: Mapping[str, Any] | None = None,
+    event_range: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything the card says, as plain data (what ``ml-assets lineage`` reads back too)."""
+    """Everything the card says, as plain data (what ``ml-assets lineage`` reads back too).
+
+    ``event_range`` (from, to, basis) is the training rows' event-time span when the dataset has
+    an event-time column; without it the card gives the span of the batches' arrivals.
+    """
     roles = column_roles(spec, contract)
     training = dict(report.get("training") or {})
     fairness = report.get("fairness", {})
@@ -123,7 +128,9 @@ def model_card_facts(
                 for record in records
             ],
             "rows": dict(report.get("rows", {})),
-            "date_range": {
+            "date_range": dict(event_range)
+            if event_range
+            else {
                 "from": arrivals[0] if arrivals else None,
                 "to": arrivals[-1] if arrivals else None,
                 "basis": "batch arrival",

@@ -67,3 +67,40 @@ def test_the_card_and_the_lineage_of_a_model_trained_from_two_batches(
 
     assert cli.main(["lineage", "v0009"]) == 2
     assert "no model version or alias 'v0009'; versions: ['v0001']" in capsys.readouterr().err
+
+
+def test_the_date_range_is_the_event_time_span_when_the_dataset_has_one(tmp_path: Path) -> None:
+    import pandas as pd
+    import yaml
+
+    from ml_assets.assets.model_card import _event_range
+    from ml_assets.lib.batch_records import BatchRecord, BatchTable
+    from ml_assets.lib.project_config import DEMO_CONFIG, load_project
+    from ml_assets.resources.settings import batch_store
+    from ml_assets_tests.conftest import settings_for
+
+    contract = yaml.safe_load((DEMO_CONFIG.parent / "contract.yaml").read_text())
+    contract["columns"]["observed_at"] = {"dtype": "datetime64[ns]"}
+    (tmp_path / "contract.yaml").write_text(yaml.safe_dump(contract))
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["dataset"]["drop"] = ["observed_at"]
+    config["feature_store"]["event_timestamp"] = "observed_at"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    project = load_project(tmp_path / "config.yaml")
+    settings = settings_for(tmp_path)
+    records = []
+    for name, days in [
+        ("a.csv-11111111", ["2026-01-03", "2026-01-01"]),
+        ("b.csv-22222222", ["2026-02-09"]),
+    ]:
+        validated = pd.DataFrame({"observed_at": pd.to_datetime(days)})
+        record = BatchRecord(name, name[:5], "cd" * 32, 1, "accepted", "", rows_valid=len(days))
+        batch_store(settings).save("v1", record, {"validated_data": validated})
+        records.append(record)
+    span = _event_range(project, BatchTable("features", "v1", tuple(records)), settings)
+    assert span == {
+        "from": "2026-01-01 00:00:00",
+        "to": "2026-02-09 00:00:00",
+        "basis": "event time (observed_at)",
+    }
+    assert _event_range(DEMO, BatchTable("features", "v1", tuple(records)), settings) is None
