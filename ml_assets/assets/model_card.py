@@ -51,14 +51,22 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
         from ml_assets.lib.statistics import OK, statistical_checks
         from ml_assets.lib.storage import atomic_write_text
 
-        fingerprint = evaluation_report["provenance"]["model_version"]
+        provenance = evaluation_report["provenance"]
+        if provenance["data_version"] != features.data_version:
+            raise dg.Failure(
+                description=f"evaluation_report judged training set {provenance['data_version']}, "
+                f"but features now holds {features.data_version}: rematerialize trained_model and "
+                "evaluation_report first",
+                allow_retries=False,
+            )
+        fingerprint = provenance["model_version"]
         trained = _model_metadata(context, fingerprint)
         lineage = {
             "fingerprint": fingerprint,
-            "evaluated_at": evaluation_report["provenance"]["created_at"],
+            "evaluated_at": provenance["created_at"],
         }
         lineage |= {key: trained[key].value for key in LINEAGE_KEYS if key in trained}
-        lineage.setdefault("training_set", evaluation_report["provenance"]["data_version"])
+        lineage.setdefault("training_set", provenance["data_version"])
         outcomes = statistical_checks(
             batch_store(settings).read(features),
             project.spec,

@@ -68,6 +68,15 @@ def test_the_card_and_the_lineage_of_a_model_trained_from_two_batches(
     assert cli.main(["lineage", "v0009"]) == 2
     assert "no model version or alias 'v0009'; versions: ['v0001']" in capsys.readouterr().err
 
+    make_demo_frame(200, seed=8).to_csv(data_dir / "landing" / "newest.csv", index=False)
+    assert materialize(data_dir, instance, "group:data").success
+    stale = materialize(data_dir, instance, "model_card")
+    assert not stale.success
+    (failure,) = [e for e in stale.all_events if e.is_step_failure]
+    assert "rematerialize trained_model and evaluation_report first" in str(
+        failure.step_failure_data.user_failure_data.description
+    )
+
 
 def test_the_date_range_is_the_event_time_span_when_the_dataset_has_one(tmp_path: Path) -> None:
     import pandas as pd
