@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--reason", default="rolled back from the command line")
     rollback.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
     add_serve_arguments(commands.add_parser("serve", help="serve the champion over HTTP"))
+    lineage = commands.add_parser("lineage", help="print a model version's whole lineage")
+    lineage.add_argument("version", nargs="?", help="v0001, an alias (default: the champion)")
     return parser
 
 
@@ -254,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             message = rollback_command(args.to, args.reason, args.registry)
         elif args.command == "serve":
             return serve_command(args)
+        elif args.command == "lineage":
+            from ml_assets.lib.lineage import print_lineage
+
+            message = print_lineage(load_project().resolved_data_dir(), args.version)
         else:
             project = load_project()
             project.contract  # noqa: B018 - the real Pandera schema, as every run will load it

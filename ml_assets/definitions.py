@@ -12,6 +12,8 @@ import dagster as dg
 from ml_assets.assets.batches import build_batches
 from ml_assets.assets.deployment import build_model_approval, build_production_model
 from ml_assets.assets.evaluation import build_evaluation_report
+from ml_assets.assets.feature_store import build_feature_store
+from ml_assets.assets.model_card import build_model_card
 from ml_assets.assets.scoring import build_ab_test_report, build_batch_predictions
 from ml_assets.assets.stages import in_one_group
 from ml_assets.assets.training import build_trained_model
@@ -23,6 +25,7 @@ from ml_assets.automation.sensors import (
     build_run_failure_sensor,
     build_run_recovery_sensor,
 )
+from ml_assets.checks.statistics import build_statistical_checks
 from ml_assets.constants import WEBHOOK_ENV
 from ml_assets.executors import project_executor
 from ml_assets.lib.project_config import Project, load_project
@@ -54,6 +57,9 @@ def build_assets(project: Project) -> list[dg.AssetsDefinition]:
             build_production_model(project),
             build_batch_predictions(project),
             build_ab_test_report(project),
+            build_feature_store(project),
+            build_statistical_checks(project),
+            build_model_card(project),
         ]
     )
 

@@ -24,6 +24,8 @@ ASSET_NAMES = (
     "production_model",
     "batch_predictions",
     "ab_test_report",
+    "feature_store",
+    "model_card",
 )
 DEMO_COLUMNS = [
     "numeric1",

@@ -9,12 +9,12 @@ a rejected retrain is news someone should read, and the run-failure alert carrie
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.checks.deployment import APPROVAL_GATE, approval_gate_result
+from ml_assets.checks.deployment import APPROVAL_GATE, MODEL_APPROVAL, approval_gate_result
 from ml_assets.constants import AUTOMATION, MODEL, TRAINED_MODEL, write_pool
 from ml_assets.lib.batch_records import BatchTable
 from ml_assets.lib.project_config import Project
 from ml_assets.lib.versioning import source_version
-from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.io_manager import STORAGE_FORMAT, process_version_metadata
 from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
@@ -195,11 +195,26 @@ def build_production_model(project: Project) -> dg.AssetsDefinition:
             raise dg.Failure(description=str(error), allow_retries=False) from error
         context.log.info(promotion.message())
         return dg.MaterializeResult(
-            metadata=champion_metadata(promotion.version, promotion.previous, registry.root),
+            metadata={
+                **champion_metadata(promotion.version, promotion.previous, registry.root),
+                **_version_metadata(context, registry),
+            },
             data_version=dg.DataVersion(promotion.version.sha256),
         )
 
     return production_model
+
+
+def _version_metadata(context: dg.AssetExecutionContext, registry: ModelRegistryResource) -> dict:
+    """What made this champion, as the IO manager records it for the assets it stores."""
+    from ml_assets.lib.versioning import settings_hash
+
+    event = context.instance.get_latest_materialization_event(MODEL_APPROVAL)
+    approval = event.asset_materialization.tags.get("dagster/data_version") if event else None
+    return process_version_metadata(
+        settings_hash(registry.settings.model_dump()),
+        {MODEL_APPROVAL.to_user_string(): approval or "unknown"},
+    )
 
 
 def champion_metadata(version, previous: str | None, root: str) -> dict:

@@ -1,16 +1,29 @@
 """Column schemas of the batch tables, from the contract summary: the typed contract in the UI."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 import dagster as dg
 
 from ml_assets.lib.contract_summary import SOURCE_SUMMARIES, ColumnSummary, source_summary
-from ml_assets.lib.dataset import FAILURES, REASON, ROW_KEY, SPLIT, TEST, TRAIN
+from ml_assets.lib.dataset import (
+    FAILURES,
+    REASON,
+    ROW_KEY,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    SPLIT,
+    TEST,
+    TRAIN,
+)
 from ml_assets.lib.project_config import Project
 
 
-def column_schema(columns: Iterable[ColumnSummary]) -> dg.TableSchema:
-    """A Dagster table schema listing each column's type, rules and nullability."""
+def column_schema(
+    columns: Iterable[ColumnSummary], owners: Mapping[str, str] | None = None
+) -> dg.TableSchema:
+    """A Dagster table schema listing each column's type, rules and nullability (and owner)."""
+    owners = owners or {}
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
@@ -20,6 +33,7 @@ def column_schema(columns: Iterable[ColumnSummary]) -> dg.TableSchema:
                 constraints=dg.TableColumnConstraints(
                     nullable=column.nullable, unique=column.unique, other=list(column.rules)
                 ),
+                tags={"owner": owners[column.name]} if column.name in owners else None,
             )
             for column in columns
         ]
@@ -64,3 +78,49 @@ def feature_columns(project: Project) -> list[ColumnSummary]:
         split,
         *(source_summary(name) for name in SOURCE_SUMMARIES),
     ]
+
+
+def feature_store_columns(project: Project) -> tuple[list[ColumnSummary], dict[str, str]]:
+    """The feature store's columns, each feature described and owned as the configuration says.
+
+    A feature's description is the configuration's, else the contract's; its owner the
+    configuration's, else the store's default owner.
+    """
+    from ml_assets.lib.feature_store import ARRIVAL_TIMESTAMP, EVENT_TIMESTAMP, PARTITION
+
+    section, spec = project.config.feature_store, project.spec
+    features = {column.name: column for column in feature_columns(project)}
+    if spec.key:
+        key = replace(project.columns.get(spec.key), description="entity key (the dataset's key)")
+    else:
+        key = replace(features[ROW_KEY], description="entity key: hash of the row's content")
+    event_text = "event time" + ("" if section.event_timestamp else ": the batch's arrival")
+    event = (
+        replace(project.columns.get(section.event_timestamp), description=event_text)
+        if section.event_timestamp
+        else ColumnSummary(
+            EVENT_TIMESTAMP, "datetime", "timestamp[us, UTC]", False, False, (), event_text
+        )
+    )
+    arrival = ColumnSummary(
+        ARRIVAL_TIMESTAMP,
+        "datetime",
+        "timestamp[us, UTC]",
+        False,
+        False,
+        (),
+        "when the row's batch first reached the store (a correction is visible from then on)",
+    )
+    stored, owners = [], {}
+    for name in (*spec.model_columns, spec.target):
+        doc = section.columns.get(name)
+        description = (doc and doc.description) or features[name].description
+        owners[name] = (doc and doc.owner) or section.owner
+        stored.append(
+            replace(features[name], description=f"{description or name} (owner: {owners[name]})")
+        )
+    partition = ColumnSummary(
+        PARTITION, "str", "str", False, False, (), "hive partition: the batch"
+    )
+    rest = [features[name] for name in (SPLIT, SOURCE_FILE, SOURCE_LINE)]
+    return [key, event, arrival, *stored, *rest, partition], owners

@@ -73,7 +73,7 @@ def review_candidate(
         else None
     )
     decision = judge(report, thresholds, comparison)
-    extra = {**record_fields.get("extra", {}), "gate": decision.summary()}
+    extra = {**record_fields.get("extra", {}), "gate": decision.as_dict()}
     record = registry.register(candidate, **{**record_fields, "extra": extra})
     outcome = {
         "candidate_version": record.version,

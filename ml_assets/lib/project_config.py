@@ -59,6 +59,7 @@ class DatasetSection(_Strict):
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     data_dir: str | None = None
     landing_subdir: str = Field(default="landing", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+    description: str | None = None  # the model's intended use, shown on its model card
 
 
 class ContractSection(_Strict):
@@ -130,6 +131,49 @@ class ScheduleSection(_Strict):
     retrain_cron: str = "0 3 * * 1"
 
 
+class ColumnDocSection(_Strict):
+    """What a feature means and who answers for it (shown in the feature store's column schema)."""
+
+    description: str | None = None
+    owner: str | None = None
+
+
+class FeatureStoreSection(_Strict):
+    """The offline feature store: which column is each row's event time, who owns each feature."""
+
+    event_timestamp: str | None = None  # a datetime column of the contract; None: batch arrival
+    owner: str = "unassigned"  # the owner of every feature without one of its own
+    columns: dict[str, ColumnDocSection] = {}
+
+
+class ThresholdSection(_Strict):
+    """A figure above ``warn`` warns, above ``error`` is an error."""
+
+    warn: float = Field(ge=0)
+    error: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _warn_first(self) -> ThresholdSection:
+        if self.warn > self.error:
+            raise ValueError(f"warn ({self.warn}) must not exceed error ({self.error})")
+        return self
+
+
+class StatisticsSection(_Strict):
+    """Thresholds of the statistical checks of each batch against the training set."""
+
+    min_batch_rows: int = Field(default=100, ge=2)
+    mean_shift: ThresholdSection = ThresholdSection(warn=0.5, error=1.0)
+    quantiles: list[float] = Field(default=[0.05, 0.5, 0.95], min_length=1)
+    quantile_shift: ThresholdSection = ThresholdSection(warn=1.0, error=2.0)
+    outlier_rule: Literal["robust_z", "iqr"] = "robust_z"
+    outlier_z: float = Field(default=3.5, gt=0)
+    iqr_factor: float = Field(default=3.0, gt=0)
+    outlier_share: ThresholdSection = ThresholdSection(warn=0.05, error=0.2)
+    correlation_change: ThresholdSection = ThresholdSection(warn=0.4, error=0.7)
+    class_share_change: ThresholdSection = ThresholdSection(warn=0.2, error=0.35)
+
+
 class ProjectConfig(_Strict):
     """The whole configuration file."""
 
@@ -138,6 +182,8 @@ class ProjectConfig(_Strict):
     checks: ChecksSection = ChecksSection()
     training: TrainingSection = TrainingSection()
     schedule: ScheduleSection = ScheduleSection()
+    feature_store: FeatureStoreSection = FeatureStoreSection()
+    statistics: StatisticsSection = StatisticsSection()
 
 
 @dataclass(frozen=True)
@@ -199,6 +245,7 @@ def build_project(path: Path, config: ProjectConfig) -> Project:
         columns = ContractColumns.of(contract)
     spec = _dataset_spec(config.dataset, columns, path)
     _cross_check(config, spec, columns, path)
+    _cross_check_feature_store(config.feature_store, spec, columns, path)
     project = Project(path, config, spec, columns, _data_dir(config.dataset, path))
     if contract is not None:
         project.__dict__["contract"] = contract
@@ -360,6 +407,25 @@ def _cross_check(
     if spec.task != "binary" and spec.positive_label is not None:
         raise ConfigError(
             f"{path}: dataset.positive_label: only binary tasks have a positive label"
+        )
+
+
+def _cross_check_feature_store(
+    section: FeatureStoreSection, spec: DatasetSpec, contract: ContractColumns, path: Path
+) -> None:
+    event = section.event_timestamp
+    if event is not None and contract.kinds.get(event) != "datetime":
+        kind = contract.kinds.get(event, "not in the contract")
+        raise ConfigError(
+            f"{path}: feature_store.event_timestamp: {event!r} must be a datetime column of the "
+            f"contract ({kind})"
+        )
+    stored = {*spec.model_columns, spec.target}
+    unknown = sorted(set(section.columns) - stored)
+    if unknown:
+        raise ConfigError(
+            f"{path}: feature_store.columns: {unknown} are not features of the store "
+            f"{sorted(stored)}"
         )
 
 

@@ -6,6 +6,7 @@ and the codec, so a reader never guesses. The rows of the batch tables are Parqu
 batch store; what this stores for them is the list of batches they are made of.
 """
 
+import functools
 import json
 import os
 import socket
@@ -33,7 +34,18 @@ class ArtifactIOManager(dg.UPathIOManager):
     """Stores each asset as ``<base>/<asset key><extension>``, replacing it atomically.
 
     Reports are JSON, with their ``markdown`` entry written beside them as a ``.md`` file.
+    Every stored output also records what made it (see ``version_metadata``).
     """
+
+    def __init__(self, base_path: Any, settings_hash: str = "") -> None:
+        """Store under ``base_path``; ``settings_hash`` names the run's settings."""
+        super().__init__(base_path=base_path)
+        self.settings_hash = settings_hash
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Store the artifact, then add the versions of everything that made it to its metadata."""
+        super().handle_output(context, obj)
+        context.add_output_metadata(version_metadata(context, self.settings_hash))
 
     def get_asset_relative_path(self, context: dg.InputContext | dg.OutputContext) -> Any:
         """Asset key path plus the extension of the asset's declared format."""
@@ -85,4 +97,62 @@ class ArtifactStorage(dg.ConfigurableIOManagerFactory):
         """Build the IO manager rooted at the settings' storage folder."""
         from upath import UPath
 
-        return ArtifactIOManager(base_path=UPath(self.settings.storage_dir))
+        from ml_assets.lib.versioning import settings_hash
+
+        values = self.settings.model_dump()
+        return ArtifactIOManager(UPath(self.settings.storage_dir), settings_hash(values))
+
+
+def version_metadata(context: dg.OutputContext, settings_hash: str) -> dict[str, Any]:
+    """The code (git commit, clean or dirty), configuration, inputs and packages of an output.
+
+    Git and package versions are read once per process; the input data versions are those this
+    step consumed (or produced, for an asset of the same step).
+    """
+    return process_version_metadata(settings_hash, input_data_versions(context))
+
+
+def process_version_metadata(settings_hash: str, inputs: dict[str, str]) -> dict[str, Any]:
+    """The versioning metadata of an asset stored outside this IO manager (the registry's)."""
+    from ml_assets.lib.versioning import process_versions
+
+    versions = process_versions()
+    git = versions["git"]
+    return {
+        "code_commit": git["commit"],
+        "code_tree": git["tree"],
+        "config_hash": active_config_hash(),
+        "settings_hash": settings_hash,
+        "input_data_versions": dg.MetadataValue.json(inputs),
+        "package_versions": dg.MetadataValue.json(versions["packages"]),
+    }
+
+
+def input_data_versions(context: dg.OutputContext) -> dict[str, str]:
+    """Each upstream asset's data version as this step saw it ("unknown" if never stored)."""
+    try:
+        step = context.step_context
+    except dg.DagsterInvariantViolationError:  # a context built outside a run: no inputs
+        return {}
+    if not context.has_asset_key:
+        return {}
+    layer = step.job_def.asset_layer
+    known = step.input_asset_records or {}
+    versions = {}
+    for parent in sorted(layer.get(context.asset_key).parent_keys):
+        if step.has_data_version(parent):
+            version = step.get_data_version(parent).value
+        elif known.get(parent) is not None and known[parent].data_version is not None:
+            version = known[parent].data_version.value
+        else:
+            version = "unknown"
+        versions[parent.to_user_string()] = version
+    return versions
+
+
+@functools.cache
+def active_config_hash() -> str:
+    """The hash of the active configuration file and its contract, read once per process."""
+    from ml_assets.lib.project_config import load_project
+
+    return load_project().config_hash

@@ -24,6 +24,8 @@ ASSETS = {
     "production_model": ("model", {"model_approval"}),
     "batch_predictions": ("serving", {"production_model"}),
     "ab_test_report": ("serving", set()),
+    "feature_store": ("data", {"features"}),
+    "model_card": ("model", {"evaluation_report", "features", "model_approval"}),
 }
 CHECKS = {
     ("validated_data", "batches_accepted"): False,
@@ -33,6 +35,10 @@ CHECKS = {
     ("features", "split_is_usable"): True,
     ("evaluation_report", "beats_baselines"): False,
     ("model_approval", "approval_gate"): True,
+    ("features", "distribution_bounds"): False,
+    ("features", "outlier_share"): False,
+    ("features", "correlation_stability"): False,
+    ("features", "class_balance"): False,
 }
 
 
@@ -94,6 +100,8 @@ def test_each_step_writes_through_its_own_pool() -> None:
         "ml_assets.write.registry",
         "ml_assets.write.batch_predictions",
         "ml_assets.write.ab_test_report",
+        "ml_assets.write.feature_store",
+        "ml_assets.write.model_card",
     }
 
 
@@ -144,7 +152,18 @@ def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "10 []"
+    assert done.stdout.strip() == "12 []"
     assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
     after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
     assert {p for p in after - before if "__pycache__" not in p.parts} == set()
+
+
+def test_the_feature_store_describes_and_owns_each_feature() -> None:
+    graph = DEFS.resolve_asset_graph()
+    schema = graph.get(dg.AssetKey("feature_store")).metadata["dagster/column_schema"]
+    columns = {column.name: column for column in schema.columns}
+    assert list(columns)[:3] == ["_row_key", "_event_timestamp", "_arrival_timestamp"]
+    assert columns["numeric_ratio"].tags == {"owner": "data-science"}
+    assert columns["numeric_ratio"].description.startswith("numeric1 / numeric2, row by row")
+    assert columns["target"].tags == {"owner": "risk-team"}
+    assert columns["numeric2"].description.startswith("a measurement around 50")

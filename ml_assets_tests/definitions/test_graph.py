@@ -52,6 +52,10 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
         "split_is_usable",
         "beats_baselines",
         "approval_gate",
+        "distribution_bounds",
+        "outlier_share",
+        "correlation_stability",
+        "class_balance",
     }
     assert all(evaluation.passed for evaluation in checks.values())
     report = json.loads((data_dir / "storage" / "evaluation_report.json").read_text())
@@ -59,6 +63,23 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
     assert set(report["fairness"]["category"]["groups"]) == {"A", "B", "C"}
     model = model_of(data_dir)
     assert [name for name, _ in model.steps] == ["preprocessor", "estimator"]
+    assert_every_materialization_records_its_versions(result)
+
+
+def assert_every_materialization_records_its_versions(result: dg.ExecuteInProcessResult) -> None:
+    from ml_assets.lib.versioning import git_state
+
+    events = {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
+    graph = result.job_def.asset_layer
+    code = git_state()
+    for name, materialization in events.items():
+        metadata = materialization.metadata
+        assert (metadata["code_commit"].value, metadata["code_tree"].value) == (code["commit"], code["tree"])
+        assert metadata["config_hash"].value == DEMO.config_hash and metadata["settings_hash"].value
+        assert set(metadata["package_versions"].value) == {"dagster", "scikit-learn", "pandas", "pandera", "numpy", "skops"}
+        parents = {p.to_user_string() for p in graph.get(dg.AssetKey(name)).parent_keys}
+        expected = {p: events[p].tags["dagster/data_version"] for p in parents}
+        assert metadata["input_data_versions"].value == expected, name
 
 
 def test_the_report_names_model_data_batches_config_and_time(data_dir: Path, instance) -> None:
@@ -229,3 +250,31 @@ def test_the_model_records_the_locked_environment(data_dir: Path, instance) -> N
     assert metadata["lock_hash"].value == hashlib.sha256(lock.read_bytes()).hexdigest()
     assert metadata["config_hash"].value == DEMO.config_hash
     assert metadata["batches"].value == stored_table(data_dir, "features").batches
+
+
+def test_the_feature_store_writes_only_new_batches_and_reads_as_of_a_time(
+    data_dir: Path, instance
+) -> None:
+    from ml_assets.lib.feature_store import FeatureStore
+
+    def store_metadata(result: dg.ExecuteInProcessResult) -> dict:
+        (event,) = [
+            e
+            for e in result.get_asset_materialization_events()
+            if e.asset_key.path == ["feature_store"]
+        ]
+        return event.materialization.metadata
+
+    first = store_metadata(materialize(data_dir, instance))
+    assert first["batches_written"].value == 1
+    make_demo_frame(300, seed=5).to_csv(data_dir / "landing" / "z_more.csv", index=False)
+    second = store_metadata(materialize(data_dir, instance, "tag:stage=data"))
+    assert second["batches_written"].value == 1 and len(second["batches"].value) == 2
+    store = FeatureStore.open(second["store_path"].value)
+    arrivals = json.loads((Path(second["store_path"].value).parent / "_arrivals.json").read_text())
+    first_batch, later_batch = sorted(arrivals, key=arrivals.get)
+    assert first_batch.startswith("demo.csv-") and later_batch.startswith("z_more.csv-")
+    everything = store.get_training_frame()
+    assert len(everything) == SMALL_ROWS + 300
+    before = store.get_training_frame(as_of=arrivals[first_batch], columns=["numeric1"])
+    assert len(before) == SMALL_ROWS and set(before["batch"]) == {first_batch}

@@ -1,0 +1,130 @@
+"""The ``model_card`` asset: a card per model version, in Markdown and HTML, shown on its page."""
+
+import dagster as dg
+
+from ml_assets.assets.evaluation import _model_metadata
+from ml_assets.checks.deployment import MODEL_APPROVAL
+from ml_assets.constants import AUTOMATION, MODEL, write_pool
+from ml_assets.lib.batch_records import BatchTable
+from ml_assets.lib.project_config import Project
+from ml_assets.lib.versioning import source_version
+from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.settings import PipelineSettings, batch_store
+
+REGISTRY_SUBDIR = "registry"
+LINEAGE_KEYS = ("code_commit", "code_tree", "config_hash", "package_versions", "training_set")
+
+
+def build_model_card(project: Project) -> dg.AssetsDefinition:
+    """The model-card asset of one project."""
+
+    @dg.asset(
+        group_name=MODEL,
+        # After the gate: the card of a registered candidate carries its version and decision.
+        deps=[MODEL_APPROVAL],
+        pool=write_pool("model_card"),
+        code_version=source_version(
+            "ml_assets.lib.model_card",
+            "ml_assets.lib.statistics",
+            extra=f"{project.spec!r}|{project.config.dataset.description!r}",
+        ),
+        automation_condition=AUTOMATION,
+        kinds={"markdown", "html"},
+        metadata={STORAGE_FORMAT: "report"},
+    )
+    def model_card(
+        context: dg.AssetExecutionContext,
+        evaluation_report: dict,
+        features: BatchTable,
+        settings: PipelineSettings,
+    ):
+        """The evaluated model's card: use, inputs, output, data, metrics, gate, limits, lineage.
+
+        Stored as ``storage/model_card.{json,md}`` and, per model, under
+        ``storage/model_cards/<fingerprint>.{json,md,html}``.
+        """
+        import json
+
+        from upath import UPath
+
+        from ml_assets.checks.statistics import statistics_limits
+        from ml_assets.lib.lineage import card_path, registry_facts
+        from ml_assets.lib.model_card import card_html, card_markdown, model_card_facts
+        from ml_assets.lib.registry import ModelRegistry
+        from ml_assets.lib.statistics import OK, statistical_checks
+        from ml_assets.lib.storage import atomic_write_text
+
+        provenance = evaluation_report["provenance"]
+        if provenance["data_version"] != features.data_version:
+            raise dg.Failure(
+                description=f"evaluation_report judged training set {provenance['data_version']}, "
+                f"but features now holds {features.data_version}: rematerialize trained_model and "
+                "evaluation_report first",
+                allow_retries=False,
+            )
+        fingerprint = provenance["model_version"]
+        trained = _model_metadata(context, fingerprint)
+        lineage = {
+            "fingerprint": fingerprint,
+            "evaluated_at": provenance["created_at"],
+        }
+        lineage |= {key: trained[key].value for key in LINEAGE_KEYS if key in trained}
+        lineage.setdefault("training_set", provenance["data_version"])
+        outcomes = statistical_checks(
+            batch_store(settings).read(features),
+            project.spec,
+            statistics_limits(project.config.statistics),
+        )
+        registry = registry_facts(
+            ModelRegistry(f"{settings.data_dir}/{REGISTRY_SUBDIR}"), fingerprint
+        )
+        card = model_card_facts(
+            spec=project.spec,
+            contract=project.columns,
+            description=project.config.dataset.description,
+            report=evaluation_report,
+            records=features.records,
+            lineage=lineage,
+            drift=[f"{o.name}: {o.description}" for o in outcomes if o.level != OK],
+            registry=registry,
+            event_range=_event_range(project, features, settings),
+        )
+        markdown, page = card_markdown(card), card_html(card)
+
+        per_model = card_path(UPath(settings.storage_dir), fingerprint)
+        atomic_write_text(per_model, json.dumps(card, indent=2, sort_keys=True, default=str))
+        atomic_write_text(per_model.with_suffix(".md"), markdown)
+        atomic_write_text(per_model.with_suffix(".html"), page)
+        return dg.Output(
+            {**card, "markdown": markdown},
+            metadata={
+                "card": dg.MetadataValue.md(markdown),
+                "html": dg.MetadataValue.path(str(per_model.with_suffix(".html"))),
+                "model_version": fingerprint,
+                "registry_version": (registry or {}).get("version") or "not registered",
+                "limitations": len(card["limitations"]),
+            },
+        )
+
+    return model_card
+
+
+def _event_range(project: Project, features: BatchTable, settings: PipelineSettings):
+    """The span of the configured event-time column over the training batches, or None."""
+    column = project.config.feature_store.event_timestamp
+    if column is None or not features.records:
+        return None
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    store = batch_store(settings)
+    spans = []
+    for batch in features.batches:
+        path = store.folder(features.version, batch) / "validated_data.parquet"
+        with path.open("rb") as handle:
+            spans.append(pc.min_max(pq.read_table(handle, columns=[column]).column(column)))
+    lows = [s["min"].as_py() for s in spans if s["min"].is_valid]
+    highs = [s["max"].as_py() for s in spans if s["max"].is_valid]
+    if not lows:
+        return None
+    return {"from": str(min(lows)), "to": str(max(highs)), "basis": f"event time ({column})"}

@@ -1,0 +1,71 @@
+"""Statistical checks of each batch in ``features`` against the training set (warn or error).
+
+Beyond the row-level contract: distribution bounds, outlier share, correlation stability and,
+for classification, class balance. Each reports its largest figure and a row per batch and
+column in its metadata; the thresholds are the configuration's ``statistics`` section. They do
+not block: a batch that looks unlike the training set is for a person to judge.
+"""
+
+import dagster as dg
+
+from ml_assets.constants import FEATURES
+from ml_assets.lib.batch_records import BatchTable
+from ml_assets.lib.project_config import Project, StatisticsSection
+from ml_assets.resources.settings import PipelineSettings, batch_store
+
+DESCRIPTIONS = {
+    "distribution_bounds": "Each batch's mean and quantiles (statistics.quantiles) of every "
+    "numeric feature against the training set's, in its standard deviations.",
+    "outlier_share": "Share of each batch's values outside the training set's robust range "
+    "(robust z-score or IQR rule, statistics.outlier_rule).",
+    "correlation_stability": "Largest change of a pairwise correlation of the numeric features "
+    "between each batch and the training set.",
+    "class_balance": "Largest change of a class's share of rows between each batch and the "
+    "training set.",
+}
+
+
+def statistics_limits(section: StatisticsSection):
+    """The configuration's thresholds as the statistics library takes them."""
+    from ml_assets.lib.statistics import StatisticsLimits, Threshold
+
+    values = section.model_dump()
+    for name, value in values.items():
+        if isinstance(value, dict):
+            values[name] = Threshold(**value)
+    return StatisticsLimits(**{**values, "quantiles": tuple(section.quantiles)})
+
+
+def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
+    """The statistical checks of one project's features (class balance for classification)."""
+    names = [name for name in DESCRIPTIONS if name != "class_balance"]
+    if project.spec.is_classification:
+        names.append("class_balance")
+    specs = [
+        dg.AssetCheckSpec(name, asset=FEATURES, description=DESCRIPTIONS[name]) for name in names
+    ]
+
+    @dg.multi_asset_check(specs=specs, name="statistical_checks", ins={"features": FEATURES})
+    def statistical_checks(features: BatchTable, settings: PipelineSettings):
+        """Every batch of the training set against its training side, graded ok, warn or error."""
+        from ml_assets.lib.markdown import table
+        from ml_assets.lib.statistics import ERROR, statistical_checks
+
+        rows = batch_store(settings).read(features)
+        limits = statistics_limits(project.config.statistics)
+        for outcome in statistical_checks(rows, project.spec, limits):
+            yield dg.AssetCheckResult(
+                check_name=outcome.name,
+                passed=outcome.passed,
+                severity=dg.AssetCheckSeverity.ERROR
+                if outcome.level == ERROR
+                else dg.AssetCheckSeverity.WARN,
+                description=outcome.description,
+                metadata={
+                    **outcome.figures,
+                    "level": outcome.level,
+                    "batches": dg.MetadataValue.md(table(outcome.table)),
+                },
+            )
+
+    return statistical_checks
