@@ -305,6 +305,12 @@ def slice_gap(
     )
 
 
+def _between(gap: SliceGap) -> str:
+    if gap.worst == gap.best or not gap.gap:
+        return "(every slice scores the same)"
+    return f"between {gap.worst} (worst) and {gap.best} (best)"
+
+
 def fairness_criteria(gaps: Sequence[SliceGap], thresholds: GateThresholds) -> list[Criterion]:
     """Per sensitive column: fails when the gap exceeds the bound beyond noise.
 
@@ -327,9 +333,8 @@ def fairness_criteria(gaps: Sequence[SliceGap], thresholds: GateThresholds) -> l
                 gap.gap,
                 bound,
                 requirement,
-                f"{gap.metric} gap {gap.gap:.4f} between {gap.worst} (worst) and {gap.best} "
-                f"(best) of {gap.slices} slices, 95% interval [{gap.low:.4f}, {gap.high:.4f}] "
-                f"(bound {bound:.4f})",
+                f"{gap.metric} gap {gap.gap:.4f} {_between(gap)} of {gap.slices} slices, 95% "
+                f"interval [{gap.low:.4f}, {gap.high:.4f}] (bound {bound:.4f})",
             )
         )
     return criteria
@@ -428,7 +433,7 @@ def decision_markdown(decision: Mapping[str, Any], candidate_version: str) -> st
     lines = [
         f"# Approval gate: {candidate_version} {verdict}",
         "",
-        f"Champion compared with: {champion}. {decision['summary']}.",
+        f"Champion compared with: {champion}; {decision['summary']}.",
         "",
         "| criterion | status | candidate | reference | requirement | detail |",
         "|---|---|---|---|---|---|",
