@@ -7,9 +7,11 @@ import pytest
 from ml_assets.lib.approval import (
     ChampionComparison,
     GateThresholds,
+    SliceGap,
     compare_with_champion,
     decision_markdown,
     judge,
+    slice_gap,
 )
 from ml_assets.lib.registry import CHAMPION, ModelRegistry
 
@@ -45,12 +47,15 @@ def report(**changes) -> dict:
     return {**base, **changes}
 
 
+NARROW_GAP = SliceGap("category", "roc_auc", 2, gap=0.04, low=0.01, high=0.09, worst="B", best="A")
+
+
 def by_name(decision) -> dict:
     return {criterion.name: criterion for criterion in decision.criteria}
 
 
 def test_a_sound_first_model_passes_with_the_champion_criterion_skipped() -> None:
-    decision = judge(report(), GateThresholds(), None)
+    decision = judge(report(), GateThresholds(), None, [NARROW_GAP])
     assert decision.passed
     criteria = by_name(decision)
     assert list(criteria) == [
@@ -79,7 +84,8 @@ def test_each_criterion_fails_on_its_own_figures() -> None:
         },
     )
     champion = ChampionComparison("v0003", "roc_auc", 120, candidate_score=0.51, champion_score=0.9)
-    decision = judge(failing, GateThresholds(), champion)
+    wide = SliceGap("category", "roc_auc", 2, gap=0.37, low=0.2, high=0.5, worst="B", best="A")
+    decision = judge(failing, GateThresholds(), champion, [wide])
     assert not decision.passed
     assert [c.name for c in decision.failures] == [
         "beats_majority_class",
@@ -94,7 +100,7 @@ def test_each_criterion_fails_on_its_own_figures() -> None:
         "roc_auc 0.510 against champion v0003's 0.900 on the same 120 held-out rows: "
         "difference -0.3900 (at least -0.0100)"
     )
-    assert "largest gap roc_auc 0.3700 between B (worst) and A (best)" in (
+    assert "roc_auc gap 0.3700 between B (worst) and A (best) of 2 slices, 95% interval " in (
         criteria["fairness_gap_category"].description
     )
     markdown = decision_markdown(decision.as_dict(), "v0004")
@@ -120,6 +126,26 @@ def test_thresholds_are_configurable_and_bounds_follow_the_metric_direction() ->
     off = GateThresholds(compare_with_champion=False)
     criterion = by_name(judge(report(), off, champion))["not_worse_than_champion"]
     assert criterion.status == "skipped" and "by configuration" in criterion.description
+
+
+def test_trailing_the_linear_baseline_fails_only_beyond_noise() -> None:
+    trailing = {"metrics": {"roc_auc": 0.865, "accuracy": 0.85}}
+    noisy = report(
+        **trailing,
+        verdict={"against": "logistic_regression", "metric": "roc_auc", "interval": [-0.08, 0.004]},
+    )
+    criteria = by_name(judge(noisy, GateThresholds(), None))
+    assert criteria["beats_logistic_regression"].status == "pass"
+    assert "95% interval [-0.0800, +0.0040] not all below -0.0100" in (
+        criteria["beats_logistic_regression"].description
+    )
+    sure = report(
+        **trailing,
+        verdict={"against": "logistic_regression", "metric": "roc_auc", "interval": [-0.05, -0.02]},
+    )
+    assert [c.name for c in judge(sure, GateThresholds(), None).failures] == [
+        "beats_logistic_regression"
+    ]
 
 
 def test_a_champion_that_cannot_be_rescored_fails_the_gate() -> None:
@@ -167,3 +193,34 @@ def test_the_champion_is_rescored_on_the_candidates_own_held_out_rows(tmp_path) 
     )
     assert missing_column.error and "numeric2" in missing_column.error
     assert np.isfinite(comparison.candidate_score)
+
+    sound = slice_gap(candidate, test, DEMO_SPEC, "category", 1, min_rows=10)
+    assert sound.slices == 3 and sound.low <= sound.gap <= sound.high
+    assert by_name(judge(report(), GateThresholds(), None, [sound]))["fairness_gap_category"].passed
+
+
+class GuessesOutsideA:
+    """A model that is right on category A and guesses (0.5) everywhere else."""
+
+    def __init__(self, model) -> None:
+        self.model, self.classes_ = model, model.classes_
+
+    def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray:
+        probabilities = self.model.predict_proba(inputs)
+        probabilities[(inputs["category"] != "A").to_numpy()] = 0.5
+        return probabilities
+
+
+def test_a_gap_beyond_noise_fails_the_gate() -> None:
+    from ml_assets.demo.data import DEMO_SPEC
+    from ml_assets.lib.features import build_features
+    from ml_assets.lib.modeling import build_pipeline, model_inputs
+    from ml_assets_tests.lib.test_features import validated
+
+    rows = build_features(validated(1500), DEMO_SPEC)
+    train, test = rows[rows["_split"] == "train"], rows[rows["_split"] == "test"]
+    model = build_pipeline(DEMO_SPEC, "linear").fit(model_inputs(train, DEMO_SPEC), train["target"])
+    gap = slice_gap(GuessesOutsideA(model), test, DEMO_SPEC, "category", 1, min_rows=30)
+    assert gap.worst in {"B", "C"} and gap.best == "A" and gap.low > 0.3
+    criterion = by_name(judge(report(), GateThresholds(), None, [gap]))["fairness_gap_category"]
+    assert criterion.status == "fail" and criterion.candidate == pytest.approx(gap.gap)

@@ -15,6 +15,7 @@ from ml_assets.lib.registry import (
     HISTORY_FILE,
     IntegrityError,
     ModelRegistry,
+    RegistryError,
     default_actor,
 )
 from ml_assets.lib.storage import ArtifactLoadError
@@ -120,6 +121,14 @@ def test_a_tampered_sha256_is_refused(tmp_path: Path) -> None:
         IntegrityError, match=f"sha256 {version.sha256}, but its record says 0{{64}}"
     ):
         registry.load("v0001")
+
+
+def test_a_damaged_record_is_named(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    registry.register(fitted(0), **RECORD)
+    (tmp_path / "versions/v0001/record.json").write_text('{"version": "v0001", "sha')
+    with pytest.raises(RegistryError, match=r"model version v0001: damaged record .*record.json"):
+        registry.get("v0001")
 
 
 def test_an_untrusted_type_in_a_registered_archive_is_refused(tmp_path: Path) -> None:

@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 
 from ml_assets.lib.registry import CHAMPION, AliasConflict, ModelRegistry, RegistryError
-from ml_assets.lib.rollback import champion_lineage, previous_champion, rollback
+from ml_assets.lib.rollback import (
+    champion_lineage,
+    previous_champion,
+    registry_for_project,
+    rollback,
+)
 from ml_assets_tests.lib.test_registry import RECORD, fitted
 
 
@@ -34,7 +39,9 @@ def test_rollback_refusals_leave_the_champion_alone(tmp_path: Path) -> None:
         rollback(registry, reason="r", actor="a")
     one, two = (registry.register(fitted(seed), **RECORD).version for seed in (0, 1))
     registry.set_alias(CHAMPION, one, reason="first", actor="a", action="promote")
-    with pytest.raises(RegistryError, match=r"has no previous version .*\(registered: v0001, v0002\)"):
+    with pytest.raises(
+        RegistryError, match=r"has no previous version .*\(registered: v0001, v0002\)"
+    ):
         rollback(registry, reason="r", actor="a")
     with pytest.raises(RegistryError, match="v0001 is already the champion"):
         rollback(registry, one, reason="r", actor="a")
@@ -45,3 +52,12 @@ def test_rollback_refusals_leave_the_champion_alone(tmp_path: Path) -> None:
     with pytest.raises(AliasConflict, match="champion points at v0002, not v0001"):
         registry.set_alias(CHAMPION, one, reason="stale", actor="a", expected=one)
     assert registry.alias(CHAMPION) == two and len(registry.history()) == 2
+
+
+def test_the_cli_finds_the_registry_where_the_resource_puts_it(monkeypatch) -> None:
+    monkeypatch.delenv("ML_ASSETS_REGISTRY_DIR", raising=False)
+    monkeypatch.setenv("ML_ASSETS_DATA_DIR", "memory://bucket/data/")
+    assert str(registry_for_project().root) == "memory://bucket/data/registry"
+    monkeypatch.setenv("ML_ASSETS_REGISTRY_DIR", "/srv/models")
+    assert registry_for_project().root == Path("/srv/models")
+    assert str(registry_for_project("s3://b/r").root) == "s3://b/r"
