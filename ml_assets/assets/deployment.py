@@ -14,7 +14,7 @@ from ml_assets.constants import AUTOMATION, MODEL, TRAINED_MODEL, write_pool
 from ml_assets.lib.batch_records import BatchTable
 from ml_assets.lib.project_config import Project
 from ml_assets.lib.versioning import source_version
-from ml_assets.resources.io_manager import STORAGE_FORMAT, process_version_metadata
+from ml_assets.resources.io_manager import STORAGE_FORMAT, process_version_metadata, step_process
 from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
@@ -212,10 +212,13 @@ def _version_metadata(context: dg.AssetExecutionContext, registry: ModelRegistry
 
     event = context.instance.get_latest_materialization_event(MODEL_APPROVAL)
     approval = event.asset_materialization.tags.get("dagster/data_version") if event else None
-    return process_version_metadata(
-        settings_hash(registry.settings.model_dump()),
-        {MODEL_APPROVAL.to_user_string(): approval or "unknown"},
-    )
+    return {
+        **process_version_metadata(
+            settings_hash(registry.settings.model_dump()),
+            {MODEL_APPROVAL.to_user_string(): approval or "unknown"},
+        ),
+        **step_process(),
+    }
 
 
 def champion_metadata(version, previous: str | None, root: str) -> dict:

@@ -69,7 +69,7 @@ class ArtifactIOManager(dg.UPathIOManager):
 
     def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
         """Which process stored the output: under a distributed executor, the step's worker."""
-        return {"step_pid": os.getpid(), "step_host": socket.gethostname()}
+        return step_process()
 
     def load_from_path(self, context: dg.InputContext, path: Any) -> Any:
         """Read an artifact back, refusing damaged or untrusted files with the path in the error."""
@@ -101,6 +101,11 @@ class ArtifactStorage(dg.ConfigurableIOManagerFactory):
 
         values = self.settings.model_dump()
         return ArtifactIOManager(UPath(self.settings.storage_dir), settings_hash(values))
+
+
+def step_process() -> dict[str, Any]:
+    """The process a step ran in: under a distributed executor, its worker's."""
+    return {"step_pid": os.getpid(), "step_host": socket.gethostname()}
 
 
 def version_metadata(context: dg.OutputContext, settings_hash: str) -> dict[str, Any]:
