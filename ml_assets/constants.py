@@ -15,6 +15,7 @@ QUARANTINED_ROWS = dg.AssetKey("quarantined_rows")
 FEATURES = dg.AssetKey("features")
 TRAINED_MODEL = dg.AssetKey("trained_model")
 EVALUATION_REPORT = dg.AssetKey("evaluation_report")
+DRIFT_REPORT = dg.AssetKey("drift_report")
 
 TRIGGER_TAG = "ml_assets/trigger"
 FILES_TAG = "ml_assets/files"

@@ -11,6 +11,7 @@ import dagster as dg
 
 from ml_assets.assets.batches import build_batches
 from ml_assets.assets.evaluation import build_evaluation_report
+from ml_assets.assets.monitoring import build_drift_report
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
 from ml_assets.automation.schedules import build_retrain_schedule
@@ -39,7 +40,12 @@ def project_resources(settings: object) -> dict[str, object]:
 
 def build_assets(project: Project) -> list[dg.AssetsDefinition]:
     """The project's assets (their checks ride along)."""
-    return [build_batches(project), build_trained_model(project), build_evaluation_report(project)]
+    return [
+        build_batches(project),
+        build_trained_model(project),
+        build_evaluation_report(project),
+        build_drift_report(project),
+    ]
 
 
 def build_definitions(project: Project) -> dg.Definitions:

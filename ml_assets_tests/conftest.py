@@ -20,6 +20,7 @@ ASSET_NAMES = (
     "features",
     "trained_model",
     "evaluation_report",
+    "drift_report",
 )
 DEMO_COLUMNS = [
     "numeric1",

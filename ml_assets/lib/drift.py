@@ -83,8 +83,8 @@ class Profile:
     categorical: dict[str, CategoricalProfile] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        """The profile as JSON text (for the cache)."""
-        return json.dumps(asdict(self), sort_keys=True)
+        """The profile as JSON text (for the cache), its columns in their order."""
+        return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> "Profile":

@@ -20,6 +20,7 @@ ASSETS = {
     "features": ("data", {"validated_data"}),
     "trained_model": ("model", {"features"}),
     "evaluation_report": ("model", {"trained_model", "features"}),
+    "drift_report": ("model", {"trained_model", "features"}),
 }
 CHECKS = {
     ("validated_data", "batches_accepted"): False,
@@ -28,6 +29,8 @@ CHECKS = {
     ("features", "null_rates"): True,
     ("features", "split_is_usable"): True,
     ("evaluation_report", "beats_baselines"): False,
+    ("drift_report", "drift_below_warning"): False,
+    ("drift_report", "drift_below_error"): False,
 }
 
 
@@ -86,6 +89,7 @@ def test_each_step_writes_through_its_own_pool() -> None:
         "ml_assets.write.batches",
         "ml_assets.write.trained_model",
         "ml_assets.write.evaluation_report",
+        "ml_assets.write.drift_report",
     }
 
 
@@ -136,7 +140,7 @@ def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "6 []"
+    assert done.stdout.strip() == "7 []"
     assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
     after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
     assert {p for p in after - before if "__pycache__" not in p.parts} == set()

@@ -51,6 +51,8 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
         "null_rates",
         "split_is_usable",
         "beats_baselines",
+        "drift_below_warning",
+        "drift_below_error",
     }
     assert all(evaluation.passed for evaluation in checks.values())
     report = json.loads((data_dir / "storage" / "evaluation_report.json").read_text())

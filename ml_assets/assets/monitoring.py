@@ -1,0 +1,223 @@
+"""The ``drift_report`` asset: each new batch against the serving model's training set."""
+
+import json
+
+import dagster as dg
+from pydantic import Field
+
+from ml_assets.constants import AUTOMATION, DRIFT_REPORT, MODEL, TRAINED_MODEL, write_pool
+from ml_assets.lib.batch_records import BatchTable
+from ml_assets.lib.project_config import Project
+from ml_assets.lib.versioning import source_version
+from ml_assets.resources.alerts import AlertSink
+from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.settings import PipelineSettings, batch_store
+
+DRIFT_WARNING = dg.AssetCheckSpec(
+    "drift_below_warning",
+    asset=DRIFT_REPORT,
+    description="No column of a compared batch reaches a warning threshold of drift (warns).",
+)
+DRIFT_ERROR = dg.AssetCheckSpec(
+    "drift_below_error",
+    asset=DRIFT_REPORT,
+    description="No column of a compared batch reaches an error threshold of drift (errs, "
+    "alerts once naming the columns and marks the model as due for retraining).",
+)
+DRIFT_CONDITION = "drift:drift_report"
+HISTORY_LIMIT = 50  # trained_model materializations searched for a batch's reference
+
+
+class DriftConfig(dg.Config):
+    """Thresholds of the drift statistics: a column warns or errs from these values on."""
+
+    warn: dict[str, float] = Field(
+        default={"psi": 0.1, "ks": 0.1, "js_divergence": 0.05, "linf": 0.1}
+        | {"unseen_share": 0.01, "null_change": 0.05},
+        description="Warning level of each statistic (absolute value for null_change).",
+    )
+    error: dict[str, float] = Field(
+        default={"psi": 0.25, "ks": 0.2, "js_divergence": 0.1, "linf": 0.2}
+        | {"unseen_share": 0.05, "null_change": 0.1},
+        description="Error level of each statistic; an error alerts and marks retraining due.",
+    )
+    min_batch_rows: int = Field(
+        default=50, ge=1, description="A batch with fewer rows is too small to judge drift on."
+    )
+
+    def thresholds(self) -> dict:
+        """The thresholds as the drift library takes them."""
+        from ml_assets.lib.drift import Threshold
+
+        if set(self.warn) != set(self.error):
+            raise ValueError(f"warn and error name different statistics: {self.warn} {self.error}")
+        return {name: Threshold(self.warn[name], self.error[name]) for name in self.warn}
+
+
+def _history(context: dg.AssetExecutionContext) -> list:
+    """The trained models' lineage, newest first, from their materializations."""
+    from ml_assets.lib.drift_report import trained_on
+
+    records = context.instance.fetch_materializations(TRAINED_MODEL, limit=HISTORY_LIMIT).records
+    found = []
+    for record in records:
+        materialization = record.asset_materialization
+        metadata = {
+            k: v.value for k, v in (materialization.metadata if materialization else {}).items()
+        }
+        trained = trained_on(metadata, f"trained_model (run {record.run_id[:8]})")
+        if trained is not None:
+            found.append(trained)
+    return found
+
+
+def build_drift_report(project: Project) -> dg.AssetsDefinition:
+    """The drift asset of one project."""
+
+    @dg.asset(
+        group_name=MODEL,
+        pool=write_pool("drift_report"),
+        code_version=source_version(
+            "ml_assets.lib.drift", "ml_assets.lib.drift_report", extra=repr(project.spec)
+        ),
+        automation_condition=AUTOMATION,
+        kinds={"scipy"},
+        metadata={STORAGE_FORMAT: "report"},
+        check_specs=[DRIFT_WARNING, DRIFT_ERROR],
+    )
+    def drift_report(
+        context: dg.AssetExecutionContext,
+        config: DriftConfig,
+        trained_model,
+        features: BatchTable,
+        settings: PipelineSettings,
+        alerts: AlertSink,
+    ):
+        """Each batch against the training set of the model that was serving when it arrived.
+
+        PSI and KS per numeric column, Jensen-Shannon and L-infinity per categorical one, the
+        share of unseen categories, the change in null rate and the drift of the model's scores.
+        Stored as ``storage/drift_report.json`` and ``.md``; the verdict never promotes a model.
+        """
+        from ml_assets.lib.drift_report import drift_markdown, drift_report
+        from ml_assets.lib.modeling import model_fingerprint
+
+        fingerprint = model_fingerprint(trained_model)
+        report = drift_report(
+            batch_store(settings),
+            features,
+            trained_model,
+            fingerprint,
+            project.spec,
+            champion=None,
+            history=_history(context),
+            thresholds=config.thresholds(),
+            min_batch_rows=config.min_batch_rows,
+        )
+        markdown = drift_markdown(report)
+        _mark_retraining(settings, report)
+        _alert(context, alerts, report)
+        yield dg.Output({**report, "markdown": markdown}, metadata=_metadata(report, markdown))
+        yield from _checks(report)
+
+    return drift_report
+
+
+def _worst_statistic(report: dict) -> float:
+    """The largest drift statistic of any compared column, for the UI's plot over time."""
+    values = [
+        abs(value)
+        for comparison in report["batches"].values()
+        for statistics in comparison["columns"].values()
+        for name, value in statistics.items()
+        if name in report["thresholds"] and isinstance(value, float)
+    ]
+    return max(values, default=0.0)
+
+
+def _metadata(report: dict, markdown: str) -> dict:
+    """The report on the asset page and the figures the UI plots across materializations."""
+    return {
+        "report": dg.MetadataValue.md(markdown),
+        "verdict": report["verdict"],
+        "batches_compared": len(report["batches"]),
+        "drifted_columns": dg.MetadataValue.json(report["drifted"]),
+        "largest_statistic": _worst_statistic(report),
+        "retraining_due": report["retraining_due"],
+        "scored_with": report["scored_with"],
+    }
+
+
+def _failing(report: dict, level: str) -> dict[str, list[str]]:
+    """Per batch, the columns at ``level`` or worse."""
+    from ml_assets.lib.drift import SEVERITY_ORDER
+
+    floor = SEVERITY_ORDER[level]
+    failing = {
+        batch: [
+            c for c, s in comparison["columns"].items() if SEVERITY_ORDER[s["verdict"]] >= floor
+        ]
+        for batch, comparison in report["batches"].items()
+    }
+    return {batch: columns for batch, columns in failing.items() if columns}
+
+
+def _checks(report: dict):
+    """One check at each severity, naming the batches and columns that crossed it."""
+    from ml_assets.lib.drift import ERROR, WARN
+
+    for spec, level, severity in (
+        (DRIFT_WARNING, WARN, dg.AssetCheckSeverity.WARN),
+        (DRIFT_ERROR, ERROR, dg.AssetCheckSeverity.ERROR),
+    ):
+        failing = _failing(report, level)
+        named = "; ".join(f"{batch}: {', '.join(columns)}" for batch, columns in failing.items())
+        yield dg.AssetCheckResult(
+            check_name=spec.name,
+            passed=not failing,
+            severity=severity,
+            description=(
+                f"drift at {level} level or above in {named}"
+                if failing
+                else f"{len(report['batches'])} batch(es) compared, none at {level} level"
+            ),
+            metadata={"batches": dg.MetadataValue.json(failing)},
+        )
+
+
+def _alert(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -> None:
+    """One alert naming the drifted columns; the same drift again stays silent."""
+    if not report["drifted"]:
+        alerts.resolve(DRIFT_CONDITION)
+        return
+    named = "; ".join(f"{batch}: {', '.join(cols)}" for batch, cols in report["drifted"].items())
+    figures = {
+        batch: {
+            column: {
+                k: v
+                for k, v in report["batches"][batch]["columns"][column].items()
+                if k in report["thresholds"]
+            }
+            for column in columns
+        }
+        for batch, columns in report["drifted"].items()
+    }
+    state = json.dumps({batch: sorted(cols) for batch, cols in report["drifted"].items()})
+    alerts.send_once(
+        DRIFT_CONDITION,
+        state,
+        "drift",
+        f"drift above the error thresholds in {named}: retraining is due",
+        asset=DRIFT_REPORT.to_user_string(),
+        check=DRIFT_ERROR.name,
+        batch=sorted(report["drifted"]),
+        figures=figures,
+        run_id=context.run_id,
+    )
+
+
+def _mark_retraining(settings: PipelineSettings, report: dict) -> None:
+    """Write (or clear) ``storage/drift/retraining_due.json``, which the retraining sensor reads."""
+    from ml_assets.lib.drift_report import retraining_marker_path, write_retraining_marker
+
+    write_retraining_marker(retraining_marker_path(settings.storage_dir), report)
