@@ -101,10 +101,12 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
         """
         from ml_assets.lib.drift_report import drift_markdown, drift_report
         from ml_assets.lib.modeling import model_fingerprint
+        from ml_assets.lib.plots import report_html
 
         fingerprint = model_fingerprint(trained_model)
+        store = batch_store(settings)
         report = drift_report(
-            batch_store(settings),
+            store,
             features,
             trained_model,
             fingerprint,
@@ -114,13 +116,29 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
             thresholds=config.thresholds(),
             min_batch_rows=config.min_batch_rows,
         )
-        markdown = drift_markdown(report)
+        markdown = drift_markdown(report, _images(store, report))
         _mark_retraining(settings, report)
         _alert(context, alerts, report)
-        yield dg.Output({**report, "markdown": markdown}, metadata=_metadata(report, markdown))
+        html = report_html("Drift report", markdown)
+        output = {**report, "markdown": markdown, "html": html}
+        yield dg.Output(output, metadata=_metadata(report, markdown))
         yield from _checks(report)
 
     return drift_report
+
+
+def _images(store, report: dict) -> dict[str, str]:
+    """Per compared batch, its columns' reference and current distributions as an inline PNG."""
+    from ml_assets.lib.drift_report import load_profile
+    from ml_assets.lib.plots import drift_panels, image_markdown
+
+    return {
+        batch: image_markdown(
+            f"drift of {batch}",
+            drift_panels(comparison, load_profile(store, comparison["reference"]["profile"])),
+        )
+        for batch, comparison in report["batches"].items()
+    }
 
 
 def _worst_statistic(report: dict) -> float:

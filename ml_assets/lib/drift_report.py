@@ -88,7 +88,7 @@ def reference_profile(
     from ml_assets.lib.storage import atomic_write_text
 
     key = profile_key(model_version, training_set.data_version, repr(spec))
-    path = store.root.parent / "drift" / "profiles" / f"{key}.json"
+    path = profile_path(store, key)
     if path.exists():
         return Profile.from_json(path.read_text())
     rows = store.read(training_set)
@@ -96,6 +96,16 @@ def reference_profile(
     profile = build_profile(rows, *profile_columns(spec), key=key)
     atomic_write_text(path, profile.to_json())
     return profile
+
+
+def profile_path(store: Any, key: str) -> Any:
+    """Where a reference profile is cached, beside the batch store."""
+    return store.root.parent / "drift" / "profiles" / f"{key}.json"
+
+
+def load_profile(store: Any, key: str) -> Profile:
+    """A cached reference profile (the drift report names it per batch)."""
+    return Profile.from_json(profile_path(store, key).read_text())
 
 
 def batch_rows(store: Any, version: str, batch: str) -> pd.DataFrame:
@@ -146,6 +156,7 @@ def drift_report(
                 "model_version": reference.model_version,
                 "data_version": reference.data_version,
                 "batches": list(reference.batches),
+                "profile": profiles[reference.data_version].key,
             },
             **compare(profiles[reference.data_version], rows, thresholds),
         }

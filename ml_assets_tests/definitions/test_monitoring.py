@@ -1,10 +1,45 @@
 """The drift report in the graph: a drifted batch errs once, alerts once and marks retraining."""
 
 import json
+import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 from ml_assets.demo.drifted import write_drifted_csv
 from ml_assets_tests.conftest import check_results, materialize
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def image_widths(pages: list[Path]) -> dict[str, list[int]]:
+    """Each page's images' natural widths as headless Chromium decodes them (0: broken)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            widths = {}
+            for path in pages:
+                page.goto(path.as_uri(), wait_until="load")
+                widths[path.name] = page.eval_on_selector_all(
+                    "img", "images => images.map(image => image.naturalWidth)"
+                )
+            return widths
+        finally:
+            browser.close()
 
 
 def alerts_of(data_dir: Path, kind: str) -> list[dict]:
@@ -42,3 +77,13 @@ def test_a_drifted_batch_is_named_alerted_once_and_marks_retraining(data_dir: Pa
 
     assert materialize(data_dir, instance, selection="drift_report").success
     assert len(alerts_of(data_dir, "drift")) == 1
+    assert "data:image/png;base64," in (data_dir / "storage" / "drift_report.md").read_text()
+
+    if not shutil.which(CHROMIUM) and os.environ.get("CI") != "true":
+        pytest.skip(f"{CHROMIUM} is not installed (CI installs it): the HTML was not opened")
+    reports = [
+        data_dir / "storage" / f"{name}.html" for name in ("drift_report", "evaluation_report")
+    ]
+    widths = image_widths(reports)
+    assert len(widths["drift_report.html"]) == 1 and len(widths["evaluation_report.html"]) == 4
+    assert all(width > 0 for found in widths.values() for width in found), widths
