@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--sensitive", nargs="*", default=[], help="columns for fairness slices")
     init.add_argument("--drop", nargs="*", default=[], help="columns the model must not use")
     commands.add_parser("check-config", help=f"validate the file ${CONFIG_ENV} names")
+    drifted = commands.add_parser(
+        "drifted-batch", help="write a deliberately drifted copy of the demo data to land"
+    )
+    drifted.add_argument("--rows", type=int, default=2000, help="rows of the drifted batch")
+    drifted.add_argument("--seed", type=int, default=7, help="seed of the drifted batch")
     return parser
 
 
@@ -241,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
             _write(args.output, contract_yaml(inference.schema, inference.reasons), args.force)
             columns = len(inference.schema.columns)
             message = f"wrote {args.output} ({columns} columns, {task} target)"
+        elif args.command == "drifted-batch":
+            from ml_assets.demo.drifted import write_drifted_to_project
+
+            message = write_drifted_to_project(load_project(), rows=args.rows, seed=args.seed)
         else:
             project = load_project()
             project.contract  # noqa: B018 - the real Pandera schema, as every run will load it

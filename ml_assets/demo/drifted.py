@@ -6,11 +6,13 @@ the drift report notices.
 """
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ml_assets.demo.data import make_demo_frame
+from ml_assets.lib.project_config import CONFIG_ENV
 
 DRIFTED_FILE_NAME = "demo_drifted.csv"
 NUMERIC2_SHIFT = 20.0  # two of its standard deviations
@@ -36,3 +38,18 @@ def write_drifted_csv(landing: Path, rows: int = 2000, seed: int = 7) -> Path:
     csv = make_drifted_frame(rows, seed).to_csv(index=False, lineterminator="\n")
     atomic_write_bytes(path, csv.encode("utf-8"))
     return path
+
+
+def write_drifted_to_project(project: Any, rows: int, seed: int) -> str:
+    """Land the drifted batch in the demo project's landing folder; says what to do next."""
+    if project.spec.name != "demo":
+        raise ValueError(
+            f"{project.path}: drifted-batch writes the demo's columns, but the active project "
+            f"is {project.spec.name!r}; unset ${CONFIG_ENV} to use the demo"
+        )
+    landing = project.resolved_data_dir() / project.config.dataset.landing_subdir
+    path = write_drifted_csv(landing, rows=rows, seed=seed)
+    return (
+        f"wrote {path} ({rows} rows: numeric2 shifted by +{NUMERIC2_SHIFT:g}, categories "
+        f"{CATEGORY_MIX}); materialize the graph (or let the landing sensor) and open drift_report"
+    )

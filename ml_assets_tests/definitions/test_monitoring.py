@@ -87,3 +87,22 @@ def test_a_drifted_batch_is_named_alerted_once_and_marks_retraining(data_dir: Pa
     widths = image_widths(reports)
     assert len(widths["drift_report.html"]) == 1 and len(widths["evaluation_report.html"]) == 4
     assert all(width > 0 for found in widths.values() for width in found), widths
+
+
+def test_drifted_batch_command_lands_the_file_and_refuses_other_projects(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from ml_assets.cli import main
+
+    monkeypatch.setenv("ML_ASSETS_DATA_DIR", str(tmp_path))
+    assert main(["drifted-batch", "--rows", "30"]) == 0
+    landed = tmp_path / "landing" / "demo_drifted.csv"
+    assert str(landed) in capsys.readouterr().out
+    assert landed.read_text().count("\n") == 31
+    other = tmp_path / "other.yaml"
+    config = Path(__file__).parents[2] / "ml_assets" / "demo" / "config.yaml"
+    other.write_text(config.read_text().replace("name: demo", "name: churn"))
+    (tmp_path / "contract.yaml").write_text((config.parent / "contract.yaml").read_text())
+    monkeypatch.setenv("ML_ASSETS_CONFIG", str(other))
+    assert main(["drifted-batch"]) == 2
+    assert "active project is 'churn'" in capsys.readouterr().err
