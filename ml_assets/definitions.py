@@ -14,6 +14,12 @@ from ml_assets.assets.evaluation import build_evaluation_report
 from ml_assets.assets.monitoring import build_drift_report
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
+from ml_assets.automation.monitoring import (
+    build_check_alert_sensor,
+    build_freshness_checks,
+    build_freshness_sensor,
+    build_retraining_sensor,
+)
 from ml_assets.automation.schedules import build_retrain_schedule
 from ml_assets.automation.sensors import (
     build_automation_sensor,
@@ -52,8 +58,10 @@ def build_definitions(project: Project) -> dg.Definitions:
     """Everything Dagster shows and runs for one project."""
     now = current_settings(project)
     sink = AlertSink(settings=now, webhook_url=os.environ.get(WEBHOOK_ENV))
+    freshness = build_freshness_checks(project)
     return dg.Definitions(
         assets=build_assets(project),
+        asset_checks=freshness,
         jobs=JOBS,
         schedules=[build_retrain_schedule(project)],
         sensors=[
@@ -61,6 +69,9 @@ def build_definitions(project: Project) -> dg.Definitions:
             build_automation_sensor(),
             build_run_failure_sensor(sink),
             build_run_recovery_sensor(),
+            build_freshness_sensor(freshness),
+            build_check_alert_sensor(sink),
+            build_retraining_sensor(sink),
         ],
         resources=project_resources(launch_settings(project)),
         executor=dg.in_process_executor,

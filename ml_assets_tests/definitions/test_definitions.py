@@ -31,6 +31,8 @@ CHECKS = {
     ("evaluation_report", "beats_baselines"): False,
     ("drift_report", "drift_below_warning"): False,
     ("drift_report", "drift_below_error"): False,
+    ("raw_data", "freshness_check"): False,
+    ("trained_model", "freshness_check"): False,
 }
 
 
@@ -71,7 +73,15 @@ def test_jobs_select_by_group_and_sensors_are_on_and_the_schedule_off() -> None:
     assert jobs == {"full_refresh", "refresh_data", "retrain"}
     sensors = {sensor.name: sensor.default_status for sensor in DEFS.sensors}
     assert sensors == dict.fromkeys(
-        ["landing_sensor", "ml_assets_automation", "run_failure_alerts", "dead_run_recovery"],
+        [
+            "landing_sensor",
+            "ml_assets_automation",
+            "run_failure_alerts",
+            "dead_run_recovery",
+            "freshness_checks_sensor",
+            "check_failure_alerts",
+            "retrain_on_drift",
+        ],
         dg.DefaultSensorStatus.RUNNING,
     )
     (schedule,) = DEFS.schedules
