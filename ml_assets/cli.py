@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     drifted.add_argument("--rows", type=int, default=2000, help="rows of the drifted batch")
     drifted.add_argument("--seed", type=int, default=7, help="seed of the drifted batch")
+    rollback = commands.add_parser("rollback", help="point the champion back at a version")
+    rollback.add_argument("--to", help="the version to restore (default: the previous champion)")
+    rollback.add_argument("--reason", default="rolled back from the command line")
+    rollback.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
     return parser
 
 
@@ -250,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
             from ml_assets.demo.drifted import write_drifted_to_project
 
             message = write_drifted_to_project(load_project(), rows=args.rows, seed=args.seed)
+        elif args.command == "rollback":
+            from ml_assets.lib.rollback import rollback_command
+
+            message = rollback_command(args.to, args.reason, args.registry)
         else:
             project = load_project()
             project.contract  # noqa: B018 - the real Pandera schema, as every run will load it

@@ -10,6 +10,7 @@ import os
 import dagster as dg
 
 from ml_assets.assets.batches import build_batches
+from ml_assets.assets.deployment import build_model_approval, build_production_model
 from ml_assets.assets.evaluation import build_evaluation_report
 from ml_assets.assets.monitoring import build_drift_report
 from ml_assets.assets.training import build_trained_model
@@ -31,6 +32,7 @@ from ml_assets.constants import WEBHOOK_ENV
 from ml_assets.lib.project_config import Project, load_project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import ArtifactStorage
+from ml_assets.resources.registry import registry_resource
 from ml_assets.resources.settings import current_settings, launch_settings
 
 
@@ -41,6 +43,7 @@ def project_resources(settings: object) -> dict[str, object]:
         "settings": settings,
         "io_manager": ArtifactStorage(settings=settings),
         "alerts": AlertSink(settings=settings, webhook_url=webhook),
+        "registry": registry_resource(settings),
     }
 
 
@@ -51,6 +54,8 @@ def build_assets(project: Project) -> list[dg.AssetsDefinition]:
         build_trained_model(project),
         build_evaluation_report(project),
         build_drift_report(project),
+        build_model_approval(project),
+        build_production_model(project),
     ]
 
 

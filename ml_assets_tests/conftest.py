@@ -21,6 +21,8 @@ ASSET_NAMES = (
     "trained_model",
     "evaluation_report",
     "drift_report",
+    "model_approval",
+    "production_model",
 )
 DEMO_COLUMNS = [
     "numeric1",

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ml_assets.automation.rollback import rollback_job
 from ml_assets.constants import DATA, MODEL
 
 full_refresh_job = dg.define_asset_job(
@@ -19,4 +20,4 @@ model_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(MODEL),
     description="Train and evaluate on the current training set (refused if its checks fail).",
 )
-JOBS = [full_refresh_job, data_job, model_job]
+JOBS = [full_refresh_job, data_job, model_job, rollback_job]

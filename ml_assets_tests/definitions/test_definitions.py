@@ -21,6 +21,8 @@ ASSETS = {
     "trained_model": ("model", {"features"}),
     "evaluation_report": ("model", {"trained_model", "features"}),
     "drift_report": ("model", {"trained_model", "features"}),
+    "model_approval": ("model", {"trained_model", "evaluation_report", "features"}),
+    "production_model": ("model", {"model_approval"}),
 }
 CHECKS = {
     ("validated_data", "batches_accepted"): False,
@@ -33,6 +35,7 @@ CHECKS = {
     ("drift_report", "drift_below_error"): False,
     ("raw_data", "freshness_check"): False,
     ("trained_model", "freshness_check"): False,
+    ("model_approval", "approval_gate"): True,
 }
 
 
@@ -70,7 +73,7 @@ def test_every_asset_is_described_versioned_and_refreshes_itself() -> None:
 
 def test_jobs_select_by_group_and_sensors_are_on_and_the_schedule_off() -> None:
     jobs = {job.name for job in DEFS.jobs}
-    assert jobs == {"full_refresh", "refresh_data", "retrain"}
+    assert jobs == {"full_refresh", "refresh_data", "retrain", "rollback"}
     sensors = {sensor.name: sensor.default_status for sensor in DEFS.sensors}
     assert sensors == dict.fromkeys(
         [
@@ -100,6 +103,7 @@ def test_each_step_writes_through_its_own_pool() -> None:
         "ml_assets.write.trained_model",
         "ml_assets.write.evaluation_report",
         "ml_assets.write.drift_report",
+        "ml_assets.write.registry",
     }
 
 
@@ -150,7 +154,7 @@ def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "7 []"
+    assert done.stdout.strip() == "9 []"
     assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
     after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
     assert {p for p in after - before if "__pycache__" not in p.parts} == set()

@@ -1,0 +1,217 @@
+"""``model_approval`` (register the candidate, run the gate), ``production_model`` (the champion).
+
+The gate is a blocking check on ``model_approval``: when it fails, the run has still registered
+the candidate and kept it as ``challenger`` with the reason, and Dagster never starts
+``production_model``, so nothing can move the champion. The run ends failed (red), on purpose:
+a rejected retrain is news someone should read, and the run-failure alert carries it.
+"""
+
+import dagster as dg
+from pydantic import Field
+
+from ml_assets.checks.deployment import APPROVAL_GATE, approval_gate_result
+from ml_assets.constants import AUTOMATION, MODEL, TRAINED_MODEL, write_pool
+from ml_assets.lib.batch_records import BatchTable
+from ml_assets.lib.project_config import Project
+from ml_assets.lib.versioning import source_version
+from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.registry import ModelRegistryResource
+from ml_assets.resources.settings import PipelineSettings, batch_store
+
+# Every registry writer (these two steps and the rollback job) shares one pool: give it a limit of
+# 1 (UI: Deployment > Concurrency) where the registry has no lock of its own (object storage).
+REGISTRY_POOL = write_pool("registry")
+
+
+class ApprovalConfig(dg.Config):
+    """What a candidate is held to before it may replace the champion (primary metric)."""
+
+    baseline_margin: float = Field(
+        default=0.02,
+        description="Least lift over the trivial baseline (majority class or mean predictor).",
+    )
+    linear_baseline_tolerance: float = Field(
+        default=0.01,
+        description="Most the candidate may trail the plain linear baseline (they tie on "
+        "linearly separable data, as on the demo).",
+    )
+    champion_tolerance: float = Field(
+        default=0.01,
+        description="Most the candidate may trail the champion, both scored on the candidate's "
+        "held-out rows (negative: it must beat the champion by that much).",
+    )
+    max_fairness_gap: float = Field(
+        default=0.1,
+        description="Largest gap allowed between slices of a sensitive column, on any metric.",
+    )
+    slice_bounds: dict[str, float] | None = Field(
+        default=None,
+        description="Per slice metric, its bound (a minimum; a maximum for rmse, mae, "
+        "log_loss) on every slice with checks.min_slice_rows rows; empty: the primary metric "
+        "(roc_auc ≥ 0.6, f1_macro ≥ 0.3, r2 ≥ 0); {} bounds nothing.",
+    )
+    compare_with_champion: bool = Field(
+        default=True,
+        description="Off: skip the champion criterion (when the champion cannot score the new "
+        "data, e.g. after a contract change).",
+    )
+
+    def thresholds(self):
+        """The plain thresholds the gate functions take."""
+        from ml_assets.lib.approval import GateThresholds
+
+        return GateThresholds(**self.model_dump())
+
+
+def run_actor(context: dg.OpExecutionContext) -> str:
+    """Who changes the registry from a run: the run, by id."""
+    return f"dagster run {context.run_id}"
+
+
+def build_model_approval(project: Project) -> dg.AssetsDefinition:
+    """The gate asset of one project."""
+
+    @dg.asset(
+        group_name=MODEL,
+        pool=REGISTRY_POOL,
+        code_version=source_version(
+            "ml_assets.lib.approval",
+            "ml_assets.lib.deployment",
+            "ml_assets.lib.registry",
+            extra=repr(project.spec),
+        ),
+        automation_condition=AUTOMATION,
+        kinds={"skops"},
+        metadata={STORAGE_FORMAT: "report"},
+        check_specs=[APPROVAL_GATE],
+    )
+    def model_approval(
+        context: dg.AssetExecutionContext,
+        config: ApprovalConfig,
+        trained_model,
+        evaluation_report: dict,
+        features: BatchTable,
+        settings: PipelineSettings,
+        registry: ModelRegistryResource,
+    ):
+        """The candidate registered as a new version and the gate's decision on it.
+
+        Stored as ``storage/model_approval.json`` and ``.md``. A failed candidate becomes the
+        registry's ``challenger``, with the failed criteria as the reason.
+        """
+        from ml_assets.lib.approval import decision_markdown
+        from ml_assets.lib.deployment import StaleEvaluation, check_provenance, review_candidate
+        from ml_assets.lib.modeling import model_fingerprint
+
+        fingerprint = model_fingerprint(trained_model)
+        try:
+            check_provenance(evaluation_report, fingerprint, features.data_version)
+        except StaleEvaluation as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from error
+        decision = review_candidate(
+            registry.registry(),
+            trained_model,
+            evaluation_report,
+            batch_store(settings).read(features),
+            project.spec,
+            config.thresholds(),
+            _record_fields(context, evaluation_report, features, project),
+            run_actor(context),
+        )
+        markdown = decision_markdown(decision, decision["candidate_version"])
+        yield dg.Output(
+            {**decision, "markdown": markdown},
+            metadata={
+                "decision": dg.MetadataValue.md(markdown),
+                "candidate_version": decision["candidate_version"],
+                "passed": decision["passed"],
+                "registry": registry.root,
+            },
+        )
+        yield approval_gate_result(decision)
+
+    return model_approval
+
+
+def _record_fields(
+    context: dg.AssetExecutionContext, report: dict, features: BatchTable, project: Project
+) -> dict:
+    """What the registry keeps of a version, from the evaluation and the training step."""
+    event = context.instance.get_latest_materialization_event(TRAINED_MODEL)
+    trained = event.asset_materialization if event else None
+    metadata = dict(trained.metadata) if trained else {}
+    if (
+        metadata.get("fingerprint")
+        and metadata["fingerprint"].value != (report["provenance"]["model_version"])
+    ):
+        metadata = {}  # the latest training is of another model: its facts are not this one's
+    training = report.get("training") or {}
+    environment = ("lock_hash", "packages_off_the_lock")
+    facts = {name: metadata[name].value for name in environment if name in metadata}
+    return {
+        "metrics": report["metrics"],
+        "params": training.get("best_params", {}),
+        "data_version": features.data_version,
+        "batches": list(features.batches),
+        "code_version": (trained.tags or {}).get("dagster/code_version", "") if trained else "",
+        "config_hash": project.config_hash,
+        "task": project.spec.task,
+        "extra": {
+            "estimator": training.get("estimator"),
+            "positive_label": report.get("positive_label"),
+            "evaluated_at": report["provenance"].get("created_at"),
+            "registered_by": run_actor(context),
+            **facts,
+        },
+    }
+
+
+def build_production_model(project: Project) -> dg.AssetsDefinition:
+    """The champion asset of one project."""
+
+    @dg.asset(
+        group_name=MODEL,
+        pool=REGISTRY_POOL,
+        code_version=source_version("ml_assets.lib.deployment", "ml_assets.lib.registry"),
+        automation_condition=AUTOMATION,
+        kinds={"skops"},
+    )
+    def production_model(
+        context: dg.AssetExecutionContext,
+        model_approval: dict,
+        registry: ModelRegistryResource,
+    ) -> dg.MaterializeResult:
+        """The registry's ``champion``: moved to the candidate only when its gate passed.
+
+        Its data version is the champion's sha256, so what depends on it is stale exactly when
+        the champion changes. The registry holds the model; nothing else is stored.
+        """
+        from ml_assets.lib.deployment import promote
+        from ml_assets.lib.registry import RegistryError
+
+        try:
+            promotion = promote(registry.registry(), model_approval, run_actor(context))
+        except RegistryError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from error
+        context.log.info(promotion.message())
+        return dg.MaterializeResult(
+            metadata=champion_metadata(promotion.version, promotion.previous, registry.root),
+            data_version=dg.DataVersion(promotion.version.sha256),
+        )
+
+    return production_model
+
+
+def champion_metadata(version, previous: str | None, root: str) -> dict:
+    """What the UI shows of the champion after a promotion or a rollback."""
+    return {
+        "champion": version.version,
+        "previous_champion": previous or "none",
+        "sha256": version.sha256,
+        "fingerprint": version.fingerprint,
+        "trained_on": dg.MetadataValue.json(
+            {"data_version": version.data_version, "batches": version.batches}
+        ),
+        "metrics": dg.MetadataValue.json(version.metrics),
+        "registry": root,
+    }

@@ -1,0 +1,139 @@
+"""From an evaluated candidate to the champion: register, judge, then promote or keep it aside.
+
+``review_candidate`` registers every candidate (so a rejected one stays inspectable and can serve
+as ``challenger``), runs the approval gate, and on a failure points ``challenger`` at it with the
+reason; it never touches ``champion``. ``promote`` moves ``champion`` to a candidate whose gate
+passed, and only if the champion is still the one the gate compared it with.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ml_assets.lib.approval import GateThresholds, compare_with_champion, judge
+from ml_assets.lib.dataset import SPLIT, DatasetSpec
+from ml_assets.lib.features import TEST
+from ml_assets.lib.registry import (
+    CHALLENGER,
+    CHAMPION,
+    AliasConflict,
+    ModelRegistry,
+    ModelVersion,
+    RegistryError,
+)
+
+PROMOTE, CHALLENGE = "promote", "challenge"
+
+
+class StaleEvaluation(ValueError):
+    """The evaluation report is of another model or another training set than the inputs."""
+
+
+def check_provenance(report: Mapping[str, Any], fingerprint: str, data_version: str) -> None:
+    """Refuse to judge a model by a report written for another model or another training set."""
+    provenance = report.get("provenance", {})
+    if provenance.get("model_version") != fingerprint:
+        raise StaleEvaluation(
+            f"evaluation_report is of model {provenance.get('model_version')}, but trained_model "
+            f"is {fingerprint}: rematerialize evaluation_report first"
+        )
+    if provenance.get("data_version") != data_version:
+        raise StaleEvaluation(
+            f"evaluation_report was computed on training set {provenance.get('data_version')}, "
+            f"but features now holds {data_version}: rematerialize trained_model first"
+        )
+
+
+def review_candidate(
+    registry: ModelRegistry,
+    candidate: Any,
+    report: Mapping[str, Any],
+    rows: pd.DataFrame,
+    spec: DatasetSpec,
+    thresholds: GateThresholds,
+    record_fields: Mapping[str, Any],
+    actor: str,
+) -> dict[str, Any]:
+    """Register the candidate, run the gate, and keep a failed candidate as ``challenger``.
+
+    ``rows`` are the training set's rows; the champion is re-scored on their test side, the very
+    rows the report scored the candidate on. Returns the decision: ``candidate_version``,
+    ``candidate_sha256``, ``passed``, ``summary``, ``champion_version``, ``thresholds``,
+    ``criteria`` and ``challenger`` (the version set as challenger, or None).
+    """
+    test_rows = rows[rows[SPLIT] == TEST]
+    fingerprint = report["provenance"]["model_version"]
+    comparison = (
+        compare_with_champion(
+            registry, candidate, fingerprint, test_rows, spec, report.get("positive_label")
+        )
+        if thresholds.compare_with_champion
+        else None
+    )
+    decision = judge(report, thresholds, comparison)
+    extra = {**record_fields.get("extra", {}), "gate": decision.summary()}
+    record = registry.register(candidate, **{**record_fields, "extra": extra})
+    outcome = {
+        "candidate_version": record.version,
+        "candidate_sha256": record.sha256,
+        **decision.as_dict(),
+        "challenger": None,
+    }
+    if not decision.passed and registry.alias(CHAMPION) != record.version:
+        registry.set_alias(
+            CHALLENGER,
+            record.version,
+            reason=f"failed the approval gate: {decision.summary()}",
+            actor=actor,
+            action=CHALLENGE,
+        )
+        outcome["challenger"] = record.version
+    return outcome
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What ``promote`` did: the champion before and after, and whether it moved."""
+
+    version: ModelVersion
+    previous: str | None
+    moved: bool
+
+    def message(self) -> str:
+        """One line for the run's log and the asset's description."""
+        if not self.moved:
+            return f"{self.version.version} is already the champion: nothing changed"
+        before = self.previous or "none"
+        return f"champion: {before} -> {self.version.version} (passed the approval gate)"
+
+
+def promote(registry: ModelRegistry, decision: Mapping[str, Any], actor: str) -> Promotion:
+    """Point ``champion`` at the decision's candidate; refused unless its gate passed.
+
+    Also refused when the champion moved after the gate compared against it (a rollback in
+    between): the comparison no longer holds, so the gate must run again.
+    """
+    version = decision["candidate_version"]
+    if not decision["passed"]:
+        raise RegistryError(f"the approval gate refused {version}: {decision['summary']}")
+    current = registry.alias(CHAMPION)
+    if current == version:
+        return Promotion(registry.verify(version), current, moved=False)
+    if current != decision["champion_version"]:
+        raise AliasConflict(
+            f"the champion is now {current or 'none'}, but the gate compared {version} with "
+            f"{decision['champion_version'] or 'no champion'}: rematerialize model_approval"
+        )
+    registry.set_alias(
+        CHAMPION,
+        version,
+        reason=f"passed the approval gate: {decision['summary']}",
+        actor=actor,
+        action=PROMOTE,
+        expected=current,
+    )
+    if registry.alias(CHALLENGER) == version:
+        registry.remove_alias(CHALLENGER, reason=f"{version} promoted to champion", actor=actor)
+    return Promotion(registry.get(version), current, moved=True)

@@ -1,0 +1,104 @@
+"""Rollback: point ``champion`` back at a named version, or at the one it replaced.
+
+"The previous version" follows the champion's history as a stack: a promotion pushes, a rollback
+pops back to its target. So rolling back twice from v3 (after v1, v2, v3 were promoted) reaches
+v2 and then v1, never v3 again: a version rolled away from is not "previous".
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ml_assets.lib.registry import CHAMPION, ModelRegistry, RegistryError, default_actor
+
+ROLLBACK = "rollback"
+# The same names as ml_assets.resources.registry, which imports Dagster (the CLI must not).
+REGISTRY_DIR_ENV = "ML_ASSETS_REGISTRY_DIR"
+REGISTRY_SUBDIR = "registry"
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What a rollback changed."""
+
+    previous: str
+    current: str
+    reason: str
+    actor: str
+
+    def message(self) -> str:
+        """One line for the CLI and the run's log."""
+        return f"champion: {self.previous} -> {self.current} ({self.reason}; by {self.actor})"
+
+
+def champion_lineage(history: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The champions still stacked, oldest first: each rollback drops what it rolled away from."""
+    stack: list[str] = []
+    for change in history:
+        if change["alias"] != CHAMPION:
+            continue
+        target = change["version"]
+        if change["action"] == ROLLBACK and target in stack:
+            del stack[stack.index(target) + 1 :]
+        elif target is None:
+            stack.clear()
+        elif not stack or stack[-1] != target:
+            stack.append(target)
+    return stack
+
+
+def previous_champion(history: Sequence[Mapping[str, Any]]) -> str | None:
+    """The version a bare rollback returns to, or None when there is none."""
+    lineage = champion_lineage(history)
+    return lineage[-2] if len(lineage) >= 2 else None
+
+
+def rollback(
+    registry: ModelRegistry, to: str | None = None, *, reason: str, actor: str
+) -> RollbackResult:
+    """Point the champion at ``to`` (or the previous champion) and record who, why and when.
+
+    Refused, with the alias untouched, when there is no champion, nothing to go back to, the
+    target is already the champion, or its model file is missing or changed.
+    """
+    current = registry.alias(CHAMPION)
+    if current is None:
+        raise RegistryError(f"no champion in the registry at {registry.root}: nothing to roll back")
+    target = to or previous_champion(registry.history())
+    if target is None:
+        raise RegistryError(
+            f"champion {current} has no previous version to roll back to; name one with --to "
+            f"(registered: {', '.join(v.version for v in registry.versions())})"
+        )
+    if target == current:
+        raise RegistryError(f"{target} is already the champion")
+    registry.set_alias(
+        CHAMPION, target, reason=reason, actor=actor, action=ROLLBACK, expected=current
+    )
+    return RollbackResult(current, target, reason, actor)
+
+
+def registry_for_project(registry_dir: str | None = None) -> ModelRegistry:
+    """The active project's registry: ``registry_dir``, ``$ML_ASSETS_REGISTRY_DIR``, or the default.
+
+    The default is ``<data_dir>/registry`` of ``$ML_ASSETS_CONFIG``'s project (the demo's when
+    unset), as the Dagster resource places it.
+    """
+    import os
+
+    from ml_assets.lib.project_config import load_project
+
+    folder = registry_dir or os.environ.get(REGISTRY_DIR_ENV)
+    if not folder:
+        folder = f"{load_project().resolved_data_dir()}/{REGISTRY_SUBDIR}"
+    return ModelRegistry(folder)
+
+
+def rollback_command(to: str | None, reason: str, registry_dir: str | None = None) -> str:
+    """``ml-assets rollback``: the change made, or a RegistryError saying why there was none."""
+    registry = registry_for_project(registry_dir)
+    try:
+        result = rollback(registry, to, reason=reason, actor=default_actor())
+    except KeyError as error:
+        raise RegistryError(str(error).strip("'\"")) from None
+    return f"{result.message()}\nregistry: {registry.root}"

@@ -1,0 +1,43 @@
+"""The model registry as a resource: ``<data_dir>/registry`` unless ``registry_dir`` says else."""
+
+import os
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from ml_assets.lib.rollback import REGISTRY_DIR_ENV, REGISTRY_SUBDIR
+from ml_assets.resources.settings import PipelineSettings
+
+
+def default_registry_dir(data_dir: str) -> str:
+    """Where the registry lives when nothing names another place."""
+    return f"{str(data_dir).rstrip('/')}/{REGISTRY_SUBDIR}"
+
+
+class ModelRegistryResource(dg.ConfigurableResource):
+    """Every registered model version, the ``champion``/``challenger`` aliases and their history."""
+
+    settings: PipelineSettings
+    registry_dir: str | None = Field(
+        default=None,
+        description="Folder or fsspec URL of the registry (e.g. s3://bucket/registry); empty: "
+        f"<data_dir>/{REGISTRY_SUBDIR} (${REGISTRY_DIR_ENV} sets it for every run).",
+    )
+
+    @property
+    def root(self) -> str:
+        """The registry's folder or URL."""
+        return self.registry_dir or default_registry_dir(self.settings.data_dir)
+
+    def registry(self) -> Any:
+        """The ``ModelRegistry`` at ``root``."""
+        from ml_assets.lib.registry import ModelRegistry
+
+        return ModelRegistry(self.root)
+
+
+def registry_resource(settings: object) -> ModelRegistryResource:
+    """The definitions' registry resource, its folder from ``$ML_ASSETS_REGISTRY_DIR`` if set."""
+    folder = dg.EnvVar(REGISTRY_DIR_ENV) if os.environ.get(REGISTRY_DIR_ENV) else None
+    return ModelRegistryResource(settings=settings, registry_dir=folder)
