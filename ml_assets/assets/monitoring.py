@@ -11,6 +11,7 @@ from ml_assets.lib.project_config import Project
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
 DRIFT_WARNING = dg.AssetCheckSpec(
@@ -92,27 +93,41 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
         features: BatchTable,
         settings: PipelineSettings,
         alerts: AlertSink,
+        registry: ModelRegistryResource,
     ):
         """Each batch against the training set of the model that was serving when it arrived.
+
+        That model is the newest champion (current, then former) not trained on the batch, or
+        without a registered champion the newest trained_model not trained on it.
 
         PSI and KS per numeric column, Jensen-Shannon and L-infinity per categorical one, the
         share of unseen categories, the change in null rate and the drift of the model's scores.
         Stored as ``storage/drift_report.json`` and ``.md``; the verdict never promotes a model.
         """
-        from ml_assets.lib.drift_report import drift_markdown, drift_report
+        from ml_assets.lib.drift_report import champions, drift_markdown, drift_report
         from ml_assets.lib.modeling import model_fingerprint
         from ml_assets.lib.plots import report_html
 
-        fingerprint = model_fingerprint(trained_model)
         store = batch_store(settings)
+        models = registry.registry()
+        current = (trained_model, model_fingerprint(trained_model))
+        loaded: dict[str, tuple] = {}
+
+        def scorer(reference):
+            """The registered model of a champion; the current trained_model otherwise."""
+            version = reference.registry_version
+            if version is None:
+                return current
+            if version not in loaded:
+                loaded[version] = (models.load(version)[0], reference.model_version)
+            return loaded[version]
+
         report = drift_report(
             store,
             features,
-            trained_model,
-            fingerprint,
             project.spec,
-            champion=None,
-            history=_history(context),
+            candidates=champions(models) or _history(context),
+            scorer=scorer,
             thresholds=config.thresholds(),
             min_batch_rows=config.min_batch_rows,
         )
@@ -162,7 +177,7 @@ def _metadata(report: dict, markdown: str) -> dict:
         "drifted_columns": dg.MetadataValue.json(report["drifted"]),
         "largest_statistic": _worst_statistic(report),
         "retraining_due": report["retraining_due"],
-        "scored_with": report["scored_with"],
+        "scored_with": ", ".join(report["scored_with"]) or "no batch compared",
     }
 
 

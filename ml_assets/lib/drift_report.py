@@ -9,7 +9,7 @@ reference itself and is not compared.
 """
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,15 +39,38 @@ class TrainedOn:
     data_version: str
     batches: tuple[str, ...]
     source: str
+    registry_version: str | None = None
 
 
-def choose_reference(
-    batch: str, champion: TrainedOn | None, history: Sequence[TrainedOn]
-) -> TrainedOn | None:
-    """The training set ``batch`` is judged against (``history`` newest first), or None."""
-    if champion is not None:
-        return None if batch in champion.batches else champion
-    return next((trained for trained in history if batch not in trained.batches), None)
+def choose_reference(batch: str, candidates: Sequence[TrainedOn]) -> TrainedOn | None:
+    """The newest of ``candidates`` (newest first) not trained on ``batch``, or None."""
+    return next((trained for trained in candidates if batch not in trained.batches), None)
+
+
+def champions(registry: Any) -> list[TrainedOn]:
+    """Every model that was champion: the current one first, then back through the history."""
+    order: list[str] = []
+    current = registry.alias("champion")
+    if current:
+        order.append(current)
+    for change in reversed(registry.history()):
+        version = change.get("version")
+        if change.get("alias") == "champion" and version and version not in order:
+            order.append(version)
+    found = []
+    for version in order:
+        record = registry.get(version)
+        role = "champion" if version == current else "former champion"
+        found.append(
+            TrainedOn(
+                record.fingerprint,
+                record.data_version,
+                tuple(record.batches),
+                f"{role} {version}",
+                registry_version=version,
+            )
+        )
+    return found
 
 
 def locate_training_set(store: Any, trained: TrainedOn) -> BatchTable | None:
@@ -118,27 +141,30 @@ def batch_rows(store: Any, version: str, batch: str) -> pd.DataFrame:
 def drift_report(
     store: Any,
     features: BatchTable,
-    model: Any,
-    model_version: str,
     spec: DatasetSpec,
-    champion: TrainedOn | None,
-    history: Sequence[TrainedOn],
+    candidates: Sequence[TrainedOn],
+    scorer: Callable[[TrainedOn], tuple[Any, str]],
     thresholds: Mapping[str, Threshold],
     min_batch_rows: int,
 ) -> dict[str, Any]:
-    """Every batch of ``features`` against its reference; the verdict and the drifted columns."""
+    """Every batch of ``features`` against its reference; the verdict and the drifted columns.
+
+    ``candidates`` are the models that could have been serving, newest first; ``scorer`` gives
+    the model (and its fingerprint) whose scores are compared for a reference.
+    """
     compared: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     profiles: dict[str, Profile] = {}
     for record in features.records:
-        reference = choose_reference(record.batch, champion, history)
+        reference = choose_reference(record.batch, candidates)
         if reference is None:
             skipped[record.batch] = "part of the reference training set"
             continue
         if record.rows_valid < min_batch_rows:
             skipped[record.batch] = f"{record.rows_valid} rows (fewer than {min_batch_rows})"
             continue
-        if reference.data_version not in profiles:
+        model, model_version = scorer(reference)
+        if reference not in profiles:
             training_set = locate_training_set(store, reference)
             if training_set is None:
                 skipped[record.batch] = (
@@ -146,9 +172,7 @@ def drift_report(
                     "the batch store"
                 )
                 continue
-            profiles[reference.data_version] = reference_profile(
-                store, training_set, model, model_version, spec
-            )
+            profiles[reference] = reference_profile(store, training_set, model, model_version, spec)
         rows = scored(batch_rows(store, features.version, record.batch), model, spec)
         compared[record.batch] = {
             "reference": {
@@ -156,13 +180,14 @@ def drift_report(
                 "model_version": reference.model_version,
                 "data_version": reference.data_version,
                 "batches": list(reference.batches),
-                "profile": profiles[reference.data_version].key,
+                "profile": profiles[reference].key,
+                "scored_with": model_version,
             },
-            **compare(profiles[reference.data_version], rows, thresholds),
+            **compare(profiles[reference], rows, thresholds),
         }
     drifted = {batch: c["drifted"] for batch, c in compared.items() if c["drifted"]}
     return {
-        "scored_with": model_version,
+        "scored_with": sorted({c["reference"]["scored_with"] for c in compared.values()}),
         "verdict": worst(c["verdict"] for c in compared.values()),
         "batches": compared,
         "not_compared": skipped,

@@ -68,6 +68,9 @@ def test_a_drifted_batch_is_named_alerted_once_and_marks_retraining(data_dir: Pa
     assert batch.startswith(drifted.name)
     assert set(report["drifted"][batch]) == {"numeric2", "category", "_prediction"}
     assert report["batches"][batch]["columns"]["numeric1"]["verdict"] == "ok"
+    # The champion serving when the batch landed, whether or not a newer one was promoted since.
+    reference = report["batches"][batch]["reference"]
+    assert reference["source"].endswith("champion v0001") and len(reference["batches"]) == 1
     (alert,) = alerts_of(data_dir, "drift")
     assert alert["batch"] == [batch] and alert["run_id"] == second.run_id
     assert "numeric2" in alert["message"] and alert["check"] == "drift_below_error"

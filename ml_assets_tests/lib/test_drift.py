@@ -113,3 +113,13 @@ def test_a_profile_survives_its_json_cache() -> None:
 def test_a_threshold_refuses_an_error_level_below_its_warning() -> None:
     with pytest.raises(ValueError, match="warn <= error"):
         Threshold(0.3, 0.1)
+
+
+def test_a_batch_is_judged_against_the_newest_model_not_trained_on_it() -> None:
+    from ml_assets.lib.drift_report import TrainedOn, choose_reference
+
+    older = TrainedOn("m1", "d1", ("b1",), "champion v0001")
+    newer = TrainedOn("m2", "d2", ("b1", "b2"), "champion v0002")
+    assert choose_reference("b2", [newer, older]) is older
+    assert choose_reference("b3", [newer, older]) is newer
+    assert choose_reference("b1", [newer, older]) is None
