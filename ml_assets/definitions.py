@@ -12,7 +12,7 @@ import dagster as dg
 from ml_assets.assets.batches import build_batches
 from ml_assets.assets.deployment import build_model_approval, build_production_model
 from ml_assets.assets.evaluation import build_evaluation_report
-from ml_assets.assets.monitoring import build_drift_report
+from ml_assets.assets.monitoring import build_drift_report, build_live_performance
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
 from ml_assets.automation.monitoring import (
@@ -54,6 +54,7 @@ def build_assets(project: Project) -> list[dg.AssetsDefinition]:
         build_trained_model(project),
         build_evaluation_report(project),
         build_drift_report(project),
+        build_live_performance(project),
         build_model_approval(project),
         build_production_model(project),
     ]

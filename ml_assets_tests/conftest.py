@@ -21,6 +21,7 @@ ASSET_NAMES = (
     "trained_model",
     "evaluation_report",
     "drift_report",
+    "live_performance",
     "model_approval",
     "production_model",
 )

@@ -1,11 +1,22 @@
-"""The ``drift_report`` asset: each new batch against the serving model's training set."""
+"""Monitoring assets: drift of each new batch, and the serving model's live performance.
+
+``drift_report`` compares each batch with the training set of the model serving when it
+landed; ``live_performance`` scores that model on newly labelled data.
+"""
 
 import json
 
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.constants import AUTOMATION, DRIFT_REPORT, MODEL, TRAINED_MODEL, write_pool
+from ml_assets.constants import (
+    AUTOMATION,
+    DRIFT_REPORT,
+    LIVE_PERFORMANCE,
+    MODEL,
+    TRAINED_MODEL,
+    write_pool,
+)
 from ml_assets.lib.batch_records import BatchTable
 from ml_assets.lib.project_config import Project
 from ml_assets.lib.versioning import source_version
@@ -254,3 +265,155 @@ def _mark_retraining(settings: PipelineSettings, report: dict) -> None:
     from ml_assets.lib.drift_report import retraining_marker_path, write_retraining_marker
 
     write_retraining_marker(retraining_marker_path(settings.storage_dir), report)
+
+
+LIVE_PERFORMANCE_HOLDS = dg.AssetCheckSpec(
+    "live_performance_holds",
+    asset=LIVE_PERFORMANCE,
+    description="On newly labelled data the serving model's primary metric is within "
+    "max_drop of its held-out value (warns, and alerts once per drop).",
+)
+PERFORMANCE_CONDITION = "performance:live_performance"
+
+
+class LivePerformanceConfig(dg.Config):
+    """How far the live metric may fall below the held-out one before it alerts."""
+
+    max_drop: float = Field(
+        default=0.05, ge=0, description="Largest drop of the primary metric that is tolerated."
+    )
+
+
+def _serving(registry: ModelRegistryResource, trained_model, evaluation_report: dict):
+    """The champion (loaded, with its held-out metrics and batches), else the trained model."""
+    models = registry.registry()
+    version = models.alias("champion")
+    if version is not None:
+        model, record = models.load(version)
+        return model, f"champion {version}", record.metrics, set(record.batches)
+    provenance = evaluation_report.get("provenance", {})
+    return (
+        trained_model,
+        "trained_model",
+        evaluation_report.get("metrics", {}),
+        set(provenance.get("batches", [])),
+    )
+
+
+def build_live_performance(project: Project) -> dg.AssetsDefinition:
+    """The live-performance asset of one project."""
+
+    @dg.asset(
+        group_name=MODEL,
+        pool=write_pool("live_performance"),
+        code_version=source_version("ml_assets.lib.live_performance", extra=repr(project.spec)),
+        automation_condition=AUTOMATION,
+        kinds={"scikit-learn"},
+        metadata={STORAGE_FORMAT: "report"},
+        check_specs=[LIVE_PERFORMANCE_HOLDS],
+    )
+    def live_performance(
+        context: dg.AssetExecutionContext,
+        config: LivePerformanceConfig,
+        trained_model,
+        features: BatchTable,
+        evaluation_report: dict,
+        settings: PipelineSettings,
+        alerts: AlertSink,
+        registry: ModelRegistryResource,
+    ):
+        """The serving model's metric on each newly labelled batch or labels file.
+
+        Batches it was not trained on, and files in ``<data_dir>/labels/``, each beside the
+        model's held-out metric; a drop beyond ``max_drop`` warns and alerts once.
+        """
+        from pathlib import Path
+
+        from ml_assets.lib.drift_report import batch_rows
+        from ml_assets.lib.live_performance import (
+            LABELS_SUBDIR,
+            LabelsError,
+            dropped,
+            labels_files,
+            live_row,
+            read_labels,
+        )
+
+        model, name, held_out, learned = _serving(registry, trained_model, evaluation_report)
+        store, spec = batch_store(settings), project.spec
+        rows, errors = {}, {}
+        for batch in [b for b in features.batches if b not in learned]:
+            rows[batch] = live_row(
+                model, batch_rows(store, features.version, batch), spec, held_out
+            )
+        for path in labels_files(Path(settings.data_dir) / LABELS_SUBDIR):
+            try:
+                labelled = read_labels(path, spec, getattr(model, "classes_", []))
+            except LabelsError as error:
+                errors[path.name] = str(error)
+                continue
+            rows[f"{LABELS_SUBDIR}/{path.name}"] = live_row(model, labelled, spec, held_out)
+        drops = dropped(rows, config.max_drop)
+        report = {"model": name, "rows": rows, "errors": errors, "dropped": drops}
+        report["max_drop"] = config.max_drop
+        _alert_drop(context, alerts, report)
+        markdown = _live_markdown(report)
+        yield dg.Output({**report, "markdown": markdown}, metadata=_live_metadata(report, markdown))
+        yield dg.AssetCheckResult(
+            check_name=LIVE_PERFORMANCE_HOLDS.name,
+            passed=not drops and not errors,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(
+                [f"{source}: {name} dropped {drop:.3f}" for source, drop in drops.items()]
+                + list(errors.values())
+            )
+            or f"{len(rows)} labelled source(s) within {config.max_drop} of the held-out metric",
+            metadata={"dropped": dg.MetadataValue.json(drops), "labelled_sources": len(rows)},
+        )
+
+    return live_performance
+
+
+def _live_markdown(report: dict) -> str:
+    """The live metrics as a table, with the files that could not be scored."""
+    from ml_assets.lib.markdown import table
+
+    lines = [f"# Live performance of {report['model']}", ""]
+    rows = [
+        {"source": s, **{k: v for k, v in r.items() if k != "metrics"}}
+        for s, r in report["rows"].items()
+    ]
+    lines += [table(rows) if rows else "No newly labelled data yet.", ""]
+    lines += [f"- {file} not scored: {error}" for file, error in report["errors"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _live_metadata(report: dict, markdown: str) -> dict:
+    """The latest live figures the UI plots across materializations."""
+    drops = [r["drop"] for r in report["rows"].values() if r.get("drop") is not None]
+    return {
+        "report": dg.MetadataValue.md(markdown),
+        "serving_model": report["model"],
+        "labelled_sources": len(report["rows"]),
+        "largest_drop": max(drops, default=0.0),
+    }
+
+
+def _alert_drop(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -> None:
+    """One alert per set of dropped sources; silence while it stays the same."""
+    drops = report["dropped"]
+    if not drops:
+        alerts.resolve(PERFORMANCE_CONDITION)
+        return
+    named = ", ".join(f"{source} ({drop:.3f})" for source, drop in drops.items())
+    alerts.send_once(
+        PERFORMANCE_CONDITION,
+        json.dumps(sorted(drops)),
+        "performance_drop",
+        f"{report['model']}: live metric dropped more than {report['max_drop']} in {named}",
+        asset=LIVE_PERFORMANCE.to_user_string(),
+        check=LIVE_PERFORMANCE_HOLDS.name,
+        batch=sorted(drops),
+        figures={source: report["rows"][source] for source in drops},
+        run_id=context.run_id,
+    )

@@ -21,6 +21,7 @@ ASSETS = {
     "trained_model": ("model", {"features"}),
     "evaluation_report": ("model", {"trained_model", "features"}),
     "drift_report": ("model", {"trained_model", "features"}),
+    "live_performance": ("model", {"trained_model", "features", "evaluation_report"}),
     "model_approval": ("model", {"trained_model", "evaluation_report", "features"}),
     "production_model": ("model", {"model_approval"}),
 }
@@ -35,6 +36,7 @@ CHECKS = {
     ("drift_report", "drift_below_error"): False,
     ("raw_data", "freshness_check"): False,
     ("trained_model", "freshness_check"): False,
+    ("live_performance", "live_performance_holds"): False,
     ("model_approval", "approval_gate"): True,
 }
 
@@ -103,6 +105,7 @@ def test_each_step_writes_through_its_own_pool() -> None:
         "ml_assets.write.trained_model",
         "ml_assets.write.evaluation_report",
         "ml_assets.write.drift_report",
+        "ml_assets.write.live_performance",
         "ml_assets.write.registry",
     }
 
@@ -154,7 +157,7 @@ def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "9 []"
+    assert done.stdout.strip() == "10 []"
     assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
     after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
     assert {p for p in after - before if "__pycache__" not in p.parts} == set()

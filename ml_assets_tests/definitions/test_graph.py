@@ -53,6 +53,7 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
         "beats_baselines",
         "drift_below_warning",
         "drift_below_error",
+        "live_performance_holds",
         "approval_gate",
     }
     assert all(evaluation.passed for evaluation in checks.values())

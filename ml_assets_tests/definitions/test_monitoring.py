@@ -109,3 +109,29 @@ def test_drifted_batch_command_lands_the_file_and_refuses_other_projects(
     monkeypatch.setenv("ML_ASSETS_CONFIG", str(other))
     assert main(["drifted-batch"]) == 2
     assert "active project is 'churn'" in capsys.readouterr().err
+
+
+def test_flipped_labels_raise_exactly_one_performance_alert(data_dir: Path, instance) -> None:
+    from ml_assets.demo.data import make_demo_frame
+
+    assert materialize(data_dir, instance).success
+    labels = data_dir / "labels"
+    labels.mkdir()
+    frame = make_demo_frame(300, seed=21)
+    frame.to_csv(labels / "honest.csv", index=False)
+    result = materialize(data_dir, instance, selection="live_performance")
+    assert check_results(result)["live_performance_holds"].passed
+    assert alerts_of(data_dir, "performance_drop") == []
+
+    frame.assign(target=1 - frame["target"]).to_csv(labels / "flipped.csv", index=False)
+    for _ in range(2):
+        result = materialize(data_dir, instance, selection="live_performance")
+        assert not check_results(result)["live_performance_holds"].passed
+    (alert,) = alerts_of(data_dir, "performance_drop")
+    assert alert["batch"] == ["labels/flipped.csv"] and alert["check"] == "live_performance_holds"
+    figures = alert["figures"]["labels/flipped.csv"]
+    assert figures["metric"] == "roc_auc" and figures["live"] < 0.2 < 0.9 < figures["held_out"]
+    report = json.loads((data_dir / "storage" / "live_performance.json").read_text())
+    assert (
+        report["model"] == "champion v0001" and report["rows"]["labels/honest.csv"]["drop"] < 0.05
+    )
