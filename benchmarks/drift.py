@@ -100,7 +100,7 @@ def plot_figures(repeats: int) -> None:
     report = evaluate(model, features, DEMO_SPEC)
     test = features[features["_split"] == "test"]
     plots.render(plots._figure()[0])  # matplotlib's first import and font cache, paid once
-    evaluation, images = timed(
+    evaluation, (images, _) = timed(
         lambda: plots.evaluation_images(model, test, DEMO_SPEC, report, 42), repeats
     )
     frame, numeric, categorical = table(5000, seed=1)

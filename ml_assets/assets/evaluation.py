@@ -78,10 +78,14 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
             "config_hash": project.config_hash,
             "created_at": now_iso(),
         }
-        markdown = report_markdown(report) + _plots(trained_model, rows, project, report, settings)
+        pictures, importances = _plots(trained_model, rows, project, report, settings)
+        report["permutation_importance"] = importances
+        markdown = report_markdown(report) + pictures
         html = report_html("Evaluation report", markdown)
+        importance = {f"importance_{name}": value for name, value in importances.items()}
         yield dg.Output(
-            {**report, "markdown": markdown, "html": html}, metadata=_metadata(report, markdown)
+            {**report, "markdown": markdown, "html": html},
+            metadata={**_metadata(report, markdown), **importance},
         )
         verdict = report["verdict"]
         yield dg.AssetCheckResult(
@@ -97,13 +101,17 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
     return evaluation_report
 
 
-def _plots(model, rows, project: Project, report: dict, settings: PipelineSettings) -> str:
-    """The report's pictures as a Markdown section of inline PNGs (from the held-out rows)."""
+def _plots(model, rows, project: Project, report: dict, settings: PipelineSettings):
+    """The report's pictures (a Markdown section of inline PNGs) and the importances.
+
+    An importance is the drop of the primary metric when one input column is shuffled.
+    """
     from ml_assets.lib.dataset import SPLIT, TEST
     from ml_assets.lib.plots import evaluation_images, images_markdown
 
     test = rows[rows[SPLIT] == TEST]
-    return images_markdown(evaluation_images(model, test, project.spec, report, settings.seed))
+    images, importances = evaluation_images(model, test, project.spec, report, settings.seed)
+    return images_markdown(images), importances
 
 
 def _model_metadata(context: dg.AssetExecutionContext, fingerprint: str) -> dict:

@@ -249,8 +249,8 @@ def report_html(title: str, markdown: str) -> str:
 
 def evaluation_images(
     model: Any, test: Any, spec: Any, report: Mapping[str, Any], seed: int
-) -> dict[str, bytes]:
-    """Every picture of the evaluation report, by name, from the held-out rows."""
+) -> tuple[dict[str, bytes], dict[str, float]]:
+    """Every picture of the evaluation report by name, and the permutation importances."""
     from ml_assets.lib.evaluation import PRIMARY_METRIC, SLICE_METRICS, positive_index, predict
     from ml_assets.lib.modeling import model_inputs
 
@@ -266,12 +266,12 @@ def evaluation_images(
             images["roc_pr_calibration"] = classifier_curves(positive, probabilities[:, index])
     if not spec.is_classification:
         images["predicted_vs_actual"] = regression_plots(truth.to_numpy(float), predicted)
-    images["permutation_importance"], _ = permutation_importance(
+    images["permutation_importance"], importances = permutation_importance(
         model, inputs, truth, PRIMARY_METRIC[spec.task], seed
     )
     if report["fairness"]:
         images["metrics_per_group"] = group_metrics(report["fairness"], SLICE_METRICS[spec.task])
-    return images
+    return images, importances
 
 
 def images_markdown(images: Mapping[str, bytes], heading: str = "## Plots") -> str:

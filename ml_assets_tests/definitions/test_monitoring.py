@@ -81,6 +81,10 @@ def test_a_drifted_batch_is_named_alerted_once_and_marks_retraining(data_dir: Pa
     assert materialize(data_dir, instance, selection="drift_report").success
     assert len(alerts_of(data_dir, "drift")) == 1
     assert "data:image/png;base64," in (data_dir / "storage" / "drift_report.md").read_text()
+    evaluation = json.loads((data_dir / "storage" / "evaluation_report.json").read_text())
+    importance = evaluation["permutation_importance"]
+    assert set(importance) == {"numeric1", "numeric2", "numeric_ratio", "category"}
+    assert max(importance, key=importance.get) in {"numeric1", "numeric2", "numeric_ratio"}
 
     if not shutil.which(CHROMIUM) and os.environ.get("CI") != "true":
         pytest.skip(f"{CHROMIUM} is not installed (CI installs it): the HTML was not opened")
