@@ -173,7 +173,6 @@ def drift_report(
                 )
                 continue
             profiles[reference] = reference_profile(store, training_set, model, model_version, spec)
-        rows = scored(batch_rows(store, features.version, record.batch), model, spec)
         compared[record.batch] = {
             "reference": {
                 "source": reference.source,
@@ -183,7 +182,9 @@ def drift_report(
                 "profile": profiles[reference].key,
                 "scored_with": model_version,
             },
-            **compare(profiles[reference], rows, thresholds),
+            **_comparison(
+                store, features, record.batch, model, spec, profiles[reference], thresholds
+            ),
         }
     drifted = {batch: c["drifted"] for batch, c in compared.items() if c["drifted"]}
     return {
@@ -195,6 +196,29 @@ def drift_report(
         "retraining_due": bool(drifted),
         "thresholds": {name: [t.warn, t.error] for name, t in thresholds.items()},
     }
+
+
+def _comparison(
+    store: Any,
+    features: BatchTable,
+    batch: str,
+    model: Any,
+    spec: DatasetSpec,
+    profile: Profile,
+    thresholds: Mapping[str, Threshold],
+) -> dict[str, Any]:
+    """One batch against one profile, computed once per batch, profile and thresholds."""
+    from ml_assets.lib.storage import atomic_write_text
+
+    judged = json.dumps({n: [t.warn, t.error] for n, t in sorted(thresholds.items())})
+    key = profile_key(profile.key, features.version, batch, judged)
+    path = store.root.parent / "drift" / "batches" / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    rows = scored(batch_rows(store, features.version, batch), model, spec)
+    comparison = compare(profile, rows, thresholds)
+    atomic_write_text(path, json.dumps(comparison))
+    return comparison
 
 
 def drift_markdown(report: Mapping[str, Any], images: Mapping[str, str] | None = None) -> str:

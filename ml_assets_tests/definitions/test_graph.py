@@ -103,6 +103,8 @@ def test_a_bad_batch_between_good_ones_never_stops_them(data_dir: Path, instance
     assert "raise checks.max_quarantined_share" in warned.description
     alerts = [json.loads(line) for line in (data_dir / "alerts.jsonl").read_text().splitlines()]
     assert [(a["kind"], a["batch"][:14]) for a in alerts] == [("batch_rejected", "m_shifted.csv-")]
+    assert (alerts[0]["asset"], alerts[0]["check"]) == ("validated_data", "batches_accepted")
+    assert alerts[0]["figures"] == {"rows_in": 120, "rows_breaking": 120}
 
     again = materialize(data_dir, instance)
     assert again.success and len((data_dir / "alerts.jsonl").read_text().splitlines()) == 1
