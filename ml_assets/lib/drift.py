@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-PROFILE_VERSION = "1"
+PROFILE_VERSION = "2"  # bump when binning changes: cached profiles are rebuilt
 FINE_BINS = 100  # percentiles: the binned KS is within one reference percentile of the exact one
 PSI_BINS = 10  # deciles: PSI's usual bins, few enough that sampling noise stays below 0.01
 EPSILON = 1e-4  # stands in for an empty bin's share so PSI stays finite
@@ -116,7 +116,8 @@ def numeric_profile(values: pd.Series | np.ndarray) -> NumericProfile:
     ordered = np.sort(present)  # one sort serves the quantiles and the counts
     quantiles = np.quantile(ordered, np.linspace(0, 1, FINE_BINS + 1)[1:-1])
     edges = np.unique(quantiles)
-    below = np.searchsorted(ordered, edges, side="right")  # values < each next edge's bin
+    # Bin i holds edges[i-1] <= v < edges[i], as numeric_drift bins a batch: count v < edge.
+    below = np.searchsorted(ordered, edges, side="left")
     counts = np.diff(np.concatenate([[0], below, [len(ordered)]]))
     step = FINE_BINS // PSI_BINS
     deciles = np.unique(quantiles[step - 1 :: step])  # the 10th, 20th, … percentiles

@@ -172,8 +172,9 @@ def drift_panels(
 ) -> bytes:
     """Reference against current distribution of each column, its verdict in the title.
 
-    Numeric columns: the share of rows in each of the reference's deciles (the reference's are
-    10% each by construction, so a shift shows as bars leaning to one side). Categorical
+    Numeric columns: the share of rows in each of the reference's deciles, labelled by their
+    upper edges (the reference's are 10% each unless values tie, so a shift shows as bars
+    leaning to one side). Categorical
     columns: the share of each category (the most common ``TOP_CATEGORIES``).
     """
     names = list(columns or comparison["columns"])
@@ -203,7 +204,10 @@ def _decile_shares(profile: Any, statistics: Mapping[str, Any]) -> tuple:
     groups = np.asarray(profile.psi_groups)
     reference = np.bincount(groups, weights=np.asarray(profile.counts, dtype=float))
     current = np.bincount(groups, weights=np.asarray(statistics["histogram"], dtype=float))
-    labels = [f"q{i + 1}" for i in range(len(reference))]
+    # Decile k ends where bin groups[i] first reaches k + 1, at the percentile edge edges[i - 1].
+    starts = [int(np.argmax(groups == k)) for k in range(1, len(reference))]
+    uppers = [profile.edges[i - 1] for i in starts]
+    labels = [f"<{upper:.3g}" for upper in uppers] + [f"≥{uppers[-1]:.3g}" if uppers else "all"]
     return _share(reference), _share(current), labels
 
 

@@ -123,3 +123,9 @@ def test_a_batch_is_judged_against_the_newest_model_not_trained_on_it() -> None:
     assert choose_reference("b2", [newer, older]) is older
     assert choose_reference("b3", [newer, older]) is newer
     assert choose_reference("b1", [newer, older]) is None
+
+
+def test_a_column_of_ties_compared_with_itself_shows_no_drift() -> None:
+    values = np.random.default_rng(6).choice([0.1, 0.5, 0.9, 0.95], 2000)
+    drift = numeric_drift(numeric_profile(values), values)
+    assert drift["psi"] == pytest.approx(0.0) and drift["ks"] == pytest.approx(0.0)
