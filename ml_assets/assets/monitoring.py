@@ -225,7 +225,11 @@ def _checks(report: dict):
                 if failing
                 else f"{len(report['batches'])} batch(es) compared, none at {level} level"
             ),
-            metadata={"batches": dg.MetadataValue.json(failing)},
+            metadata={
+                "batches": dg.MetadataValue.json(failing),
+                "columns": sum(len(columns) for columns in failing.values()),
+                "largest_statistic": _worst_statistic(report),
+            },
         )
 
 
