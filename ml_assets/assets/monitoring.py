@@ -304,6 +304,19 @@ def _serving(registry: ModelRegistryResource, trained_model, evaluation_report: 
     )
 
 
+def _version_metrics(registry: ModelRegistryResource):
+    """A lookup of a registered version's held-out metrics ({} for an unknown version)."""
+    models = registry.registry()
+
+    def metrics(version: str) -> dict:
+        try:
+            return models.get(version).metrics
+        except KeyError:
+            return {}
+
+    return metrics
+
+
 def build_live_performance(project: Project) -> dg.AssetsDefinition:
     """The live-performance asset of one project."""
 
@@ -328,35 +341,27 @@ def build_live_performance(project: Project) -> dg.AssetsDefinition:
     ):
         """The serving model's metric on each newly labelled batch or labels file.
 
-        Batches it was not trained on, and files in ``<data_dir>/labels/``, each beside the
-        model's held-out metric; a drop beyond ``max_drop`` warns and alerts once.
+        Batches it was not trained on, files in ``<data_dir>/labels/`` with the model's inputs,
+        and files there keyed by ``request_key`` (joined with the prediction log, per served
+        version), each beside the held-out metric; a drop beyond ``max_drop`` warns and alerts.
         """
         from pathlib import Path
 
         from ml_assets.lib.drift_report import batch_rows
-        from ml_assets.lib.live_performance import (
-            LABELS_SUBDIR,
-            LabelsError,
-            dropped,
-            labels_files,
-            live_row,
-            read_labels,
-        )
+        from ml_assets.lib.live_performance import dropped, labelled_files, live_row
 
+        positive = evaluation_report.get("positive_label", project.spec.positive_label)
         model, name, held_out, learned = _serving(registry, trained_model, evaluation_report)
         store, spec = batch_store(settings), project.spec
-        rows, errors = {}, {}
+        rows = {}
         for batch in [b for b in features.batches if b not in learned]:
             rows[batch] = live_row(
                 model, batch_rows(store, features.version, batch), spec, held_out
             )
-        for path in labels_files(Path(settings.data_dir) / LABELS_SUBDIR):
-            try:
-                labelled = read_labels(path, spec, getattr(model, "classes_", []))
-            except LabelsError as error:
-                errors[path.name] = str(error)
-                continue
-            rows[f"{LABELS_SUBDIR}/{path.name}"] = live_row(model, labelled, spec, held_out)
+        files, errors = labelled_files(
+            Path(settings.data_dir), model, spec, held_out, positive, _version_metrics(registry)
+        )
+        rows |= files
         drops = dropped(rows, config.max_drop)
         report = {"model": name, "rows": rows, "errors": errors, "dropped": drops}
         report["max_drop"] = config.max_drop
