@@ -25,13 +25,15 @@ class Hook(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def evaluation(passed: bool) -> dg.AssetCheckEvaluation:
+def evaluation(passed: bool | None) -> dg.AssetCheckEvaluation:
+    """``None``: failed because the asset was never materialized (nothing stale yet)."""
+    metadata = {"dagster/overdue_seconds": 3600.0, "dagster/last_updated_timestamp": 1.0e9}
     return dg.AssetCheckEvaluation(
         asset_key=TRAINED_MODEL,
         check_name="freshness_check",
-        passed=passed,
+        passed=bool(passed),
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"dagster/overdue_seconds": 3600.0},
+        metadata={} if passed is None else metadata,
         description="overdue by an hour",
     )
 
@@ -46,7 +48,7 @@ def test_a_failing_check_alerts_once_until_it_passes_again(tmp_path: Path) -> No
     cursor = None
     try:
         with dg.instance_for_test() as instance:
-            for passed in (False, False, True, False):
+            for passed in (None, False, False, True, False):
                 instance.report_runless_asset_event(evaluation(passed))
                 context = dg.build_sensor_context(
                     instance=instance, cursor=cursor, definitions=DEFS
@@ -61,7 +63,7 @@ def test_a_failing_check_alerts_once_until_it_passes_again(tmp_path: Path) -> No
     first = lines[0]
     assert first["kind"] == "freshness" and first["asset"] == "trained_model"
     assert first["check"] == "freshness_check" and first["severity"] == "WARN"
-    assert first["figures"] == {"dagster/overdue_seconds": 3600.0} and "run_id" in first
+    assert first["figures"]["dagster/overdue_seconds"] == 3600.0 and "run_id" in first
     assert "overdue by an hour" in first["message"]
 
 
