@@ -42,11 +42,6 @@ class TrainedOn:
     registry_version: str | None = None
 
 
-def choose_reference(batch: str, candidates: Sequence[TrainedOn]) -> TrainedOn | None:
-    """The newest of ``candidates`` (newest first) not trained on ``batch``, or None."""
-    return next((trained for trained in candidates if batch not in trained.batches), None)
-
-
 def champions(registry: Any) -> list[TrainedOn]:
     """Every model that was champion: the current one first, then back through the history."""
     order: list[str] = []
@@ -154,25 +149,23 @@ def drift_report(
     """
     compared: dict[str, Any] = {}
     skipped: dict[str, str] = {}
-    profiles: dict[str, Profile] = {}
+    located: dict[TrainedOn, BatchTable | None] = {}
+    profiles: dict[TrainedOn, Profile] = {}
     for record in features.records:
-        reference = choose_reference(record.batch, candidates)
-        if reference is None:
-            skipped[record.batch] = "part of the reference training set"
-            continue
         if record.rows_valid < min_batch_rows:
             skipped[record.batch] = f"{record.rows_valid} rows (fewer than {min_batch_rows})"
             continue
+        reference, reason = choose_reference(
+            record.batch, candidates, lambda trained: locate_training_set(store, trained), located
+        )
+        if reference is None:
+            skipped[record.batch] = reason
+            continue
         model, model_version = scorer(reference)
         if reference not in profiles:
-            training_set = locate_training_set(store, reference)
-            if training_set is None:
-                skipped[record.batch] = (
-                    f"training set {reference.data_version} of {reference.source} is not in "
-                    "the batch store"
-                )
-                continue
-            profiles[reference] = reference_profile(store, training_set, model, model_version, spec)
+            profiles[reference] = reference_profile(
+                store, located[reference], model, model_version, spec
+            )
         compared[record.batch] = {
             "reference": {
                 "source": reference.source,
@@ -196,6 +189,29 @@ def drift_report(
         "retraining_due": bool(drifted),
         "thresholds": {name: [t.warn, t.error] for name, t in thresholds.items()},
     }
+
+
+def choose_reference(
+    batch: str,
+    candidates: Sequence[TrainedOn],
+    locate: Callable[[TrainedOn], BatchTable | None],
+    located: dict[TrainedOn, BatchTable | None],
+) -> tuple[TrainedOn | None, str]:
+    """The newest candidate not trained on ``batch`` whose training set can be found.
+
+    ``candidates`` are newest first; returns the one chosen, or None and why. ``located``
+    remembers what ``locate`` found for each candidate.
+    """
+    reason = "part of the reference training set"
+    for trained in candidates:
+        if batch in trained.batches:
+            continue
+        if trained not in located:
+            located[trained] = locate(trained)
+        if located[trained] is not None:
+            return trained, ""
+        reason = f"training set {trained.data_version} of {trained.source} is not in the store"
+    return None, reason
 
 
 def _comparison(
@@ -230,7 +246,7 @@ def drift_markdown(report: Mapping[str, Any], images: Mapping[str, str] | None =
         )
         lines += [f"**Drift above the error thresholds**: {named}. Retraining is due.", ""]
     if not report["batches"]:
-        lines += ["No batch to compare: every batch is part of its reference training set.", ""]
+        lines += ["No batch compared (each one's reason is below).", ""]
     for batch, comparison in report["batches"].items():
         reference = comparison["reference"]
         lines += [

@@ -119,10 +119,20 @@ def test_a_batch_is_judged_against_the_newest_model_not_trained_on_it() -> None:
     from ml_assets.lib.drift_report import TrainedOn, choose_reference
 
     older = TrainedOn("m1", "d1", ("b1",), "champion v0001")
-    newer = TrainedOn("m2", "d2", ("b1", "b2"), "champion v0002")
-    assert choose_reference("b2", [newer, older]) is older
-    assert choose_reference("b3", [newer, older]) is newer
-    assert choose_reference("b1", [newer, older]) is None
+    lost = TrainedOn("m2", "d2", ("b1", "b2"), "champion v0002")  # its training set is gone
+    newer = TrainedOn("m3", "d3", ("b1", "b2", "b3"), "champion v0003")
+    stored = {"d1": "table 1", "d3": "table 3"}
+    candidates = [newer, lost, older]
+
+    def choose(batch: str):
+        return choose_reference(batch, candidates, lambda t: stored.get(t.data_version), {})
+
+    assert choose("b3") == (older, "")
+    assert choose("b4") == (newer, "")
+    assert choose("b1") == (None, "part of the reference training set")
+    del stored["d1"]
+    reference, reason = choose("b3")
+    assert reference is None and "training set d1 of champion v0001 is not in the store" in reason
 
 
 def test_a_column_of_ties_compared_with_itself_shows_no_drift() -> None:
