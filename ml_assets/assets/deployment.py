@@ -32,8 +32,8 @@ class ApprovalConfig(dg.Config):
     )
     linear_baseline_tolerance: float = Field(
         default=0.01,
-        description="Most the candidate may trail the plain linear baseline (they tie on "
-        "linearly separable data, as on the demo).",
+        description="Most the candidate may trail the plain linear baseline (fails when the "
+        "whole 95% bootstrap interval of the difference lies below; they tie on the demo).",
     )
     champion_tolerance: float = Field(
         default=0.01,
@@ -42,7 +42,8 @@ class ApprovalConfig(dg.Config):
     )
     max_fairness_gap: float = Field(
         default=0.1,
-        description="Largest gap allowed between slices of a sensitive column, on any metric.",
+        description="Largest gap of the primary metric between slices of a sensitive column "
+        "(fails when its whole 95% bootstrap interval lies above).",
     )
     slice_bounds: dict[str, float] | None = Field(
         default=None,

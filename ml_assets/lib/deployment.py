@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ml_assets.lib.approval import GateThresholds, compare_with_champion, judge
+from ml_assets.lib.approval import GateThresholds, compare_with_champion, judge, slice_gap
 from ml_assets.lib.dataset import SPLIT, DatasetSpec
 from ml_assets.lib.features import TEST
 from ml_assets.lib.registry import (
@@ -72,7 +72,18 @@ def review_candidate(
         if thresholds.compare_with_champion
         else None
     )
-    decision = judge(report, thresholds, comparison)
+    gaps = [
+        slice_gap(
+            candidate,
+            test_rows,
+            spec,
+            column,
+            report.get("positive_label"),
+            fairness["min_rows"],
+        )
+        for column, fairness in report["fairness"].items()
+    ]
+    decision = judge(report, thresholds, comparison, gaps)
     extra = {**record_fields.get("extra", {}), "gate": decision.summary()}
     record = registry.register(candidate, **{**record_fields, "extra": extra})
     outcome = {

@@ -176,11 +176,14 @@ class ModelRegistry:
         return sorted(names, key=lambda name: int(name[1:]))
 
     def _read_record(self, version: str) -> ModelVersion | None:
+        path = self._folder(version) / RECORD_FILE
         try:
-            text = (self._folder(version) / RECORD_FILE).read_text(encoding="utf-8")
+            return ModelVersion(**json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return None
-        return ModelVersion(**json.loads(text))
+        except (json.JSONDecodeError, TypeError) as error:
+            message = f"model version {version}: damaged record {path} ({error})"
+            raise RegistryError(message) from None
 
     def get(self, version: str) -> ModelVersion:
         """The record of ``version``; KeyError naming it when it is not (completely) registered."""

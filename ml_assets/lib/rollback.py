@@ -78,6 +78,11 @@ def rollback(
     return RollbackResult(current, target, reason, actor)
 
 
+def default_registry_dir(data_dir: str) -> str:
+    """Where the registry lives when nothing names another place: ``<data_dir>/registry``."""
+    return f"{str(data_dir).rstrip('/')}/{REGISTRY_SUBDIR}"
+
+
 def registry_for_project(registry_dir: str | None = None) -> ModelRegistry:
     """The active project's registry: ``registry_dir``, ``$ML_ASSETS_REGISTRY_DIR``, or the default.
 
@@ -86,11 +91,13 @@ def registry_for_project(registry_dir: str | None = None) -> ModelRegistry:
     """
     import os
 
-    from ml_assets.lib.project_config import load_project
+    from ml_assets.lib.project_config import DATA_DIR_ENV, load_project
 
     folder = registry_dir or os.environ.get(REGISTRY_DIR_ENV)
     if not folder:
-        folder = f"{load_project().resolved_data_dir()}/{REGISTRY_SUBDIR}"
+        # As text: a Path would fold the "//" of a URL data_dir (s3://bucket/data).
+        data_dir = os.environ.get(DATA_DIR_ENV) or str(load_project().data_dir)
+        folder = default_registry_dir(data_dir)
     return ModelRegistry(folder)
 
 

@@ -6,13 +6,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.lib.rollback import REGISTRY_DIR_ENV, REGISTRY_SUBDIR
+from ml_assets.lib.rollback import REGISTRY_DIR_ENV, REGISTRY_SUBDIR, default_registry_dir
 from ml_assets.resources.settings import PipelineSettings
-
-
-def default_registry_dir(data_dir: str) -> str:
-    """Where the registry lives when nothing names another place."""
-    return f"{str(data_dir).rstrip('/')}/{REGISTRY_SUBDIR}"
 
 
 class ModelRegistryResource(dg.ConfigurableResource):

@@ -195,7 +195,7 @@ def test_the_launchpad_data_dir_moves_every_path_together(tmp_path: Path, instan
     )
     assert result.success
     written = {path.relative_to(elsewhere).parts[0] for path in elsewhere.rglob("*")}
-    assert written == {"landing", "storage", "ingestion", "alerts.jsonl"}
+    assert written == {"landing", "storage", "ingestion", "registry", "alerts.jsonl"}
     assert (elsewhere / "storage" / "trained_model.skops").exists()
     assert pd.read_json(elsewhere / "alerts.jsonl", lines=True)["kind"].tolist() == [
         "batch_rejected"

@@ -15,6 +15,7 @@ from ml_assets.lib.registry import (
     HISTORY_FILE,
     IntegrityError,
     ModelRegistry,
+    RegistryError,
     default_actor,
 )
 from ml_assets.lib.storage import ArtifactLoadError
@@ -122,6 +123,14 @@ def test_a_tampered_sha256_is_refused(tmp_path: Path) -> None:
         registry.load("v0001")
 
 
+def test_a_damaged_record_is_named(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    registry.register(fitted(0), **RECORD)
+    (tmp_path / "versions/v0001/record.json").write_text('{"version": "v0001", "sha')
+    with pytest.raises(RegistryError, match=r"model version v0001: damaged record .*record.json"):
+        registry.get("v0001")
+
+
 def test_an_untrusted_type_in_a_registered_archive_is_refused(tmp_path: Path) -> None:
     import skops.io
     from sklearn.preprocessing import FunctionTransformer
@@ -175,11 +184,12 @@ def test_a_crash_between_alias_and_history_loses_no_change(tmp_path: Path) -> No
     assert json.loads(history_file.read_text().splitlines()[-1])["reason"] == "third"
 
 
-def test_a_url_root_works_through_fsspec() -> None:
-    registry = ModelRegistry("memory://ml-assets-registry-test")
+def test_a_url_root_works_through_fsspec(tmp_path: Path) -> None:
+    url = f"memory://ml-assets-registry/{tmp_path.name}"
+    registry = ModelRegistry(url)
     version = registry.register(fitted(0), **RECORD).version
     registry.set_alias(CHAMPION, version, reason="first", actor="me")
-    model, record = ModelRegistry("memory://ml-assets-registry-test").load(version)
+    model, record = ModelRegistry(url).load(version)
     assert record.version == version and hasattr(model, "predict_proba")
     assert [h["version"] for h in registry.history()] == [version]
 

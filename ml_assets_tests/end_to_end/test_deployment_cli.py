@@ -1,0 +1,68 @@
+"""The README's command with a failing gate, then a rollback, as a user runs them."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ml_assets.demo.data import make_demo_frame
+from ml_assets.lib.registry import CHALLENGER, CHAMPION, ModelRegistry
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
+    return subprocess.run(
+        [str(BIN / command[0]), *command[1:]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+MATERIALIZE = ["dagster", "asset", "materialize", "-m", "ml_assets", "--select", "*"]
+
+
+@pytest.mark.slow
+def test_a_failed_gate_keeps_the_champion_and_the_cli_rolls_the_alias(
+    tmp_path: Path,
+) -> None:
+    landing = tmp_path / "data" / "landing"
+    landing.mkdir(parents=True)
+    make_demo_frame(600).to_csv(landing / "demo.csv", index=False)
+    first = run(MATERIALIZE, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    registry = ModelRegistry(tmp_path / "data" / "registry")
+    assert registry.alias(CHAMPION) == "v0001"
+    champion_bytes = registry.model_path("v0001").read_bytes()
+
+    make_demo_frame(300, seed=7).to_csv(landing / "more.csv", index=False)
+    strict = {"ops": {"model_approval": {"config": {"champion_tolerance": -0.5}}}}
+    refused = run([*MATERIALIZE, "--config-json", json.dumps(strict)], tmp_path)
+    assert refused.returncode != 0  # red: a rejected retrain is news (see docs/deployment.md)
+    assert "blocking asset check failed" in refused.stderr
+    assert "model_approval: approval_gate" in refused.stderr
+    assert registry.alias(CHAMPION) == "v0001"
+    assert registry.model_path("v0001").read_bytes() == champion_bytes
+    assert registry.alias(CHALLENGER) == "v0002"
+    assert "not_worse_than_champion" in registry.history()[-1]["reason"]
+
+    nothing_before = run(["ml-assets", "rollback"], tmp_path)
+    assert nothing_before.returncode == 2
+    assert "champion v0001 has no previous version to roll back to" in nothing_before.stderr
+    chosen = run(["ml-assets", "rollback", "--to", "v0002", "--reason", "try it"], tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.startswith("champion: v0001 -> v0002 (try it; by ")
+    assert registry.alias(CHAMPION) == "v0002"
+    assert registry.model_path("v0001").read_bytes() == champion_bytes
