@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--sensitive", nargs="*", default=[], help="columns for fairness slices")
     init.add_argument("--drop", nargs="*", default=[], help="columns the model must not use")
     commands.add_parser("check-config", help=f"validate the file ${CONFIG_ENV} names")
+    drifted = commands.add_parser(
+        "drifted-batch", help="write a deliberately drifted copy of the demo data to land"
+    )
+    drifted.add_argument("--rows", type=int, default=2000, help="rows of the drifted batch")
+    drifted.add_argument("--seed", type=int, default=7, help="seed of the drifted batch")
     rollback = commands.add_parser("rollback", help="point the champion back at a version")
     rollback.add_argument("--to", help="the version to restore (default: the previous champion)")
     rollback.add_argument("--reason", default="rolled back from the command line")
@@ -250,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             _write(args.output, contract_yaml(inference.schema, inference.reasons), args.force)
             columns = len(inference.schema.columns)
             message = f"wrote {args.output} ({columns} columns, {task} target)"
+        elif args.command == "drifted-batch":
+            from ml_assets.demo.drifted import write_drifted_to_project
+
+            message = write_drifted_to_project(load_project(), rows=args.rows, seed=args.seed)
         elif args.command == "rollback":
             from ml_assets.lib.rollback import rollback_command
 

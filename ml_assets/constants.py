@@ -18,6 +18,8 @@ QUARANTINED_ROWS = dg.AssetKey("quarantined_rows")
 FEATURES = dg.AssetKey("features")
 TRAINED_MODEL = dg.AssetKey("trained_model")
 EVALUATION_REPORT = dg.AssetKey("evaluation_report")
+DRIFT_REPORT = dg.AssetKey("drift_report")
+LIVE_PERFORMANCE = dg.AssetKey("live_performance")
 
 TRIGGER_TAG = "ml_assets/trigger"
 FILES_TAG = "ml_assets/files"

@@ -14,10 +14,17 @@ from ml_assets.assets.deployment import build_model_approval, build_production_m
 from ml_assets.assets.evaluation import build_evaluation_report
 from ml_assets.assets.feature_store import build_feature_store
 from ml_assets.assets.model_card import build_model_card
+from ml_assets.assets.monitoring import build_drift_report, build_live_performance
 from ml_assets.assets.scoring import build_ab_test_report, build_batch_predictions
 from ml_assets.assets.stages import in_one_group
 from ml_assets.assets.training import build_trained_model
 from ml_assets.automation.jobs import JOBS
+from ml_assets.automation.monitoring import (
+    build_check_alert_sensor,
+    build_freshness_checks,
+    build_freshness_sensor,
+    build_retraining_sensor,
+)
 from ml_assets.automation.schedules import build_retrain_schedule
 from ml_assets.automation.sensors import (
     build_automation_sensor,
@@ -53,6 +60,8 @@ def build_assets(project: Project) -> list[dg.AssetsDefinition]:
             build_batches(project),
             build_trained_model(project),
             build_evaluation_report(project),
+            build_drift_report(project),
+            build_live_performance(project),
             build_model_approval(project),
             build_production_model(project),
             build_batch_predictions(project),
@@ -68,8 +77,10 @@ def build_definitions(project: Project) -> dg.Definitions:
     """Everything Dagster shows and runs for one project."""
     now = current_settings(project)
     sink = AlertSink(settings=now, webhook_url=os.environ.get(WEBHOOK_ENV))
+    freshness = build_freshness_checks(project)
     return dg.Definitions(
         assets=build_assets(project),
+        asset_checks=freshness,
         jobs=JOBS,
         schedules=[build_retrain_schedule(project)],
         sensors=[
@@ -77,6 +88,9 @@ def build_definitions(project: Project) -> dg.Definitions:
             build_automation_sensor(),
             build_run_failure_sensor(sink),
             build_run_recovery_sensor(),
+            build_freshness_sensor(freshness),
+            build_check_alert_sensor(sink),
+            build_retraining_sensor(sink),
         ],
         resources=project_resources(launch_settings(project)),
         executor=project_executor(),

@@ -20,6 +20,8 @@ ASSET_NAMES = (
     "features",
     "trained_model",
     "evaluation_report",
+    "drift_report",
+    "live_performance",
     "model_approval",
     "production_model",
     "batch_predictions",

@@ -122,7 +122,15 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
                     record.batch, record.stage, record.reason, record.failures_by_rule
                 )
                 context.log.warning(message)
-                alerts.send("batch_rejected", message, batch=record.batch, run_id=context.run_id)
+                alerts.send(
+                    "batch_rejected",
+                    message,
+                    batch=record.batch,
+                    run_id=context.run_id,
+                    asset="validated_data",
+                    check="batches_accepted",
+                    figures={"rows_in": record.rows_in, "rows_breaking": record.rows_breaking},
+                )
             new = len(refresh.new)
             for name in schemas:
                 table = refresh.table(name)

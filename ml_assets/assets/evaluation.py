@@ -50,6 +50,7 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
         from ml_assets.lib.batch_records import now_iso
         from ml_assets.lib.evaluation import evaluate, report_markdown
         from ml_assets.lib.modeling import model_fingerprint
+        from ml_assets.lib.plots import report_html
 
         require_usable_training_set(features, project, settings)
         fingerprint = model_fingerprint(trained_model)
@@ -61,9 +62,10 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
                 f"{features.data_version}: rematerialize trained_model first",
                 allow_retries=False,
             )
+        rows = batch_store(settings).read(features)
         report = evaluate(
             trained_model,
-            batch_store(settings).read(features),
+            rows,
             project.spec,
             seed=settings.seed,
             training=trained["training"].value if "training" in trained else None,
@@ -76,8 +78,15 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
             "config_hash": project.config_hash,
             "created_at": now_iso(),
         }
-        markdown = report_markdown(report)
-        yield dg.Output({**report, "markdown": markdown}, metadata=_metadata(report, markdown))
+        pictures, importances = _plots(trained_model, rows, project, report, settings)
+        report["permutation_importance"] = importances
+        markdown = report_markdown(report) + pictures
+        html = report_html("Evaluation report", markdown)
+        importance = {f"importance_{name}": value for name, value in importances.items()}
+        yield dg.Output(
+            {**report, "markdown": markdown, "html": html},
+            metadata={**_metadata(report, markdown), **importance},
+        )
         verdict = report["verdict"]
         yield dg.AssetCheckResult(
             check_name=BEATS_BASELINES.name,
@@ -90,6 +99,19 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
         )
 
     return evaluation_report
+
+
+def _plots(model, rows, project: Project, report: dict, settings: PipelineSettings):
+    """The report's pictures (a Markdown section of inline PNGs) and the importances.
+
+    An importance is the drop of the primary metric when one input column is shuffled.
+    """
+    from ml_assets.lib.dataset import SPLIT, TEST
+    from ml_assets.lib.plots import evaluation_images, images_markdown
+
+    test = rows[rows[SPLIT] == TEST]
+    images, importances = evaluation_images(model, test, project.spec, report, settings.seed)
+    return images_markdown(images), importances
 
 
 def _model_metadata(context: dg.AssetExecutionContext, fingerprint: str) -> dict:

@@ -86,6 +86,8 @@ class ChecksSection(_Strict):
     max_null_share: dict[str, float] = {}
     max_file_bytes: int = Field(default=512 * 1024**2, ge=1)
     min_slice_rows: int = Field(default=30, ge=1)
+    landing_window_hours: float = Field(default=24.0, gt=0)
+    retraining_window_hours: float = Field(default=8 * 24.0, gt=0)
 
 
 class FeatureSelectionSection(_Strict):

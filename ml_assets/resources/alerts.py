@@ -36,6 +36,26 @@ class AlertSink(dg.ConfigurableResource):
             self._post(line, target)
         return alert
 
+    def send_once(
+        self, condition: str, state: str, kind: str, message: str, **details: Any
+    ) -> dict[str, Any] | None:
+        """Alert unless ``condition`` was last seen in this same ``state`` (persisted).
+
+        ``state`` fingerprints what is wrong (the batch and the columns, say): the same condition
+        twice in a row alerts once, a changed one alerts again, and ``resolve`` re-arms it.
+        """
+        from ml_assets.lib.alert_state import remember_state
+
+        if not remember_state(self.settings.alert_state_path, condition, state):
+            return None
+        return self.send(kind, message, condition=condition, **details)
+
+    def resolve(self, condition: str) -> None:
+        """Forget ``condition``'s state: it is healthy again, so its next failure alerts."""
+        from ml_assets.lib.alert_state import remember_state
+
+        remember_state(self.settings.alert_state_path, condition, None)
+
     def _post(self, line: bytes, target: object) -> None:
         """POST one alert; a webhook that is down must not fail the step that alerts."""
         import urllib.request

@@ -33,8 +33,8 @@ def storage_format(context: dg.InputContext | dg.OutputContext) -> str:
 class ArtifactIOManager(dg.UPathIOManager):
     """Stores each asset as ``<base>/<asset key><extension>``, replacing it atomically.
 
-    Reports are JSON, with their ``markdown`` entry written beside them as a ``.md`` file.
-    Every stored output also records what made it (see ``version_metadata``).
+    Reports are JSON, with their ``markdown`` and ``html`` entries written beside them as ``.md``
+    and ``.html`` files. Every stored output also records what made it (see ``version_metadata``).
     """
 
     def __init__(self, base_path: Any, settings_hash: str = "") -> None:
@@ -62,9 +62,11 @@ class ArtifactIOManager(dg.UPathIOManager):
         elif fmt == "skops":
             atomic_write_bytes(path, dump_model(obj))
         else:
-            report = {key: value for key, value in obj.items() if key != "markdown"}
+            report = {key: value for key, value in obj.items() if key not in ("markdown", "html")}
             if obj.get("markdown"):
                 atomic_write_text(path.with_suffix(".md"), obj["markdown"])
+            if obj.get("html"):
+                atomic_write_text(path.with_suffix(".html"), obj["html"])
             atomic_write_text(path, json.dumps(report, indent=2, sort_keys=True, default=str))
 
     def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:

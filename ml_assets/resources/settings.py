@@ -20,6 +20,7 @@ BATCHES_SUBDIR = "batches"
 INGESTION_SUBDIR = "ingestion"
 ALERTS_FILE = "alerts.jsonl"
 STORAGE_URL_ENV = "ML_ASSETS_STORAGE_URL"
+ALERT_STATE_FILE = "alert_state.json"
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -81,6 +82,11 @@ class PipelineSettings(dg.ConfigurableResource):
     def alerts_path(self) -> Path:
         """The JSON-lines file that receives every alert."""
         return Path(self.data_dir) / ALERTS_FILE
+
+    @property
+    def alert_state_path(self) -> Path:
+        """The last state of each alerting condition, so one condition alerts once in a row."""
+        return Path(self.data_dir) / ALERT_STATE_FILE
 
     def limits(self) -> TrainingLimits:
         """The limits the training set is judged against."""

@@ -20,6 +20,8 @@ ASSETS = {
     "features": ("data", {"validated_data"}),
     "trained_model": ("model", {"features"}),
     "evaluation_report": ("model", {"trained_model", "features"}),
+    "drift_report": ("model", {"trained_model", "features"}),
+    "live_performance": ("model", {"trained_model", "features", "evaluation_report"}),
     "model_approval": ("model", {"trained_model", "evaluation_report", "features"}),
     "production_model": ("model", {"model_approval"}),
     "batch_predictions": ("serving", {"production_model"}),
@@ -34,6 +36,11 @@ CHECKS = {
     ("features", "null_rates"): True,
     ("features", "split_is_usable"): True,
     ("evaluation_report", "beats_baselines"): False,
+    ("drift_report", "drift_below_warning"): False,
+    ("drift_report", "drift_below_error"): False,
+    ("raw_data", "freshness_check"): False,
+    ("trained_model", "freshness_check"): False,
+    ("live_performance", "live_performance_holds"): False,
     ("model_approval", "approval_gate"): True,
     ("features", "distribution_bounds"): False,
     ("features", "outlier_share"): False,
@@ -79,7 +86,15 @@ def test_jobs_select_by_group_and_sensors_are_on_and_the_schedule_off() -> None:
     assert jobs == {"full_refresh", "refresh_data", "retrain", "rollback"}
     sensors = {sensor.name: sensor.default_status for sensor in DEFS.sensors}
     assert sensors == dict.fromkeys(
-        ["landing_sensor", "ml_assets_automation", "run_failure_alerts", "dead_run_recovery"],
+        [
+            "landing_sensor",
+            "ml_assets_automation",
+            "run_failure_alerts",
+            "dead_run_recovery",
+            "freshness_checks_sensor",
+            "check_failure_alerts",
+            "retrain_on_drift",
+        ],
         dg.DefaultSensorStatus.RUNNING,
     )
     (schedule,) = DEFS.schedules
@@ -97,6 +112,8 @@ def test_each_step_writes_through_its_own_pool() -> None:
         "ml_assets.write.batches",
         "ml_assets.write.trained_model",
         "ml_assets.write.evaluation_report",
+        "ml_assets.write.drift_report",
+        "ml_assets.write.live_performance",
         "ml_assets.write.registry",
         "ml_assets.write.batch_predictions",
         "ml_assets.write.ab_test_report",
@@ -152,7 +169,7 @@ def test_loading_the_code_location_writes_nothing_and_needs_no_data_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "12 []"
+    assert done.stdout.strip() == "14 []"
     assert list(home.iterdir()) == [] and not (tmp_path / "data").exists()
     after = {path for path in ROOT.rglob("*") if ".venv" not in path.parts}
     assert {p for p in after - before if "__pycache__" not in p.parts} == set()

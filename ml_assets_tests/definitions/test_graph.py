@@ -51,6 +51,9 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
         "null_rates",
         "split_is_usable",
         "beats_baselines",
+        "drift_below_warning",
+        "drift_below_error",
+        "live_performance_holds",
         "approval_gate",
         "distribution_bounds",
         "outlier_share",
@@ -121,6 +124,8 @@ def test_a_bad_batch_between_good_ones_never_stops_them(data_dir: Path, instance
     assert "raise checks.max_quarantined_share" in warned.description
     alerts = [json.loads(line) for line in (data_dir / "alerts.jsonl").read_text().splitlines()]
     assert [(a["kind"], a["batch"][:14]) for a in alerts] == [("batch_rejected", "m_shifted.csv-")]
+    assert (alerts[0]["asset"], alerts[0]["check"]) == ("validated_data", "batches_accepted")
+    assert alerts[0]["figures"] == {"rows_in": 120, "rows_breaking": 120}
 
     again = materialize(data_dir, instance)
     assert again.success and len((data_dir / "alerts.jsonl").read_text().splitlines()) == 1

@@ -21,6 +21,7 @@ from ml_assets_tests.conftest import ASSET_NAMES
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 ASSETS = list(ASSET_NAMES)
+FRESHNESS_SENSOR = "freshness_checks_sensor"
 INTERVAL = 5
 
 
@@ -100,7 +101,9 @@ class DagsterDev:
         return len(self.instance.fetch_materializations(dg.AssetKey(asset), limit=100).records)
 
     def runs(self) -> list[dg.DagsterRun]:
-        return list(self.instance.get_runs())
+        """Runs that materialize assets (the freshness sensor's runs only evaluate checks)."""
+        runs = self.instance.get_runs()
+        return [run for run in runs if run.tags.get("dagster/sensor_name") != FRESHNESS_SENSOR]
 
     def stop(self) -> None:
         if self.process.poll() is None:

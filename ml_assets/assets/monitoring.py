@@ -1,0 +1,428 @@
+"""Monitoring assets: drift of each new batch, and the serving model's live performance.
+
+``drift_report`` compares each batch with the training set of the model serving when it
+landed; ``live_performance`` scores that model on newly labelled data.
+"""
+
+import json
+
+import dagster as dg
+from pydantic import Field
+
+from ml_assets.constants import (
+    AUTOMATION,
+    DRIFT_REPORT,
+    LIVE_PERFORMANCE,
+    MODEL,
+    TRAINED_MODEL,
+    write_pool,
+)
+from ml_assets.lib.batch_records import BatchTable
+from ml_assets.lib.project_config import Project
+from ml_assets.lib.versioning import source_version
+from ml_assets.resources.alerts import AlertSink
+from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.registry import ModelRegistryResource
+from ml_assets.resources.settings import PipelineSettings, batch_store
+
+DRIFT_WARNING = dg.AssetCheckSpec(
+    "drift_below_warning",
+    asset=DRIFT_REPORT,
+    description="No column of a compared batch reaches a warning threshold of drift (warns).",
+)
+DRIFT_ERROR = dg.AssetCheckSpec(
+    "drift_below_error",
+    asset=DRIFT_REPORT,
+    description="No column of a compared batch reaches an error threshold of drift (errs, "
+    "alerts once naming the columns and marks the model as due for retraining).",
+)
+DRIFT_CONDITION = "drift:drift_report"
+HISTORY_LIMIT = 50  # trained_model materializations searched for a batch's reference
+
+
+class DriftConfig(dg.Config):
+    """Thresholds of the drift statistics: a column warns or errs from these values on."""
+
+    warn: dict[str, float] = Field(
+        default={"psi": 0.1, "ks": 0.1, "js_divergence": 0.05, "linf": 0.1}
+        | {"unseen_share": 0.01, "null_change": 0.05},
+        description="Warning level of each statistic (absolute value for null_change).",
+    )
+    error: dict[str, float] = Field(
+        default={"psi": 0.25, "ks": 0.2, "js_divergence": 0.1, "linf": 0.2}
+        | {"unseen_share": 0.05, "null_change": 0.1},
+        description="Error level of each statistic; an error alerts and marks retraining due.",
+    )
+    min_batch_rows: int = Field(
+        default=50, ge=1, description="A batch with fewer rows is too small to judge drift on."
+    )
+
+    def thresholds(self) -> dict:
+        """The thresholds as the drift library takes them."""
+        from ml_assets.lib.drift import Threshold
+
+        if set(self.warn) != set(self.error):
+            raise ValueError(f"warn and error name different statistics: {self.warn} {self.error}")
+        return {name: Threshold(self.warn[name], self.error[name]) for name in self.warn}
+
+
+def _history(context: dg.AssetExecutionContext) -> list:
+    """The trained models' lineage, newest first, from their materializations."""
+    from ml_assets.lib.drift_report import trained_on
+
+    records = context.instance.fetch_materializations(TRAINED_MODEL, limit=HISTORY_LIMIT).records
+    found = []
+    for record in records:
+        materialization = record.asset_materialization
+        metadata = {
+            k: v.value for k, v in (materialization.metadata if materialization else {}).items()
+        }
+        trained = trained_on(metadata, f"trained_model (run {record.run_id[:8]})")
+        if trained is not None:
+            found.append(trained)
+    return found
+
+
+def build_drift_report(project: Project) -> dg.AssetsDefinition:
+    """The drift asset of one project."""
+
+    @dg.asset(
+        group_name=MODEL,
+        pool=write_pool("drift_report"),
+        code_version=source_version(
+            "ml_assets.lib.drift", "ml_assets.lib.drift_report", extra=repr(project.spec)
+        ),
+        automation_condition=AUTOMATION,
+        kinds={"scipy"},
+        metadata={STORAGE_FORMAT: "report"},
+        check_specs=[DRIFT_WARNING, DRIFT_ERROR],
+    )
+    def drift_report(
+        context: dg.AssetExecutionContext,
+        config: DriftConfig,
+        trained_model,
+        features: BatchTable,
+        settings: PipelineSettings,
+        alerts: AlertSink,
+        registry: ModelRegistryResource,
+    ):
+        """Each batch against the training set of the model that was serving when it arrived.
+
+        That model is the newest champion (current, then former) not trained on the batch, or
+        without a registered champion the newest trained_model not trained on it.
+
+        PSI and KS per numeric column, Jensen-Shannon and L-infinity per categorical one, the
+        share of unseen categories, the change in null rate and the drift of the model's scores.
+        Stored as ``storage/drift_report.json`` and ``.md``; the verdict never promotes a model.
+        """
+        from ml_assets.lib.drift_report import champions, drift_markdown, drift_report
+        from ml_assets.lib.modeling import model_fingerprint
+        from ml_assets.lib.plots import report_html
+
+        store = batch_store(settings)
+        models = registry.registry()
+        current = (trained_model, model_fingerprint(trained_model))
+        loaded: dict[str, tuple] = {}
+
+        def scorer(reference):
+            """The registered model of a champion; the current trained_model otherwise."""
+            version = reference.registry_version
+            if version is None:
+                return current
+            if version not in loaded:
+                loaded[version] = (models.load(version)[0], reference.model_version)
+            return loaded[version]
+
+        report = drift_report(
+            store,
+            features,
+            project.spec,
+            candidates=champions(models) or _history(context),
+            scorer=scorer,
+            thresholds=config.thresholds(),
+            min_batch_rows=config.min_batch_rows,
+        )
+        markdown = drift_markdown(report, _images(store, report))
+        _mark_retraining(settings, report)
+        _alert(context, alerts, report)
+        html = report_html("Drift report", markdown)
+        output = {**report, "markdown": markdown, "html": html}
+        yield dg.Output(output, metadata=_metadata(report, markdown))
+        yield from _checks(report)
+
+    return drift_report
+
+
+def _images(store, report: dict) -> dict[str, str]:
+    """Per compared batch, its columns' reference and current distributions as an inline PNG."""
+    from ml_assets.lib.drift_report import load_profile
+    from ml_assets.lib.plots import drift_panels, image_markdown
+
+    return {
+        batch: image_markdown(
+            f"drift of {batch}",
+            drift_panels(comparison, load_profile(store, comparison["reference"]["profile"])),
+        )
+        for batch, comparison in report["batches"].items()
+    }
+
+
+def _worst_statistic(report: dict) -> float:
+    """The largest drift statistic of any compared column, for the UI's plot over time."""
+    values = [
+        abs(value)
+        for comparison in report["batches"].values()
+        for statistics in comparison["columns"].values()
+        for name, value in statistics.items()
+        if name in report["thresholds"] and isinstance(value, float)
+    ]
+    return max(values, default=0.0)
+
+
+def _metadata(report: dict, markdown: str) -> dict:
+    """The report on the asset page and the figures the UI plots across materializations."""
+    return {
+        "report": dg.MetadataValue.md(markdown),
+        "verdict": report["verdict"],
+        "batches_compared": len(report["batches"]),
+        "drifted_columns": dg.MetadataValue.json(report["drifted"]),
+        "largest_statistic": _worst_statistic(report),
+        "retraining_due": report["retraining_due"],
+        "scored_with": ", ".join(report["scored_with"]) or "no batch compared",
+    }
+
+
+def _failing(report: dict, level: str) -> dict[str, list[str]]:
+    """Per batch, the columns at ``level`` or worse."""
+    from ml_assets.lib.drift import SEVERITY_ORDER
+
+    floor = SEVERITY_ORDER[level]
+    failing = {
+        batch: [
+            c for c, s in comparison["columns"].items() if SEVERITY_ORDER[s["verdict"]] >= floor
+        ]
+        for batch, comparison in report["batches"].items()
+    }
+    return {batch: columns for batch, columns in failing.items() if columns}
+
+
+def _checks(report: dict):
+    """One check at each severity, naming the batches and columns that crossed it."""
+    from ml_assets.lib.drift import ERROR, WARN
+
+    for spec, level, severity in (
+        (DRIFT_WARNING, WARN, dg.AssetCheckSeverity.WARN),
+        (DRIFT_ERROR, ERROR, dg.AssetCheckSeverity.ERROR),
+    ):
+        failing = _failing(report, level)
+        named = "; ".join(f"{batch}: {', '.join(columns)}" for batch, columns in failing.items())
+        yield dg.AssetCheckResult(
+            check_name=spec.name,
+            passed=not failing,
+            severity=severity,
+            description=(
+                f"drift at {level} level or above in {named}"
+                if failing
+                else f"{len(report['batches'])} batch(es) compared, none at {level} level"
+            ),
+            metadata={
+                "batches": dg.MetadataValue.json(failing),
+                "columns": sum(len(columns) for columns in failing.values()),
+                "largest_statistic": _worst_statistic(report),
+            },
+        )
+
+
+def _alert(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -> None:
+    """One alert naming the drifted columns; the same drift again stays silent."""
+    if not report["drifted"]:
+        alerts.resolve(DRIFT_CONDITION)
+        return
+    named = "; ".join(f"{batch}: {', '.join(cols)}" for batch, cols in report["drifted"].items())
+    figures = {
+        batch: {
+            column: {
+                k: v
+                for k, v in report["batches"][batch]["columns"][column].items()
+                if k in report["thresholds"]
+            }
+            for column in columns
+        }
+        for batch, columns in report["drifted"].items()
+    }
+    state = json.dumps({batch: sorted(cols) for batch, cols in report["drifted"].items()})
+    alerts.send_once(
+        DRIFT_CONDITION,
+        state,
+        "drift",
+        f"drift above the error thresholds in {named}: retraining is due",
+        asset=DRIFT_REPORT.to_user_string(),
+        check=DRIFT_ERROR.name,
+        batch=sorted(report["drifted"]),
+        figures=figures,
+        run_id=context.run_id,
+    )
+
+
+def _mark_retraining(settings: PipelineSettings, report: dict) -> None:
+    """Write (or clear) ``storage/drift/retraining_due.json``, which the retraining sensor reads."""
+    from ml_assets.lib.drift_report import retraining_marker_path, write_retraining_marker
+
+    write_retraining_marker(retraining_marker_path(settings.storage_dir), report)
+
+
+LIVE_PERFORMANCE_HOLDS = dg.AssetCheckSpec(
+    "live_performance_holds",
+    asset=LIVE_PERFORMANCE,
+    description="On newly labelled data the serving model's primary metric is within "
+    "max_drop of its held-out value (warns, and alerts once per drop).",
+)
+PERFORMANCE_CONDITION = "performance:live_performance"
+
+
+class LivePerformanceConfig(dg.Config):
+    """How far the live metric may fall below the held-out one before it alerts."""
+
+    max_drop: float = Field(
+        default=0.05, ge=0, description="Largest drop of the primary metric that is tolerated."
+    )
+
+
+def _serving(registry: ModelRegistryResource, trained_model, evaluation_report: dict):
+    """The champion (loaded, with its held-out metrics and batches), else the trained model."""
+    models = registry.registry()
+    version = models.alias("champion")
+    if version is not None:
+        model, record = models.load(version)
+        return model, f"champion {version}", record.metrics, set(record.batches)
+    provenance = evaluation_report.get("provenance", {})
+    return (
+        trained_model,
+        "trained_model",
+        evaluation_report.get("metrics", {}),
+        set(provenance.get("batches", [])),
+    )
+
+
+def _version_metrics(registry: ModelRegistryResource):
+    """A lookup of a registered version's held-out metrics ({} for an unknown version)."""
+    models = registry.registry()
+
+    def metrics(version: str) -> dict:
+        try:
+            return models.get(version).metrics
+        except KeyError:
+            return {}
+
+    return metrics
+
+
+def build_live_performance(project: Project) -> dg.AssetsDefinition:
+    """The live-performance asset of one project."""
+
+    @dg.asset(
+        group_name=MODEL,
+        pool=write_pool("live_performance"),
+        code_version=source_version("ml_assets.lib.live_performance", extra=repr(project.spec)),
+        automation_condition=AUTOMATION,
+        kinds={"scikit-learn"},
+        metadata={STORAGE_FORMAT: "report"},
+        check_specs=[LIVE_PERFORMANCE_HOLDS],
+    )
+    def live_performance(
+        context: dg.AssetExecutionContext,
+        config: LivePerformanceConfig,
+        trained_model,
+        features: BatchTable,
+        evaluation_report: dict,
+        settings: PipelineSettings,
+        alerts: AlertSink,
+        registry: ModelRegistryResource,
+    ):
+        """The serving model's metric on each newly labelled batch or labels file.
+
+        Batches it was not trained on, files in ``<data_dir>/labels/`` with the model's inputs,
+        and files there keyed by ``request_key`` (joined with the prediction log, per served
+        version), each beside the held-out metric; a drop beyond ``max_drop`` warns and alerts.
+        """
+        from pathlib import Path
+
+        from ml_assets.lib.drift_report import batch_rows
+        from ml_assets.lib.live_performance import dropped, labelled_files, live_row
+
+        positive = evaluation_report.get("positive_label", project.spec.positive_label)
+        model, name, held_out, learned = _serving(registry, trained_model, evaluation_report)
+        store, spec = batch_store(settings), project.spec
+        rows = {}
+        for batch in [b for b in features.batches if b not in learned]:
+            rows[batch] = live_row(
+                model, batch_rows(store, features.version, batch), spec, held_out
+            )
+        files, errors = labelled_files(
+            Path(settings.data_dir), model, spec, held_out, positive, _version_metrics(registry)
+        )
+        rows |= files
+        drops = dropped(rows, config.max_drop)
+        report = {"model": name, "rows": rows, "errors": errors, "dropped": drops}
+        report["max_drop"] = config.max_drop
+        _alert_drop(context, alerts, report)
+        markdown = _live_markdown(report)
+        yield dg.Output({**report, "markdown": markdown}, metadata=_live_metadata(report, markdown))
+        yield dg.AssetCheckResult(
+            check_name=LIVE_PERFORMANCE_HOLDS.name,
+            passed=not drops and not errors,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(
+                [f"{source}: {name} dropped {drop:.3f}" for source, drop in drops.items()]
+                + list(errors.values())
+            )
+            or f"{len(rows)} labelled source(s) within {config.max_drop} of the held-out metric",
+            metadata={"dropped": dg.MetadataValue.json(drops), "labelled_sources": len(rows)},
+        )
+
+    return live_performance
+
+
+def _live_markdown(report: dict) -> str:
+    """The live metrics as a table, with the files that could not be scored."""
+    from ml_assets.lib.markdown import table
+
+    lines = [f"# Live performance of {report['model']}", ""]
+    rows = [
+        {"source": s, **{k: v for k, v in r.items() if k != "metrics"}}
+        for s, r in report["rows"].items()
+    ]
+    lines += [table(rows) if rows else "No newly labelled data yet.", ""]
+    lines += [f"- {file} not scored: {error}" for file, error in report["errors"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _live_metadata(report: dict, markdown: str) -> dict:
+    """The latest live figures the UI plots across materializations."""
+    drops = [r["drop"] for r in report["rows"].values() if r.get("drop") is not None]
+    return {
+        "report": dg.MetadataValue.md(markdown),
+        "serving_model": report["model"],
+        "labelled_sources": len(report["rows"]),
+        "largest_drop": max(drops, default=0.0),
+    }
+
+
+def _alert_drop(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -> None:
+    """One alert per set of dropped sources; silence while it stays the same."""
+    drops = report["dropped"]
+    if not drops:
+        alerts.resolve(PERFORMANCE_CONDITION)
+        return
+    named = ", ".join(f"{source} ({drop:.3f})" for source, drop in drops.items())
+    alerts.send_once(
+        PERFORMANCE_CONDITION,
+        json.dumps(sorted(drops)),
+        "performance_drop",
+        f"{report['model']}: live metric dropped more than {report['max_drop']} in {named}",
+        asset=LIVE_PERFORMANCE.to_user_string(),
+        check=LIVE_PERFORMANCE_HOLDS.name,
+        batch=sorted(drops),
+        figures={source: report["rows"][source] for source in drops},
+        run_id=context.run_id,
+    )
