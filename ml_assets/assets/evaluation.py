@@ -82,7 +82,7 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
         report["permutation_importance"] = importances
         markdown = report_markdown(report) + pictures
         html = report_html("Evaluation report", markdown)
-        importance = {f"importance_{name}": value for name, value in importances.items()}
+        importance = {f"importance_{name}": round(value, 4) for name, value in importances.items()}
         yield dg.Output(
             {**report, "markdown": markdown, "html": html},
             metadata={**_metadata(report, markdown), **importance},

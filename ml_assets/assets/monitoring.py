@@ -344,6 +344,7 @@ def build_live_performance(project: Project) -> dg.AssetsDefinition:
         Batches it was not trained on, files in ``<data_dir>/labels/`` with the model's inputs,
         and files there keyed by ``request_key`` (joined with the prediction log, per served
         version), each beside the held-out metric; a drop beyond ``max_drop`` warns and alerts.
+        Stored as ``storage/live_performance.json`` and ``.md``.
         """
         from pathlib import Path
 

@@ -20,7 +20,8 @@ from ml_assets_tests.conftest import ASSET_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
-ASSETS = list(ASSET_NAMES)
+# The A/B report follows the serving log and the labels on its hourly cron, not new landing files.
+ASSETS = [name for name in ASSET_NAMES if name != "ab_test_report"]
 FRESHNESS_SENSOR = "freshness_checks_sensor"
 INTERVAL = 5
 

@@ -18,8 +18,17 @@ LOCATION = "ml_assets"
 PUBLIC_ASSETS = ASSET_NAMES
 CHECKS = {
     "validated_data": ("batches_accepted", "contract_failures"),
-    "features": ("enough_rows", "null_rates", "split_is_usable"),
+    "features": (
+        "enough_rows",
+        "null_rates",
+        "split_is_usable",
+        "distribution_bounds",
+        "outlier_share",
+        "correlation_stability",
+        "class_balance",
+    ),
     "evaluation_report": ("beats_baselines",),
+    "model_approval": ("approval_gate",),
 }
 BAD_ROWS = 120
 # What the failed check must say about a batch whose every row has an unknown category.

@@ -112,7 +112,8 @@ def test_a_new_user_materializes_everything_and_reads_a_rejected_batch(
     expect(report.get_by_role("heading", name="Evaluation report")).to_be_visible()
     expect(report).to_contain_text("Candidate against baselines (held-out side)")
     expect(report).to_contain_text("Fairness slices by")
-    # Every figure the report holds must have loaded (the monitoring plots, once they land).
+    # The report's figures (confusion matrix, curves, ...) are there, and each one has loaded.
+    expect(report.locator("img")).not_to_have_count(0)
     for image in report.locator("img").all():
         expect(image).to_be_visible()
         assert image.evaluate("element => element.complete && element.naturalWidth > 0")
