@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", help="the version to restore (default: the previous champion)")
     rollback.add_argument("--reason", default="rolled back from the command line")
     rollback.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
+    promote = commands.add_parser("promote", help="point the champion at the challenger")
+    promote.add_argument("version", nargs="?", help="the version (default: the challenger)")
+    promote.add_argument("--reason", default="promoted from the command line")
+    promote.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
     add_serve_arguments(commands.add_parser("serve", help="serve the champion over HTTP"))
     lineage = commands.add_parser("lineage", help="print a model version's whole lineage")
     lineage.add_argument("version", nargs="?", help="v0001, an alias (default: the champion)")
@@ -263,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
             from ml_assets.lib.rollback import rollback_command
 
             message = rollback_command(args.to, args.reason, args.registry)
+        elif args.command == "promote":
+            from ml_assets.lib.rollback import promote_command
+
+            message = promote_command(args.version, args.reason, args.registry)
         elif args.command == "serve":
             return serve_command(args)
         elif args.command == "lineage":

@@ -64,6 +64,17 @@ class ApprovalConfig(dg.Config):
         return GateThresholds(**self.model_dump())
 
 
+class ProductionConfig(dg.Config):
+    """How a candidate that passed the gate reaches production."""
+
+    canary: bool = Field(
+        default=False,
+        description="On: with a champion in place, the candidate becomes the challenger (served "
+        "to `ml-assets serve --canary-fraction` of the request keys) and the champion keeps "
+        "serving until `ml-assets promote`; with no champion yet it becomes champion.",
+    )
+
+
 def run_actor(context: dg.OpExecutionContext) -> str:
     """Who changes the registry from a run: the run, by id."""
     return f"dagster run {context.run_id}"
@@ -179,10 +190,13 @@ def build_production_model(project: Project) -> dg.AssetsDefinition:
     )
     def production_model(
         context: dg.AssetExecutionContext,
+        config: ProductionConfig,
         model_approval: dict,
         registry: ModelRegistryResource,
     ) -> dg.MaterializeResult:
         """The registry's ``champion``: moved to the candidate only when its gate passed.
+
+        In canary mode the candidate becomes ``challenger`` and the champion stays.
 
         Its data version is the champion's sha256, so what depends on it is stale exactly when
         the champion changes. The registry holds the model; nothing else is stored.
@@ -191,7 +205,9 @@ def build_production_model(project: Project) -> dg.AssetsDefinition:
         from ml_assets.lib.registry import RegistryError
 
         try:
-            promotion = promote(registry.registry(), model_approval, run_actor(context))
+            promotion = promote(
+                registry.registry(), model_approval, run_actor(context), canary=config.canary
+            )
         except RegistryError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from error
         context.log.info(promotion.message())
@@ -199,6 +215,8 @@ def build_production_model(project: Project) -> dg.AssetsDefinition:
             metadata={
                 **champion_metadata(promotion.version, promotion.previous, registry.root),
                 **_version_metadata(context, registry),
+                "promotion_mode": "canary" if config.canary else "direct",
+                "challenger": promotion.challenger.version if promotion.challenger else "none",
             },
             data_version=dg.DataVersion(promotion.version.sha256),
         )

@@ -3,7 +3,8 @@
 ``review_candidate`` registers every candidate (so a rejected one stays inspectable and can serve
 as ``challenger``), runs the approval gate, and on a failure points ``challenger`` at it with the
 reason; it never touches ``champion``. ``promote`` moves ``champion`` to a candidate whose gate
-passed, and only if the champion is still the one the gate compared it with.
+passed, and only if the champion is still the one the gate compared it with; in canary mode
+it points ``challenger`` at it instead, so the champion keeps serving while a canary judges it.
 """
 
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from ml_assets.lib.registry import (
     RegistryError,
 )
 
-PROMOTE, CHALLENGE = "promote", "challenge"
+PROMOTE, CHALLENGE, CANARY = "promote", "challenge", "canary"
 
 
 class StaleEvaluation(ValueError):
@@ -106,25 +107,35 @@ def review_candidate(
 
 @dataclass(frozen=True)
 class Promotion:
-    """What ``promote`` did: the champion before and after, and whether it moved."""
+    """What ``promote`` did: the champion before and after, whether it moved, the canary."""
 
     version: ModelVersion
     previous: str | None
     moved: bool
+    challenger: ModelVersion | None = None
 
     def message(self) -> str:
         """One line for the run's log and the asset's description."""
+        if self.challenger is not None:
+            return (
+                f"challenger: {self.challenger.version} (passed the approval gate; canary "
+                f"before promotion, champion {self.version.version} keeps serving)"
+            )
         if not self.moved:
             return f"{self.version.version} is already the champion: nothing changed"
         before = self.previous or "none"
         return f"champion: {before} -> {self.version.version} (passed the approval gate)"
 
 
-def promote(registry: ModelRegistry, decision: Mapping[str, Any], actor: str) -> Promotion:
+def promote(
+    registry: ModelRegistry, decision: Mapping[str, Any], actor: str, *, canary: bool = False
+) -> Promotion:
     """Point ``champion`` at the decision's candidate; refused unless its gate passed.
 
     Also refused when the champion moved after the gate compared against it (a rollback in
-    between): the comparison no longer holds, so the gate must run again.
+    between): the comparison no longer holds, so the gate must run again. With ``canary`` and a
+    champion in place, the candidate becomes ``challenger`` instead (``ml-assets promote`` ends
+    the canary); with no champion yet it becomes champion, as there is nothing to compare with.
     """
     version = decision["candidate_version"]
     if not decision["passed"]:
@@ -137,6 +148,15 @@ def promote(registry: ModelRegistry, decision: Mapping[str, Any], actor: str) ->
             f"the champion is now {current or 'none'}, but the gate compared {version} with "
             f"{decision['champion_version'] or 'no champion'}: rematerialize model_approval"
         )
+    if canary and current is not None:
+        registry.set_alias(
+            CHALLENGER,
+            version,
+            reason=f"passed the approval gate, canary before promotion: {decision['summary']}",
+            actor=actor,
+            action=CANARY,
+        )
+        return Promotion(registry.verify(current), current, False, registry.get(version))
     registry.set_alias(
         CHAMPION,
         version,

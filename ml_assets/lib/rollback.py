@@ -1,4 +1,4 @@
-"""Rollback: point ``champion`` back at a named version, or at the one it replaced.
+"""Rollback to a named or the previous champion, and its opposite: promoting the challenger.
 
 "The previous version" follows the champion's history as a stack: a promotion pushes, a rollback
 pops back to its target. So rolling back twice from v3 (after v1, v2, v3 were promoted) reaches
@@ -9,9 +9,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ml_assets.lib.registry import CHAMPION, ModelRegistry, RegistryError, default_actor
+from ml_assets.lib.registry import (
+    CHALLENGER,
+    CHAMPION,
+    ModelRegistry,
+    RegistryError,
+    default_actor,
+)
 
 ROLLBACK = "rollback"
+PROMOTE = "promote"  # as ml_assets.lib.deployment names a promotion (it imports pandas)
 # The same names as ml_assets.resources.registry, which imports Dagster (the CLI must not).
 REGISTRY_DIR_ENV = "ML_ASSETS_REGISTRY_DIR"
 REGISTRY_SUBDIR = "registry"
@@ -78,6 +85,34 @@ def rollback(
     return RollbackResult(current, target, reason, actor)
 
 
+def promote_challenger(
+    registry: ModelRegistry, version: str | None = None, *, reason: str, actor: str
+) -> RollbackResult:
+    """Point the champion at ``version`` (or the challenger) and drop the challenger alias.
+
+    Refused, with both aliases untouched, when there is no challenger to promote, the version is
+    not registered or already the champion, or its model file is missing or changed. The change
+    is a promotion in the history, so a later bare rollback returns to the champion it replaced.
+    """
+    challenger = registry.alias(CHALLENGER)
+    target = version or challenger
+    if target is None:
+        raise RegistryError(
+            f"no challenger in the registry at {registry.root}: name a version to promote "
+            f"(registered: {', '.join(v.version for v in registry.versions()) or 'none'})"
+        )
+    registry.get(target)
+    current = registry.alias(CHAMPION)
+    if target == current:
+        raise RegistryError(f"{target} is already the champion")
+    registry.set_alias(
+        CHAMPION, target, reason=reason, actor=actor, action=PROMOTE, expected=current
+    )
+    if challenger == target:
+        registry.remove_alias(CHALLENGER, reason=f"{target} promoted to champion", actor=actor)
+    return RollbackResult(current or "none", target, reason, actor)
+
+
 def default_registry_dir(data_dir: str) -> str:
     """Where the registry lives when nothing names another place: ``<data_dir>/registry``."""
     return f"{str(data_dir).rstrip('/')}/{REGISTRY_SUBDIR}"
@@ -106,6 +141,16 @@ def rollback_command(to: str | None, reason: str, registry_dir: str | None = Non
     registry = registry_for_project(registry_dir)
     try:
         result = rollback(registry, to, reason=reason, actor=default_actor())
+    except KeyError as error:
+        raise RegistryError(str(error).strip("'\"")) from None
+    return f"{result.message()}\nregistry: {registry.root}"
+
+
+def promote_command(version: str | None, reason: str, registry_dir: str | None = None) -> str:
+    """``ml-assets promote``: the change made, or a RegistryError saying why there was none."""
+    registry = registry_for_project(registry_dir)
+    try:
+        result = promote_challenger(registry, version, reason=reason, actor=default_actor())
     except KeyError as error:
         raise RegistryError(str(error).strip("'\"")) from None
     return f"{result.message()}\nregistry: {registry.root}"
