@@ -21,9 +21,9 @@ from ml_assets_tests.conftest import (
 
 
 def run_graph(
-    data_dir: Path, instance: dg.DagsterInstance, **approval
+    data_dir: Path, instance: dg.DagsterInstance, production: dict | None = None, **approval
 ) -> dg.ExecuteInProcessResult:
-    """Materialize everything with fast training and the given gate settings."""
+    """Materialize everything with fast training, the given gate and production settings."""
     return dg.materialize(
         build_assets(DEMO),
         selection="*",
@@ -33,6 +33,7 @@ def run_graph(
             ops={
                 "trained_model": {"config": FAST_TRAINING},
                 "model_approval": {"config": approval},
+                "production_model": {"config": production or {}},
             }
         ),
         raise_on_error=False,
@@ -166,3 +167,26 @@ def test_rollback_from_the_job_and_from_the_command_line(tmp_path: Path, instanc
         raise_on_error=False,
     )
     assert not refused.success and registry.alias(CHAMPION) == "v0001"
+
+
+def test_canary_mode_makes_the_passed_candidate_challenger_and_keeps_the_champion(
+    data_dir: Path, instance
+) -> None:
+    registry = ModelRegistry(data_dir / "registry")
+    assert run_graph(data_dir, instance, production={"canary": True}).success
+    assert registry.aliases() == {CHAMPION: "v0001"}  # no champion yet: canary mode promotes
+    make_demo_frame(300, seed=7).to_csv(data_dir / "landing" / "more.csv", index=False)
+    canary = run_graph(data_dir, instance, production={"canary": True})
+    assert canary.success
+    assert registry.aliases() == {CHAMPION: "v0001", CHALLENGER: "v0002"}
+    change = registry.history()[-1]
+    assert (change["action"], change["actor"]) == ("canary", f"dagster run {canary.run_id}")
+    event = next(
+        e
+        for e in canary.get_asset_materialization_events()
+        if e.asset_key.path == ["production_model"]
+    )
+    metadata = event.materialization.metadata
+    assert metadata["champion"].value == "v0001" and metadata["challenger"].value == "v0002"
+    assert metadata["promotion_mode"].value == "canary" and "code_commit" in metadata
+    assert event.materialization.tags["dagster/data_version"] == registry.get("v0001").sha256
