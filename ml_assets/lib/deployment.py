@@ -149,6 +149,8 @@ def promote(
             f"{decision['champion_version'] or 'no champion'}: rematerialize model_approval"
         )
     if canary and current is not None:
+        if registry.alias(CHALLENGER) == version:  # a rerun: already in canary, record nothing
+            return Promotion(registry.verify(current), current, False, registry.verify(version))
         registry.set_alias(
             CHALLENGER,
             version,

@@ -51,6 +51,8 @@ def test_canary_mode_makes_a_passed_candidate_challenger_and_keeps_the_champion(
     change = registry.history()[-1]
     assert (change["alias"], change["version"], change["action"]) == (CHALLENGER, two, CANARY)
     assert change["actor"] == "run-2" and "canary before promotion" in change["reason"]
+    again = promote(registry, decision(two, one), "run-3", canary=True)
+    assert again.challenger.version == two and registry.history()[-1] == change
 
 
 def test_canary_mode_keeps_the_gates_guarantees(tmp_path: Path) -> None:
