@@ -13,7 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -267,19 +267,46 @@ def read_landing(path: Path, max_bytes: int) -> tuple[str, bytes | IngestionErro
     return sha, data
 
 
-def process_batch(
-    file: str, sha256: str, size: int, data: bytes | IngestionError, rules: BatchRules
-) -> tuple[BatchRecord, dict[str, pd.DataFrame]]:
-    """Read, validate and featurize one batch, or say why it is rejected and keep its rows."""
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch whose rows met the contract well enough to be accepted, with its record so far."""
+
+    record: BatchRecord  # accepted; rows_valid and what the caller computes are still to fill
+    raw: pd.DataFrame
+    valid: pd.DataFrame
+    quarantined: pd.DataFrame
+
+
+Rejection = tuple[BatchRecord, dict[str, pd.DataFrame]]
+
+
+def check_batch(
+    file: str,
+    sha256: str,
+    size: int,
+    data: bytes | IngestionError,
+    rules: BatchRules,
+    *,
+    ignore: Sequence[str] = (),
+    keep_extra: bool = True,
+) -> CheckedBatch | Rejection:
+    """Read and validate one batch: its checked rows, or why it is rejected with its rows kept.
+
+    ``ignore`` names columns dropped before the contract sees the file (the target, when
+    scoring); ``keep_extra`` keeps columns a non-strict contract allows beside its own.
+    """
     batch = batch_id(file, sha256)
     base = BatchRecord(batch, file, sha256, size, REJECTED, "ingestion", processed_at=now_iso())
     try:
         if isinstance(data, IngestionError):
             raise data
         raw = parse_landing_bytes(data, file, batch)
+        if ignore:
+            raw = raw.drop(columns=list(ignore), errors="ignore")
         required = [name for name in rules.contract.columns if name not in SOURCE_COLUMNS]
         check_columns(raw, file, required, rules.contract.strict is True)
-        extra = [name for name in raw.columns if name not in {*required, *SOURCE_COLUMNS}]
+        known = {*required, *SOURCE_COLUMNS}
+        extra = [name for name in raw.columns if name not in known] if keep_extra else []
         raw = raw[[*required, *extra, *SOURCE_COLUMNS]]
     except IngestionError as error:
         return replace(base, reason=str(error)), {}
@@ -304,26 +331,39 @@ def process_batch(
         quarantined = quarantine_whole(raw, result.quarantined, f"batch rejected: {reason}")
         record = replace(_rejected(base, reason, quarantined, breaking), failures_by_rule=failures)
         return record, {RAW: raw, QUARANTINED: quarantined}
-    features = build_features(result.valid, rules.spec)
-    check_structure(result.valid, stored_schema(rules.contract), VALIDATED)
-    check_structure(features, stored_schema(features_schema(rules.contract, rules.spec)), FEATURES)
-    record = replace(
+    accepted = replace(
         base,
         status=ACCEPTED,
         stage="",
-        rows_valid=len(result.valid),
         rows_quarantined=breaking,
         rows_breaking=breaking,
+        failures_by_rule=failures,
+        sample=_sample(result.quarantined),
+    )
+    return CheckedBatch(accepted, raw, result.valid, result.quarantined)
+
+
+def process_batch(
+    file: str, sha256: str, size: int, data: bytes | IngestionError, rules: BatchRules
+) -> Rejection:
+    """Read, validate and featurize one batch, or say why it is rejected and keep its rows."""
+    checked = check_batch(file, sha256, size, data, rules)
+    if not isinstance(checked, CheckedBatch):
+        return checked
+    features = build_features(checked.valid, rules.spec)
+    check_structure(checked.valid, stored_schema(rules.contract), VALIDATED)
+    check_structure(features, stored_schema(features_schema(rules.contract, rules.spec)), FEATURES)
+    record = replace(
+        checked.record,
+        rows_valid=len(checked.valid),
         null_counts={
-            name: int(result.valid[name].isna().sum())
+            name: int(checked.valid[name].isna().sum())
             for name, column in rules.contract.columns.items()
             if column.nullable
         },
         split_counts=split_counts(features, rules.spec),
-        failures_by_rule=failures,
-        sample=_sample(result.quarantined),
     )
-    tables = {RAW: raw, VALIDATED: result.valid, QUARANTINED: result.quarantined}
+    tables = {RAW: checked.raw, VALIDATED: checked.valid, QUARANTINED: checked.quarantined}
     return record, {**tables, FEATURES: features}
 
 

@@ -21,30 +21,23 @@ import pandera.pandas as pandera
 import pyarrow as pa
 
 from ml_assets.lib.batch_records import (
-    ACCEPTED,
     QUARANTINED,
-    REJECTED,
     BatchRecord,
     BatchTable,
     Refresh,
-    batch_id,
-    now_iso,
 )
 from ml_assets.lib.batches import (
     RECORD_FILE,
     BatchRules,
     BatchStore,
-    _failures_by_rule,
-    _rejected,
-    _sample,
-    quarantine_whole,
+    CheckedBatch,
+    check_batch,
     refresh_batches,
 )
-from ml_assets.lib.contract import ContractError, validate_rows
 from ml_assets.lib.dataset import SOURCE_COLUMNS, DatasetSpec
 from ml_assets.lib.features import derive_columns
 from ml_assets.lib.frames import map_columns, write_frame
-from ml_assets.lib.ingestion import IngestionError, check_columns, parse_landing_bytes
+from ml_assets.lib.ingestion import IngestionError
 from ml_assets.lib.safe_csv import write_safe_csv
 from ml_assets.lib.storage import atomic_write, atomic_write_text
 
@@ -206,48 +199,15 @@ def score_batch(
     A target column in the file is ignored (scoring labelled rows is allowed); any other
     column outside the contract is refused as at ingestion when the contract is strict.
     """
-    batch = batch_id(file, sha256)
-    base = BatchRecord(batch, file, sha256, size, REJECTED, "ingestion", processed_at=now_iso())
-    try:
-        if isinstance(data, IngestionError):
-            raise data
-        raw = parse_landing_bytes(data, file, batch)
-        raw = raw.drop(columns=[rules.spec.target], errors="ignore")
-        required = [name for name in rules.contract.columns if name not in SOURCE_COLUMNS]
-        check_columns(raw, file, required, rules.contract.strict is True)
-        raw = raw[[*required, *SOURCE_COLUMNS]]
-    except IngestionError as error:
-        return replace(base, reason=str(error)), {}
-    if raw.empty:
-        return replace(base, reason=f"{file}: no data rows (a header only)"), {}
-    base = replace(base, stage="validation", rows_in=len(raw))
-    try:
-        result = validate_rows(raw, rules.contract)
-    except ContractError as error:
-        quarantined = quarantine_whole(raw, raw.iloc[0:0], f"{file}: {error}")
-        return _rejected(base, str(error), quarantined, len(raw)), {QUARANTINED: quarantined}
-    breaking = len(result.quarantined)
-    failures = _failures_by_rule(result.failures)
-    share = breaking / len(raw)
-    if share > rules.max_quarantined_share:
-        reason = (
-            f"{share:.1%} of its rows break the contract (limit {rules.max_quarantined_share:.0%})"
-        )
-        quarantined = quarantine_whole(raw, result.quarantined, f"batch rejected: {reason}")
-        record = replace(_rejected(base, reason, quarantined, breaking), failures_by_rule=failures)
-        return record, {QUARANTINED: quarantined}
-    predictions = predict_rows(model(), result.valid, rules.spec, model_version)
-    record = replace(
-        base,
-        status=ACCEPTED,
-        stage="",
-        rows_valid=len(predictions),
-        rows_quarantined=breaking,
-        rows_breaking=breaking,
-        failures_by_rule=failures,
-        sample=_sample(result.quarantined),
+    checked = check_batch(
+        file, sha256, size, data, rules, ignore=[rules.spec.target], keep_extra=False
     )
-    return record, {PREDICTIONS: predictions, QUARANTINED: result.quarantined}
+    if not isinstance(checked, CheckedBatch):
+        record, tables = checked
+        return record, {name: table for name, table in tables.items() if name == QUARANTINED}
+    predictions = predict_rows(model(), checked.valid, rules.spec, model_version)
+    record = replace(checked.record, rows_valid=len(predictions))
+    return record, {PREDICTIONS: predictions, QUARANTINED: checked.quarantined}
 
 
 def predict_rows(model: Any, valid: pd.DataFrame, spec: DatasetSpec, version: str) -> pd.DataFrame:
