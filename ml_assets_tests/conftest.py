@@ -1,5 +1,8 @@
 """Shared fixtures: small demo data in a temporary data folder, and an in-process graph runner."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +41,22 @@ DEMO_COLUMNS = [
     "_source_file",
     "_source_line",
 ]
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# Debian's Chromium, headless, with nothing reaching for the network (this machine has none).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# CI installs it (scripts/ci/chromium.sh): there a missing browser fails, elsewhere it skips.
+CHROMIUM_MISSING = not CHROMIUM.exists() and os.environ.get("CI") != "true"
 SMALL_ROWS = 600
 FAST_TRAINING = {"search": "grid", "search_space": '{"n_estimators": [20]}', "cv_folds": 3}
 DEMO = load_project(DEMO_CONFIG)
@@ -103,3 +122,20 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckE
     return {
         evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()
     }
+
+
+def run_cli(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """A command of the venv (``dagster``, ``ml-assets``) with its own instance and data folder."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
+    return subprocess.run(
+        [str(BIN / command[0]), *command[1:]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )

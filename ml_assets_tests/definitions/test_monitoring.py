@@ -1,26 +1,18 @@
 """The drift report in the graph: a drifted batch errs once, alerts once and marks retraining."""
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ml_assets.demo.drifted import write_drifted_csv
-from ml_assets_tests.conftest import check_results, materialize
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from ml_assets_tests.conftest import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    CHROMIUM_MISSING,
+    check_results,
+    materialize,
+)
 
 
 def image_widths(pages: list[Path]) -> dict[str, list[int]]:
@@ -28,7 +20,7 @@ def image_widths(pages: list[Path]) -> dict[str, list[int]]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page()
             widths = {}
@@ -86,7 +78,7 @@ def test_a_drifted_batch_is_named_alerted_once_and_marks_retraining(data_dir: Pa
     assert set(importance) == {"numeric1", "numeric2", "numeric_ratio", "category"}
     assert max(importance, key=importance.get) in {"numeric1", "numeric2", "numeric_ratio"}
 
-    if not shutil.which(CHROMIUM) and os.environ.get("CI") != "true":
+    if CHROMIUM_MISSING:
         pytest.skip(f"{CHROMIUM} is not installed (CI installs it): the HTML was not opened")
     reports = [
         data_dir / "storage" / f"{name}.html" for name in ("drift_report", "evaluation_report")

@@ -9,24 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-DAGSTER = str(Path(sys.executable).with_name("dagster"))
+from ml_assets_tests.conftest import run_cli
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    home = tmp_path / "dagster_home"
-    home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
-    return subprocess.run(
-        [DAGSTER, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_cli(["dagster", *args], tmp_path)
 
 
 @pytest.mark.slow

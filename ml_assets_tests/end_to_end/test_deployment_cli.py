@@ -1,35 +1,13 @@
 """The README's command with a failing gate, then a rollback, as a user runs them."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ml_assets.demo.data import make_demo_frame
 from ml_assets.lib.registry import CHALLENGER, CHAMPION, ModelRegistry
-
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    home = tmp_path / "dagster_home"
-    home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
-    return subprocess.run(
-        [str(BIN / command[0]), *command[1:]],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
+from ml_assets_tests.conftest import run_cli as run
 
 MATERIALIZE = ["dagster", "asset", "materialize", "-m", "ml_assets", "--select", "*"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ml_assets_tests.conftest import CHROMIUM, CHROMIUM_FLAGS, CHROMIUM_MISSING
 from ml_assets_tests.end_to_end.test_daemon import wait_for
 from ml_assets_tests.ui.server import (
     BAD_RULE,
@@ -18,24 +19,13 @@ from ml_assets_tests.ui.server import (
     FreshDagsterDev,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 # The UI fetches live data in the background on a loaded 2-core machine: 5 s is not enough.
 EXPECT_TIMEOUT_MS = 60_000
 # A common desktop screen: wide enough for the graph to draw full nodes (kinds, checks, status).
 FIRST_SCREEN = {"width": 1920, "height": 1080}
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM_MISSING, reason="Debian's chromium is not installed")
 
 
 @pytest.fixture
