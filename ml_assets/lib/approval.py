@@ -28,6 +28,7 @@ from ml_assets.lib.evaluation import (
     LOWER_IS_BETTER,
     MIN_SLICE_ROWS,
     PRIMARY_METRIC,
+    Outputs,
     lift,
     number,
     positive_index,
@@ -262,10 +263,14 @@ def slice_gap(
     min_rows: int = MIN_SLICE_ROWS,
     seed: int = 42,
     rounds: int = BOOTSTRAP_ROUNDS,
+    outputs: Outputs | None = None,
 ) -> SliceGap:
-    """How far apart the slices of ``column`` with ``min_rows``+ rows score, beyond noise."""
+    """How far apart the slices of ``column`` with ``min_rows``+ rows score, beyond noise.
+
+    ``outputs`` are the model's outputs on ``test_rows`` when already computed.
+    """
     metric = PRIMARY_METRIC[spec.task]
-    predicted, probabilities = predict(model, model_inputs(test_rows, spec), spec)
+    predicted, probabilities = outputs or predict(model, model_inputs(test_rows, spec), spec)
     truth = test_rows[spec.target].to_numpy()
     outputs = predicted
     if spec.task == "binary":
@@ -381,8 +386,11 @@ def compare_with_champion(
     test_rows: pd.DataFrame,
     spec: DatasetSpec,
     positive: Any = None,
+    outputs: Outputs | None = None,
 ) -> ChampionComparison | None:
     """The champion (if any) and the candidate scored on the candidate's held-out rows.
+
+    ``outputs`` are the candidate's outputs on ``test_rows`` when already computed.
 
     A champion that cannot be loaded or cannot score these rows (its file changed, its inputs
     are no longer in the data) is reported with the error, which fails the gate: a model is
@@ -399,7 +407,7 @@ def compare_with_champion(
         theirs = score_model(champion, test_rows, spec, positive).get(metric)
     except (KeyError, ValueError, TypeError, AttributeError) as error:
         return ChampionComparison(version, metric, rows, error=str(error))
-    ours = score_model(candidate, test_rows, spec, positive).get(metric)
+    ours = score_model(candidate, test_rows, spec, positive, outputs).get(metric)
     return ChampionComparison(version, metric, rows, ours, theirs)
 
 

@@ -15,7 +15,9 @@ import pandas as pd
 
 from ml_assets.lib.approval import GateThresholds, compare_with_champion, judge, slice_gap
 from ml_assets.lib.dataset import SPLIT, DatasetSpec
+from ml_assets.lib.evaluation import predict
 from ml_assets.lib.features import TEST
+from ml_assets.lib.modeling import model_inputs
 from ml_assets.lib.registry import (
     CHALLENGER,
     CHAMPION,
@@ -66,9 +68,12 @@ def review_candidate(
     """
     test_rows = rows[rows[SPLIT] == TEST]
     fingerprint = report["provenance"]["model_version"]
+    positive = report.get("positive_label")
+    # The candidate's outputs on its held-out rows, computed once for every criterion.
+    outputs = predict(candidate, model_inputs(test_rows, spec), spec)
     comparison = (
         compare_with_champion(
-            registry, candidate, fingerprint, test_rows, spec, report.get("positive_label")
+            registry, candidate, fingerprint, test_rows, spec, positive, outputs=outputs
         )
         if thresholds.compare_with_champion
         else None
@@ -79,8 +84,9 @@ def review_candidate(
             test_rows,
             spec,
             column,
-            report.get("positive_label"),
+            positive,
             fairness["min_rows"],
+            outputs=outputs,
         )
         for column, fairness in report["fairness"].items()
     ]

@@ -121,10 +121,17 @@ def score_outputs(
 
 
 def score_model(
-    model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec, positive: Any = None
+    model: Pipeline,
+    rows: pd.DataFrame,
+    spec: DatasetSpec,
+    positive: Any = None,
+    outputs: Outputs | None = None,
 ) -> dict[str, float]:
-    """The task's metrics of a fitted Pipeline on ``rows`` (``positive`` overrides the spec's)."""
-    outputs = predict(model, model_inputs(rows, spec), spec)
+    """The task's metrics of a fitted Pipeline on ``rows`` (``positive`` overrides the spec's).
+
+    ``outputs`` are the model's outputs on ``rows`` when already computed.
+    """
+    outputs = outputs or predict(model, model_inputs(rows, spec), spec)
     positive = spec.positive_label if positive is None else positive
     return score_outputs(
         rows[spec.target], outputs, getattr(model, "classes_", None), spec, positive
