@@ -72,14 +72,27 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
 def assert_every_materialization_records_its_versions(result: dg.ExecuteInProcessResult) -> None:
     from ml_assets.lib.versioning import git_state
 
-    events = {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
+    events = {
+        e.asset_key.to_user_string(): e.materialization
+        for e in result.get_asset_materialization_events()
+    }
     graph = result.job_def.asset_layer
     code = git_state()
     for name, materialization in events.items():
         metadata = materialization.metadata
-        assert (metadata["code_commit"].value, metadata["code_tree"].value) == (code["commit"], code["tree"])
+        assert (metadata["code_commit"].value, metadata["code_tree"].value) == (
+            code["commit"],
+            code["tree"],
+        )
         assert metadata["config_hash"].value == DEMO.config_hash and metadata["settings_hash"].value
-        assert set(metadata["package_versions"].value) == {"dagster", "scikit-learn", "pandas", "pandera", "numpy", "skops"}
+        assert set(metadata["package_versions"].value) == {
+            "dagster",
+            "scikit-learn",
+            "pandas",
+            "pandera",
+            "numpy",
+            "skops",
+        }
         parents = {p.to_user_string() for p in graph.get(dg.AssetKey(name)).parent_keys}
         expected = {p: events[p].tags["dagster/data_version"] for p in parents}
         assert metadata["input_data_versions"].value == expected, name
@@ -248,7 +261,9 @@ def test_the_model_records_the_locked_environment(data_dir: Path, instance) -> N
 
     result = materialize(data_dir, instance)
     trained = next(
-        e for e in result.get_asset_materialization_events() if e.asset_key.path == ["trained_model"]
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["trained_model"]
     )
     lock = Path(__file__).resolve().parents[2] / "requirements-lock.txt"
     metadata = trained.materialization.metadata

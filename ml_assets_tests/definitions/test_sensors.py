@@ -202,4 +202,3 @@ def test_alert_sink_posts_to_a_webhook_as_well_as_the_file(tmp_path: Path) -> No
     server.server_close()
     assert received == [sent]
     assert json.loads((tmp_path / "alerts.jsonl").read_text()) == sent
-

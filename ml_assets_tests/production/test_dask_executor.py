@@ -52,7 +52,9 @@ def test_each_step_runs_in_a_dask_worker_process(data_dir: Path, dask_scheduler:
             dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
         )
         # Stored once, by the workers: the run only relays them.
-        assert sorted(event.dagster_event.asset_key.to_user_string() for event in events) == sorted(ASSET_NAMES)
+        assert sorted(event.dagster_event.asset_key.to_user_string() for event in events) == sorted(
+            ASSET_NAMES
+        )
         pids = {
             name: instance.get_latest_materialization_event(dg.AssetKey(name))
             .asset_materialization.metadata["step_pid"]

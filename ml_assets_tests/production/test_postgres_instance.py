@@ -30,13 +30,16 @@ def test_the_full_graph_runs_on_the_postgres_instance(
     assert result.success
     assert not (home / "history").exists(), "the instance fell back to SQLite"
 
-    with psycopg2.connect(
-        host=postgres_env["DAGSTER_PG_HOST"],
-        port=postgres_env["DAGSTER_PG_PORT"],
-        user=postgres_env["DAGSTER_PG_USER"],
-        password=postgres_env["DAGSTER_PG_PASSWORD"],
-        dbname=postgres_env["DAGSTER_PG_DB"],
-    ) as connection, connection.cursor() as cursor:
+    with (
+        psycopg2.connect(
+            host=postgres_env["DAGSTER_PG_HOST"],
+            port=postgres_env["DAGSTER_PG_PORT"],
+            user=postgres_env["DAGSTER_PG_USER"],
+            password=postgres_env["DAGSTER_PG_PASSWORD"],
+            dbname=postgres_env["DAGSTER_PG_DB"],
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
         cursor.execute("SELECT run_id, status FROM runs")
         assert cursor.fetchall() == [(result.run_id, "SUCCESS")]
         cursor.execute(

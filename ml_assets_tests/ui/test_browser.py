@@ -80,7 +80,9 @@ def test_a_new_user_materializes_everything_and_reads_a_rejected_batch(
     page.get_by_role("button", name="Materialize all").click()
     assert server.wait_for_run(the_new_run(server, before)) == "SUCCESS"
     page.reload()
-    expect(page.locator("foreignObject").get_by_text("evaluation_report", exact=True)).to_be_visible()
+    expect(
+        page.locator("foreignObject").get_by_text("evaluation_report", exact=True)
+    ).to_be_visible()
     # Each asset's live status has arrived: materialized in the sidebar, no node still loading.
     expect(page.locator('[aria-label="run_success"]')).to_have_count(len(PUBLIC_ASSETS))
     expect(page.get_by_text(re.compile(r"^Loading(…|\.\.\.)$"))).to_have_count(0)

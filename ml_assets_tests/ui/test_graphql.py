@@ -68,8 +68,8 @@ def test_graphql_materializes_everything_then_reports_a_rejected_batch(
     assert BAD_RULE in evaluation["description"]
     tables = {entry["label"]: entry.get("mdStr", "") for entry in evaluation["metadataEntries"]}
     assert "| category | isin(['A', 'B', 'C']) | 120 |" in tables["failures_by_rule"]
-    assert f"| {bad_file} | 2 | category: isin(['A', 'B', 'C']) failed for 'D' |" in (
-        tables["sample"]
+    assert (
+        f"| {bad_file} | 2 | category: isin(['A', 'B', 'C']) failed for 'D' |" in (tables["sample"])
     )
     failures = checks["contract_failures"]["evaluation"]
     assert not failures["success"] and BAD_RULE in failures["description"]
