@@ -25,7 +25,7 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
         pool=write_pool("model_card"),
         code_version=source_version(
             "ml_assets.lib.model_card",
-            "ml_assets.lib.statistics",
+            "ml_assets.checks.statistics",
             extra=f"{project.spec!r}|{project.config.dataset.description!r}",
         ),
         automation_condition=AUTOMATION,
@@ -47,11 +47,10 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
 
         from upath import UPath
 
-        from ml_assets.checks.statistics import statistics_limits
+        from ml_assets.checks.statistics import statistical_findings
         from ml_assets.lib.lineage import card_path, registry_facts
         from ml_assets.lib.model_card import card_html, card_markdown, model_card_facts
         from ml_assets.lib.registry import ModelRegistry
-        from ml_assets.lib.statistics import OK, statistical_checks
         from ml_assets.lib.storage import atomic_write_text
 
         provenance = evaluation_report["provenance"]
@@ -70,11 +69,6 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
         }
         lineage |= {key: trained[key].value for key in LINEAGE_KEYS if key in trained}
         lineage.setdefault("training_set", provenance["data_version"])
-        outcomes = statistical_checks(
-            batch_store(settings).read(features),
-            project.spec,
-            statistics_limits(project.config.statistics),
-        )
         registry = registry_facts(
             ModelRegistry(f"{settings.data_dir}/{REGISTRY_SUBDIR}"), fingerprint
         )
@@ -85,7 +79,7 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
             report=evaluation_report,
             records=features.records,
             lineage=lineage,
-            drift=[f"{o.name}: {o.description}" for o in outcomes if o.level != OK],
+            statistics=statistical_findings(context.instance, project, features.data_version),
             registry=registry,
             event_range=_event_range(project, features, settings),
         )

@@ -13,6 +13,8 @@ from ml_assets.lib.batch_records import BatchTable
 from ml_assets.lib.project_config import Project, StatisticsSection
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
+TRAINING_SET = "training_set"  # the data version each result judged, read by the model card
+
 DESCRIPTIONS = {
     "distribution_bounds": "Each batch's mean and quantiles (statistics.quantiles) of every "
     "numeric feature against the training set's, in its standard deviations.",
@@ -36,13 +38,39 @@ def statistics_limits(section: StatisticsSection):
     return StatisticsLimits(**{**values, "quantiles": tuple(section.quantiles)})
 
 
-def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
-    """The statistical checks of one project's features (class balance for classification)."""
+def statistical_findings(
+    instance: dg.DagsterInstance, project: Project, data_version: str
+) -> list[str]:
+    """What the latest statistical checks found on training set ``data_version``.
+
+    Each check that did not pass gives its description; one whose latest result judged other
+    data (or that never ran) says so, since its verdict does not describe this training set.
+    """
+    findings = []
+    for name in statistical_check_names(project):
+        record = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(FEATURES, name))
+        evaluation = record.event.asset_check_evaluation if record and record.event else None
+        judged = evaluation.metadata.get(TRAINING_SET) if evaluation else None
+        if judged is None or judged.value != data_version:
+            findings.append(f"{name}: not evaluated on training set {data_version}")
+        elif not evaluation.passed:
+            findings.append(f"{name}: {evaluation.description}")
+    return findings
+
+
+def statistical_check_names(project: Project) -> list[str]:
+    """The checks a project's features get (class balance for classification only)."""
     names = [name for name in DESCRIPTIONS if name != "class_balance"]
     if project.spec.is_classification:
         names.append("class_balance")
+    return names
+
+
+def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
+    """The statistical checks of one project's features (class balance for classification)."""
     specs = [
-        dg.AssetCheckSpec(name, asset=FEATURES, description=DESCRIPTIONS[name]) for name in names
+        dg.AssetCheckSpec(name, asset=FEATURES, description=DESCRIPTIONS[name])
+        for name in statistical_check_names(project)
     ]
 
     @dg.multi_asset_check(specs=specs, name="statistical_checks", ins={"features": FEATURES})
@@ -64,6 +92,7 @@ def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
                 metadata={
                     **outcome.figures,
                     "level": outcome.level,
+                    TRAINING_SET: features.data_version,
                     "batches": dg.MetadataValue.md(table(outcome.table)),
                 },
             )

@@ -60,7 +60,7 @@ def model_card_facts(
     report: Mapping[str, Any],
     records: Sequence[BatchRecord],
     lineage: Mapping[str, Any],
-    drift: Sequence[str] = (),
+    statistics: Sequence[str] = (),
     registry: Mapping[str, Any] | None = None,
     event_range: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def model_card_facts(
         for column, groups in too_small.items()
         for group, rows in groups.items()
     ]
-    limitations += [f"drift seen: {finding}" for finding in drift]
+    limitations += [f"statistical check {finding}" for finding in statistics]
     verdict = report.get("verdict") or {}
     if verdict.get("verdict") in ("worse", "within noise"):
         limitations.append(

@@ -34,6 +34,7 @@ def test_the_card_and_the_lineage_of_a_model_trained_from_two_batches(
     assert version.fingerprint == fingerprint
     assert "Demonstration only" in card and f"Model card: demo {version.version}" in card
     assert "Passed: passed all" in card
+    assert "statistical check" not in card  # the clean demo batches pass every one
 
     monkeypatch.setenv(DATA_DIR_ENV, str(data_dir))
     assert cli.main(["lineage"]) == 0
@@ -97,3 +98,34 @@ def test_the_date_range_is_the_event_time_span_when_the_dataset_has_one(tmp_path
         "basis": "event time (observed_at)",
     }
     assert _event_range(DEMO, BatchTable("features", "v1", tuple(records)), settings) is None
+
+
+def test_the_card_lists_what_the_latest_statistical_checks_found_on_its_training_set() -> None:
+    import dagster as dg
+
+    from ml_assets.checks.statistics import (
+        TRAINING_SET,
+        statistical_check_names,
+        statistical_findings,
+    )
+    from ml_assets.constants import FEATURES
+
+    instance = dg.DagsterInstance.ephemeral()
+    names = statistical_check_names(DEMO)
+    assert statistical_findings(instance, DEMO, "set-1") == [
+        f"{name}: not evaluated on training set set-1" for name in names
+    ]
+    for name in names:
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=FEATURES,
+                check_name=name,
+                passed=name != "outlier_share",
+                metadata={TRAINING_SET: "set-1"},
+                description=f"{name} says so",
+            )
+        )
+    assert statistical_findings(instance, DEMO, "set-1") == ["outlier_share: outlier_share says so"]
+    assert statistical_findings(instance, DEMO, "set-2") == [
+        f"{name}: not evaluated on training set set-2" for name in names
+    ]
