@@ -224,3 +224,28 @@ def test_a_gap_beyond_noise_fails_the_gate() -> None:
     assert gap.worst in {"B", "C"} and gap.best == "A" and gap.low > 0.3
     criterion = by_name(judge(report(), GateThresholds(), None, [gap]))["fairness_gap_category"]
     assert criterion.status == "fail" and criterion.candidate == pytest.approx(gap.gap)
+
+
+def test_slice_bootstraps_share_a_row_budget_and_keep_the_full_point_figures(monkeypatch) -> None:
+    from ml_assets.demo.data import DEMO_SPEC
+    from ml_assets.lib import approval
+    from ml_assets.lib.features import build_features
+    from ml_assets.lib.modeling import build_pipeline, model_inputs
+    from ml_assets_tests.lib.test_features import validated
+
+    rows = build_features(validated(4000), DEMO_SPEC)
+    train, test = rows[rows["_split"] == "train"], rows[rows["_split"] == "test"]
+    model = build_pipeline(DEMO_SPEC, "linear").fit(model_inputs(train, DEMO_SPEC), train["target"])
+    whole = slice_gap(model, test, DEMO_SPEC, "category", 1, min_rows=30)
+    drawn = []
+    real = approval.resample_counts
+    monkeypatch.setattr(
+        approval, "resample_counts", lambda rng, n, rounds: drawn.append(n) or real(rng, n, rounds)
+    )
+    monkeypatch.setattr(approval, "BOOTSTRAP_MAX_ROWS", 150)
+    budget = slice_gap(model, test, DEMO_SPEC, "category", 1, min_rows=30)
+    assert (budget.gap, budget.worst, budget.best) == (whole.gap, whole.worst, whole.best)
+    sizes = test["category"].value_counts()
+    assert len(drawn) == len(sizes) and sum(drawn) <= 150 + len(sizes)
+    assert all(n >= 30 for n in drawn)
+    assert budget.low <= whole.gap <= budget.high

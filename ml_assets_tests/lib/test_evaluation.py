@@ -192,3 +192,21 @@ def test_the_bootstrap_resamples_at_most_its_row_budget() -> None:
     rows = _bootstrap_rows(rng, BOOTSTRAP_MAX_ROWS * 3)
     assert len(rows) == len(set(rows.tolist())) == BOOTSTRAP_MAX_ROWS
     assert rows.max() >= BOOTSTRAP_MAX_ROWS and (np.diff(rows) > 0).all()
+
+
+def test_baselines_fit_on_a_sample_that_keeps_every_class(monkeypatch) -> None:
+    from ml_assets.lib import evaluation
+
+    rows = build_features(validated(3000), DEMO_SPEC)
+    train = rows[rows["_split"] == "train"].copy()
+    train.loc[train.index[:1], "target"] = 7  # one row of a rare class
+    assert evaluation.baseline_rows(train, DEMO_SPEC, seed=1) is train
+    monkeypatch.setattr(evaluation, "BASELINE_MAX_ROWS", 300)
+    sample = evaluation.baseline_rows(train, DEMO_SPEC, seed=1)
+    assert 300 <= len(sample) <= 302 and sample.index.is_unique
+    assert set(sample["target"]) == set(train["target"])
+    shares = sample["target"].value_counts(normalize=True)
+    assert shares[1] == pytest.approx(train["target"].value_counts(normalize=True)[1], abs=0.01)
+    assert sample.index.isin(train.index).all()
+    fitted = evaluation.fit_baselines(train, DEMO_SPEC, seed=1)
+    assert all(list(model.classes_) == [0, 1, 7] for model in fitted.values())
