@@ -30,6 +30,7 @@ _SETTINGS = {
     CORRELATION_STABILITY: "statistics.correlation_change",
     CLASS_BALANCE: "statistics.class_share_change",
 }
+SAMPLE_ROWS, SAMPLE_SEED = 100_000, 0  # rows each batch and the reference are judged on, at most
 _MAD_TO_SIGMA = 1.4826  # a normal distribution's standard deviation per median absolute deviation
 
 
@@ -81,22 +82,21 @@ class CheckOutcome:
         return self.level == OK
 
 
-def reference_rows(features: pd.DataFrame) -> pd.DataFrame:
-    """The reference every batch is judged against: the training side of the training set."""
-    return features[features[SPLIT] == TRAIN]
-
-
 def statistical_checks(
     features: pd.DataFrame, spec: DatasetSpec, limits: StatisticsLimits
 ) -> list[CheckOutcome]:
     """Every check, each batch of ``features`` judged against its training side."""
     if features.empty:  # no accepted batch yet: nothing to judge
         features = pd.DataFrame(columns=[BATCH, SPLIT, spec.target, *spec.model_numeric_columns])
-    reference = reference_rows(features)
+    training_side = np.flatnonzero((features[SPLIT] == TRAIN).to_numpy())
+    reference = features.iloc[_sample_positions(training_side)]
     numeric = [name for name in spec.model_numeric_columns if name in features]
-    groups = [(str(batch), rows) for batch, rows in features.groupby(BATCH, sort=False)]
-    judged = [(batch, rows) for batch, rows in groups if len(rows) >= limits.min_batch_rows]
-    small = [batch for batch, rows in groups if len(rows) < limits.min_batch_rows]
+    positions = features.groupby(BATCH, sort=False).indices.items()
+    groups = [
+        (str(batch), len(at), features.iloc[_sample_positions(at)]) for batch, at in positions
+    ]
+    judged = [(batch, rows) for batch, size, rows in groups if size >= limits.min_batch_rows]
+    small = [batch for batch, size, _ in groups if size < limits.min_batch_rows]
     outcomes = [
         distribution_bounds(judged, reference, numeric, limits),
         outlier_share(judged, reference, numeric, limits),
@@ -108,6 +108,19 @@ def statistical_checks(
 
 
 Batches = Sequence[tuple[str, pd.DataFrame]]
+
+
+def _sample_positions(positions: np.ndarray) -> np.ndarray:
+    """``positions``, or a seeded ``SAMPLE_ROWS`` of them in their order.
+
+    Every figure here is a mean, share, quantile or correlation, whose estimate from 100k rows
+    is within a few thousandths of a standard deviation (or share) of the whole: far inside
+    the thresholds, at a fixed cost per batch instead of 0.5 s per 1e6 rows.
+    """
+    if len(positions) <= SAMPLE_ROWS:
+        return positions
+    picked = np.random.default_rng(SAMPLE_SEED).choice(len(positions), SAMPLE_ROWS, replace=False)
+    return positions[np.sort(picked)]
 
 
 def distribution_bounds(

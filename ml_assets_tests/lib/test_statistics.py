@@ -115,3 +115,29 @@ def test_a_small_batch_is_listed_as_too_small_to_judge() -> None:
         and outcome.passed
         and "too small to judge (< 100 rows): candidate" in outcome.description
     )
+
+
+def test_large_batches_are_judged_on_a_sample_with_the_same_verdicts(monkeypatch) -> None:
+    from ml_assets.lib import statistics
+
+    shifted = make_demo_frame(3000, seed=9)
+    shifted["numeric2"] = shifted["numeric2"] + 40
+    features = pd.concat(
+        [*reference(), batch(shifted, "shifted"), batch(make_demo_frame(150, seed=4), "small")],
+        ignore_index=True,
+    )
+    whole = {o.name: o for o in statistical_checks(features, DEMO_SPEC, LIMITS)}
+    monkeypatch.setattr(statistics, "SAMPLE_ROWS", 400)
+    sampled = {o.name: o for o in statistical_checks(features, DEMO_SPEC, LIMITS)}
+    assert {n: o.level for n, o in sampled.items()} == {n: o.level for n, o in whole.items()}
+    bounds = sampled[DISTRIBUTION_BOUNDS].table, whole[DISTRIBUTION_BOUNDS].table
+    for ours, theirs in zip(*bounds, strict=True):
+        assert (ours["batch"], ours["column"], ours["level"]) == (
+            theirs["batch"],
+            theirs["column"],
+            theirs["level"],
+        )
+        assert ours["mean_shift_sd"] == pytest.approx(theirs["mean_shift_sd"], abs=0.15)
+    monkeypatch.setattr(statistics, "SAMPLE_ROWS", 50)  # below min_batch_rows: sizes still count
+    judged = {o.name: o for o in statistical_checks(features, DEMO_SPEC, LIMITS)}
+    assert judged[DISTRIBUTION_BOUNDS].figures["batches_judged"] == 4
