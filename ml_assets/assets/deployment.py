@@ -124,7 +124,7 @@ def build_model_approval(project: Project) -> dg.AssetsDefinition:
             registry.registry(),
             trained_model,
             evaluation_report,
-            batch_store(settings).read(features),
+            batch_store(settings).read(features, project.spec.scored_columns),
             project.spec,
             config.thresholds(),
             _record_fields(context, evaluation_report, features, project),

@@ -62,7 +62,7 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
                 f"{features.data_version}: rematerialize trained_model first",
                 allow_retries=False,
             )
-        rows = batch_store(settings).read(features)
+        rows = batch_store(settings).read(features, project.spec.scored_columns)
         report = evaluate(
             trained_model,
             rows,

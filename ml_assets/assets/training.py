@@ -115,9 +115,12 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
 
         require_usable_training_set(features, project, settings)
         preload_skops()
-        rows = batch_store(settings).read(features)
+        # Only the columns it needs and only the training side kept: this step sets the peak.
+        rows = batch_store(settings).read(features, project.spec.scored_columns)
+        train = rows[rows[SPLIT] == TRAIN]
+        del rows
         result = train_model(
-            rows[rows[SPLIT] == TRAIN],
+            train,
             project.spec,
             estimator=config.estimator,
             search=config.search,

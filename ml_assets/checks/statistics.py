@@ -77,9 +77,9 @@ def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
     def statistical_checks(features: BatchTable, settings: PipelineSettings):
         """Every batch of the training set against its training side, graded ok, warn or error."""
         from ml_assets.lib.markdown import table
-        from ml_assets.lib.statistics import ERROR, statistical_checks
+        from ml_assets.lib.statistics import ERROR, judged_columns, statistical_checks
 
-        rows = batch_store(settings).read(features)
+        rows = batch_store(settings).read(features, judged_columns(project.spec))
         limits = statistics_limits(project.config.statistics)
         for outcome in statistical_checks(rows, project.spec, limits):
             yield dg.AssetCheckResult(

@@ -118,10 +118,10 @@ class BatchStore:
             atomic_write_text(folder / f"{QUARANTINED}.csv", safe_csv(tables[QUARANTINED]))
         atomic_write_text(folder / RECORD_FILE, record.to_json())
 
-    def read(self, table: BatchTable) -> pd.DataFrame:
-        """A table's rows, its batches stacked in order."""
+    def read(self, table: BatchTable, columns: list[str] | None = None) -> pd.DataFrame:
+        """A table's rows, its batches stacked in order (only ``columns``, when given)."""
         folders = [self.folder(table.version, batch) for batch in table.batches]
-        return read_frames([folder / f"{table.table}.parquet" for folder in folders])
+        return read_frames([folder / f"{table.table}.parquet" for folder in folders], columns)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

@@ -64,6 +64,13 @@ class DatasetSpec:
         return [*self.model_numeric_columns, *self.categorical_features]
 
     @property
+    def scored_columns(self) -> list[str]:
+        """What training and evaluation read of features: inputs, target, slices, split."""
+        return list(
+            dict.fromkeys([*self.model_columns, self.target, *self.sensitive_columns, SPLIT])
+        )
+
+    @property
     def is_classification(self) -> bool:
         """Whether the target is a label (classification) rather than a number."""
         return self.task != "regression"

@@ -64,15 +64,18 @@ def _few_distinct(column: pa.ChunkedArray, sample: int = 10_000, share: float = 
     return len(head) == 0 or pc.count_distinct(head).as_py() <= share * len(head)
 
 
-def read_frames(paths: list[Any]) -> pd.DataFrame:
-    """Parquet artifacts of one schema, stacked into one frame (one conversion to pandas)."""
+def read_frames(paths: list[Any], columns: list[str] | None = None) -> pd.DataFrame:
+    """Parquet artifacts of one schema, stacked into one frame (one conversion to pandas).
+
+    ``columns`` reads only those columns (all by default).
+    """
     import pyarrow.parquet as pq
 
     if not paths:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=columns)
     tables = []
     for path in paths:
         with path.open("rb") as handle:
-            tables.append(pq.read_table(handle))
+            tables.append(pq.read_table(handle, columns=columns))
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     return table.to_pandas(types_mapper=TEXT_TYPES.get)

@@ -82,6 +82,11 @@ class CheckOutcome:
         return self.level == OK
 
 
+def judged_columns(spec: DatasetSpec) -> list[str]:
+    """The columns of ``features`` the checks read."""
+    return list(dict.fromkeys([BATCH, SPLIT, spec.target, *spec.model_numeric_columns]))
+
+
 def statistical_checks(
     features: pd.DataFrame, spec: DatasetSpec, limits: StatisticsLimits
 ) -> list[CheckOutcome]:

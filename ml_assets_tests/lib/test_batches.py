@@ -71,6 +71,20 @@ def test_a_batch_is_named_by_its_file_and_content(landing: Path, store: BatchSto
     assert set(rows["_batch"]) == {refresh.records[0].batch}
 
 
+def test_reading_some_columns_stacks_only_those(landing: Path, store: BatchStore) -> None:
+    land(landing, "day1.csv", seed=1)
+    land(landing, "day2.csv", seed=2)
+    table = refresh_batches(landing, store, rules()).table("features")
+    whole = store.read(table)
+    wanted = DEMO_SPEC.scored_columns
+    assert wanted == ["numeric1", "numeric2", "numeric_ratio", "category", "target", "_split"]
+    some = store.read(table, wanted)
+    assert list(some.columns) == wanted and len(some) == len(whole) == 400
+    pd.testing.assert_frame_equal(some, whole[wanted])
+    empty = BatchTable(table="features", version=table.version, records=())
+    assert list(store.read(empty, wanted).columns) == wanted
+
+
 def test_a_bad_batch_between_good_ones_is_rejected_whole_and_the_good_ones_train(
     landing: Path, store: BatchStore
 ) -> None:
