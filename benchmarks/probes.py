@@ -222,9 +222,7 @@ def idle_sensor(instance: Any, data_dir: Path, repeats: int) -> dict[str, Any]:
     with counting(data_readers()) as counts:
         results, seconds, read = timed(tick, repeats)
         previous = LandingCursor.from_json(cursor[0])
-        scans, scan_seconds, scan_read = timed(
-            lambda: scan_landing(landing, previous), repeats
-        )
+        scans, scan_seconds, scan_read = timed(lambda: scan_landing(landing, previous), repeats)
     return {
         "settling_ticks": settle,
         "tick_seconds_median": statistics.median(seconds),
