@@ -4,7 +4,8 @@
         every run of the instance: run and step durations from the event log, by phase, and the
         assets each step materialized or checked
     python benchmarks/probes.py consistency
-        the bare reference's contract and dataset equal the ones the assets use
+        the bare reference's contract, dataset, settings and run-config defaults equal the ones
+        the assets use
     python benchmarks/probes.py idle --data-dir DIR --home DAGSTER_HOME [--repeats N]
         a landing sensor tick and an automation evaluation with nothing new: time, runs, reads
     python benchmarks/probes.py demo-csv --rows N --seeds S [S ...] --folder DIR
@@ -114,21 +115,46 @@ def steps(home: Path) -> dict[str, Any]:
 
 
 def consistency() -> dict[str, Any]:
-    """Whether the bare reference validates and featurizes with the assets' contract and dataset."""
+    """Whether the bare reference works with the assets' contract, dataset, settings and config."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bare_reference import _project_and_limits
+    import bare_reference
 
     from ml_assets.lib.project_config import load_project
     from ml_assets.resources.settings import settings_values
 
     project = load_project()
-    bare, limits = _project_and_limits()
+    bare, settings = bare_reference._project_and_settings()
     defaults = settings_values(project)
     return {
         "contract_matches": repr(bare.contract) == repr(project.contract),
         "dataset_matches": bare.spec == project.spec,
-        "limits_match": all(defaults[name] == value for name, value in limits.items()),
+        "limits_match": all(defaults[name] == value for name, value in settings.items()),
+        "run_config_matches": run_config_matches(bare_reference),
     }
+
+
+def run_config_matches(bare: Any) -> bool:
+    """Whether the bare reference's constants are the defaults of the run config it leaves alone."""
+    from ml_assets.assets.deployment import ApprovalConfig, ProductionConfig
+    from ml_assets.assets.monitoring import DriftConfig, LivePerformanceConfig
+    from ml_assets.assets.scoring import ABTestConfig, BatchScoringConfig
+    from ml_assets.lib.ab_analysis import ABSettings
+    from ml_assets.lib.approval import GateThresholds
+    from ml_assets.lib.drift import DEFAULT_THRESHOLDS
+
+    ab = ABTestConfig()
+    options = ab.model_dump(exclude={"prediction_log", "labels_subdir", "metric"})
+    return (
+        ApprovalConfig().thresholds() == GateThresholds()
+        and not ProductionConfig().canary
+        and DriftConfig().thresholds() == DEFAULT_THRESHOLDS
+        and DriftConfig().min_batch_rows == bare.DRIFT_MIN_BATCH_ROWS
+        and LivePerformanceConfig().max_drop == bare.MAX_LIVE_DROP
+        and BatchScoringConfig().scoring_subdir == bare.SCORING_SUBDIR
+        and (ab.prediction_log, ab.labels_subdir) == (bare.PREDICTION_LOG, bare.LABELS_SUBDIR)
+        and ab.metric == "auto"
+        and ABSettings(**options) == ABSettings()
+    )
 
 
 @contextmanager
@@ -222,9 +248,7 @@ def idle_sensor(instance: Any, data_dir: Path, repeats: int) -> dict[str, Any]:
     with counting(data_readers()) as counts:
         results, seconds, read = timed(tick, repeats)
         previous = LandingCursor.from_json(cursor[0])
-        scans, scan_seconds, scan_read = timed(
-            lambda: scan_landing(landing, previous), repeats
-        )
+        scans, scan_seconds, scan_read = timed(lambda: scan_landing(landing, previous), repeats)
     return {
         "settling_ticks": settle,
         "tick_seconds_median": statistics.median(seconds),

@@ -10,12 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-CHECK_PREFIXES = ("raw_data_", "validated_data_", "features_")
-BARE_STAGE_OF_STEP = {
-    "batches": "batches",
-    "trained_model": "training",
-    "evaluation_report": "evaluation",
-}
+# The bare reference names each stage after its step; Dagster names a freshness check's step
+# with a hash, so that stage is named after the check: <asset>:freshness_check.
+FRESHNESS_STEP = "freshness_check_"
+
+
+def bare_stage(name: str, step: dict[str, Any]) -> str:
+    """The bare reference's stage of the step ``name`` (``step``: its figures and assets)."""
+    if name.startswith(FRESHNESS_STEP) and step.get("assets"):
+        return f"{step['assets'][0]}:freshness_check"
+    return name
 
 
 def label(rows: int) -> str:
@@ -192,12 +196,10 @@ def steps_table(result: dict[str, Any]) -> None:
         row = [name]
         for case in cases:
             step = case["dagster"].get("steps_median", {}).get(name)
-            stage = BARE_STAGE_OF_STEP.get(name)
-            if stage is None and name.startswith(CHECK_PREFIXES) and name == _first_check(names):
-                stage = "checks"
+            stage = bare_stage(name, step or {})
             row += [
                 step["seconds"] if step else float("nan"),
-                case["bare"]["stages_median"].get(stage, "") if stage else "",
+                case["bare"]["stages_median"].get(stage, ""),
             ]
         rows.append(row)
     rows.append(
@@ -235,10 +237,6 @@ def steps_table(result: dict[str, Any]) -> None:
         phases,
         f"Step phases at {label(largest['rows'])} rows (from event timestamps)",
     )
-
-
-def _first_check(names: list[str]) -> str:
-    return next((name for name in names if name.startswith(CHECK_PREFIXES[1])), "")
 
 
 def ingest_table(result: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ shape and that every figure was measured; the plain script and the target rules 
 their own, cheaply.
 """
 
+import importlib
 import json
 import math
 import subprocess
@@ -17,7 +18,23 @@ from ml_assets.demo.data import make_demo_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET_STEPS = {"batches", "trained_model", "evaluation_report"}
-BARE_STAGES = {"import", "batches", "training", "evaluation"}
+BARE_STAGES = {
+    "import",
+    "ab_test_report",
+    "batches",
+    "raw_data:freshness_check",
+    "statistical_checks",
+    "feature_store",
+    "trained_model",
+    "trained_model:freshness_check",
+    "drift_report",
+    "evaluation_report",
+    "live_performance",
+    "model_approval",
+    "model_card",
+    "production_model",
+    "batch_predictions",
+}
 CHECK_STEPS = ("statistical_checks", "freshness_check")
 
 
@@ -67,7 +84,7 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
         assert positive(case["wall_ratio"]) and positive(case["rss_ratio"])
         assert case["dagster"]["in_process"]
 
-    run = _run_module()
+    run = _benchmark_module()
     full = result["full"][0]
     assert full["plain"]["failures"] == 0, full["plain"]["runs"]
     assert positive(full["plain"]["wall_median"]) and positive(full["plain"]["rss_mb_median"])
@@ -81,6 +98,12 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert set(full["bare"]["stages_median"]) >= BARE_STAGES
     steps = full["dagster"]["steps_median"]
     assert set(steps) >= ASSET_STEPS
+    # Each step of the run has its own bare stage, printed beside it: a new asset or check
+    # fails here until bare_reference.py mirrors it.
+    bare_stage = _benchmark_module("report").bare_stage
+    assert sorted(bare_stage(name, step) for name, step in steps.items()) == sorted(
+        BARE_STAGES - {"import"}
+    )
     assert all(positive(step["seconds"]) for step in steps.values())
     assert set(steps["batches"]["assets"]) == {
         "raw_data",
@@ -94,6 +117,8 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     # The data step, and the checks that ride along with its assets (statistics, freshness).
     assert {s for s in ingest_steps if not s.startswith(CHECK_STEPS)} == {"batches"}
     assert not ingest_steps & {"trained_model", "evaluation_report"}
+    ingest_stages = set(result["ingest"][-1]["bare"]["stages_median"])
+    assert ingest_stages == {"import", *run.INGEST_STAGES, "total_in_process"}
     assert all(positive(p["dagster_steps_per_million"]) for p in result["ingest_summary"]["points"])
 
     floor = result["floor"]
@@ -128,13 +153,12 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert "refresh: ingest+validate steps, 1 new batch on 5 / that batch alone" in names
 
 
-def _run_module():
+def _benchmark_module(name: str = "run"):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        import run
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    return run
 
 
 @pytest.mark.parametrize(
@@ -151,7 +175,7 @@ def _run_module():
 )
 def test_full_graph_targets_apply_at_the_issue_sizes(sizes, expected) -> None:
     cases = [{"rows": rows, "wall_ratio": 1.5, "rss_ratio": 1.2} for rows in sizes]
-    found = _run_module().targets({"full": cases})
+    found = _benchmark_module().targets({"full": cases})
     walls = {t["target"]: t["limit"] for t in found if t["target"].endswith("wall / bare")}
     assert walls == expected
     assert [t["met"] for t in found if t["target"] in expected] == [
@@ -174,7 +198,7 @@ def test_plain_script_and_refresh_targets() -> None:
         "floor": {"wall_median": 2.0},
         "refresh": {"batches_before": 50, "ratio": 51.0},
     }
-    found = {t["target"]: t for t in _run_module().targets(result)}
+    found = {t["target"]: t for t in _benchmark_module().targets(result)}
     small = found["full graph 1e4: wall - plain wall (limit: Dagster's floor + 0.5 s)"]
     assert (small["limit"], small["met"]) == (2.5, True)
     assert found["full graph 1e6: wall / plain"]["met"] is False  # 1.2 > 1.10
@@ -183,7 +207,7 @@ def test_plain_script_and_refresh_targets() -> None:
     assert (refresh["limit"], refresh["met"]) == (1.5, False)
 
     result["full"][0]["vs_plain"]["wall_difference"] = 2.6
-    found = {t["target"]: t for t in _run_module().targets(result)}
+    found = {t["target"]: t for t in _benchmark_module().targets(result)}
     assert (
         found["full graph 1e4: wall - plain wall (limit: Dagster's floor + 0.5 s)"]["met"] is False
     )
@@ -195,7 +219,7 @@ def test_steps_are_chosen_by_the_assets_they_materialize() -> None:
         "validation": {"seconds": 2.0, "assets": ["validated_data", "quarantined_rows"]},
         "features": {"seconds": 4.0, "assets": ["features"]},
     }
-    run = _run_module()
+    run = _benchmark_module()
     assert run.asset_step_seconds(steps, run.INGEST_VALIDATE_ASSETS) == 3.0
     assert run.asset_step_seconds(steps, run.INGEST_ASSETS) == 7.0
     assert math.isnan(run.asset_step_seconds(steps, frozenset({"trained_model"})))
