@@ -86,9 +86,9 @@ class Bare:
 
         return BatchStore(UPath(self.storage) / "batches")
 
-    def rows(self, features: Any) -> Any:
+    def rows(self, features: Any, columns: list[str] | None = None) -> Any:
         """The rows of a batch table, read from the batch store as every asset body reads them."""
-        return self.store().read(features)
+        return self.store().read(features, columns)
 
     def registry(self) -> Any:
         """The model registry (the pipeline's is ``<data_dir>/registry``)."""
@@ -218,7 +218,12 @@ def freshness_check(bare: Bare, file: str, hours: float) -> bool:
 
 def statistical_checks(bare: Bare, features: Any) -> list:
     """``statistical_checks``: each batch of ``features`` against its training side."""
-    from ml_assets.lib.statistics import StatisticsLimits, Threshold, statistical_checks
+    from ml_assets.lib.statistics import (
+        StatisticsLimits,
+        Threshold,
+        judged_columns,
+        statistical_checks,
+    )
 
     section = bare.project.config.statistics
     values = section.model_dump()
@@ -226,7 +231,8 @@ def statistical_checks(bare: Bare, features: Any) -> list:
         if isinstance(value, dict):
             values[name] = Threshold(**value)
     limits = StatisticsLimits(**{**values, "quantiles": tuple(section.quantiles)})
-    outcomes = statistical_checks(bare.rows(features), bare.project.spec, limits)
+    spec = bare.project.spec
+    outcomes = statistical_checks(bare.rows(features, judged_columns(spec)), spec, limits)
     for outcome in outcomes:
         check(f"features:{outcome.name}", outcome.passed, outcome.description)
     return outcomes
@@ -270,11 +276,11 @@ def trained_model(bare: Bare, features: Any, training: dict) -> tuple[Any, dict]
 
     project = bare.project
     preload_skops()  # as the asset does: the skops import overlaps with training
-    rows = bare.rows(features)
+    rows = bare.rows(features, project.spec.scored_columns)
+    train = rows[rows[SPLIT] == TRAIN]
+    del rows
     selection = project.config.training.feature_selection.model_dump()
-    result = train_model(
-        rows[rows[SPLIT] == TRAIN], project.spec, **{"feature_selection": selection, **training}
-    )
+    result = train_model(train, project.spec, **{"feature_selection": selection, **training})
     versions = process_versions()
     facts = {
         "fingerprint": model_fingerprint(result.model),
@@ -303,7 +309,7 @@ def evaluation_report(bare: Bare, model: Any, features: Any, facts: dict) -> dic
 
     project, seed = bare.project, bare.settings["seed"]
     fingerprint = model_fingerprint(model)
-    rows = bare.rows(features)
+    rows = bare.rows(features, project.spec.scored_columns)
     report = evaluate(
         model,
         rows,
@@ -533,7 +539,7 @@ def model_approval(bare: Bare, model: Any, evaluation: dict, features: Any, fact
         bare.registry(),
         model,
         evaluation,
-        bare.rows(features),
+        bare.rows(features, project.spec.scored_columns),
         project.spec,
         GateThresholds(),
         record,
