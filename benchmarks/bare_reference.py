@@ -563,7 +563,6 @@ def model_card(bare: Bare, evaluation: dict, features: Any, facts: dict, outcome
 
     from ml_assets.lib.lineage import card_path, registry_facts
     from ml_assets.lib.model_card import card_html, card_markdown, model_card_facts
-    from ml_assets.lib.statistics import OK
     from ml_assets.lib.storage import atomic_write_text
 
     project, provenance = bare.project, evaluation["provenance"]
@@ -578,7 +577,7 @@ def model_card(bare: Bare, evaluation: dict, features: Any, facts: dict, outcome
         report=evaluation,
         records=features.records,
         lineage=lineage,
-        drift=[f"{o.name}: {o.description}" for o in outcomes if o.level != OK],
+        statistics=[f"{o.name}: {o.description}" for o in outcomes if not o.passed],
         registry=registry_facts(bare.registry(), fingerprint),
         event_range=event_range(bare, features),
     )
