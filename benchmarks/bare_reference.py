@@ -242,23 +242,18 @@ def feature_store(bare: Bare, features: Any) -> None:
     """``feature_store``: the batches the store lacks, as Parquet; its manifest as a report."""
     from upath import UPath
 
-    from ml_assets.lib.feature_store import FeatureStore, StoreLayout, sync_feature_store
+    from ml_assets.lib.feature_store import (
+        FeatureStore,
+        StoreLayout,
+        store_manifest,
+        sync_feature_store,
+    )
 
     project = bare.project
     layout = StoreLayout.of(project.spec, project.config.feature_store.event_timestamp)
     store = FeatureStore(UPath(bare.storage) / "feature_store", features.version, layout)
     result = sync_feature_store(store, features, bare.store())
-    manifest = {
-        "path": str(store.path),
-        "version": store.version,
-        "key": store.layout.key,
-        "event_timestamp": store.layout.event_timestamp,
-        "features": list(store.layout.features),
-        "batches": store.batches(),
-        "written": result.written,
-        "removed": result.removed,
-        "training_set": features.data_version,
-    }
+    manifest = store_manifest(store, result, features.data_version)
     bare.save_report("feature_store", manifest)
 
 
@@ -301,9 +296,8 @@ def trained_model(bare: Bare, features: Any, training: dict) -> tuple[Any, dict]
 
 def evaluation_report(bare: Bare, model: Any, features: Any, facts: dict) -> dict:
     """``evaluation_report``: held-out metrics, baselines, slices, pictures and importances."""
-    from ml_assets.lib.batch_records import now_iso
     from ml_assets.lib.dataset import SPLIT, TEST
-    from ml_assets.lib.evaluation import evaluate, report_markdown
+    from ml_assets.lib.evaluation import evaluate, provenance, report_markdown
     from ml_assets.lib.modeling import model_fingerprint
     from ml_assets.lib.plots import evaluation_images, images_markdown, report_html
 
@@ -318,13 +312,7 @@ def evaluation_report(bare: Bare, model: Any, features: Any, facts: dict) -> dic
         training=facts["training"],
         min_slice_rows=bare.settings["min_slice_rows"],
     )
-    report["provenance"] = {
-        "model_version": fingerprint,
-        "data_version": features.data_version,
-        "batches": features.batches,
-        "config_hash": project.config_hash,
-        "created_at": now_iso(),
-    }
+    report["provenance"] = provenance(fingerprint, features, project.config_hash)
     test = rows[rows[SPLIT] == TEST]
     images, importances = evaluation_images(model, test, project.spec, report, seed)
     report["permutation_importance"] = importances
@@ -347,6 +335,7 @@ def drift_report(bare: Bare, model: Any, features: Any, facts: dict) -> None:
         champions,
         drift_markdown,
         drift_report,
+        drifted_columns,
         retraining_marker_path,
         trained_on,
         write_retraining_marker,
@@ -406,20 +395,6 @@ def drift_alert(bare: Bare, drifted: dict[str, list[str]]) -> None:
     )
 
 
-def drifted_columns(report: dict, level: str) -> dict[str, list[str]]:
-    """Per compared batch, the columns at ``level`` or worse (batches without any left out)."""
-    from ml_assets.lib.drift import SEVERITY_ORDER
-
-    floor = SEVERITY_ORDER[level]
-    failing = {
-        batch: [
-            c for c, s in comparison["columns"].items() if SEVERITY_ORDER[s["verdict"]] >= floor
-        ]
-        for batch, comparison in report["batches"].items()
-    }
-    return {batch: columns for batch, columns in failing.items() if columns}
-
-
 def drift_images(store: Any, report: dict) -> dict[str, str]:
     """Per compared batch, its columns' reference and current distributions as an inline PNG."""
     from ml_assets.lib.drift_report import load_profile
@@ -448,7 +423,7 @@ def live_performance(bare: Bare, model: Any, features: Any, evaluation: dict) ->
         if batch not in learned
     }
     files, errors = labelled_files(
-        bare.data_dir, serving, spec, held_out, positive, version_metrics(models)
+        bare.data_dir, serving, spec, held_out, positive, models.metrics_of
     )
     rows |= files
     drops = dropped(rows, MAX_LIVE_DROP)
@@ -495,18 +470,6 @@ def serving_model(models: Any, model: Any, evaluation: dict) -> tuple:
         return champion, f"champion {version}", record.metrics, set(record.batches)
     provenance = evaluation.get("provenance", {})
     return model, "trained_model", evaluation["metrics"], set(provenance.get("batches", []))
-
-
-def version_metrics(models: Any) -> Callable[[str], dict]:
-    """A lookup of a registered version's held-out metrics ({} for an unknown version)."""
-
-    def metrics(version: str) -> dict:
-        try:
-            return models.get(version).metrics
-        except KeyError:
-            return {}
-
-    return metrics
 
 
 def model_approval(bare: Bare, model: Any, evaluation: dict, features: Any, facts: dict) -> dict:
@@ -562,7 +525,12 @@ def model_card(bare: Bare, evaluation: dict, features: Any, facts: dict, outcome
     from upath import UPath
 
     from ml_assets.lib.lineage import card_path, registry_facts
-    from ml_assets.lib.model_card import card_html, card_markdown, model_card_facts
+    from ml_assets.lib.model_card import (
+        card_html,
+        card_markdown,
+        event_time_span,
+        model_card_facts,
+    )
     from ml_assets.lib.storage import atomic_write_text
 
     project, provenance = bare.project, evaluation["provenance"]
@@ -579,7 +547,9 @@ def model_card(bare: Bare, evaluation: dict, features: Any, facts: dict, outcome
         lineage=lineage,
         statistics=[f"{o.name}: {o.description}" for o in outcomes if not o.passed],
         registry=registry_facts(bare.registry(), fingerprint),
-        event_range=event_range(bare, features),
+        event_range=event_time_span(
+            bare.store(), features, bare.project.config.feature_store.event_timestamp
+        ),
     )
     markdown, page = card_markdown(card), card_html(card)
     per_model = card_path(UPath(bare.storage), fingerprint)
@@ -587,26 +557,6 @@ def model_card(bare: Bare, evaluation: dict, features: Any, facts: dict, outcome
     atomic_write_text(per_model.with_suffix(".md"), markdown)
     atomic_write_text(per_model.with_suffix(".html"), page)
     bare.save_report("model_card", {**card, "markdown": markdown})
-
-
-def event_range(bare: Bare, features: Any) -> dict | None:
-    """The span of the configured event-time column over the training batches, or None."""
-    column = bare.project.config.feature_store.event_timestamp
-    if column is None or not features.records:
-        return None
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    store, spans = bare.store(), []
-    for batch in features.batches:
-        path = store.folder(features.version, batch) / "validated_data.parquet"
-        with path.open("rb") as handle:
-            spans.append(pc.min_max(pq.read_table(handle, columns=[column]).column(column)))
-    lows = [span["min"].as_py() for span in spans if span["min"].is_valid]
-    highs = [span["max"].as_py() for span in spans if span["max"].is_valid]
-    if not lows:
-        return None
-    return {"from": str(min(lows)), "to": str(max(highs)), "basis": f"event time ({column})"}
 
 
 def production_model(bare: Bare, decision: dict) -> None:

@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
+.venv/bin/ruff format --check ml_assets ml_assets_tests benchmarks scripts
 .venv/bin/python -m pytest "$@"

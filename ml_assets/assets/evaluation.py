@@ -47,8 +47,7 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
         Stored as ``storage/evaluation_report.json`` and ``.md``; both name the model version,
         the training set's data version and batches, the configuration hash and the time.
         """
-        from ml_assets.lib.batch_records import now_iso
-        from ml_assets.lib.evaluation import evaluate, report_markdown
+        from ml_assets.lib.evaluation import evaluate, provenance, report_markdown
         from ml_assets.lib.modeling import model_fingerprint
         from ml_assets.lib.plots import report_html
 
@@ -71,13 +70,7 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
             training=trained["training"].value if "training" in trained else None,
             min_slice_rows=settings.min_slice_rows,
         )
-        report["provenance"] = {
-            "model_version": fingerprint,
-            "data_version": features.data_version,
-            "batches": features.batches,
-            "config_hash": project.config_hash,
-            "created_at": now_iso(),
-        }
+        report["provenance"] = provenance(fingerprint, features, project.config_hash)
         pictures, importances = _plots(trained_model, rows, project, report, settings)
         report["permutation_importance"] = importances
         markdown = report_markdown(report) + pictures

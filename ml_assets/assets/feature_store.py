@@ -59,22 +59,12 @@ def build_feature_store(project: Project) -> dg.AssetsDefinition:
         describes it.
         """
         store = open_feature_store(project, settings, features.version)
-        from ml_assets.lib.feature_store import sync_feature_store
+        from ml_assets.lib.feature_store import store_manifest, sync_feature_store
 
         result = sync_feature_store(store, features, batch_store(settings))
         if not result.written and not result.removed:
             context.log.info(f"feature store already holds all {len(result.kept)} batch(es)")
-        manifest = {
-            "path": str(store.path),
-            "version": store.version,
-            "key": store.layout.key,
-            "event_timestamp": store.layout.event_timestamp,
-            "features": list(store.layout.features),
-            "batches": store.batches(),
-            "written": result.written,
-            "removed": result.removed,
-            "training_set": features.data_version,
-        }
+        manifest = store_manifest(store, result, features.data_version)
         return dg.Output(
             manifest,
             data_version=dg.DataVersion(f"{features.data_version}-{store.version}"),

@@ -49,7 +49,12 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
 
         from ml_assets.checks.statistics import statistical_findings
         from ml_assets.lib.lineage import card_path, registry_facts
-        from ml_assets.lib.model_card import card_html, card_markdown, model_card_facts
+        from ml_assets.lib.model_card import (
+            card_html,
+            card_markdown,
+            event_time_span,
+            model_card_facts,
+        )
         from ml_assets.lib.registry import ModelRegistry
         from ml_assets.lib.storage import atomic_write_text
 
@@ -81,7 +86,9 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
             lineage=lineage,
             statistics=statistical_findings(context.instance, project, features.data_version),
             registry=registry,
-            event_range=_event_range(project, features, settings),
+            event_range=event_time_span(
+                batch_store(settings), features, project.config.feature_store.event_timestamp
+            ),
         )
         markdown, page = card_markdown(card), card_html(card)
 
@@ -101,24 +108,3 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
         )
 
     return model_card
-
-
-def _event_range(project: Project, features: BatchTable, settings: PipelineSettings):
-    """The span of the configured event-time column over the training batches, or None."""
-    column = project.config.feature_store.event_timestamp
-    if column is None or not features.records:
-        return None
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    store = batch_store(settings)
-    spans = []
-    for batch in features.batches:
-        path = store.folder(features.version, batch) / "validated_data.parquet"
-        with path.open("rb") as handle:
-            spans.append(pc.min_max(pq.read_table(handle, columns=[column]).column(column)))
-    lows = [s["min"].as_py() for s in spans if s["min"].is_valid]
-    highs = [s["max"].as_py() for s in spans if s["max"].is_valid]
-    if not lows:
-        return None
-    return {"from": str(min(lows)), "to": str(max(highs)), "basis": f"event time ({column})"}

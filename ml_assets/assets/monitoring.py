@@ -192,29 +192,16 @@ def _metadata(report: dict, markdown: str) -> dict:
     }
 
 
-def _failing(report: dict, level: str) -> dict[str, list[str]]:
-    """Per batch, the columns at ``level`` or worse."""
-    from ml_assets.lib.drift import SEVERITY_ORDER
-
-    floor = SEVERITY_ORDER[level]
-    failing = {
-        batch: [
-            c for c, s in comparison["columns"].items() if SEVERITY_ORDER[s["verdict"]] >= floor
-        ]
-        for batch, comparison in report["batches"].items()
-    }
-    return {batch: columns for batch, columns in failing.items() if columns}
-
-
 def _checks(report: dict):
     """One check at each severity, naming the batches and columns that crossed it."""
     from ml_assets.lib.drift import ERROR, WARN
+    from ml_assets.lib.drift_report import drifted_columns
 
     for spec, level, severity in (
         (DRIFT_WARNING, WARN, dg.AssetCheckSeverity.WARN),
         (DRIFT_ERROR, ERROR, dg.AssetCheckSeverity.ERROR),
     ):
-        failing = _failing(report, level)
+        failing = drifted_columns(report, level)
         named = "; ".join(f"{batch}: {', '.join(columns)}" for batch, columns in failing.items())
         yield dg.AssetCheckResult(
             check_name=spec.name,
@@ -304,19 +291,6 @@ def _serving(registry: ModelRegistryResource, trained_model, evaluation_report: 
     )
 
 
-def _version_metrics(registry: ModelRegistryResource):
-    """A lookup of a registered version's held-out metrics ({} for an unknown version)."""
-    models = registry.registry()
-
-    def metrics(version: str) -> dict:
-        try:
-            return models.get(version).metrics
-        except KeyError:
-            return {}
-
-    return metrics
-
-
 def build_live_performance(project: Project) -> dg.AssetsDefinition:
     """The live-performance asset of one project."""
 
@@ -360,7 +334,7 @@ def build_live_performance(project: Project) -> dg.AssetsDefinition:
                 model, batch_rows(store, features.version, batch), spec, held_out
             )
         files, errors = labelled_files(
-            Path(settings.data_dir), model, spec, held_out, positive, _version_metrics(registry)
+            Path(settings.data_dir), model, spec, held_out, positive, registry.registry().metrics_of
         )
         rows |= files
         drops = dropped(rows, config.max_drop)

@@ -19,6 +19,7 @@ from ml_assets.lib.batch_records import FEATURES, BatchTable
 from ml_assets.lib.dataset import SPLIT, TRAIN, DatasetSpec
 from ml_assets.lib.drift import (
     PREDICTION,
+    SEVERITY_ORDER,
     Profile,
     Threshold,
     build_profile,
@@ -305,3 +306,15 @@ def read_retraining_marker(path: Any) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
+
+
+def drifted_columns(report: Mapping[str, Any], level: str) -> dict[str, list[str]]:
+    """Per compared batch of a drift report, its columns at ``level`` or worse (others left out)."""
+    floor = SEVERITY_ORDER[level]
+    failing = {
+        batch: [
+            c for c, s in comparison["columns"].items() if SEVERITY_ORDER[s["verdict"]] >= floor
+        ]
+        for batch, comparison in report["batches"].items()
+    }
+    return {batch: columns for batch, columns in failing.items() if columns}

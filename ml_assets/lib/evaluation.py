@@ -10,6 +10,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
+from ml_assets.lib.batch_records import BatchTable, now_iso
 from ml_assets.lib.bootstrap import f1_macro_scorer, r2_scorer, resample_counts, roc_auc_scorer
 from ml_assets.lib.contract_inference import minority_label
 from ml_assets.lib.dataset import SPLIT, DatasetSpec
@@ -401,6 +402,17 @@ def evaluate(
         ).tolist()
         report["per_class"] = per_class_metrics(test[spec.target], predicted, classes)
     return report
+
+
+def provenance(fingerprint: str, features: BatchTable, config_hash: str) -> dict[str, Any]:
+    """What a report judged: the model, the training set and its batches, the config, when."""
+    return {
+        "model_version": fingerprint,
+        "data_version": features.data_version,
+        "batches": features.batches,
+        "config_hash": config_hash,
+        "created_at": now_iso(),
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -235,6 +235,21 @@ def sync_feature_store(
     return SyncResult(written, removed, sorted(present & wanted))
 
 
+def store_manifest(store: FeatureStore, result: SyncResult, data_version: str) -> dict[str, Any]:
+    """What the feature_store asset stores: where the store is, its layout and the last sync."""
+    return {
+        "path": str(store.path),
+        "version": store.version,
+        "key": store.layout.key,
+        "event_timestamp": store.layout.event_timestamp,
+        "features": list(store.layout.features),
+        "batches": store.batches(),
+        "written": result.written,
+        "removed": result.removed,
+        "training_set": data_version,
+    }
+
+
 def _batch_frame(
     batches: BatchStore, version: str, batch: str, layout: StoreLayout
 ) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ml_assets.lib.batch_records import BatchRecord
+from ml_assets.lib.batch_records import BatchRecord, BatchTable
 from ml_assets.lib.contract_summary import SOURCE_SUMMARIES, ContractColumns
 from ml_assets.lib.dataset import DatasetSpec
 from ml_assets.lib.markdown import cell, table
@@ -314,3 +314,25 @@ def _text(value: Any) -> str:
     if isinstance(value, Iterable) and not isinstance(value, str):
         return ", ".join(str(item) for item in value) or "–"
     return str(value)
+
+
+def event_time_span(store: Any, features: BatchTable, column: str | None) -> dict[str, str] | None:
+    """The span of the event-time ``column`` over the training batches, or None without one.
+
+    Read from the batches' validated rows in the batch ``store``, one column each.
+    """
+    if column is None or not features.records:
+        return None
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    spans = []
+    for batch in features.batches:
+        path = store.folder(features.version, batch) / "validated_data.parquet"
+        with path.open("rb") as handle:
+            spans.append(pc.min_max(pq.read_table(handle, columns=[column]).column(column)))
+    lows = [s["min"].as_py() for s in spans if s["min"].is_valid]
+    highs = [s["max"].as_py() for s in spans if s["max"].is_valid]
+    if not lows:
+        return None
+    return {"from": str(min(lows)), "to": str(max(highs)), "basis": f"event time ({column})"}

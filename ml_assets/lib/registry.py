@@ -196,6 +196,11 @@ class ModelRegistry:
             )
         return record
 
+    def metrics_of(self, version: str) -> dict[str, float]:
+        """A version's held-out metrics, or {} when it is not (completely) registered."""
+        record = self._read_record(version)
+        return record.metrics if record is not None else {}
+
     def versions(self) -> list[ModelVersion]:
         """Every complete version, oldest first (a folder whose record was never written is not)."""
         records = (self._read_record(name) for name in self._version_names())

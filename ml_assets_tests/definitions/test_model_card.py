@@ -67,8 +67,8 @@ def test_the_date_range_is_the_event_time_span_when_the_dataset_has_one(tmp_path
     import pandas as pd
     import yaml
 
-    from ml_assets.assets.model_card import _event_range
     from ml_assets.lib.batch_records import BatchRecord, BatchTable
+    from ml_assets.lib.model_card import event_time_span
     from ml_assets.lib.project_config import DEMO_CONFIG, load_project
     from ml_assets.resources.settings import batch_store
     from ml_assets_tests.conftest import settings_for
@@ -91,13 +91,15 @@ def test_the_date_range_is_the_event_time_span_when_the_dataset_has_one(tmp_path
         record = BatchRecord(name, name[:5], "cd" * 32, 1, "accepted", "", rows_valid=len(days))
         batch_store(settings).save("v1", record, {"validated_data": validated})
         records.append(record)
-    span = _event_range(project, BatchTable("features", "v1", tuple(records)), settings)
+    table = BatchTable("features", "v1", tuple(records))
+    store = batch_store(settings)
+    span = event_time_span(store, table, project.config.feature_store.event_timestamp)
     assert span == {
         "from": "2026-01-01 00:00:00",
         "to": "2026-02-09 00:00:00",
         "basis": "event time (observed_at)",
     }
-    assert _event_range(DEMO, BatchTable("features", "v1", tuple(records)), settings) is None
+    assert event_time_span(store, table, DEMO.config.feature_store.event_timestamp) is None
 
 
 def test_the_card_lists_what_the_latest_statistical_checks_found_on_its_training_set() -> None:

@@ -88,6 +88,8 @@ def test_an_unfinished_registration_is_ignored_and_its_number_skipped(tmp_path: 
     (tmp_path / "versions/v0001/model.skops").write_bytes(b"PK half written")
     assert registry.versions() == []
     assert registry.register(fitted(0), **RECORD).version == "v0002"
+    assert registry.metrics_of("v0002") == {"roc_auc": 0.91}
+    assert registry.metrics_of("v0001") == {} and registry.metrics_of("v0009") == {}
 
 
 def test_a_corrupted_artifact_is_refused(tmp_path: Path) -> None:
