@@ -25,7 +25,6 @@ from ml_assets.lib.project_config import Project
 from ml_assets.resources.alerts import AlertSink
 
 ALERTED_BY_THEIR_STEP = {"drift_below_error", "batches_accepted"}
-EXECUTIONS_PER_TICK = 20
 LAST_UPDATED = "dagster/last_updated_timestamp"
 
 
@@ -94,25 +93,21 @@ def alert_check_evaluations(
     check_keys: Iterable[dg.AssetCheckKey],
     seen: dict[str, int],
 ) -> dict[str, int]:
-    """Alert the evaluations of each check newer than ``seen`` (check -> last execution id).
+    """Alert each check's latest evaluation when it is newer than ``seen`` (check -> record id).
 
-    Reads each check's execution history (every event-log storage keeps it, SQLite's sharded
-    one included) and stops at an execution still in progress, so it is read once it ends.
+    The latest one only (a failure that passed again before the next tick is not alerted), and
+    not while it is still running: it is read at a later tick, once it has ended.
     """
     seen = dict(seen)
     for key in check_keys:
         if key.name in ALERTED_BY_THEIR_STEP:
             continue
         name = key.to_user_string()
-        history = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=EXECUTIONS_PER_TICK
-        )
-        for record in sorted(history, key=lambda each: each.id):
-            if record.id <= seen.get(name, 0):
-                continue
-            evaluation = record.event.dagster_event.event_specific_data if record.event else None
-            if evaluation is None:
-                break  # still running: read it at a later tick
+        record = instance.get_latest_asset_check_evaluation_record(key)
+        if record is None or record.id <= seen.get(name, 0):
+            continue
+        evaluation = record.event.asset_check_evaluation if record.event else None
+        if evaluation is not None:
             _alert_evaluation(alerts, evaluation, record.run_id)
             seen[name] = record.id
     return seen
