@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("version", nargs="?", help="the version (default: the challenger)")
     promote.add_argument("--reason", default="promoted from the command line")
     promote.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
+    reject = commands.add_parser("reject", help="drop the challenger (it stays registered)")
+    reject.add_argument("--reason", default="rejected from the command line")
+    reject.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
     add_serve_arguments(commands.add_parser("serve", help="serve the champion over HTTP"))
     lineage = commands.add_parser("lineage", help="print a model version's whole lineage")
     lineage.add_argument("version", nargs="?", help="v0001, an alias (default: the champion)")
@@ -271,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             from ml_assets.lib.rollback import promote_command
 
             message = promote_command(args.version, args.reason, args.registry)
+        elif args.command == "reject":
+            from ml_assets.lib.rollback import reject_command
+
+            message = reject_command(args.reason, args.registry)
         elif args.command == "serve":
             return serve_command(args)
         elif args.command == "lineage":

@@ -311,9 +311,14 @@ class ModelRegistry:
             name, version, reason=reason, actor=actor, action=action, expected=expected
         )
 
-    def remove_alias(self, name: str, *, reason: str, actor: str) -> None:
-        """Drop ``name`` (a no-op if it names nothing), recorded in the history."""
-        self._change_alias(name, None, reason=reason, actor=actor, action="remove")
+    def remove_alias(
+        self, name: str, *, reason: str, actor: str, action: str = "remove", expected: Any = ANY
+    ) -> None:
+        """Drop ``name`` (a no-op if it names nothing), recorded in the history.
+
+        ``expected`` makes it conditional, as for ``set_alias``.
+        """
+        self._change_alias(name, None, reason=reason, actor=actor, action=action, expected=expected)
 
     def _change_alias(
         self,

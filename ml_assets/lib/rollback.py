@@ -19,6 +19,7 @@ from ml_assets.lib.registry import (
 
 ROLLBACK = "rollback"
 PROMOTE = "promote"  # as ml_assets.lib.deployment names a promotion (it imports pandas)
+REJECT = "reject"  # a challenger dropped without promotion
 # The same names as ml_assets.resources.registry, which imports Dagster (the CLI must not).
 REGISTRY_DIR_ENV = "ML_ASSETS_REGISTRY_DIR"
 REGISTRY_SUBDIR = "registry"
@@ -113,6 +114,22 @@ def promote_challenger(
     return RollbackResult(current or "none", target, reason, actor)
 
 
+def reject_challenger(registry: ModelRegistry, *, reason: str, actor: str) -> str:
+    """Drop the challenger alias and return its version, which stays registered.
+
+    Ends a canary the A/B test did not win: the champion serves alone again and the next
+    candidate may become challenger. Refused when there is no challenger, or when it changed
+    between reading and dropping it (AliasConflict).
+    """
+    challenger = registry.alias(CHALLENGER)
+    if challenger is None:
+        raise RegistryError(f"no challenger in the registry at {registry.root}: nothing to reject")
+    registry.remove_alias(
+        CHALLENGER, reason=reason, actor=actor, action=REJECT, expected=challenger
+    )
+    return challenger
+
+
 def default_registry_dir(data_dir: str) -> str:
     """Where the registry lives when nothing names another place: ``<data_dir>/registry``."""
     return f"{str(data_dir).rstrip('/')}/{REGISTRY_SUBDIR}"
@@ -154,3 +171,14 @@ def promote_command(version: str | None, reason: str, registry_dir: str | None =
     except KeyError as error:
         raise RegistryError(str(error).strip("'\"")) from None
     return f"{result.message()}\nregistry: {registry.root}"
+
+
+def reject_command(reason: str, registry_dir: str | None = None) -> str:
+    """``ml-assets reject``: the challenger dropped, or a RegistryError saying why not."""
+    registry = registry_for_project(registry_dir)
+    version = reject_challenger(registry, reason=reason, actor=default_actor())
+    champion = registry.alias(CHAMPION) or "none"
+    return (
+        f"challenger {version} dropped ({reason}); champion {champion} serves alone\n"
+        f"registry: {registry.root}"
+    )

@@ -104,3 +104,38 @@ def test_promote_moves_the_champion_drops_the_challenger_and_rollback_undoes_it(
     assert (dropped["alias"], dropped["version"], dropped["action"]) == (CHALLENGER, None, "remove")
     back = rollback(registry, reason="worse in production", actor="bob")
     assert (back.previous, back.current) == (two, one)
+
+
+def test_reject_drops_the_challenger_keeps_its_version_and_refuses_when_there_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from ml_assets import cli
+    from ml_assets.lib.rollback import REGISTRY_DIR_ENV, reject_challenger
+
+    registry = ModelRegistry(tmp_path)
+    one, two = registered(registry, 2)
+    registry.set_alias(CHAMPION, one, reason="first", actor="a", action="promote")
+    registry.set_alias(CHALLENGER, two, reason="canary", actor="a", action=CANARY)
+    monkeypatch.setenv(REGISTRY_DIR_ENV, str(tmp_path))
+    assert cli.main(["reject", "--reason", "lost the A/B test"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "challenger v0002 dropped (lost the A/B test); champion v0001 serves alone"
+    )
+    assert registry.aliases() == {CHAMPION: one} and registry.get(two).version == two
+    change = registry.history()[-1]
+    assert (change["alias"], change["version"], change["previous"]) == (CHALLENGER, None, two)
+    assert (change["action"], change["reason"]) == ("reject", "lost the A/B test")
+    assert cli.main(["reject"]) == 2
+    assert "no challenger in the registry" in capsys.readouterr().err
+    registry.set_alias(CHALLENGER, two, reason="canary", actor="a", action=CANARY)
+    real = registry.alias
+
+    def moved_meanwhile(name: str):
+        found = real(name)
+        registry.set_alias(CHALLENGER, one, reason="someone else", actor="b")
+        return found
+
+    monkeypatch.setattr(registry, "alias", moved_meanwhile)
+    with pytest.raises(AliasConflict, match="challenger points at v0001, not v0002"):
+        reject_challenger(registry, reason="r", actor="a")
+    assert real(CHALLENGER) == one
