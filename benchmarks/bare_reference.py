@@ -504,7 +504,7 @@ def model_approval(bare: Bare, model: Any, evaluation: dict, features: Any, fact
         evaluation,
         bare.rows(features, project.spec.scored_columns),
         project.spec,
-        GateThresholds(),
+        GateThresholds(**project.config.approval.model_dump()),
         record,
         ACTOR,
     )

@@ -135,17 +135,19 @@ def consistency() -> dict[str, Any]:
 
 def run_config_matches(bare: Any) -> bool:
     """Whether the bare reference's constants are the defaults of the run config it leaves alone."""
-    from ml_assets.assets.deployment import ApprovalConfig, ProductionConfig
+    from ml_assets.assets.deployment import ProductionConfig, approval_config
     from ml_assets.assets.monitoring import DriftConfig, LivePerformanceConfig
     from ml_assets.assets.scoring import ABTestConfig, BatchScoringConfig
     from ml_assets.lib.ab_analysis import ABSettings
     from ml_assets.lib.approval import GateThresholds
     from ml_assets.lib.drift import DEFAULT_THRESHOLDS
+    from ml_assets.lib.project_config import load_project
 
+    approval = load_project().config.approval
     ab = ABTestConfig()
     options = ab.model_dump(exclude={"prediction_log", "labels_subdir", "metric"})
     return (
-        ApprovalConfig().thresholds() == GateThresholds()
+        approval_config(approval)().thresholds() == GateThresholds(**approval.model_dump())
         and not ProductionConfig().canary
         and DriftConfig().thresholds() == DEFAULT_THRESHOLDS
         and DriftConfig().min_batch_rows == bare.DRIFT_MIN_BATCH_ROWS

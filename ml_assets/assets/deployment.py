@@ -12,7 +12,7 @@ from pydantic import Field
 from ml_assets.checks.deployment import APPROVAL_GATE, MODEL_APPROVAL, approval_gate_result
 from ml_assets.constants import AUTOMATION, MODEL, TRAINED_MODEL, write_pool
 from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import Project
+from ml_assets.lib.project_config import ApprovalSection, Project
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT, process_version_metadata, step_process
 from ml_assets.resources.registry import ModelRegistryResource
@@ -23,45 +23,50 @@ from ml_assets.resources.settings import PipelineSettings, batch_store
 REGISTRY_POOL = write_pool("registry")
 
 
-class ApprovalConfig(dg.Config):
-    """What a candidate is held to before it may replace the champion (primary metric)."""
+def approval_config(defaults: ApprovalSection) -> type[dg.Config]:
+    """The launchpad's gate thresholds, their defaults from the project's ``approval`` section."""
 
-    baseline_margin: float = Field(
-        default=0.02,
-        description="Least lift over the trivial baseline (majority class or mean predictor).",
-    )
-    linear_baseline_tolerance: float = Field(
-        default=0.01,
-        description="Most the candidate may trail the plain linear baseline (fails when the "
-        "whole 95% bootstrap interval of the difference lies below; they tie on the demo).",
-    )
-    champion_tolerance: float = Field(
-        default=0.01,
-        description="Most the candidate may trail the champion, both scored on the candidate's "
-        "held-out rows (negative: it must beat the champion by that much).",
-    )
-    max_fairness_gap: float = Field(
-        default=0.1,
-        description="Largest gap of the primary metric between slices of a sensitive column "
-        "(fails when its whole 95% bootstrap interval lies above).",
-    )
-    slice_bounds: dict[str, float] | None = Field(
-        default=None,
-        description="Per slice metric, its bound (a minimum; a maximum for rmse, mae, "
-        "log_loss) on every slice with checks.min_slice_rows rows; empty: the primary metric "
-        "(roc_auc ≥ 0.6, f1_macro ≥ 0.3, r2 ≥ 0); {} bounds nothing.",
-    )
-    compare_with_champion: bool = Field(
-        default=True,
-        description="Off: skip the champion criterion (when the champion cannot score the new "
-        "data, e.g. after a contract change).",
-    )
+    class ApprovalConfig(dg.Config):
+        """What a candidate is held to before it may replace the champion (primary metric)."""
 
-    def thresholds(self):
-        """The plain thresholds the gate functions take."""
-        from ml_assets.lib.approval import GateThresholds
+        baseline_margin: float = Field(
+            default=defaults.baseline_margin,
+            description="Least lift over the trivial baseline (majority class or mean predictor).",
+        )
+        linear_baseline_tolerance: float = Field(
+            default=defaults.linear_baseline_tolerance,
+            description="Most the candidate may trail the plain linear baseline (fails when the "
+            "whole 95% bootstrap interval of the difference lies below; they tie on the demo).",
+        )
+        champion_tolerance: float = Field(
+            default=defaults.champion_tolerance,
+            description="Most the candidate may trail the champion, both scored on the "
+            "candidate's held-out rows (negative: it must beat the champion by that much).",
+        )
+        max_fairness_gap: float = Field(
+            default=defaults.max_fairness_gap,
+            description="Largest gap of the primary metric between slices of a sensitive column "
+            "(fails when its whole 95% bootstrap interval lies above).",
+        )
+        slice_bounds: dict[str, float] | None = Field(
+            default=defaults.slice_bounds,
+            description="Per slice metric, its bound (a minimum; a maximum for rmse, mae, "
+            "log_loss) on every slice with checks.min_slice_rows rows; empty: the primary metric "
+            "(roc_auc ≥ 0.6, f1_macro ≥ 0.3, r2 ≥ 0); {} bounds nothing.",
+        )
+        compare_with_champion: bool = Field(
+            default=defaults.compare_with_champion,
+            description="Off: skip the champion criterion (when the champion cannot score the "
+            "new data, e.g. after a contract change).",
+        )
 
-        return GateThresholds(**self.model_dump())
+        def thresholds(self):
+            """The plain thresholds the gate functions take."""
+            from ml_assets.lib.approval import GateThresholds
+
+            return GateThresholds(**self.model_dump())
+
+    return ApprovalConfig
 
 
 class ProductionConfig(dg.Config):
@@ -82,6 +87,7 @@ def run_actor(context: dg.OpExecutionContext) -> str:
 
 def build_model_approval(project: Project) -> dg.AssetsDefinition:
     """The gate asset of one project."""
+    ApprovalConfig = approval_config(project.config.approval)
 
     @dg.asset(
         group_name=MODEL,

@@ -161,6 +161,17 @@ class ThresholdSection(_Strict):
         return self
 
 
+class ApprovalSection(_Strict):
+    """The approval gate's thresholds on the primary metric (the launchpad may override them)."""
+
+    baseline_margin: float = 0.02
+    linear_baseline_tolerance: float = 0.01
+    champion_tolerance: float = 0.01
+    max_fairness_gap: float = Field(default=0.1, ge=0)
+    slice_bounds: dict[str, float] | None = None
+    compare_with_champion: bool = True
+
+
 class StatisticsSection(_Strict):
     """Thresholds of the statistical checks of each batch against the training set."""
 
@@ -186,6 +197,7 @@ class ProjectConfig(_Strict):
     schedule: ScheduleSection = ScheduleSection()
     feature_store: FeatureStoreSection = FeatureStoreSection()
     statistics: StatisticsSection = StatisticsSection()
+    approval: ApprovalSection = ApprovalSection()
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,25 @@ def test_a_dataframe_model_contract_still_works(tmp_path: Path) -> None:
         sys.path.remove(str(tmp_path))
     assert project.columns.data_columns == ["numeric1", "numeric2", "category", "target"]
     assert project.columns.nullable == ("numeric1",)
+
+
+def test_the_approval_section_sets_the_gate_defaults_and_refuses_unknown_keys(
+    tmp_path: Path,
+) -> None:
+    from ml_assets.assets.deployment import approval_config
+    from ml_assets.lib.approval import GateThresholds
+
+    demo = load_project(DEMO_CONFIG).config.approval
+    assert approval_config(demo)().thresholds() == GateThresholds()
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["contract"]["schema_file"] = str(DEMO_CONFIG.parent / "contract.yaml")
+    config["dataset"]["data_dir"] = str(tmp_path)
+    config["approval"] = {"champion_tolerance": -0.01, "slice_bounds": {"recall": 0.5}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    thresholds = approval_config(load_project(path).config.approval)().thresholds()
+    assert thresholds == GateThresholds(champion_tolerance=-0.01, slice_bounds={"recall": 0.5})
+    config["approval"] = {"champion_tolerence": 0.0}
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match="champion_tolerence"):
+        load_project(path)
