@@ -7,6 +7,7 @@ the code location writes nothing anywhere.
 import functools
 import gc
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -108,7 +109,7 @@ def defs() -> dg.Definitions:
 
 
 @functools.cache
-def _definitions(config, modified: int, size: int, settings: tuple) -> dg.Definitions:
+def _definitions(config: Path, modified: int, size: int, settings: tuple) -> dg.Definitions:
     """Built once per configuration file and environment in a process.
 
     One ``dagster asset materialize`` reconstructs the repository six times (the CLI, then the

@@ -92,7 +92,7 @@ def statistical_checks(
 ) -> list[CheckOutcome]:
     """Every check, each batch of ``features`` judged against its training side."""
     if features.empty:  # no accepted batch yet: nothing to judge
-        features = pd.DataFrame(columns=[BATCH, SPLIT, spec.target, *spec.model_numeric_columns])
+        features = pd.DataFrame(columns=judged_columns(spec))
     training_side = np.flatnonzero((features[SPLIT] == TRAIN).to_numpy())
     reference = features.iloc[_sample_positions(training_side)]
     numeric = [name for name in spec.model_numeric_columns if name in features]
