@@ -37,6 +37,7 @@ from ml_assets.lib.evaluation import (
     score_model,
 )
 from ml_assets.lib.modeling import model_inputs
+from ml_assets.lib.project_config import ApprovalSection
 from ml_assets.lib.registry import CHAMPION, ModelRegistry
 
 Status = Literal["pass", "fail", "skipped"]
@@ -51,21 +52,13 @@ DEFAULT_SLICE_BOUNDS: dict[str, dict[str, float]] = {
 }
 
 
-@dataclass(frozen=True)
-class GateThresholds:
-    """What the candidate is held to; the defaults pass a sound model on the demo data.
+class GateThresholds(ApprovalSection):
+    """What the candidate is held to: the config's ``approval`` section, and how to read it.
 
-    ``slice_bounds`` maps a slice metric to its bound: a minimum, or a maximum for metrics where
-    lower is better (rmse, mae, log_loss); None bounds the task's primary metric
-    (``DEFAULT_SLICE_BOUNDS``), an empty mapping bounds nothing.
+    The defaults pass a sound model on the demo data. ``slice_bounds`` maps a slice metric to
+    its bound: a minimum, or a maximum for metrics where lower is better (rmse, mae, log_loss);
+    None bounds the task's primary metric (``DEFAULT_SLICE_BOUNDS``), an empty mapping nothing.
     """
-
-    baseline_margin: float = 0.02
-    linear_baseline_tolerance: float = 0.01
-    champion_tolerance: float = 0.01
-    max_fairness_gap: float = 0.1
-    slice_bounds: Mapping[str, float] | None = None
-    compare_with_champion: bool = True
 
     def bounds_for(self, task: str) -> dict[str, float]:
         """The slice bounds that apply to ``task``."""
@@ -444,7 +437,7 @@ def judge(
         criteria=list(criteria),
         champion_version=comparison.champion_version if comparison else None,
         thresholds={
-            **asdict(thresholds),
+            **thresholds.model_dump(),
             "slice_bounds": thresholds.bounds_for(report["task"]),
         },
     )
