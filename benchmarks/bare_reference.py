@@ -218,19 +218,9 @@ def freshness_check(bare: Bare, file: str, hours: float) -> bool:
 
 def statistical_checks(bare: Bare, features: Any) -> list:
     """``statistical_checks``: each batch of ``features`` against its training side."""
-    from ml_assets.lib.statistics import (
-        StatisticsLimits,
-        Threshold,
-        judged_columns,
-        statistical_checks,
-    )
+    from ml_assets.lib.statistics import judged_columns, limits_of, statistical_checks
 
-    section = bare.project.config.statistics
-    values = section.model_dump()
-    for name, value in values.items():
-        if isinstance(value, dict):
-            values[name] = Threshold(**value)
-    limits = StatisticsLimits(**{**values, "quantiles": tuple(section.quantiles)})
+    limits = limits_of(bare.project.config.statistics)
     spec = bare.project.spec
     outcomes = statistical_checks(bare.rows(features, judged_columns(spec)), spec, limits)
     for outcome in outcomes:

@@ -10,7 +10,7 @@ import dagster as dg
 
 from ml_assets.constants import FEATURES
 from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import Project, StatisticsSection
+from ml_assets.lib.project_config import Project
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
 TRAINING_SET = "training_set"  # the data version each result judged, read by the model card
@@ -25,17 +25,6 @@ DESCRIPTIONS = {
     "class_balance": "Largest change of a class's share of rows between each batch and the "
     "training set.",
 }
-
-
-def statistics_limits(section: StatisticsSection):
-    """The configuration's thresholds as the statistics library takes them."""
-    from ml_assets.lib.statistics import StatisticsLimits, Threshold
-
-    values = section.model_dump()
-    for name, value in values.items():
-        if isinstance(value, dict):
-            values[name] = Threshold(**value)
-    return StatisticsLimits(**{**values, "quantiles": tuple(section.quantiles)})
 
 
 def statistical_findings(
@@ -77,10 +66,10 @@ def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
     def statistical_checks(features: BatchTable, settings: PipelineSettings):
         """Every batch of the training set against its training side, graded ok, warn or error."""
         from ml_assets.lib.markdown import table
-        from ml_assets.lib.statistics import ERROR, judged_columns, statistical_checks
+        from ml_assets.lib.statistics import ERROR, judged_columns, limits_of, statistical_checks
 
         rows = batch_store(settings).read(features, judged_columns(project.spec))
-        limits = statistics_limits(project.config.statistics)
+        limits = limits_of(project.config.statistics)
         for outcome in statistical_checks(rows, project.spec, limits):
             yield dg.AssetCheckResult(
                 check_name=outcome.name,

@@ -5,7 +5,7 @@ pops back to its target. So rolling back twice from v3 (after v1, v2, v3 were pr
 v2 and then v1, never v3 again: a version rolled away from is not "previous".
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,19 +155,24 @@ def registry_for_project(registry_dir: str | None = None) -> ModelRegistry:
 
 def rollback_command(to: str | None, reason: str, registry_dir: str | None = None) -> str:
     """``ml-assets rollback``: the change made, or a RegistryError saying why there was none."""
-    registry = registry_for_project(registry_dir)
-    try:
-        result = rollback(registry, to, reason=reason, actor=default_actor())
-    except KeyError as error:
-        raise RegistryError(str(error).strip("'\"")) from None
-    return f"{result.message()}\nregistry: {registry.root}"
+    return _champion_command(rollback, to, reason, registry_dir)
 
 
 def promote_command(version: str | None, reason: str, registry_dir: str | None = None) -> str:
     """``ml-assets promote``: the change made, or a RegistryError saying why there was none."""
+    return _champion_command(promote_challenger, version, reason, registry_dir)
+
+
+def _champion_command(
+    change: Callable[..., RollbackResult],
+    version: str | None,
+    reason: str,
+    registry_dir: str | None,
+) -> str:
+    """Move the champion with ``change``; an unknown version reads as a RegistryError."""
     registry = registry_for_project(registry_dir)
     try:
-        result = promote_challenger(registry, version, reason=reason, actor=default_actor())
+        result = change(registry, version, reason=reason, actor=default_actor())
     except KeyError as error:
         raise RegistryError(str(error).strip("'\"")) from None
     return f"{result.message()}\nregistry: {registry.root}"

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.lib.dataset import BATCH, SPLIT, TRAIN, DatasetSpec
+from ml_assets.lib.project_config import StatisticsSection
 
 OK, WARN, ERROR = "ok", "warn", "error"
 _ORDER = {OK: 0, WARN: 1, ERROR: 2}
@@ -64,6 +65,15 @@ class StatisticsLimits:
     outlier_share: Threshold = Threshold(0.05, 0.2)  # share of a column's values
     correlation_change: Threshold = Threshold(0.4, 0.7)  # largest |batch r - reference r|
     class_share_change: Threshold = Threshold(0.2, 0.35)  # largest |batch share - reference share|
+
+
+def limits_of(section: StatisticsSection) -> StatisticsLimits:
+    """The configuration's ``statistics`` section as the checks take it."""
+    values = section.model_dump()
+    for name, value in values.items():
+        if isinstance(value, dict):
+            values[name] = Threshold(**value)
+    return StatisticsLimits(**{**values, "quantiles": tuple(section.quantiles)})
 
 
 @dataclass(frozen=True)
