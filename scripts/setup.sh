@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Set up .venv with the locked environment and the project (editable), and point Dagster at the
+# Set up .venv with a locked environment and the project (editable), and point Dagster at the
 # project-local instance in dagster_home/ whenever the venv is activated.
+#   bash scripts/setup.sh        the runtime set (requirements-lock.txt): what the pipeline needs
+#   bash scripts/setup.sh --dev  everything (requirements-dev-lock.txt): production extras, tests, lint
 set -euo pipefail
 cd "$(dirname "$0")/.."
+lock=requirements-lock.txt
+case "${1:-}" in
+  "") ;;
+  --dev) lock=requirements-dev-lock.txt ;;
+  *) echo "usage: bash scripts/setup.sh [--dev]" >&2; exit 2 ;;
+esac
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-# Exactly the locked versions (runtime, dev tools and the build backend), each file checked
-# against its hash; then the project itself, its ranges not resolved again and built by the
-# locked setuptools. Upgrade the lock with scripts/lock.sh.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check \
-  --require-hashes -r requirements-lock.txt
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes)
+# First the pip the project chose (requirements-bootstrap.txt, hash-checked): the pip a venv
+# comes with is whatever its Python bundled, and pip < 23.3 cannot install a hashed lock holding
+# a package with extras (dask[array,dataframe]). Every pip since 8 installs this file.
+"${pip[@]}" -r requirements-bootstrap.txt
+# Then exactly the locked versions, each file checked against its hash; then the project itself,
+# its ranges not resolved again and built by the locked setuptools. Upgrade with scripts/lock.sh.
+"${pip[@]}" -r "$lock"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
   --no-deps --no-build-isolation -e .
 grep -q 'DAGSTER_HOME=' .venv/bin/activate \

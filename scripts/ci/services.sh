@@ -144,7 +144,7 @@ ml_assets_stop_services() {
 # Chain onto any EXIT trap already set (scripts/ci/chromium.sh may have one).
 _services_previous_trap=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
 trap "${_services_previous_trap:+$_services_previous_trap; }ml_assets_stop_services" EXIT
-[ -x "$_services_root/.venv/bin/dask" ] || bash "$_services_root/scripts/setup.sh"
+[ -x "$_services_root/.venv/bin/dask" ] || bash "$_services_root/scripts/setup.sh" --dev
 _services_start_postgres
 _services_start_dask
 _services_start_s3
