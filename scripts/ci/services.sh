@@ -7,8 +7,10 @@
 #   S3            moto's server mode from .venv
 #
 # Each address is exported for the tests (ML_ASSETS_TEST_POSTGRES, ML_ASSETS_TEST_DASK_SCHEDULER,
-# ML_ASSETS_TEST_S3_ENDPOINT). Under CI=true a service that cannot start fails the suite; elsewhere
-# it is left unset and its tests skip, naming the variable. Every process is stopped by its process
+# ML_ASSETS_TEST_S3_ENDPOINT). ML_ASSETS_SERVICES names the ones to start (default all three:
+# "postgres dask s3"); ML_ASSETS_PG_ROOT is where PostgreSQL's versions are looked for. Under
+# CI=true a service that cannot start fails the suite; elsewhere it is left unset and its tests
+# skip, naming the variable. Every process is stopped by its process
 # group (each starts under setsid) and the cluster's folder is removed.
 
 _services_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -56,7 +58,13 @@ _services_as_owner() {
 }
 
 _services_pg_bin() {
-  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+  # The newest installed PostgreSQL's bin folder, or nothing; never fails, so that
+  # `bin=$(_services_pg_bin)` under `set -euo pipefail` reaches the install branch.
+  local found=()
+  shopt -s nullglob
+  found=("${ML_ASSETS_PG_ROOT:-/usr/lib/postgresql}"/*/bin)
+  shopt -u nullglob
+  [ "${#found[@]}" -eq 0 ] || printf '%s\n' "${found[@]}" | sort -V | tail -n 1
 }
 
 _services_start_postgres() {
@@ -145,6 +153,11 @@ ml_assets_stop_services() {
 _services_previous_trap=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
 trap "${_services_previous_trap:+$_services_previous_trap; }ml_assets_stop_services" EXIT
 [ -x "$_services_root/.venv/bin/dask" ] || bash "$_services_root/scripts/setup.sh" --dev
-_services_start_postgres
-_services_start_dask
-_services_start_s3
+for _services_name in ${ML_ASSETS_SERVICES:-postgres dask s3}; do
+  case "$_services_name" in
+    postgres) _services_start_postgres ;;
+    dask) _services_start_dask ;;
+    s3) _services_start_s3 ;;
+    *) _services_log "unknown service $_services_name (ML_ASSETS_SERVICES)"; exit 2 ;;
+  esac
+done
