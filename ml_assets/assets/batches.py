@@ -62,12 +62,15 @@ DESCRIPTIONS = {
 
 def build_batches(project: Project) -> dg.AssetsDefinition:
     """The multi-asset that turns the landing folder into batches, for one project."""
-    from ml_assets.lib.environment import lock_hash
+    from ml_assets.lib.environment import BATCH_PACKAGES, installed_versions
 
-    # What shapes a batch's tables: the contract, the dataset spec, the code, the locked
-    # libraries; the limits join in at run time (BatchRules.version). Training settings do not.
-    contract = project.contract_hash
-    version = source_version(*BATCH_MODULES, extra=f"{contract}|{project.spec!r}|{lock_hash()}")
+    # What shapes a batch's tables: the contract, the dataset spec, the code, the libraries that
+    # read, parse and check rows; the limits join in at run time (BatchRules.version). Training
+    # settings and every other package (dev tools among them) do not.
+    packages = installed_versions(BATCH_PACKAGES)
+    version = source_version(
+        *BATCH_MODULES, extra=f"{project.contract_hash}|{project.spec!r}|{packages}"
+    )
     schemas = {
         "raw_data": raw_columns(project),
         "validated_data": list(project.columns.columns),

@@ -77,14 +77,16 @@ def inside(data_dir: str, subpath: str, setting: str) -> Path:
 
 def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
     """The batch scoring asset of one project."""
-    from ml_assets.lib.environment import lock_hash
+    from ml_assets.lib.environment import BATCH_PACKAGES, MODEL_PACKAGES, installed_versions
 
     version = source_version(
         "ml_assets.lib.scoring",
         "ml_assets.lib.evaluation",
         "ml_assets.lib.modeling",
         *BATCH_MODULES,
-        extra=f"{project.contract_hash}|{project.spec!r}|{lock_hash()}",
+        # A stored model's predictions change with the libraries that read rows and run it.
+        extra=f"{project.contract_hash}|{project.spec!r}|"
+        + installed_versions(BATCH_PACKAGES + MODEL_PACKAGES),
     )
 
     @dg.asset(

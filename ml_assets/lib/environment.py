@@ -1,10 +1,12 @@
 """The locked environment a model was built in: the lock file's hash and any drift from it."""
 
+import functools
 import hashlib
 import re
 from pathlib import Path
 
-# Beside pyproject.toml in a checkout; absent when the package was installed from a wheel.
+# The runtime lock, beside pyproject.toml in a checkout (the dev lock adds only tools and extras
+# at the same pins); absent when the package was installed from a wheel.
 LOCK_FILE = Path(__file__).resolve().parents[2] / "requirements-lock.txt"
 
 # A pinned line of pip-compile's output: `name==version`, or `name[extras]==version`.
@@ -32,6 +34,38 @@ MODEL_PACKAGES = (
     "scipy",
     "skops",
 )
+
+
+# The packages whose versions can change a batch's tables: the CSV and Parquet readers (pyarrow,
+# pandas), number and date parsing (numpy, pandas, python-dateutil, pytz, tzdata) and the contract's
+# checks (pandera). Neither a dev tool (ruff, pytest) nor the server nor Dagster itself can.
+BATCH_PACKAGES = (
+    "numpy",
+    "pandas",
+    "pandera",
+    "pyarrow",
+    "python-dateutil",
+    "pytz",
+    "tzdata",
+)
+
+
+@functools.cache
+def installed_versions(names: tuple[str, ...]) -> str:
+    """``name==version`` of each named package as installed, one per line (``none`` if absent).
+
+    What a stored result's version hashes, rather than the whole lock, so that bumping an unrelated
+    package reprocesses nothing. Cached: the definitions ask at every load (about 3 ms a package).
+    """
+    import importlib.metadata
+
+    lines = []
+    for name in names:
+        try:
+            lines.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            lines.append(f"{name}==none")
+    return "\n".join(lines)
 
 
 def drift_from_lock(
