@@ -52,11 +52,17 @@ def dask_scheduler_executor(init_context: dg.InitExecutorContext) -> dg.Executor
 
 
 def _step_dask_executor() -> type:
-    from dagster_dask.executor import (
-        DaskExecutor,
-        get_dask_resource_requirements,
-        query_on_dask_worker,
-    )
+    try:
+        from dagster_dask.executor import (
+            DaskExecutor,
+            get_dask_resource_requirements,
+            query_on_dask_worker,
+        )
+    except ModuleNotFoundError as error:  # the runtime install has no production extras
+        raise dg.DagsterInvariantViolationError(
+            "the Dask executor needs the production extras (dagster-dask): "
+            "bash scripts/setup.sh --dev"
+        ) from error
 
     class StepDaskExecutor(DaskExecutor):
         """``DaskExecutor`` whose steps reach the worker as one opaque call.

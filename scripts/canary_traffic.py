@@ -9,13 +9,13 @@ to an arm), prints how many each arm served, and writes ``<data_dir>/labels/<nam
 """
 
 import argparse
+import http.client
 import json
 import math
 import sys
 from collections import Counter
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 from ml_assets.demo.data import make_demo_frame
 from ml_assets.lib.project_config import load_project
@@ -38,6 +38,17 @@ def _clean(record: dict) -> dict:
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
 
 
+def _post(connection: http.client.HTTPConnection, path: str, body: dict) -> tuple[int, bytes]:
+    """POST ``body`` as JSON on the kept-alive connection: the status and the answer's bytes.
+
+    The standard library's client, so the script runs on the runtime install (no httpx).
+    """
+    payload = json.dumps(body).encode("utf-8")
+    connection.request("POST", path, payload, {"Content-Type": "application/json"})
+    answer = connection.getresponse()
+    return answer.status, answer.read()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Send the records, print the split, write the labels file."""
     args = _arguments(argv)
@@ -46,19 +57,24 @@ def main(argv: list[str] | None = None) -> int:
     frame = make_demo_frame(args.requests, seed=args.seed)
     frame["request_key"] = [f"canary-{args.seed}-{row}" for row in range(len(frame))]
     arms: Counter = Counter()
-    with httpx.Client(base_url=args.url, timeout=30) as client:
+    url = urlsplit(args.url)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    try:
         for start in range(0, len(frame), CHUNK):
             chunk = frame.iloc[start : start + CHUNK]
             records = [
                 _clean(r) for r in chunk.drop(columns=[target, "request_key"]).to_dict("records")
             ]
-            answer = client.post(
-                "/predict", json={"records": records, "keys": chunk["request_key"].tolist()}
-            )
-            if answer.status_code != 200:
-                print(f"canary_traffic: {answer.status_code} {answer.text[:500]}", file=sys.stderr)
+            body = {"records": records, "keys": chunk["request_key"].tolist()}
+            status, answer = _post(connection, f"{url.path.rstrip('/')}/predict", body)
+            if status != 200:
+                text = answer.decode("utf-8", "replace")[:500]
+                print(f"canary_traffic: {status} {text}", file=sys.stderr)
                 return 1
-            arms.update(f"{p['arm']} {p['model_version']}" for p in answer.json()["predictions"])
+            predictions = json.loads(answer)["predictions"]
+            arms.update(f"{p['arm']} {p['model_version']}" for p in predictions)
+    finally:
+        connection.close()
     labels = args.labels or project.resolved_data_dir() / "labels" / f"canary-{args.seed}.csv"
     labels.parent.mkdir(parents=True, exist_ok=True)
     csv = frame[["request_key", target]].to_csv(index=False, lineterminator="\n")
