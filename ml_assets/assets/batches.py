@@ -14,6 +14,7 @@ from ml_assets.assets.schemas import (
     feature_columns,
     quarantined_columns,
     raw_columns,
+    table_type,
 )
 from ml_assets.checks.batches import (
     BATCH_CHECKS,
@@ -79,6 +80,7 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
     }
     outs = {
         name: dg.AssetOut(
+            dagster_type=table_type(project, name, columns),
             group_name=DATA,
             code_version=version,
             description=DESCRIPTIONS[name],

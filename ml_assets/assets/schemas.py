@@ -1,10 +1,20 @@
-"""Column schemas of the batch tables, from the contract summary: the typed contract in the UI."""
+"""The batch tables' types and column schemas, from the contract: the typed contract in the UI.
 
+Each data asset's DagsterType shows its columns (types, rules, nullability) in the UI's type
+view and checks, with dagster-pandera, the rows the run added against the table's Pandera
+schema. The schema is built, and Pandera imported, on the type's first check, not when the code
+location loads: importing dagster-pandera there costs 0.5 s of CPU and 85 MiB on every CLI call
+and UI reload (README, "Typed tables").
+"""
+
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 import dagster as dg
 
+from ml_assets.lib.batch_records import BatchTable
 from ml_assets.lib.contract_summary import SOURCE_SUMMARIES, ColumnSummary, source_summary
 from ml_assets.lib.dataset import (
     FAILURES,
@@ -124,3 +134,64 @@ def feature_store_columns(project: Project) -> tuple[list[ColumnSummary], dict[s
     )
     rest = [features[name] for name in (SPLIT, SOURCE_FILE, SOURCE_LINE)]
     return [key, event, arrival, *stored, *rest, partition], owners
+
+
+def table_type(project: Project, table: str, columns: list[ColumnSummary]) -> dg.DagsterType:
+    """A batch table's DagsterType: its columns for the UI, its Pandera schema for the check.
+
+    The value is the table as batches (``BatchTable``); the check reads only the rows of the
+    batches this run added, so its cost follows what arrived, not the history.
+    """
+
+    def check(context: dg.TypeCheckContext, value: object) -> dg.TypeCheck:
+        if not isinstance(value, BatchTable):
+            return dg.TypeCheck(False, f"{table}: expected a BatchTable, got {type(value)}")
+        if not value.added_batches or value.store is None:
+            return dg.TypeCheck(True, metadata={"rows_checked": 0, "batches_checked": 0})
+        return _check_added_rows(project, table, context, value)
+
+    name = re.sub(r"\W", "_", f"{project.spec.name}_{table}")
+    return dg.DagsterType(
+        type_check_fn=check,
+        name=name,
+        description=f"The {table} table of {project.spec.name}: Pandera schema from its contract.",
+        metadata={"schema": dg.MetadataValue.table_schema(column_schema(columns))},
+        typing_type=BatchTable,
+    )
+
+
+_PANDERA_TYPES: dict[tuple[str, str, str], tuple[Any, dg.DagsterType]] = {}
+
+
+def _pandera_type(project: Project, table: str) -> tuple[Any, dg.DagsterType]:
+    """The table's Pandera schema and the DagsterType dagster-pandera makes of it, once."""
+    key = (project.contract_hash, repr(project.spec), table)
+    if key not in _PANDERA_TYPES:
+        from dagster_pandera import pandera_schema_to_dagster_type
+
+        from ml_assets.lib.batches import table_schemas
+
+        schema = table_schemas(project.contract, project.spec)[table]
+        _PANDERA_TYPES[key] = (schema, pandera_schema_to_dagster_type(schema))
+    return _PANDERA_TYPES[key]
+
+
+def _check_added_rows(
+    project: Project, table: str, context: dg.TypeCheckContext, value: BatchTable
+) -> dg.TypeCheck:
+    """dagster-pandera's check on the added rows; a failure named by batch, column and rule."""
+    import pandera.errors
+
+    from ml_assets.lib.batches import schema_failures
+
+    schema, pandera_type = _pandera_type(project, table)
+    rows = value.read_added()
+    checked = {"rows_checked": len(rows), "batches_checked": len(value.added_batches)}
+    if pandera_type.type_check(context, rows).success:
+        return dg.TypeCheck(True, metadata=checked)
+    try:
+        schema.validate(rows, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        description = f"{table} breaks its schema:\n{schema_failures(errors.failure_cases, rows)}"
+        return dg.TypeCheck(False, description, metadata=checked)
+    return dg.TypeCheck(False, f"{table}: rows that break its schema", metadata=checked)

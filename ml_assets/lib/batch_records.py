@@ -7,9 +7,9 @@ themselves are written and read by ``ml_assets.lib.batches``.
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 ACCEPTED, REJECTED, DUPLICATE, REFUSED = "accepted", "rejected", "duplicate", "refused"
 RAW, VALIDATED, QUARANTINED, FEATURES = "raw_data", "validated_data", "quarantined_rows", "features"
@@ -72,13 +72,42 @@ class LandingEntry:
     reason: str
 
 
+class TableReader(Protocol):
+    """Where a table's rows live: ``ml_assets.lib.batches.BatchStore``."""
+
+    def read(self, table: "BatchTable", columns: list[str] | None = None) -> Any:
+        """The table's rows, its batches stacked in order (only ``columns``, when given)."""
+
+
 @dataclass(frozen=True)
 class BatchTable:
-    """One of the batch tables, as the batches it is made of; rows are read only on demand."""
+    """One of the batch tables, as the batches it is made of; rows are read only on demand.
+
+    A table handed to a step carries its ``store``, so ``read`` gives its rows without the caller
+    knowing where they live; ``added`` names the batches the run that made it added.
+    """
 
     table: str
     version: str
     records: tuple[BatchRecord, ...]
+    store: TableReader | None = field(default=None, compare=False, repr=False)
+    added: tuple[str, ...] = field(default=(), compare=False)
+
+    def read(self, columns: list[str] | None = None) -> Any:
+        """The table's rows as a pandas DataFrame, its batches in order (only ``columns``)."""
+        if self.store is None:
+            raise RuntimeError(f"{self.table}: this table was not loaded with its batch store")
+        return self.store.read(self, columns)
+
+    @property
+    def added_batches(self) -> list[str]:
+        """The batches of this table that the run that made it added."""
+        return [batch for batch in self.batches if batch in self.added]
+
+    def read_added(self, columns: list[str] | None = None) -> Any:
+        """The rows of the batches the run that made this table added."""
+        added = tuple(record for record in self.records if record.batch in self.added)
+        return replace(self, records=added).read(columns)
 
     @property
     def batches(self) -> list[str]:
@@ -106,11 +135,11 @@ class BatchTable:
         return json.dumps(body, indent=2, sort_keys=True, default=str) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "BatchTable":
-        """Read a table back."""
+    def from_json(cls, text: str, store: TableReader | None = None) -> "BatchTable":
+        """Read a table back (able to read its rows when given their ``store``)."""
         data = json.loads(text)
         records = tuple(BatchRecord.from_dict(record) for record in data["records"])
-        return cls(data["table"], data["version"], records)
+        return cls(data["table"], data["version"], records, store)
 
 
 @dataclass(frozen=True)
@@ -121,16 +150,18 @@ class Refresh:
     records: list[BatchRecord]
     others: list[LandingEntry]
     new: list[str]
+    store: TableReader | None = None
 
     def table(self, name: str) -> BatchTable:
-        """One of the four tables of the batches that hold rows of it."""
+        """One of the four tables of the batches that hold rows of it, readable from the store."""
         holds = {
             RAW: lambda record: record.rows_in > 0,
             VALIDATED: lambda record: record.accepted,
             FEATURES: lambda record: record.accepted,
             QUARANTINED: lambda record: record.rows_quarantined > 0,
         }[name]
-        return BatchTable(name, self.version, tuple(r for r in self.records if holds(r)))
+        records = tuple(r for r in self.records if holds(r))
+        return BatchTable(name, self.version, records, self.store, tuple(self.new))
 
     @property
     def rejected(self) -> list[BatchRecord]:

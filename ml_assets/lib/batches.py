@@ -9,6 +9,7 @@ is left out of training, and never stops the other batches.
 """
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
@@ -41,6 +42,7 @@ from ml_assets.lib.batch_records import (
 )
 from ml_assets.lib.contract import ContractError, check_structure, stored_schema, validate_rows
 from ml_assets.lib.dataset import (
+    BATCH,
     FAILURES,
     REASON,
     SOURCE_COLUMNS,
@@ -159,6 +161,61 @@ class BatchStore:
         atomic_write_text(self.root / LANDING_HASHES, json.dumps(dict(hashes), sort_keys=True))
 
 
+def table_schemas(
+    contract: pandera.DataFrameSchema, spec: DatasetSpec
+) -> dict[str, pandera.DataFrameSchema]:
+    """The Pandera schema of each batch table as stored, all derived from the contract.
+
+    ``raw_data`` holds every contract column as the text it was read as, ``quarantined_rows`` adds
+    the reason and the failures as JSON; ``validated_data`` and ``features`` keep the contract's
+    types and rules. Text is held as Arrow strings, as stored.
+    """
+    sources = {name: contract.columns[name] for name in SOURCE_COLUMNS}
+    text = {
+        name: pandera.Column(str, nullable=True)
+        for name in contract.columns
+        if name not in SOURCE_COLUMNS
+    }
+    raw = stored_schema(pandera.DataFrameSchema({**text, **sources}, name=RAW, strict=True))
+    reasons = {REASON: pandera.Column(str), FAILURES: pandera.Column(str)}
+    validated = copy.copy(stored_schema(contract))
+    validated.name = VALIDATED
+    return {
+        RAW: raw,
+        VALIDATED: validated,
+        QUARANTINED: pandera.DataFrameSchema(
+            {**raw.columns, **reasons}, name=QUARANTINED, strict=True
+        ),
+        FEATURES: stored_schema(features_schema(contract, spec)),
+    }
+
+
+def schema_failures(failure_cases: pd.DataFrame, rows: pd.DataFrame, limit: int = 5) -> str:
+    """Pandera's failure cases as sentences naming the batch, column, rule, file and lines.
+
+    ``rows`` is the frame that was validated (with the source columns), so each failing index
+    maps back to the batch and the line of the landing file it came from.
+    """
+    lines = []
+    cases = failure_cases.assign(column=failure_cases["column"].fillna("(table)"))
+    for (column, rule), group in cases.groupby(["column", "check"], sort=False):
+        index = pd.to_numeric(group["index"], errors="coerce").dropna().astype("int64")
+        located = rows.iloc[index[index < len(rows)].to_numpy()]
+        values = ", ".join(map(str, group["failure_case"].drop_duplicates().head(3)))
+        where = "; ".join(
+            f"batch {batch}, file {frame[SOURCE_FILE].iloc[0]} lines "
+            + ", ".join(map(str, frame[SOURCE_LINE].head(limit)))
+            for batch, frame in located.groupby(BATCH, sort=False)
+        )
+        lines.append(
+            f"column {column}, rule {rule}: {len(group)} failures (values {values})"
+            + (f" at {where}" if where else "")
+        )
+    return "\n".join(lines[:limit]) + (
+        f"\n... {len(lines) - limit} more" if len(lines) > limit else ""
+    )
+
+
 def refresh_batches(
     landing: Path, store: BatchStore, rules: BatchRules, process: ProcessFn | None = None
 ) -> Refresh:
@@ -202,7 +259,7 @@ def refresh_batches(
             new.append(record.batch)
         records.append(record)
     store.save_landing_hashes(hashes)
-    return Refresh(version, records, others, new)
+    return Refresh(version, records, others, new, store)
 
 
 def _process_or_reject(

@@ -3,7 +3,8 @@
 Built on ``dg.UPathIOManager`` so the same code serves a local folder or any fsspec URL. Each
 asset declares its ``storage_format`` in its definition metadata; that picks the file extension
 and the codec, so a reader never guesses. The rows of the batch tables are Parquet files of the
-batch store; what this stores for them is the list of batches they are made of.
+batch store; what this stores for them is the list of batches they are made of. An asset that
+declares none (a user's own asset downstream of ``features``) is a DataFrame stored as Parquet.
 """
 
 import functools
@@ -14,17 +15,23 @@ from typing import Any
 
 import dagster as dg
 
-from ml_assets.resources.settings import PipelineSettings
+from ml_assets.resources.settings import PipelineSettings, batch_store
 
 STORAGE_FORMAT = "storage_format"
-EXTENSIONS = {"batch_table": ".json", "skops": ".skops", "report": ".json"}
+EXTENSIONS = {
+    "batch_table": ".json",
+    "skops": ".skops",
+    "report": ".json",
+    "dataframe": ".parquet",
+}
+UNDECLARED = "dataframe"
 
 
 def storage_format(context: dg.InputContext | dg.OutputContext) -> str:
-    """The format the producing asset declared."""
+    """The format the producing asset declared (a DataFrame as Parquet when it declared none)."""
     output = context.upstream_output if isinstance(context, dg.InputContext) else context
     metadata = (output.definition_metadata if output is not None else None) or {}
-    fmt = metadata.get(STORAGE_FORMAT)
+    fmt = metadata.get(STORAGE_FORMAT, UNDECLARED)
     if fmt not in EXTENSIONS:
         raise ValueError(f"unknown storage_format {fmt!r}; expected one of {sorted(EXTENSIONS)}")
     return fmt
@@ -37,10 +44,14 @@ class ArtifactIOManager(dg.UPathIOManager):
     and ``.html`` files. Every stored output also records what made it (see ``version_metadata``).
     """
 
-    def __init__(self, base_path: Any, settings_hash: str = "") -> None:
-        """Store under ``base_path``; ``settings_hash`` names the run's settings."""
+    def __init__(self, base_path: Any, settings_hash: str = "", batch_store: Any = None) -> None:
+        """Store under ``base_path``; ``settings_hash`` names the run's settings.
+
+        ``batch_store`` holds the batch tables' rows: a table loaded as an input can read them.
+        """
         super().__init__(base_path=base_path)
         self.settings_hash = settings_hash
+        self.batch_store = batch_store
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         """Store the artifact, then add the versions of everything that made it to its metadata."""
@@ -57,7 +68,9 @@ class ArtifactIOManager(dg.UPathIOManager):
         from ml_assets.lib.storage import atomic_write_bytes, atomic_write_text, dump_model
 
         fmt = storage_format(context)
-        if fmt == "batch_table":
+        if fmt == UNDECLARED:
+            write_dataframe(context, obj, path)
+        elif fmt == "batch_table":
             atomic_write_text(path, obj.to_json())
         elif fmt == "skops":
             atomic_write_bytes(path, dump_model(obj))
@@ -84,10 +97,48 @@ class ArtifactIOManager(dg.UPathIOManager):
         if fmt == "batch_table":
             from ml_assets.lib.batch_records import BatchTable
 
-            return BatchTable.from_json(path.read_text())
+            table = BatchTable.from_json(path.read_text(), self.batch_store)
+            return table.read(input_columns(context)) if wants_frame(context) else table
         if fmt == "skops":
             return load_model_bytes(path.read_bytes(), str(path))
+        if fmt == UNDECLARED:
+            from ml_assets.lib.frames import read_frames
+
+            return read_frames([path], input_columns(context))
         return json.loads(path.read_text())
+
+
+def write_dataframe(context: dg.OutputContext, obj: Any, path: Any) -> None:
+    """Store an undeclared asset's DataFrame as Parquet; refuse anything else by name."""
+    import pandas as pd
+
+    from ml_assets.lib.frames import write_frame
+
+    if not isinstance(obj, pd.DataFrame):
+        key = context.asset_key.to_user_string()
+        raise TypeError(
+            f"{key} returned a {type(obj).__name__}: an asset without a storage_format must "
+            f"return a pandas DataFrame (stored as Parquet), or declare metadata "
+            f"{{'{STORAGE_FORMAT}': 'report'}} for a JSON-able dict"
+        )
+    write_frame(path, obj)
+
+
+def wants_frame(context: dg.InputContext) -> bool:
+    """Whether the input is declared a pandas DataFrame: then a batch table arrives as its rows."""
+    import pandas as pd
+
+    try:
+        typing_type = context.dagster_type.typing_type
+    except dg.DagsterInvariantViolationError:  # a context built without its input's type
+        return False
+    return isinstance(typing_type, type) and issubclass(typing_type, pd.DataFrame)
+
+
+def input_columns(context: dg.InputContext) -> list[str] | None:
+    """The columns an input asks for in its metadata (``AssetIn(metadata={"columns": [...]})``)."""
+    columns = (context.definition_metadata or {}).get("columns")
+    return list(columns) if columns is not None else None
 
 
 class ArtifactStorage(dg.ConfigurableIOManagerFactory):
@@ -102,7 +153,9 @@ class ArtifactStorage(dg.ConfigurableIOManagerFactory):
         from ml_assets.lib.versioning import settings_hash
 
         values = self.settings.model_dump()
-        return ArtifactIOManager(UPath(self.settings.storage_dir), settings_hash(values))
+        return ArtifactIOManager(
+            UPath(self.settings.storage_dir), settings_hash(values), batch_store(self.settings)
+        )
 
 
 def step_process() -> dict[str, Any]:

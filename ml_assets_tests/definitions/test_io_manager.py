@@ -58,3 +58,44 @@ def test_an_undeclared_format_is_refused(manager) -> None:
     output, _ = contexts("mystery", "pickle")
     with pytest.raises(ValueError, match="unknown storage_format 'pickle'"):
         manager.handle_output(output, object())
+
+
+def test_an_asset_without_a_format_stores_a_dataframe_as_parquet(manager, tmp_path: Path) -> None:
+    import pandas as pd
+
+    key = dg.AssetKey("target_rate")
+    output = dg.build_output_context(asset_key=key)
+    frame = pd.DataFrame({"category": ["A", "B"], "rate": [0.25, 0.75]})
+    manager.handle_output(output, frame)
+    assert (tmp_path / "target_rate.parquet").exists()
+    load = dg.build_input_context(
+        asset_key=key, upstream_output=output, definition_metadata={"columns": ["rate"]}
+    )
+    pd.testing.assert_frame_equal(manager.load_input(load), frame[["rate"]])
+    with pytest.raises(TypeError, match="target_rate returned a dict: an asset without a"):
+        manager.handle_output(output, {"rate": 0.5})
+
+
+def test_a_table_declared_as_a_dataframe_arrives_as_its_rows(tmp_path: Path) -> None:
+    import pandas as pd
+
+    class Store:
+        def read(self, table, columns=None):
+            return pd.DataFrame({"batch": table.batches, "columns": [columns] * len(table.batches)})
+
+    manager = ArtifactIOManager(base_path=UPath(tmp_path), batch_store=Store())
+    record = BatchRecord("a.csv-0123abcd", "a.csv", "0123abcd" * 8, 10, "accepted", "", rows_in=3)
+    output, _ = contexts("features", "batch_table")
+    manager.handle_output(output, BatchTable("features", "v1", (record,)))
+    as_frame = dg.build_input_context(
+        asset_key=dg.AssetKey("features"),
+        upstream_output=output,
+        dagster_type=dg.PythonObjectDagsterType(pd.DataFrame),
+        definition_metadata={"columns": ["target"]},
+    )
+    rows = manager.load_input(as_frame)
+    assert rows.to_dict("records") == [{"batch": record.batch, "columns": ["target"]}]
+    _, as_table = contexts("features", "batch_table")
+    assert manager.load_input(as_table).read().to_dict("records") == [
+        {"batch": record.batch, "columns": None}
+    ]

@@ -14,6 +14,8 @@ from ml_assets.lib.batches import (
     BatchRules,
     BatchStore,
     refresh_batches,
+    schema_failures,
+    table_schemas,
     write_ingestion_records,
 )
 from ml_assets.lib.training_set import TrainingLimits, failed_gates, training_gates
@@ -372,3 +374,33 @@ def test_one_refresh_at_a_time_across_processes(tmp_path: Path, remote: bool) ->
             child.wait(timeout=1.5)
     output, _ = child.communicate(timeout=60)
     assert output == "acquired\n"
+
+
+def test_every_stored_table_meets_the_schema_derived_from_the_contract(
+    landing: Path, store: BatchStore
+) -> None:
+    land(landing, "a_good.csv", seed=1)
+    shifted(landing, "b_shifted.csv")
+    (landing / "c_mixed.csv").write_text(HEADER + "0.5,50,A,1\nx,1,A,1\n" + "1,2,B,0\n" * 40)
+    refresh = refresh_batches(landing, store, rules())
+    schemas = table_schemas(DEMO.contract, DEMO_SPEC)
+    for name, schema in schemas.items():
+        table = refresh.table(name)
+        assert table.read_added().equals(table.read()) and len(table.read()) == table.rows
+        schema.validate(table.read(), lazy=True)
+
+
+def test_schema_failures_name_the_batch_column_rule_file_and_lines(
+    landing: Path, store: BatchStore
+) -> None:
+    import pandera.errors
+
+    land(landing, "a_good.csv", seed=1)
+    features = refresh_batches(landing, store, rules()).table("features").read()
+    features.loc[[4, 9], "numeric1"] = -1e9
+    with pytest.raises(pandera.errors.SchemaErrors) as errors:
+        table_schemas(DEMO.contract, DEMO_SPEC)["features"].validate(features, lazy=True)
+    assert schema_failures(errors.value.failure_cases, features) == (
+        "column numeric1, rule greater_than_or_equal_to(-10.0): 2 failures (values "
+        f"-1000000000.0) at batch {features['_batch'][0]}, file a_good.csv lines 6, 11"
+    )
