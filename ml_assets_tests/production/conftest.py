@@ -7,9 +7,12 @@ the test, since the script must have started it; elsewhere the test skips, namin
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from ml_assets_tests.production.stack import Stack, running_stack
 
 START_HINT = "start the services with `source scripts/ci/services.sh`"
 
@@ -72,3 +75,18 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> str:
     bucket = f"ml-assets-{uuid.uuid4().hex[:12]}"
     s3fs.S3FileSystem(skip_instance_cache=True).mkdir(bucket)
     return bucket
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path,
+    postgres_env: dict[str, str],
+    dask_scheduler: str,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Stack]:
+    """The production stack (daemon, PostgreSQL, Dask, S3) with nothing landed yet."""
+    for variable, value in postgres_env.items():
+        monkeypatch.setenv(variable, value)
+    with running_stack(tmp_path, postgres_env, dask_scheduler, s3_bucket) as running:
+        yield running
