@@ -8,9 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import yaml
@@ -20,6 +21,7 @@ from ml_assets_tests.end_to_end.test_daemon import restore_default_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_YAML = ROOT / "deploy" / "dagster.yaml"
+T = TypeVar("T")
 DAEMON = str(Path(sys.executable).with_name("dagster-daemon"))
 SENSOR_INTERVAL = 2
 # deploy/dagster.yaml's guarantees with test-sized waits: the queue drained every second, run
@@ -28,6 +30,17 @@ TIGHT_INTERVALS = {
     "run_coordinator": {"config": {"dequeue_interval_seconds": 1}},
     "run_monitoring": {"poll_interval_seconds": 2, "free_slots_after_run_end_seconds": 5},
 }
+
+
+def poll(condition: Callable[[], T | None], timeout: float, what: str) -> T:
+    """The first truthy value of ``condition()``, polled every 0.5 s, or a failure naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def production_instance_yaml() -> str:
@@ -129,16 +142,19 @@ class Stack:
     worker_pids: list[int]
     daemon: Daemon
 
-    def runs(self, **tags: str) -> list[dg.DagsterRun]:
-        """The runs carrying every tag of ``tags``, oldest first."""
-        return sorted(
-            (
-                run
-                for run in self.instance.get_runs()
-                if all(run.tags.get(key) == value for key, value in tags.items())
-            ),
-            key=lambda run: self.instance.get_run_record_by_id(run.run_id).create_timestamp,
-        )
+    def runs(self, since: set[str] = frozenset(), **tags: str) -> list[dg.DagsterRun]:
+        """The runs not in ``since`` carrying every tag of ``tags``, oldest first."""
+        records = self.instance.get_run_records()
+        return [
+            record.dagster_run
+            for record in sorted(records, key=lambda record: record.create_timestamp)
+            if record.dagster_run.run_id not in since
+            and all(record.dagster_run.tags.get(key) == value for key, value in tags.items())
+        ]
+
+    def run_ids(self) -> set[str]:
+        """The ids of every run so far."""
+        return {run.run_id for run in self.instance.get_runs()}
 
     def materialized(self, asset: str) -> int:
         """How many times ``asset`` was materialized."""

@@ -1,6 +1,11 @@
-"""The production stack together, under the daemon: a file lands, the landing sensor queues a run
-on PostgreSQL, the steps run on the Dask workers, the model is gated and promoted into the
-registry on S3, and `ml-assets serve` answers with it."""
+"""The production stack together, under the daemon, as one deployment the tests share in order.
+
+A file lands, the landing sensor queues a run on PostgreSQL, the steps run on the Dask workers,
+the model is gated and promoted into the registry on S3, and `ml-assets serve` answers with it.
+Then a worker is killed with SIGKILL during training (a Dask worker, then the run worker): the
+pipeline recovers by itself, the next attempt succeeds, no pool slot stays held and the champion
+is a whole model.
+"""
 
 import os
 import signal
@@ -14,12 +19,16 @@ import httpx
 import pytest
 
 from ml_assets.lib.registry import ModelRegistry
-from ml_assets_tests.end_to_end.test_daemon import free_port, wait_for
-from ml_assets_tests.production.stack import Stack, drop, held_slots
+from ml_assets.run_recovery import run_process
+from ml_assets_tests.end_to_end.test_daemon import free_port
+from ml_assets_tests.production.stack import Stack, drop, held_slots, poll
 from ml_assets_tests.serving.support import RECORD
 
 ML_ASSETS = str(Path(sys.executable).with_name("ml-assets"))
 ROWS = 1000
+# Training on the larger set lasts long enough for the kill to land during it.
+KILL_ROWS = 2000
+TRAINING_STEP = "trained_model"
 
 
 def step_pid(stack: Stack, asset: str) -> int:
@@ -48,7 +57,7 @@ def serve_champion(stack: Stack, tmp_path: Path) -> tuple[dict, dict]:
             except httpx.TransportError:
                 return None
 
-        wait_for(health, 60, "ml-assets serve")
+        poll(health, 60, "ml-assets serve")
         answer = httpx.post(f"{url}/predict", json={"records": [RECORD]}, timeout=30)
         assert answer.status_code == 200, answer.text
         return health().json(), answer.json()
@@ -57,18 +66,56 @@ def serve_champion(stack: Stack, tmp_path: Path) -> tuple[dict, dict]:
         server.communicate(timeout=30)
 
 
+def training_run(stack: Stack) -> dg.DagsterRun | None:
+    """The run whose trained_model step has started (and not ended), if any."""
+    for run in stack.instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        events = stack.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+        if any(event.step_key == TRAINING_STEP for event in events):
+            return run
+    return None
+
+
+def training_worker(stack: Stack, run: dg.DagsterRun) -> tuple[str, int] | None:
+    """The Dask worker (address, pid) processing ``run``'s training step, if one is."""
+    import distributed
+
+    key = f"{run.job_name}.{run.run_id}.{TRAINING_STEP}"
+    with distributed.Client(stack.scheduler, timeout=30) as client:
+        for address, keys in client.processing().items():
+            if key in keys:
+                return address, client.run(os.getpid, workers=[address])[address]
+    return None
+
+
+def recovered(stack: Stack, approvals: int) -> bool:
+    """A new model judged by the gate (model_approval past ``approvals``) and every run ended."""
+    stack.daemon.alive()
+    runs = stack.instance.get_runs()
+    return stack.materialized("model_approval") > approvals and all(r.is_finished for r in runs)
+
+
+def assert_whole_champion(stack: Stack) -> None:
+    """The champion's model file matches its recorded sha256 and loads; no pool slot is held."""
+    registry = ModelRegistry(stack.registry_url)
+    champion = registry.alias("champion")
+    registry.verify(champion)
+    model, _record = registry.load(champion)
+    assert hasattr(model, "predict")
+    poll(lambda: not held_slots(stack.instance), 30, "every pool slot to be freed")
+
+
 @pytest.mark.slow
 def test_a_landed_file_is_trained_on_dask_promoted_on_s3_and_served(
     stack: Stack, tmp_path: Path
 ) -> None:
     started = time.monotonic()
     drop(stack.landing, "batch1.csv", rows=ROWS, seed=1)
-    wait_for(
+    poll(
         lambda: stack.daemon.alive() and stack.materialized("production_model"),
         240,
         "the champion to be promoted",
     )
-    wait_for(lambda: all(run.is_finished for run in stack.instance.get_runs()), 120, "runs to end")
+    poll(lambda: all(run.is_finished for run in stack.instance.get_runs()), 120, "runs to end")
     promoted = time.monotonic() - started
 
     (sensor_run,) = stack.runs(**{"ml_assets/trigger": "landing_sensor"})
@@ -88,9 +135,59 @@ def test_a_landed_file_is_trained_on_dask_promoted_on_s3_and_served(
         registry.get(champion).fingerprint
         == trained.asset_materialization.metadata["fingerprint"].value
     )
-    wait_for(lambda: not held_slots(stack.instance), 30, "every pool slot to be freed")
+    poll(lambda: not held_slots(stack.instance), 30, "every pool slot to be freed")
 
     health, answer = serve_champion(stack, tmp_path)
     assert health["versions"]["champion"] == champion
     assert [prediction["model_version"] for prediction in answer["predictions"]] == [champion]
     print(f"file landed to champion promoted: {promoted:.1f}s")
+
+
+@pytest.mark.slow
+def test_a_dask_worker_killed_during_training_is_replaced_and_the_step_reruns(
+    stack: Stack,
+) -> None:
+    before, approvals = stack.run_ids(), stack.materialized("model_approval")
+    drop(stack.landing, "dask_kill.csv", rows=KILL_ROWS, seed=2)
+    run = poll(lambda: training_run(stack), 240, "training to start")
+    address, pid = poll(lambda: training_worker(stack, run), 60, "the training worker")
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    poll(lambda: recovered(stack, approvals), 240, "the gate after the kill")
+    recovery = time.monotonic() - killed
+
+    # dask reschedules the lost task: the same run trains again and succeeds.
+    assert stack.instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS
+    starts = stack.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+    assert [event.step_key for event in starts].count(TRAINING_STEP) == 2
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in stack.runs(since=before))
+    assert_whole_champion(stack)
+    print(
+        f"Dask worker {address} (pid {pid}) killed; the retrained model gated {recovery:.1f}s later"
+    )
+
+
+@pytest.mark.slow
+def test_a_run_worker_killed_during_training_fails_its_run_and_the_retry_succeeds(
+    stack: Stack,
+) -> None:
+    approvals = stack.materialized("model_approval")
+    drop(stack.landing, "run_kill.csv", rows=KILL_ROWS, seed=3)
+    run = poll(lambda: training_run(stack), 240, "training to start")
+    pid, _logged_at = run_process(stack.instance, run.run_id)
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    poll(lambda: stack.instance.get_run_by_id(run.run_id).is_finished, 120, "the run to fail")
+    failed = time.monotonic() - killed
+    poll(lambda: recovered(stack, approvals), 240, "the retry to reach the gate")
+    recovery = time.monotonic() - killed
+
+    assert stack.instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    (retry,) = stack.runs(**{"dagster/parent_run_id": run.run_id})
+    assert retry.tags["dagster/retry_number"] == "1"
+    assert retry.status == dg.DagsterRunStatus.SUCCESS
+    assert_whole_champion(stack)
+    print(
+        f"run worker (pid {pid}) killed: run failed after {failed:.1f}s, "
+        f"the retry's model was gated {recovery:.1f}s after the kill"
+    )
