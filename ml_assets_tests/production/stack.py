@@ -131,16 +131,16 @@ def held_slots(instance: dg.DagsterInstance) -> dict[str, int]:
 
 @dataclasses.dataclass
 class Stack:
-    """One deployment: its instance, landing folder, environment, S3 URLs and Dask workers."""
+    """One deployment: its instance, landing folder, S3 URLs, Dask workers and daemon."""
 
     instance: dg.DagsterInstance
     landing: Path
-    env: dict[str, str]
     storage_url: str
     registry_url: str
     scheduler: str
     worker_pids: list[int]
     daemon: Daemon
+    daemon_env: dict[str, str]
 
     def runs(self, since: set[str] = frozenset(), **tags: str) -> list[dg.DagsterRun]:
         """The runs not in ``since`` carrying every tag of ``tags``, oldest first."""
@@ -200,7 +200,7 @@ def running_stack(
         daemon = Daemon(home, daemon_env, tmp_path / "daemon.log")
         try:
             yield Stack(
-                instance, landing, shared, storage_url, registry_url, scheduler, pids, daemon
+                instance, landing, storage_url, registry_url, scheduler, pids, daemon, daemon_env
             )
         finally:
             daemon.stop()

@@ -7,6 +7,7 @@ pipeline recovers by itself, the next attempt succeeds, no pool slot stays held 
 is a whole model.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -21,10 +22,11 @@ import pytest
 from ml_assets.lib.registry import ModelRegistry
 from ml_assets.run_recovery import run_process
 from ml_assets_tests.end_to_end.test_daemon import free_port
-from ml_assets_tests.production.stack import Stack, drop, held_slots, poll
+from ml_assets_tests.production.stack import ROOT, Stack, drop, held_slots, poll
 from ml_assets_tests.serving.support import RECORD
 
 ML_ASSETS = str(Path(sys.executable).with_name("ml-assets"))
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
 ROWS = 1000
 # Training on the larger set lasts long enough for the kill to land during it.
 KILL_ROWS = 2000
@@ -191,3 +193,42 @@ def test_a_run_worker_killed_during_training_fails_its_run_and_the_retry_succeed
         f"run worker (pid {pid}) killed: run failed after {failed:.1f}s, "
         f"the retry's model was gated {recovery:.1f}s after the kill"
     )
+
+
+@pytest.mark.slow
+def test_two_deployments_retraining_at_once_take_turns_in_the_pool(stack: Stack) -> None:
+    if not stack.materialized("features"):
+        drop(stack.landing, "first.csv", rows=ROWS, seed=4)
+        poll(lambda: stack.materialized("features"), 240, "the first batch")
+    before = stack.run_ids()
+    command = [DAGSTER, "job", "launch", "-m", "ml_assets", "-j", "retrain", "-o", TRAINING_STEP]
+    launches = [
+        subprocess.Popen(
+            [*command, "--tags", json.dumps({"deployment": name})],
+            cwd=ROOT,
+            env={**os.environ, **stack.daemon_env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    for launch in launches:
+        output, _ = launch.communicate(timeout=120)
+        assert launch.returncode == 0, output[-3000:]
+
+    def both_ended() -> list[dg.RunRecord]:
+        stack.daemon.alive()
+        runs = stack.runs(since=before)
+        ended = [run for run in runs if run.tags.get("deployment") and run.is_finished]
+        return len(ended) == 2 and [stack.instance.get_run_record_by_id(r.run_id) for r in ended]
+
+    first, second = sorted(
+        poll(both_ended, 300, "both retrains to end"), key=lambda record: record.start_time
+    )
+    assert first.dagster_run.status == second.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    # One writer at a time: the second run left the queue only after the first had ended.
+    assert second.start_time >= first.end_time, (first.end_time, second.start_time)
+    assert stack.materialized(TRAINING_STEP) >= 2
+    poll(lambda: not held_slots(stack.instance), 30, "every pool slot to be freed")
+    print(f"the second retrain waited {second.start_time - first.start_time:.1f}s in the queue")
