@@ -7,7 +7,7 @@ For each size and cap it runs the main command (``dagster asset materialize -m m
 --select '*'``, benchmarks/run.py's training settings plus ``max_rows``; 0 leaves the default,
 sized to this machine's memory) once in a fresh process, on the seed's data in a fresh data
 folder and Dagster home, and prints wall time and peak RSS (``wait4``, the run and its steps)
-with the MB per 1e6 rows.
+with the MB per 1e6 rows, and for a capped training set the learning curve of its report.
 """
 
 import argparse
@@ -47,7 +47,16 @@ def main() -> int:
                 f"{label(rows):>6} {cap_text:>9} {run['wall']:>8.1f} {run['rss_mb']:>8.0f} "
                 f"{per_million:>16.0f}"
             )
-            results.append({"rows": rows, "max_rows": cap or None, **run})
+            report = json.loads((data / "storage" / "evaluation_report.json").read_text())
+            sample = report["training"].get("sample")
+            if sample:
+                metric = report["training"]["cv_metric"]
+                curve = ", ".join(
+                    f"{point['fraction']:.0%} ({point['rows']:,} rows) {point[metric]:.4f}"
+                    for point in sample["learning_curve"]
+                )
+                print(f"       trained on {sample['rows_used']:,} rows; {metric}: {curve}")
+            results.append({"rows": rows, "max_rows": cap or None, **run, "sample": sample})
             bench.clean(data)
     (args.work_dir / "memory.json").write_text(json.dumps(results, indent=2, default=str))
     return 0
