@@ -70,6 +70,12 @@ def training_config(defaults: TrainingSection) -> type[dg.Config]:
         feature_selection: FeatureSelectionConfig = Field(
             default=FeatureSelectionConfig(), description="Feature selection inside the Pipeline."
         )
+        max_rows: int | None = Field(
+            default=defaults.max_rows,
+            ge=1,
+            description="Past this many training rows, train on a seeded, stratified sample of "
+            "them (reported with a learning curve); empty: sized to the training machine's memory.",
+        )
 
         def parsed_search_space(self) -> dict[str, list] | None:
             """The search space as a dict, or None for the estimator's default."""
@@ -108,19 +114,30 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
         rebuild it in. No checks of its own: it refuses a training set that fails the blocking
         checks of features (enough_rows, null_rates, split_is_usable).
         """
-        from ml_assets.lib.dataset import SPLIT, TRAIN
         from ml_assets.lib.environment import MODEL_PACKAGES, drift_from_lock, lock_hash
         from ml_assets.lib.modeling import model_fingerprint, train_model
         from ml_assets.lib.storage import preload_skops
+        from ml_assets.lib.training_sample import (
+            default_max_rows,
+            learning_curve,
+            read_training_rows,
+            sample_summary,
+        )
 
         require_usable_training_set(features, project, settings)
         preload_skops()
         # Only the columns it needs and only the training side kept: this step sets the peak.
-        rows = batch_store(settings).read(features, project.spec.scored_columns)
-        train = rows[rows[SPLIT] == TRAIN]
-        del rows
+        max_rows = config.max_rows or default_max_rows()
+        sample = read_training_rows(
+            batch_store(settings),
+            features,
+            project.spec.scored_columns,
+            project.spec,
+            max_rows,
+            config.seed,
+        )
         result = train_model(
-            train,
+            sample.rows,
             project.spec,
             estimator=config.estimator,
             search=config.search,
@@ -130,6 +147,16 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
             seed=config.seed,
             feature_selection=config.feature_selection.as_section(),
         )
+        training = result.summary()
+        if sample.sampled:
+            curve = learning_curve(
+                result.model, sample, project.spec, result.scoring, config.cv_folds
+            )
+            training["sample"] = sample_summary(sample, curve)
+            context.log.warning(
+                f"trained on a sample of {len(sample.rows)} of {sample.available} training rows "
+                f"(max_rows {max_rows}); the learning curve is in the evaluation report"
+            )
         fingerprint = model_fingerprint(result.model)
         return dg.Output(
             result.model,
@@ -140,10 +167,11 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
                 "candidates": dg.MetadataValue.md(table(result.candidates)),
                 "features_kept": dg.MetadataValue.json(result.features_kept),
                 "features_dropped": dg.MetadataValue.json(result.features_dropped),
-                "training": dg.MetadataValue.json(result.summary()),
+                "training": dg.MetadataValue.json(training),
                 f"cv_{result.scoring}_mean": result.cv_mean,
                 f"cv_{result.scoring}_std": result.cv_std,
                 "train_rows": result.rows,
+                "train_rows_available": sample.available,
                 "fit_seconds": result.fit_seconds,
                 "fingerprint": fingerprint,
                 "training_set": features.data_version,

@@ -493,6 +493,7 @@ def _training_lines(training: Mapping[str, Any]) -> list[str]:
             f"{candidate['settings_tried']} | {number(candidate['cv_mean'])} | "
             f"{number(candidate['cv_std'])} | {_params(candidate['best_params'])} |"
         )
+    lines += _sample_lines(training.get("sample"), training["cv_metric"])
     method = training.get("feature_selection", "none")
     kept, dropped = training.get("features_kept", []), training.get("features_dropped", [])
     if method == "none" or not method:
@@ -501,6 +502,27 @@ def _training_lines(training: Mapping[str, Any]) -> list[str]:
     lines += ["| feature | score | kept |", "|---|---|---|"]
     for rows, flag in ((kept, "yes"), (dropped, "no")):
         lines += [f"| {row['feature']} | {number(row['score'])} | {flag} |" for row in rows]
+    return lines
+
+
+def _sample_lines(sample: Mapping[str, Any] | None, metric: str) -> list[str]:
+    """The capped training set (training.max_rows) and its learning curve, when it was capped."""
+    if not sample:
+        return []
+    lines = [
+        "",
+        f"## Training sample: {sample['rows_used']} of {sample['rows_available']} training rows",
+        "",
+        "The training rows passed `training.max_rows`: the model was trained on a stratified "
+        f"sample (seed {sample['seed']}); evaluation still scores every held-out row. Learning "
+        "curve (cross-validated on the sample; still rising at 100%: more rows would help, so "
+        "raise `training.max_rows` on a machine with more memory):",
+        "",
+        f"| share of the sample | rows fitted | {metric} |",
+        "|---|---|---|",
+    ]
+    for point in sample["learning_curve"]:
+        lines.append(f"| {point['fraction']:.0%} | {point['rows']} | {number(point[metric])} |")
     return lines
 
 

@@ -116,6 +116,8 @@ class TrainingSection(_Strict):
     n_iter: int = Field(default=10, ge=1)
     seed: int = 42
     feature_selection: FeatureSelectionSection = FeatureSelectionSection()
+    # Past this many training rows, train on a stratified sample (None: sized to memory).
+    max_rows: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _space_names_one_estimator(self) -> TrainingSection:
