@@ -35,6 +35,9 @@ class Registry(Protocol):
     def load(self, version: str) -> tuple[object, Any]:
         """The model and its record, its sha256 verified."""
 
+    def refuse_unapproved(self, version: str) -> None:
+        """Raise when the approval gate's latest verdict on ``version`` is a failure."""
+
 
 def utc_now() -> str:
     """The current time as ISO-8601 UTC, to the millisecond."""
@@ -126,6 +129,8 @@ class LoadProblem:
 class ModelWatcher:
     """Follows the registry's ``champion`` and ``challenger`` aliases, loading what they name.
 
+    A challenger the approval gate failed is never loaded, so the canary cannot route to it.
+
     ``refresh`` runs on a background thread every ``poll_seconds`` (and may be called directly);
     requests only read ``models``, one attribute.
     """
@@ -180,6 +185,8 @@ class ModelWatcher:
         if refused is not None and refused[0] == version and time.monotonic() < refused[1]:
             return serving  # refused a moment ago: the registry keeps versions immutable
         try:
+            if alias == CHALLENGER:  # only approved models serve, whatever an alias says
+                self.registry.refuse_unapproved(version)
             model, record = self.registry.load(version)
             loaded = prepare(model, record, self.spec)
         except Exception as error:
