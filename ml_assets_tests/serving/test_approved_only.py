@@ -1,5 +1,6 @@
 """Only approved models serve: a gate-failed challenger gets no request, shadowed or routed."""
 
+import json
 from pathlib import Path
 
 import httpx
@@ -21,13 +22,13 @@ KEYS = [f"customer-{index}" for index in range(200)]
 
 
 def failed_challenger(registry: ModelRegistry, demo_models: list) -> tuple[str, str]:
-    """A champion, and a challenger the gate judged after it was set (as an older registry had)."""
+    """A champion, and a gate-failed challenger, as a registry written before the rule had it."""
     champion, challenger = (register(registry, model) for model in demo_models[:2])
-    promote(registry, CHAMPION, champion)
-    promote(registry, CHALLENGER, challenger)
     registry.record_verdict(
         challenger, passed=False, summary="failed: not_worse_than_champion", actor="tests"
     )
+    aliases = {"aliases": {CHAMPION: champion, CHALLENGER: challenger}, "sequence": 2}
+    (registry.root / "aliases.json").write_text(json.dumps({**aliases, "last_change": None}))
     return champion, challenger
 
 
@@ -107,3 +108,20 @@ def test_shadow_and_a_canary_fraction_are_refused_together(tmp_path: Path) -> No
     )
     with pytest.raises(ValueError, match="takes no canary fraction"):
         build_app(settings, DEMO)
+
+
+def test_a_served_challenger_that_a_later_gate_fails_is_dropped(
+    tmp_path: Path, demo_models: list
+) -> None:
+    from ml_assets.serving.models import ModelWatcher
+
+    registry = ModelRegistry(tmp_path)
+    champion, challenger = (register(registry, model) for model in demo_models[:2])
+    promote(registry, CHAMPION, champion)
+    promote(registry, CHALLENGER, challenger)
+    watcher = ModelWatcher(registry, DEMO.spec)
+    assert watcher.refresh().challenger.version == challenger
+    registry.record_verdict(challenger, passed=False, summary="failed: x", actor="tests")
+    assert watcher.refresh().challenger is None
+    assert "failed the approval gate" in watcher.problems[CHALLENGER].error
+    assert watcher.models.champion.version == champion
