@@ -96,12 +96,17 @@ def challenger_refusal(registry: "ModelRegistry", option: str | None) -> str | N
     serves every request meanwhile; an approved challenger set later (``production_model`` with
     ``canary: true``) is used from the next registry check.
     """
-    from ml_assets.lib.registry import CHALLENGER, RegistryError
+    from ml_assets.lib.registry import CHALLENGER, FAILED_CANDIDATE, RegistryError
 
     if option is None:
         return None
     challenger = registry.alias(CHALLENGER)
-    why = "the registry has no challenger"
+    failed = registry.alias(FAILED_CANDIDATE)
+    why = "the registry has no challenger" + (
+        f" ({failed}, the last candidate, failed the approval gate and is never served)"
+        if failed
+        else ""
+    )
     if challenger is not None:
         try:
             registry.refuse_unapproved(challenger)
