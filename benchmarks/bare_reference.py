@@ -265,7 +265,10 @@ def trained_model(bare: Bare, features: Any, training: dict) -> tuple[Any, dict]
     train = rows[rows[SPLIT] == TRAIN]
     del rows
     selection = project.config.training.feature_selection.model_dump()
-    result = train_model(train, project.spec, **{"feature_selection": selection, **training})
+    decision = project.config.decision.model_dump()
+    result = train_model(
+        train, project.spec, **{"feature_selection": selection, "decision": decision, **training}
+    )
     versions = process_versions()
     facts = {
         "fingerprint": model_fingerprint(result.model),

@@ -1,9 +1,10 @@
 """``model_approval`` (register the candidate, run the gate), ``production_model`` (the champion).
 
 The gate is a blocking check on ``model_approval``: when it fails, the run has still registered
-the candidate and kept it as ``challenger`` with the reason, and Dagster never starts
-``production_model``, so nothing can move the champion. The run ends failed (red), on purpose:
-a rejected retrain is news someone should read, and the run-failure alert carries it.
+the candidate and kept it as ``failed_candidate`` (an alias nothing serves) with the reason, and
+Dagster never starts ``production_model``, so nothing can move the champion. The run ends failed
+(red), on purpose: a rejected retrain is news someone should read, and the run-failure alert
+carries it.
 """
 
 import dagster as dg
@@ -115,7 +116,7 @@ def build_model_approval(project: Project) -> dg.AssetsDefinition:
         """The candidate registered as a new version and the gate's decision on it.
 
         Stored as ``storage/model_approval.json`` and ``.md``. A failed candidate becomes the
-        registry's ``challenger``, with the failed criteria as the reason.
+        registry's ``failed_candidate`` (never served), with the failed criteria as the reason.
         """
         from ml_assets.lib.approval import decision_markdown
         from ml_assets.lib.deployment import StaleEvaluation, check_provenance, review_candidate

@@ -11,15 +11,49 @@ from ml_assets.checks.batches import require_usable_training_set
 from ml_assets.constants import AUTOMATION, MODEL, write_pool
 from ml_assets.lib.batch_records import BatchTable
 from ml_assets.lib.markdown import table
-from ml_assets.lib.project_config import Project, TrainingSection
+from ml_assets.lib.project_config import DecisionSection, Project, TrainingSection
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
 
-def training_config(defaults: TrainingSection) -> type[dg.Config]:
-    """The launchpad's training settings, their defaults from the project's ``training`` section."""
+def training_config(defaults: TrainingSection, decision: DecisionSection) -> type[dg.Config]:
+    """The launchpad's training settings, from the project's ``training`` and ``decision``."""
     selection = defaults.feature_selection
+    costs = decision.costs
+
+    class DecisionConfig(dg.Config):
+        """The binary cut-off, tuned on the search's folds (empty: the most probable label)."""
+
+        false_positive_cost: float | None = Field(
+            default=costs.false_positive if costs else None,
+            ge=0,
+            description="Cost of a false alarm; with false_negative_cost: least expected cost.",
+        )
+        false_negative_cost: float | None = Field(
+            default=costs.false_negative if costs else None, ge=0, description="Cost of a miss."
+        )
+        min_precision: float | None = Field(
+            default=decision.min_precision,
+            gt=0,
+            le=1,
+            description="Instead of costs: the highest recall whose precision reaches this.",
+        )
+
+        def as_section(self) -> dict:
+            """The decision as ``train_model`` takes it (the config's ``decision`` section)."""
+            from ml_assets.lib.project_config import DecisionSection
+
+            pair = (self.false_positive_cost, self.false_negative_cost)
+            given = {
+                "costs": (
+                    {"false_positive": pair[0], "false_negative": pair[1]}
+                    if None not in pair
+                    else None
+                ),
+                "min_precision": self.min_precision,
+            }
+            return DecisionSection(**given).model_dump()
 
     class FeatureSelectionConfig(dg.Config):
         """Which preprocessed inputs the estimator sees, chosen on training rows only."""
@@ -76,6 +110,9 @@ def training_config(defaults: TrainingSection) -> type[dg.Config]:
             description="Past this many training rows, train on a seeded, stratified sample of "
             "them (reported with a learning curve); empty: sized to the training machine's memory.",
         )
+        decision: DecisionConfig = Field(
+            default=DecisionConfig(), description="Binary tasks: the cut-off by cost or precision."
+        )
 
         def parsed_search_space(self) -> dict[str, list] | None:
             """The search space as a dict, or None for the estimator's default."""
@@ -91,7 +128,7 @@ def training_config(defaults: TrainingSection) -> type[dg.Config]:
 
 def build_trained_model(project: Project) -> dg.AssetsDefinition:
     """The training asset of one project."""
-    TrainingConfig = training_config(project.config.training)
+    TrainingConfig = training_config(project.config.training, project.config.decision)
 
     @dg.asset(
         group_name=MODEL,
@@ -146,6 +183,7 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
             n_iter=config.n_iter,
             seed=config.seed,
             feature_selection=config.feature_selection.as_section(),
+            decision=config.decision.as_section(),
         )
         training = result.summary()
         if sample.sampled:
@@ -168,6 +206,9 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
                 "features_kept": dg.MetadataValue.json(result.features_kept),
                 "features_dropped": dg.MetadataValue.json(result.features_dropped),
                 "training": dg.MetadataValue.json(training),
+                "decision": dg.MetadataValue.json(
+                    result.decision or {"rule": "the label of highest probability"}
+                ),
                 f"cv_{result.scoring}_mean": result.cv_mean,
                 f"cv_{result.scoring}_std": result.cv_std,
                 "train_rows": result.rows,

@@ -15,7 +15,8 @@ APPROVAL_GATE = dg.AssetCheckSpec(
     description="The candidate beats the trivial baseline by a margin, trails the linear "
     "baseline and the champion (re-scored on the same held-out rows) by no more than a "
     "tolerance, and keeps the fairness gaps and every slice metric within bounds. Blocks "
-    "production_model: a failed candidate is kept as challenger, the champion untouched.",
+    "production_model: a failed candidate is kept as failed_candidate (never served), the "
+    "champion untouched.",
 )
 CRITERIA_COLUMNS = ("name", "status", "candidate", "reference", "requirement", "description")
 
@@ -45,6 +46,6 @@ def approval_gate_result(decision: Mapping[str, Any]) -> dg.AssetCheckResult:
             "candidate_version": decision["candidate_version"],
             "champion_version": decision["champion_version"] or "none (first model)",
             "failed_criteria": ", ".join(failed) or "none",
-            "challenger": decision["challenger"] or "unchanged",
+            "failed_candidate": decision["failed_candidate"] or "none",
         },
     )

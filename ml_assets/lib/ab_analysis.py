@@ -1,15 +1,16 @@
-"""A/B analysis of a canary: the serving prediction log joined with labels that arrive later.
+"""A/B analysis of a canary or a shadow: the serving prediction log joined with later labels.
 
 Each arm (champion, challenger) is judged on the requests whose label has arrived, with the
 latest model version of that arm only, one prediction per request key (the last), so every
-outcome counted is an independent request of one model. Accuracy is compared with a
-two-proportion z-test, the other metrics with a bootstrap interval of their difference; the
-recommendation says promote, keep or need more data, with the sample size each arm needs for
-the observed effect at the configured power and significance.
+outcome counted is an independent request of one model. The verdict is always valid: a mixture
+sequential probability ratio test (Johari, Pekelis & Walsh's mSPRT, normal mixture over the
+effect) whose confidence sequence holds at every look at once, so an hourly report may be read
+every hour without inflating false promotions. When both arms scored the same requests (shadow
+mode) the test is paired on the per-request difference, which cancels what the requests share.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_assets.lib.bootstrap import f1_macro_scorer, r2_scorer, resample_counts
+from ml_assets.lib.prediction_log import SHADOW
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 ARMS = (CHAMPION, CHALLENGER)
@@ -25,8 +26,8 @@ PROMOTE, KEEP, NEED_MORE_DATA = "promote", "keep", "need more data"
 REQUEST_KEY = "request_key"
 LABEL = "label"
 CORRECT = "correct"
-BOOTSTRAP_SCORERS = {"f1_macro": f1_macro_scorer, "r2": r2_scorer}
-METRICS = ("accuracy", *BOOTSTRAP_SCORERS)
+SHADOWED = "shadowed"  # outcome column: the challenger's prediction came from the shadow
+METRICS = ("accuracy", "r2")
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,17 @@ class ABSettings:
 
     metric: str = "accuracy"
     alpha: float = 0.05
-    power: float = 0.8
     min_effect: float = 0.01
     min_samples_per_arm: int = 100
-    bootstrap_rounds: int = 2000
-    seed: int = 42
 
     def __post_init__(self) -> None:
         """Refuse settings no test can run with."""
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {list(METRICS)}, got {self.metric!r}")
-        if not (0 < self.alpha < 1 and 0 < self.power < 1):
-            raise ValueError(f"alpha and power must be in (0, 1), got {self.alpha}, {self.power}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if not self.min_effect > 0:
+            raise ValueError(f"min_effect must be above 0, got {self.min_effect}")
 
 
 @dataclass(frozen=True)
@@ -115,13 +115,16 @@ def join_outcomes(log: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame
     Returns the outcomes (arm, model version, prediction, label, whether it was right) and how
     many log rows were left out and why.
     """
+    shadowed = log["arm"] == SHADOW
+    log = log.assign(arm=log["arm"].where(~shadowed, CHALLENGER), **{SHADOWED: shadowed})
     known = log[log["arm"].isin(ARMS)].sort_values("time", kind="stable")
     latest = known.groupby("arm")["model_version"].last()
     current = known[known["model_version"] == known["arm"].map(latest)]
-    unique = current.drop_duplicates(REQUEST_KEY, keep="last")
+    unique = current.drop_duplicates([SHADOWED, REQUEST_KEY], keep="last")
     keyed = unique.assign(**{REQUEST_KEY: unique[REQUEST_KEY].map(str)})
     labelled = keyed.merge(labels.assign(**{REQUEST_KEY: labels[REQUEST_KEY].map(str)}))
-    outcomes = labelled[["arm", "model_version", REQUEST_KEY, "prediction", LABEL]].copy()
+    columns = ["arm", "model_version", REQUEST_KEY, "prediction", LABEL, SHADOWED]
+    outcomes = labelled[columns].copy()
     outcomes[CORRECT] = outcomes["prediction"].map(label_text) == outcomes[LABEL].map(label_text)
     counts = {
         "logged": len(log),
@@ -134,135 +137,158 @@ def join_outcomes(log: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame
     return outcomes.reset_index(drop=True), counts
 
 
-def two_proportion_test(
-    successes_a: int, rows_a: int, successes_b: int, rows_b: int, alpha: float
-) -> dict[str, float]:
-    """Two-sided z-test of ``p_b - p_a`` (pooled standard error) and its Wald interval.
+def request_scores(outcomes: pd.DataFrame, metric: str) -> np.ndarray:
+    """One score per labelled request whose mean over an arm is that arm's metric.
 
-    The interval uses the unpooled standard error, which does not assume the arms are equal.
+    Accuracy: 1 when the prediction is right. R²: one minus the squared error over the labels'
+    variance (all labelled requests), so an arm's mean is its R² up to that shared scale.
     """
-    from scipy import stats
-
-    p_a, p_b = successes_a / rows_a, successes_b / rows_b
-    pooled = (successes_a + successes_b) / (rows_a + rows_b)
-    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / rows_a + 1 / rows_b))
-    se = math.sqrt(p_a * (1 - p_a) / rows_a + p_b * (1 - p_b) / rows_b)
-    effect = p_b - p_a
-    z = effect / se_pooled if se_pooled > 0 else 0.0
-    half = stats.norm.ppf(1 - alpha / 2) * se
-    return {
-        "metric_a": p_a,
-        "metric_b": p_b,
-        "effect": effect,
-        "z": z,
-        "p_value": float(2 * stats.norm.sf(abs(z))),
-        "interval_low": effect - half,
-        "interval_high": effect + half,
-    }
+    if metric == "accuracy":
+        return outcomes[CORRECT].to_numpy(dtype="float64")
+    truth = outcomes[LABEL].astype("float64").to_numpy()
+    error = truth - outcomes["prediction"].astype("float64").to_numpy()
+    spread = float(np.var(truth)) or 1.0
+    return 1.0 - error**2 / spread
 
 
-def proportion_sample_size(
-    p_a: float, p_b: float, alpha: float, power: float, ratio: float = 1.0
-) -> tuple[int, int] | None:
-    """Rows each arm needs for a two-sided z-test to detect ``p_b - p_a`` (Fleiss, no correction).
+def cs_radius(variance: Any, mixture_sd: float, alpha: float) -> Any:
+    """Half-width of the always-valid interval of an estimate with ``variance`` (arrays too).
 
-    ``ratio`` is the second arm's size over the first's (a canary's split); None when the two
-    proportions are equal, since no sample size detects no difference.
+    The set of effects the normal-mixture likelihood ratio (mixing sd ``mixture_sd``) does not
+    reject at ``alpha`` (Johari, Pekelis & Walsh 2017): it covers the true effect at every
+    sample size at once with probability 1 - alpha, so looking after every batch of labels
+    costs nothing. It narrows as about sqrt(log n / n), a little slower than a fixed-n interval.
     """
-    from scipy import stats
-
-    if p_a == p_b or ratio <= 0:
-        return None
-    z_alpha, z_power = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
-    pooled = (p_a + ratio * p_b) / (1 + ratio)
-    spread = z_alpha * math.sqrt(pooled * (1 - pooled) * (1 + 1 / ratio))
-    spread += z_power * math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b) / ratio)
-    rows_a = math.ceil(spread**2 / (p_b - p_a) ** 2)
-    return rows_a, math.ceil(ratio * rows_a)
+    mixture = mixture_sd**2
+    variance = np.asarray(variance, dtype="float64")
+    total = variance + mixture
+    with np.errstate(divide="ignore", invalid="ignore"):
+        squared = variance * total / mixture * (np.log(total / variance) - 2 * math.log(alpha))
+    return np.sqrt(np.where(variance > 0, squared, 0.0))
 
 
-def bootstrap_difference(
-    arm_a: pd.DataFrame, arm_b: pd.DataFrame, metric: str, rounds: int, alpha: float, seed: int
-) -> dict[str, float]:
-    """The metric's difference (b - a) and its percentile interval, each arm resampled alone."""
-    rng = np.random.default_rng(seed)
-    scores = []
-    for arm in (arm_a, arm_b):
-        truth, predicted = _arrays(arm, metric)
-        scorer = BOOTSTRAP_SCORERS[metric](truth, predicted)
-        full = scorer(np.ones((1, len(arm)), dtype="int64"))[0]
-        drawn = np.concatenate(
-            [scorer(counts) for counts in resample_counts(rng, len(arm), rounds)]
+def sequential_comparison(
+    scores: Mapping[str, np.ndarray], paired: bool, settings: "ABSettings"
+) -> dict[str, Any]:
+    """Challenger minus champion on per-request scores, with its always-valid interval.
+
+    ``paired``: both arrays hold the same requests in the same order (shadow mode), and the
+    test runs on their difference; otherwise the arms are independent samples (a split).
+    """
+    champion, challenger = scores[CHAMPION], scores[CHALLENGER]
+    if paired:
+        difference = challenger - champion
+        variance = float(np.var(difference, ddof=1)) / len(difference)
+        per_request = float(np.var(difference, ddof=1))
+    else:
+        variance = float(
+            np.var(champion, ddof=1) / len(champion) + np.var(challenger, ddof=1) / len(challenger)
         )
-        scores.append((full, drawn))
-    (full_a, drawn_a), (full_b, drawn_b) = scores
-    differences = drawn_b - drawn_a
-    low, high = np.nanquantile(differences, [alpha / 2, 1 - alpha / 2])
+        # The variance one more labelled request adds, at the arms' current shares.
+        total = len(champion) + len(challenger)
+        per_request = float(
+            np.var(champion, ddof=1) * total / len(champion)
+            + np.var(challenger, ddof=1) * total / len(challenger)
+        )
+    effect = float(challenger.mean() - champion.mean())
+    mixture_sd = settings.min_effect
+    radius = float(cs_radius(variance, mixture_sd, settings.alpha))
+    low, high = effect - radius, effect + radius
+    labelled = len(champion) if paired else len(champion) + len(challenger)
     return {
-        "metric_a": float(full_a),
-        "metric_b": float(full_b),
-        "effect": float(full_b - full_a),
-        "standard_error": float(np.nanstd(differences, ddof=1)),
-        "interval_low": float(low),
-        "interval_high": float(high),
+        "design": "paired (shadow)" if paired else "split",
+        "test": f"mSPRT confidence sequence (normal mixture, sd {mixture_sd:g}), always valid",
+        "metric_a": float(champion.mean()),
+        "metric_b": float(challenger.mean()),
+        "effect": effect,
+        "standard_error": math.sqrt(variance) if variance > 0 else 0.0,
+        "interval_low": low,
+        "interval_high": high,
+        "labelled_requests": labelled,
+        "needed_requests": requests_for_decision(per_request, settings),
     }
 
 
-def _arrays(arm: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    convert = (lambda column: column.astype("float64")) if metric == "r2" else _texts
-    return convert(arm[LABEL]).to_numpy(), convert(arm["prediction"]).to_numpy()
+def requests_for_decision(per_request_variance: float, settings: "ABSettings") -> int | None:
+    """Labelled requests after which the confidence sequence is narrower than ``min_effect``.
 
+    From then on an effect of ``min_effect`` (or none at all) reaches a verdict when the
+    estimate lands on its expected value: the typical size of a decided test at that effect.
+    """
+    from scipy.optimize import brentq
 
-def _texts(column: pd.Series) -> pd.Series:
-    return column.map(label_text)
-
-
-def scaled_sample_size(
-    rows: Sequence[int], standard_error: float, effect: float, alpha: float, power: float
-) -> tuple[int, int] | None:
-    """Rows each arm needs for ``effect`` when the standard error shrinks as one over root n."""
-    from scipy import stats
-
-    if effect == 0 or not math.isfinite(standard_error):
+    if not per_request_variance > 0:
         return None
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
-    factor = (z * standard_error / abs(effect)) ** 2
-    return math.ceil(rows[0] * factor), math.ceil(rows[1] * factor)
+    effect = settings.min_effect
+    # The radius grows with the estimate's variance: find the variance where it is min_effect.
+    target = brentq(
+        lambda v: float(cs_radius(v, effect, settings.alpha)) - effect, 1e-300, effect**2
+    )
+    return math.ceil(per_request_variance / target)
 
 
-def recommend(
-    comparison: dict[str, float], rows: Sequence[int], settings: ABSettings
-) -> tuple[str, str]:
+def recommend(comparison: Mapping[str, Any], settings: "ABSettings") -> tuple[str, str]:
     """Promote, keep or ask for more data, with the reason in figures.
 
-    Promote when the challenger is significantly better; keep when it is not better by the
-    smallest effect worth having (``min_effect``); otherwise the evidence is not in yet.
+    Promote when the always-valid interval lies above zero; keep when it lies below
+    ``min_effect`` (the challenger is not better by an effect worth having); otherwise the
+    evidence is not in yet, and the reason says how many more labelled requests it typically
+    takes.
     """
     effect = comparison["effect"]
     low, high = comparison["interval_low"], comparison["interval_high"]
     span = (
-        f"{settings.metric} difference {effect:+.4f}, {1 - settings.alpha:.0%} interval "
-        f"[{low:+.4f}, {high:+.4f}]"
+        f"{settings.metric} difference {effect:+.4f}, {1 - settings.alpha:.0%} always-valid "
+        f"interval [{low:+.4f}, {high:+.4f}]"
     )
-    fewest = min(rows)
-    if fewest < settings.min_samples_per_arm:
-        arm = ARMS[list(rows).index(fewest)]
-        return NEED_MORE_DATA, (
-            f"{arm} has {fewest} labelled predictions (minimum {settings.min_samples_per_arm})"
-        )
-    if low > 0 and comparison.get("p_value", 0.0) < settings.alpha:
+    if low > 0:
         return PROMOTE, f"the challenger is better: {span}"
     if high < settings.min_effect:
-        return KEEP, (f"the challenger is not better by {settings.min_effect} or more: {span}")
-    return NEED_MORE_DATA, f"not conclusive yet: {span}"
+        return KEEP, f"the challenger is not better by {settings.min_effect} or more: {span}"
+    needed, have = comparison["needed_requests"], comparison["labelled_requests"]
+    more = (
+        f"; about {max(needed - have, 0)} more labelled requests decide an effect of "
+        f"{settings.min_effect}"
+        if needed
+        else ""
+    )
+    return NEED_MORE_DATA, f"not conclusive yet: {span}{more}"
+
+
+def paired_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame | None:
+    """Champion and shadow outcomes of the same requests, one row each, or None (a split).
+
+    A shadow scores every request the champion answers, so the arms are paired by request key.
+    """
+    shadow = outcomes[outcomes[SHADOWED]]
+    if shadow.empty:
+        return None
+    champion = outcomes[(outcomes["arm"] == CHAMPION) & ~outcomes[SHADOWED]]
+    return champion.merge(shadow, on=REQUEST_KEY, suffixes=("_a", "_b"))
 
 
 def analyse(outcomes: pd.DataFrame, settings: ABSettings) -> dict[str, Any]:
-    """Compare the arms of ``outcomes`` (from ``join_outcomes``) on the configured metric."""
-    arms = {arm: outcomes[outcomes["arm"] == arm] for arm in ARMS}
+    """Compare the arms of ``outcomes`` (from ``join_outcomes``) on the configured metric.
+
+    Shadow outcomes (both arms on the same requests) are compared pairwise, canary outcomes
+    (each request served by one arm) as independent samples.
+    """
+    if SHADOWED not in outcomes:
+        outcomes = outcomes.assign(**{SHADOWED: False})
+    pairs = paired_outcomes(outcomes)
+    if pairs is not None:
+        arms = {
+            arm: pairs[[f"{name}{suffix}" for name in ("model_version", "prediction", LABEL)]]
+            .set_axis(["model_version", "prediction", LABEL], axis=1)
+            .assign(**{CORRECT: pairs[f"{CORRECT}{suffix}"]})
+            for arm, suffix in ((CHAMPION, "_a"), (CHALLENGER, "_b"))
+        }
+    else:
+        arms = {arm: outcomes[outcomes["arm"] == arm] for arm in ARMS}
     rows = [len(arms[arm]) for arm in ARMS]
     report: dict[str, Any] = {
         "settings": asdict(settings),
+        "design": "paired (shadow)" if pairs is not None else "split",
         "rows_per_arm": dict(zip(ARMS, rows, strict=True)),
     }
     report["model_versions"] = {
@@ -274,42 +300,20 @@ def analyse(outcomes: pd.DataFrame, settings: ABSettings) -> dict[str, Any]:
         report["recommendation"] = NEED_MORE_DATA
         report["reason"] = f"no labelled predictions of the {' and the '.join(missing)}"
         return report
-    champion, challenger = arms[CHAMPION], arms[CHALLENGER]
-    if settings.metric == "accuracy":
-        hits = [int(champion[CORRECT].sum()), int(challenger[CORRECT].sum())]
-        comparison = two_proportion_test(hits[0], rows[0], hits[1], rows[1], settings.alpha)
-        comparison["test"] = "two-proportion z-test"
-        needed = proportion_sample_size(
-            comparison["metric_a"],
-            comparison["metric_b"],
-            settings.alpha,
-            settings.power,
-            rows[1] / rows[0],
+    fewest = min(rows)
+    if fewest < settings.min_samples_per_arm:
+        arm = ARMS[rows.index(fewest)]
+        report["recommendation"] = NEED_MORE_DATA
+        report["reason"] = (
+            f"{arm} has {fewest} labelled predictions (minimum {settings.min_samples_per_arm})"
         )
-    else:
-        comparison = bootstrap_difference(
-            champion,
-            challenger,
-            settings.metric,
-            settings.bootstrap_rounds,
-            settings.alpha,
-            settings.seed,
-        )
-        comparison["test"] = f"bootstrap percentile interval ({settings.bootstrap_rounds} rounds)"
-        needed = scaled_sample_size(
-            rows,
-            comparison["standard_error"],
-            comparison["effect"],
-            settings.alpha,
-            settings.power,
-        )
-    recommendation, reason = recommend(comparison, rows, settings)
-    report.update(
-        comparison=comparison,
-        needed_per_arm=dict(zip(ARMS, needed, strict=True)) if needed else None,
-        recommendation=recommendation,
-        reason=reason,
-    )
+        return report
+    labelled = pd.concat([arms[CHAMPION], arms[CHALLENGER]], ignore_index=True)
+    scale = request_scores(labelled, settings.metric)
+    scores = {CHAMPION: scale[: rows[0]], CHALLENGER: scale[rows[0] :]}
+    comparison = sequential_comparison(scores, pairs is not None, settings)
+    recommendation, reason = recommend(comparison, settings)
+    report.update(comparison=comparison, recommendation=recommendation, reason=reason)
     return report
 
 
@@ -331,19 +335,17 @@ def report_markdown(report: dict[str, Any]) -> str:
     ]
     lines = [f"**{report['recommendation']}**: {report['reason']}", "", table(arms)]
     if comparison:
-        p_value = f", p = {comparison['p_value']:.4g}" if "p_value" in comparison else ""
         lines += [
             "",
-            f"{comparison['test']}: effect {comparison['effect']:+.4f}, interval "
-            f"[{comparison['interval_low']:+.4f}, {comparison['interval_high']:+.4f}]{p_value}",
+            f"{comparison['design']} design, {comparison['test']}: effect "
+            f"{comparison['effect']:+.4f}, interval [{comparison['interval_low']:+.4f}, "
+            f"{comparison['interval_high']:+.4f}], valid however often this report is read.",
         ]
-    needed = report.get("needed_per_arm")
-    if needed:
-        settings = report["settings"]
-        lines += [
-            "",
-            f"Needed for the observed effect at power {settings['power']} and alpha "
-            f"{settings['alpha']}: {needed[CHAMPION]} champion and {needed[CHALLENGER]} "
-            "challenger labelled predictions.",
-        ]
+        if comparison["needed_requests"]:
+            lines += [
+                "",
+                f"A verdict at the minimum detectable effect {report['settings']['min_effect']} "
+                f"typically takes {comparison['needed_requests']} labelled requests "
+                f"({comparison['labelled_requests']} so far).",
+            ]
     return "\n".join(lines) + "\n"

@@ -30,18 +30,21 @@ from ml_assets.lib.evaluation import (
     MIN_SLICE_ROWS,
     PRIMARY_METRIC,
     Outputs,
+    calibration,
+    cost_of,
     lift,
     number,
     positive_index,
     predict,
     score_model,
 )
-from ml_assets.lib.modeling import model_inputs
+from ml_assets.lib.modeling import decision_of, model_inputs
 from ml_assets.lib.project_config import ApprovalSection
 from ml_assets.lib.registry import CHAMPION, ModelRegistry
 
 Status = Literal["pass", "fail", "skipped"]
 CHAMPION_CRITERION = "not_worse_than_champion"
+COST_CRITERION = "not_costlier_than_champion"
 ROUNDING = 1e-9
 TRIVIAL_BASELINES = frozenset({"majority_class", "mean_predictor"})
 # Per task, the slice metrics bounded when no bounds are configured (minimums: higher is better).
@@ -93,6 +96,9 @@ class ChampionComparison:
     champion_score: float | None = None
     error: str | None = None
     same_model: bool = False
+    candidate_cost: float | None = None  # mean cost per row, each at its own cut-off (costs set)
+    champion_cost: float | None = None
+    champion_calibration: dict[str, float] | None = None  # Brier and ECE (binary tasks)
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class GateDecision:
     criteria: list[Criterion]
     champion_version: str | None = None
     thresholds: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, dict[str, float]] = field(default_factory=dict)  # Brier, ECE by model
 
     @property
     def passed(self) -> bool:
@@ -130,6 +137,7 @@ class GateDecision:
             "champion_version": self.champion_version,
             "thresholds": self.thresholds,
             "criteria": [asdict(criterion) for criterion in self.criteria],
+            "calibration": self.calibration,
         }
 
 
@@ -413,11 +421,45 @@ def compare_with_champion(
         champion, record = registry.load(version)
         if record.fingerprint == fingerprint:
             return ChampionComparison(version, metric, rows, same_model=True)
-        theirs = score_model(champion, test_rows, spec, positive).get(metric)
+        inputs = model_inputs(test_rows, spec)
+        champion_outputs = predict(champion, inputs, spec)
+        theirs = score_model(champion, test_rows, spec, positive, champion_outputs).get(metric)
     except (KeyError, ValueError, TypeError, AttributeError) as error:
         return ChampionComparison(version, metric, rows, error=str(error))
+    outputs = outputs or predict(candidate, inputs, spec)
     ours = score_model(candidate, test_rows, spec, positive, outputs).get(metric)
-    return ChampionComparison(version, metric, rows, ours, theirs)
+    extra: dict[str, Any] = {}
+    if spec.task == "binary":
+        truth = test_rows[spec.target]
+        index = positive_index(champion.classes_, positive)
+        is_positive = (truth.astype(str) == str(champion.classes_[index])).to_numpy()
+        found = calibration(is_positive, champion_outputs[1][:, index])
+        extra["champion_calibration"] = {"brier": found["brier"], "ece": found["ece"]}
+        decision = decision_of(candidate)
+        if decision is not None and decision.get("costs"):
+            # Both at the project's costs, each deciding by its own cut-off, on the same rows.
+            extra["candidate_cost"] = cost_of(truth, outputs[0], decision)
+            extra["champion_cost"] = cost_of(truth, champion_outputs[0], decision)
+    return ChampionComparison(version, metric, rows, ours, theirs, **extra)
+
+
+def cost_criterion(comparison: ChampionComparison | None) -> list[Criterion]:
+    """Not costlier than the champion at the decision's costs on the same rows (costs set)."""
+    if comparison is None or comparison.candidate_cost is None:
+        return []
+    ours, theirs = comparison.candidate_cost, comparison.champion_cost
+    passed = ours <= theirs + 1e-12
+    return [
+        Criterion(
+            COST_CRITERION,
+            _status(passed),
+            ours,
+            theirs,
+            "candidate cost ≤ champion cost",
+            f"expected cost per row {ours:.4g} against champion {comparison.champion_version}'s "
+            f"{theirs:.4g} on the same {comparison.rows} held-out rows, each at its own cut-off",
+        )
+    ]
 
 
 def judge(
@@ -430,11 +472,18 @@ def judge(
     criteria: Sequence[Criterion] = [
         *baseline_criteria(report, thresholds),
         champion_criterion(comparison, thresholds),
+        *cost_criterion(comparison),
         *fairness_criteria(gaps, thresholds),
         *slice_criteria(report, thresholds),
     ]
+    calibrations = {}
+    if "calibration" in report:
+        calibrations["candidate"] = {k: report["calibration"][k] for k in ("brier", "ece")}
+    if comparison is not None and comparison.champion_calibration is not None:
+        calibrations[f"champion {comparison.champion_version}"] = comparison.champion_calibration
     return GateDecision(
         criteria=list(criteria),
+        calibration=calibrations,
         champion_version=comparison.champion_version if comparison else None,
         thresholds={
             **thresholds.model_dump(),
@@ -461,4 +510,10 @@ def decision_markdown(decision: Mapping[str, Any], candidate_version: str) -> st
             f"| {_figure(criterion['reference'])} | {criterion['requirement']} "
             f"| {criterion['description']} |"
         )
+    if decision.get("calibration"):
+        lines += ["", "| model | Brier score | expected calibration error |", "|---|---|---|"]
+        lines += [
+            f"| {name} | {figures['brier']:.4f} | {figures['ece']:.4f} |"
+            for name, figures in decision["calibration"].items()
+        ]
     return "\n".join(lines) + "\n"

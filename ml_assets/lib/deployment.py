@@ -1,8 +1,9 @@
 """From an evaluated candidate to the champion: register, judge, then promote or keep it aside.
 
-``review_candidate`` registers every candidate (so a rejected one stays inspectable and can serve
-as ``challenger``), runs the approval gate, and on a failure points ``challenger`` at it with the
-reason; it never touches ``champion``. ``promote`` moves ``champion`` to a candidate whose gate
+``review_candidate`` registers every candidate (so a rejected one stays inspectable), runs the
+approval gate, keeps its verdict in the registry, and on a failure points ``failed_candidate`` at it
+with the reason: an alias no serving path routes to, since only approved models serve. It never
+touches ``champion``. ``promote`` moves ``champion`` to a candidate whose gate
 passed, and only if the champion is still the one the gate compared it with; in canary mode
 it points ``challenger`` at it instead, so the champion keeps serving while a canary judges it.
 """
@@ -21,13 +22,14 @@ from ml_assets.lib.modeling import model_inputs
 from ml_assets.lib.registry import (
     CHALLENGER,
     CHAMPION,
+    FAILED_CANDIDATE,
     AliasConflict,
     ModelRegistry,
     ModelVersion,
     RegistryError,
 )
 
-PROMOTE, CHALLENGE, CANARY = "promote", "challenge", "canary"
+PROMOTE, CANARY, GATE_FAILED = "promote", "canary", "gate_failed"
 
 
 class StaleEvaluation(ValueError):
@@ -59,12 +61,13 @@ def review_candidate(
     record_fields: Mapping[str, Any],
     actor: str,
 ) -> dict[str, Any]:
-    """Register the candidate, run the gate, and keep a failed candidate as ``challenger``.
+    """Register the candidate, run the gate, and keep a failed one as ``failed_candidate``.
 
     ``rows`` are the training set's rows; the champion is re-scored on their test side, the very
     rows the report scored the candidate on. Returns the decision: ``candidate_version``,
     ``candidate_sha256``, ``passed``, ``summary``, ``champion_version``, ``thresholds``,
-    ``criteria`` and ``challenger`` (the version set as challenger, or None).
+    ``criteria`` and ``failed_candidate`` (the version kept aside as failed, or None). A failed
+    candidate that was the challenger stops being one.
     """
     test_rows = rows[rows[SPLIT] == TEST]
     fingerprint = report["provenance"]["model_version"]
@@ -97,17 +100,19 @@ def review_candidate(
         "candidate_version": record.version,
         "candidate_sha256": record.sha256,
         **decision.as_dict(),
-        "challenger": None,
+        "failed_candidate": None,
     }
+    registry.record_verdict(
+        record.version, passed=decision.passed, summary=decision.summary(), actor=actor
+    )
     if not decision.passed and registry.alias(CHAMPION) != record.version:
+        reason = f"failed the approval gate: {decision.summary()}"
         registry.set_alias(
-            CHALLENGER,
-            record.version,
-            reason=f"failed the approval gate: {decision.summary()}",
-            actor=actor,
-            action=CHALLENGE,
+            FAILED_CANDIDATE, record.version, reason=reason, actor=actor, action=GATE_FAILED
         )
-        outcome["challenger"] = record.version
+        if registry.alias(CHALLENGER) == record.version:
+            registry.remove_alias(CHALLENGER, reason=reason, actor=actor, expected=record.version)
+        outcome["failed_candidate"] = record.version
     return outcome
 
 
@@ -164,6 +169,8 @@ def promote(
             actor=actor,
             action=CANARY,
         )
+        if registry.alias(FAILED_CANDIDATE) == version:
+            registry.remove_alias(FAILED_CANDIDATE, reason=f"{version} passed", actor=actor)
         return Promotion(registry.verify(current), current, False, registry.get(version))
     registry.set_alias(
         CHAMPION,
@@ -173,6 +180,7 @@ def promote(
         action=PROMOTE,
         expected=current,
     )
-    if registry.alias(CHALLENGER) == version:
-        registry.remove_alias(CHALLENGER, reason=f"{version} promoted to champion", actor=actor)
+    for alias in (CHALLENGER, FAILED_CANDIDATE):
+        if registry.alias(alias) == version:
+            registry.remove_alias(alias, reason=f"{version} promoted to champion", actor=actor)
     return Promotion(registry.get(version), current, moved=True)

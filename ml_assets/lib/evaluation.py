@@ -100,13 +100,30 @@ Outputs = tuple[np.ndarray, np.ndarray | None]  # predicted labels or numbers, p
 def predict(model: Pipeline, inputs: pd.DataFrame, spec: DatasetSpec) -> Outputs:
     """A fitted Pipeline's outputs on ``inputs``, computed once and reused by every metric.
 
-    For classifiers the labels are the classes of highest probability, which is what their
-    ``predict`` returns, so one pass through the Pipeline serves labels and probabilities.
+    For classifiers the labels are ``decide``'s, so one pass through the Pipeline serves labels
+    and probabilities.
     """
     if not spec.is_classification:
         return model.predict(inputs), None
     probabilities = model.predict_proba(inputs)
-    return model.classes_[probabilities.argmax(axis=1)], probabilities
+    return decide(model, probabilities), probabilities
+
+
+def decide(model: Any, probabilities: np.ndarray) -> np.ndarray:
+    """Labels from class probabilities: a binary model's tuned cut-off, else the most probable.
+
+    The one rule for the evaluation, the gate, batch scoring and the online service alike; a
+    probability at the cut-off decides positive, as scikit-learn's threshold classifiers do.
+    """
+    from ml_assets.lib.modeling import decision_of
+
+    classes = np.asarray(model.classes_)
+    decision = decision_of(model)
+    if decision is None or len(classes) != 2:
+        return classes[probabilities.argmax(axis=1)]
+    index = positive_index(classes, decision["positive_label"])
+    chosen = np.where(probabilities[:, index] >= decision["threshold"], index, 1 - index)
+    return classes[chosen]
 
 
 def score_outputs(
@@ -401,7 +418,64 @@ def evaluate(
             test[spec.target], predicted, labels=classes
         ).tolist()
         report["per_class"] = per_class_metrics(test[spec.target], predicted, classes)
+    if spec.task == "binary":
+        probabilities = outputs["candidate"][1]
+        index = positive_index(classes, report["positive_label"])
+        is_positive = (truth.astype(str) == str(classes[index])).to_numpy()
+        report["calibration"] = calibration(is_positive, probabilities[:, index])
+        report["decision"] = decision_report(model, truth, predicted)
     return report
+
+
+CALIBRATION_BINS = 10
+
+
+def calibration(is_positive: np.ndarray, probability: np.ndarray) -> dict[str, Any]:
+    """How far the positive label's probabilities are from the observed rates.
+
+    Brier score (mean squared error of the probability), expected calibration error (the
+    row-weighted gap between mean probability and observed rate over ten equal-width bins), and
+    the reliability curve (those bins: mean probability, observed rate, rows).
+    """
+    bins = np.minimum((probability * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    curve, gap = [], 0.0
+    for number_ in range(CALIBRATION_BINS):
+        inside = bins == number_
+        if not inside.any():
+            continue
+        predicted, observed = float(probability[inside].mean()), float(is_positive[inside].mean())
+        curve.append({"predicted": predicted, "observed": observed, "rows": int(inside.sum())})
+        gap += inside.sum() * abs(predicted - observed)
+    return {
+        "brier": float(np.mean((probability - is_positive) ** 2)),
+        "ece": float(gap / max(len(probability), 1)),
+        "curve": curve,
+    }
+
+
+def decision_report(model: Any, truth: pd.Series, predicted: np.ndarray) -> dict[str, Any]:
+    """The cut-off the model decides by, and what its decisions cost on these rows."""
+    from ml_assets.lib.modeling import decision_of
+
+    decision = decision_of(model)
+    if decision is None:
+        return {"rule": "the label of highest probability", "threshold": 0.5}
+    found = dict(decision)
+    if decision.get("costs"):
+        found["expected_cost"] = cost_of(truth, predicted, decision)
+    return found
+
+
+def cost_of(truth: Any, predicted: Any, decision: Mapping[str, Any]) -> float:
+    """Mean cost per row of ``predicted`` against ``truth`` at the decision's costs."""
+    from ml_assets.lib.modeling import expected_cost
+
+    return expected_cost(
+        [str(value) for value in truth],
+        [str(value) for value in predicted],
+        pos_label=str(decision["positive_label"]),
+        **decision["costs"],
+    )
 
 
 def provenance(fingerprint: str, features: BatchTable, config_hash: str) -> dict[str, Any]:
@@ -440,6 +514,30 @@ def _table(rows: Mapping[str, Mapping[str, Any]], columns: list[str]) -> list[st
     for name, scores in rows.items():
         cells = [number(scores[column]) if column in scores else "–" for column in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _decision_lines(decision: Mapping[str, Any], calibration: Mapping[str, Any]) -> list[str]:
+    """The cut-off (the confusion matrix above is at it), its cost, and the calibration."""
+    cut = f"probability of `{decision.get('positive_label')}` ≥ {number(decision['threshold'])}"
+    lines = ["", "## Decision and calibration", "", f"- Decision: {decision['rule']}"]
+    if "cv_score" in decision:
+        lines[-1] += (
+            f", tuned on the training folds: {cut} (cross-validated {decision['cv_score']:.4g})"
+        )
+    if "expected_cost" in decision:
+        lines.append(f"- Expected cost per held-out row: {decision['expected_cost']:.4g}")
+    lines += [
+        f"- Brier score {calibration['brier']:.4f}, expected calibration error "
+        f"{calibration['ece']:.4f} (ten bins)",
+        "",
+        "| mean probability | observed rate | rows |",
+        "|---|---|---|",
+        *(
+            f"| {number(b['predicted'])} | {number(b['observed'])} | {b['rows']} |"
+            for b in calibration["curve"]
+        ),
+    ]
     return lines
 
 
@@ -602,6 +700,8 @@ def report_markdown(report: Report) -> str:
                 for label, row in zip(labels, report["confusion_matrix"], strict=True)
             ),
         ]
+    if "decision" in report:
+        lines += _decision_lines(report["decision"], report["calibration"])
     for column, fairness in report["fairness"].items():
         lines += _fairness_lines(column, fairness, columns)
     return "\n".join(lines) + "\n"

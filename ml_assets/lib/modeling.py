@@ -201,6 +201,7 @@ class TrainingResult:
     feature_selection: str = "none"
     features_kept: list[dict[str, Any]] = field(default_factory=list)
     features_dropped: list[dict[str, Any]] = field(default_factory=list)
+    decision: dict[str, Any] | None = None
 
     @property
     def cv_mean(self) -> float:
@@ -224,6 +225,7 @@ class TrainingResult:
             "feature_selection": self.feature_selection,
             "features_kept": self.features_kept,
             "features_dropped": self.features_dropped,
+            "decision": self.decision,
             "train_rows": self.rows,
             "fit_seconds": self.fit_seconds,
         }
@@ -426,11 +428,13 @@ def train_model(
     n_iter: int = 10,
     seed: int = 42,
     feature_selection: FeatureSelection | Mapping[str, Any] | None = None,
+    decision: Mapping[str, Any] | None = None,
 ) -> TrainingResult:
     """Cross-validate seeded searches on the train rows; refit the best Pipeline on all of them.
 
     ``estimator="auto"`` searches every family in ``AUTO_FAMILIES`` on the same folds and keeps
-    the one with the best mean score of the task's primary metric.
+    the one with the best mean score of the task's primary metric. ``decision`` (binary:
+    ``costs`` or ``min_precision``, as the config's section) tunes the cut-off on the same folds.
     """
     started = time.perf_counter()
     selection = FeatureSelection.of(feature_selection)
@@ -453,7 +457,26 @@ def train_model(
         candidates = [_search_family(plan, *family) for family in families]
         chosen = max(candidates, key=lambda candidate: np.mean(candidate.cv_scores))
         model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
-        model.fit(plan.inputs, plan.target)
+        tuned = None
+        if (
+            spec.task == "binary"
+            and decision
+            and (decision.get("costs") or decision.get("min_precision"))
+        ):
+            from ml_assets.lib.contract_inference import minority_label
+
+            # The evaluation's positive label: the configured one, else the minority class.
+            label = spec.positive_label
+            label = minority_label(plan.target) if label is None else label
+            matches = [value for value in np.unique(plan.target) if str(value) == str(label)]
+            if not matches:
+                raise ValueError(f"positive label {label!r} is not a label of the training rows")
+            positive = matches[0]
+            model, tuned = tune_decision(
+                model, plan.inputs, plan.target, positive, {**decision, "cv": plan.folds}
+            )
+        else:
+            model.fit(plan.inputs, plan.target)
     kept, dropped = feature_report(model, spec)
     return TrainingResult(
         model=model,
@@ -467,6 +490,7 @@ def train_model(
         feature_selection=selection.method,
         features_kept=kept,
         features_dropped=dropped,
+        decision=tuned,
     )
 
 
@@ -513,6 +537,83 @@ def feature_report(
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+# A fitted binary Pipeline carries its tuned cut-off as this attribute, so the skops file, the
+# registry version and everything that scores with it (evaluation, gate, batch scoring, serving)
+# share one cut-off: {"threshold", "positive_label", "rule", "costs", "min_precision", "cv_score"}.
+DECISION = "decision_"
+
+
+def expected_cost(
+    y_true: Any, y_pred: Any, *, pos_label: Any, false_positive: float, false_negative: float
+) -> float:
+    """Mean cost per row of decisions ``y_pred``: the costs of the false alarms and misses."""
+    truth, decided = np.asarray(y_true) == pos_label, np.asarray(y_pred) == pos_label
+    wrong = false_positive * np.sum(decided & ~truth) + false_negative * np.sum(~decided & truth)
+    return float(wrong / max(len(truth), 1))
+
+
+def recall_at_precision(y_true: Any, y_pred: Any, *, pos_label: Any, min_precision: float) -> float:
+    """Recall when precision reaches ``min_precision``; else below any such recall (precision - 1).
+
+    So the cut-off search keeps the highest recall among cut-offs that meet the precision, and
+    the most precise cut-off when none does.
+    """
+    truth, decided = np.asarray(y_true) == pos_label, np.asarray(y_pred) == pos_label
+    hits = float(np.sum(decided & truth))
+    precision = hits / max(float(np.sum(decided)), 1.0)
+    recall = hits / max(float(np.sum(truth)), 1.0)
+    return recall if precision >= min_precision else precision - 1.0
+
+
+def tune_decision(
+    model: Pipeline, inputs: pd.DataFrame, target: pd.Series, positive: Any, decision: Mapping
+) -> tuple[Pipeline, dict[str, Any]]:
+    """Fit ``model`` on all rows and tune its binary cut-off on cross-validation folds.
+
+    scikit-learn's ``TunedThresholdClassifierCV`` fits a copy on each fold's training part and
+    scores every cut-off on its held-out part: least expected cost (``costs``) or highest recall
+    at ``min_precision``. Its final refit on all rows is the model returned, with the cut-off
+    attached as ``DECISION``. ``decision["cv"]`` is the folds (the search's own).
+    """
+    from sklearn.metrics import make_scorer
+    from sklearn.model_selection import TunedThresholdClassifierCV
+
+    costs = decision.get("costs")
+    if costs:
+        scorer = make_scorer(expected_cost, greater_is_better=False, pos_label=positive, **costs)
+        rule = (
+            f"least expected cost (false positive {costs['false_positive']:g}, false negative "
+            f"{costs['false_negative']:g})"
+        )
+    else:
+        minimum = decision["min_precision"]
+        scorer = make_scorer(recall_at_precision, pos_label=positive, min_precision=minimum)
+        rule = f"highest recall at precision >= {minimum:g}"
+    tuner = TunedThresholdClassifierCV(
+        model, scoring=scorer, response_method="predict_proba", cv=decision["cv"], refit=True
+    )
+    tuner.fit(inputs, target)
+    fitted = tuner.estimator_
+    setattr(
+        fitted,
+        DECISION,
+        {
+            "threshold": float(tuner.best_threshold_),
+            "positive_label": _plain(positive),
+            "rule": rule,
+            "costs": dict(costs) if costs else None,
+            "min_precision": decision.get("min_precision"),
+            "cv_score": abs(float(tuner.best_score_)) if costs else float(tuner.best_score_),
+        },
+    )
+    return fitted, getattr(fitted, DECISION)
+
+
+def decision_of(model: Any) -> dict[str, Any] | None:
+    """The tuned cut-off a model carries, or None (the label of highest probability decides)."""
+    return getattr(model, DECISION, None)
 
 
 def model_fingerprint(model: Any) -> str:

@@ -29,6 +29,10 @@ LOG_FIELDS = (
     "latency_ms",
 )
 ARMS = ("champion", "challenger")
+# The challenger's prediction for a request the champion answered (``serve --shadow``): logged
+# for the paired A/B comparison, never returned to the caller.
+SHADOW = "shadow"
+LOGGED_ARMS = (*ARMS, SHADOW)
 
 
 class PredictionLog:
@@ -95,8 +99,8 @@ def log_entry(
     latency_ms: float,
 ) -> dict[str, Any]:
     """One log entry, its keys in ``LOG_FIELDS`` order."""
-    if arm not in ARMS:
-        raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
+    if arm not in LOGGED_ARMS:
+        raise ValueError(f"arm must be one of {LOGGED_ARMS}, got {arm!r}")
     return {
         "time": time_iso,
         "request_key": request_key,
@@ -142,7 +146,7 @@ def _parse(line: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(entry, dict) or tuple(sorted(entry)) != tuple(sorted(LOG_FIELDS)):
         return None
-    if entry["arm"] not in ARMS or not isinstance(entry["request_key"], str):
+    if entry["arm"] not in LOGGED_ARMS or not isinstance(entry["request_key"], str):
         return None
     latency = entry["latency_ms"]
     if not isinstance(latency, int | float) or not math.isfinite(latency):

@@ -129,6 +129,35 @@ class TrainingSection(_Strict):
         return self
 
 
+class DecisionCosts(_Strict):
+    """What each wrong decision costs, in any one unit (only their ratio matters)."""
+
+    false_positive: float = Field(ge=0)
+    false_negative: float = Field(ge=0)
+
+
+class DecisionSection(_Strict):
+    """How a binary model turns the positive label's probability into a decision.
+
+    ``costs``: the cut-off of least expected cost; ``min_precision``: the cut-off of highest
+    recall whose precision reaches it. Neither: the label of highest probability (0.5).
+    """
+
+    costs: DecisionCosts | None = None
+    min_precision: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> DecisionSection:
+        if self.costs is not None and self.min_precision is not None:
+            raise ValueError("give costs or min_precision, not both")
+        return self
+
+    @property
+    def tuned(self) -> bool:
+        """Whether a cut-off is to be tuned (else the most probable label is the decision)."""
+        return self.costs is not None or self.min_precision is not None
+
+
 class ScheduleSection(_Strict):
     """When the whole graph retrains on a clock."""
 
@@ -200,6 +229,7 @@ class ProjectConfig(_Strict):
     feature_store: FeatureStoreSection = FeatureStoreSection()
     statistics: StatisticsSection = StatisticsSection()
     approval: ApprovalSection = ApprovalSection()
+    decision: DecisionSection = DecisionSection()
 
 
 @dataclass(frozen=True)
@@ -419,6 +449,10 @@ def _cross_check(
         raise ConfigError(
             f"{path}: dataset.task: regression needs a numeric target, "
             f"{spec.target!r} is {contract.kinds[spec.target]}"
+        )
+    if spec.task != "binary" and config.decision.tuned:
+        raise ConfigError(
+            f"{path}: decision: a tuned cut-off is for binary tasks; this one is {spec.task}"
         )
     if spec.task != "binary" and spec.positive_label is not None:
         raise ConfigError(

@@ -4,6 +4,7 @@ Layout under the root (a local folder or any fsspec/UPath URL)::
 
     versions/<version>/model.skops   the skops archive, never rewritten
     versions/<version>/record.json   ModelVersion as JSON, written last: it marks a complete version
+    versions/<version>/gate.json     the approval gate's latest verdict on it (passed, summary)
     aliases.json                     {"aliases": {...}, "sequence": n, "last_change": {...}}
     history.jsonl                    one JSON line per alias change, oldest first
     .lock                            flock'ed by every writer (local roots only)
@@ -48,7 +49,11 @@ RECORD_FILE = "record.json"
 ALIASES_FILE = "aliases.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = ".lock"
+GATE_FILE = "gate.json"
 CHAMPION, CHALLENGER = "champion", "challenger"
+# Where a candidate that failed the approval gate is kept: no serving path routes to this alias.
+FAILED_CANDIDATE = "failed_candidate"
+SERVING_ALIASES = (CHAMPION, CHALLENGER)
 VERSION_PATTERN = re.compile(r"v(\d{4,})")
 
 
@@ -270,11 +275,43 @@ class ModelRegistry:
 
     def load(self, version: str) -> tuple[object, ModelVersion]:
         """The fitted model of ``version`` and its record; refuses a changed or untrusted file."""
+        return self._trusted_load(version)
+
+    def _trusted_load(self, version: str) -> tuple[object, ModelVersion]:
         data, record = self._verified_bytes(version)
         model = load_model_bytes(
             data, f"model version {version} ({self.model_path(version)})", TRUSTED_MODEL_TYPES
         )
         return model, record
+
+    def record_verdict(self, version: str, *, passed: bool, summary: str, actor: str) -> None:
+        """Keep the approval gate's latest verdict on ``version`` (a re-run may reverse it)."""
+        self.get(version)
+        verdict = {"passed": bool(passed), "summary": summary, "actor": actor, "time": _now()}
+        atomic_write_text(self._folder(version) / GATE_FILE, _dumps(verdict))
+
+    def verdict(self, version: str) -> dict[str, Any] | None:
+        """The gate's latest verdict on ``version``, or None when no gate judged it.
+
+        A version registered before verdicts had a file of their own falls back to the gate
+        summary its record holds.
+        """
+        try:
+            return json.loads((self._folder(version) / GATE_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            gate = self.get(version).extra.get("gate")
+            if isinstance(gate, Mapping) and "passed" in gate:
+                return {"passed": bool(gate["passed"]), "summary": str(gate.get("summary", ""))}
+            return None
+
+    def refuse_unapproved(self, version: str) -> None:
+        """RegistryError when the gate's latest verdict on ``version`` is a failure."""
+        verdict = self.verdict(version)
+        if verdict is not None and not verdict["passed"]:
+            raise RegistryError(
+                f"{version} failed the approval gate ({verdict['summary']}): only approved "
+                f"models serve; run the gate again (materialize model_approval) to re-judge it"
+            )
 
     def _alias_state(self) -> dict[str, Any]:
         try:
@@ -302,10 +339,13 @@ class ModelRegistry:
     ) -> None:
         """Point ``name`` at ``version`` atomically and append the change to the history.
 
-        Refuses a version that is not registered or whose model file is missing or changed, so an
-        alias never names a model that cannot load. ``action`` names the kind of change in the
-        history (``promote``, ``challenge``, ``rollback``, …). ``expected`` (a version or None)
-        makes the change conditional: AliasConflict if ``name`` points elsewhere by then.
+        Refuses a version that is not registered, whose model file is missing or changed, or that
+        the trusted loader refuses (a pickle, an untrusted type): the target is loaded before the
+        alias moves, so an alias never names a model that cannot load. A serving alias
+        (``champion``, ``challenger``) also refuses a version the gate last failed. ``action``
+        names the kind of change in the history (``promote``, ``canary``, ``rollback``, …).
+        ``expected`` (a version or None) makes the change conditional: AliasConflict if ``name``
+        points elsewhere by then.
         """
         self._change_alias(
             name, version, reason=reason, actor=actor, action=action, expected=expected
@@ -334,7 +374,9 @@ class ModelRegistry:
             raise ValueError(f"an alias needs a name, got {name!r}")
         with self.lock():
             if version is not None:
-                self.verify(version)
+                self._trusted_load(version)
+                if name in SERVING_ALIASES:
+                    self.refuse_unapproved(version)
             state = self._alias_state()
             self._repair_history(state)
             aliases = dict(state["aliases"])

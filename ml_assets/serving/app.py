@@ -1,20 +1,22 @@
 """The HTTP layer: FastAPI routes over a ``PredictionService``, errors mapped to status codes.
 
-422 lists every broken rule (record index, field, rule, value); 413 says which limit a request
+422 lists every broken rule (record index, field, rule, value rendered JSON-safe, so a NaN sent
+cannot turn the answer into a 500); 413 says which limit a request
 exceeded; 503 says why no champion is serving. OpenAPI docs are at ``/docs``.
 """
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Header, HTTPException
+from fastapi import Body, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ml_assets.serving.records import RecordsRejected, example_record
+from ml_assets.serving.records import RecordsRejected, example_record, json_safe
 from ml_assets.serving.service import (
     BadKeys,
     LogUnavailable,
@@ -51,9 +53,9 @@ class PredictResponse(BaseModel):
 
 
 class RecordFailure(BaseModel):
-    """One broken rule of one record."""
+    """One broken rule of one record (or of the request's shape: record null)."""
 
-    record: int = Field(description="0-based index of the record in the request")
+    record: int | None = Field(description="0-based index of the record in the request")
     field: str
     rule: str
     value: Any = Field(description="The value sent")
@@ -141,6 +143,32 @@ def _predict(service: PredictionService, body: PredictRequest, header_key: str |
         return JSONResponse(status_code=503, content={"detail": str(error)})
 
 
+def shape_failures(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's request validation errors as the 422 lists contract failures, JSON-safe.
+
+    FastAPI's own answer echoes the input as sent, and a NaN there makes writing it fail (500).
+    """
+    failures = []
+    for error in errors[:MAX_LISTED_ERRORS]:
+        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        record = None
+        if len(location) >= 2 and location[0] == "records" and location[1].isdigit():
+            record, location = int(location[1]), location[2:]
+        field = ".".join(location) or ("record" if record is not None else "body")
+        value = json_safe(error.get("input"))
+        where = f"record {record}: " if record is not None else ""
+        failures.append(
+            {
+                "record": record,
+                "field": field,
+                "rule": str(error.get("type", "invalid")),
+                "value": value,
+                "msg": f"{where}{field}: {error.get('msg', 'invalid')} (got {value!r})",
+            }
+        )
+    return failures
+
+
 def create_app(service: PredictionService, max_body_bytes: int) -> FastAPI:
     """The service's FastAPI application; it follows the registry while it runs."""
     example = example_record(service.validator)
@@ -162,6 +190,13 @@ def create_app(service: PredictionService, max_body_bytes: int) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_shape(_: Request, error: RequestValidationError) -> JSONResponse:
+        """A body that is not ``{"records": [...], "keys": [...]}``: 422 naming what is wrong."""
+        errors = error.errors()
+        content = {"detail": shape_failures(errors), "error_count": len(errors)}
+        return JSONResponse(status_code=422, content=content)
 
     @app.post(
         "/predict",

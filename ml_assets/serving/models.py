@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.lib.dataset import DatasetSpec
-from ml_assets.lib.evaluation import positive_index
+from ml_assets.lib.evaluation import decide, positive_index
 from ml_assets.lib.modeling import model_inputs
 from ml_assets.lib.prediction_log import ARMS
 
@@ -34,6 +34,9 @@ class Registry(Protocol):
 
     def load(self, version: str) -> tuple[object, Any]:
         """The model and its record, its sha256 verified."""
+
+    def refuse_unapproved(self, version: str) -> None:
+        """Raise when the approval gate's latest verdict on ``version`` is a failure."""
 
 
 def utc_now() -> str:
@@ -72,7 +75,7 @@ class ServedModel:
             return Outputs([float(value) for value in self.model.predict(inputs)], None, None, None)
         probabilities = self.model.predict_proba(inputs)
         classes = [_plain(label) for label in self.model.classes_]
-        labels = [classes[index] for index in probabilities.argmax(axis=1)]
+        labels = [_plain(label) for label in decide(self.model, probabilities)]
         return Outputs(labels, probabilities, classes, self.positive)
 
 
@@ -126,6 +129,9 @@ class LoadProblem:
 class ModelWatcher:
     """Follows the registry's ``champion`` and ``challenger`` aliases, loading what they name.
 
+    A challenger the approval gate failed is never loaded (and dropped if a later verdict fails
+    it), so neither the canary nor the shadow can use it; the verdict is read at every poll.
+
     ``refresh`` runs on a background thread every ``poll_seconds`` (and may be called directly);
     requests only read ``models``, one attribute.
     """
@@ -173,6 +179,12 @@ class ModelWatcher:
                 self._report(alias, None, "the registry has no champion; serving the last one")
                 return serving
             return None
+        if alias == CHALLENGER:  # only approved models serve, whatever an alias says
+            try:
+                self.registry.refuse_unapproved(version)
+            except Exception as error:  # failed the gate (even after it was loaded), or unreadable
+                self._report(alias, version, f"{type(error).__name__}: {error}")
+                return None
         if serving is not None and serving.version == version:
             self.problems.pop(alias, None)
             return serving

@@ -7,6 +7,8 @@ column or a table as a whole (uniqueness, a check returning one verdict, table-w
 judges batches, not requests, and is left to the pipeline.
 """
 
+import math
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,17 +38,54 @@ class RecordError:
     @property
     def message(self) -> str:
         """The error as one line, worded as the pipeline's quarantine reasons."""
-        return f"record {self.record}: {self.field}: {self.rule} failed for {self.value!r}"
+        value = json_safe(self.value)
+        shown = value if _non_finite(self.value) else repr(value)
+        return f"record {self.record}: {self.field}: {self.rule} failed for {shown}"
 
     def as_dict(self) -> dict[str, Any]:
-        """The error as the service's 422 response lists it."""
+        """The error as the service's 422 response lists it, the value rendered JSON-safe."""
         return {
             "record": self.record,
             "field": self.field,
             "rule": self.rule,
-            "value": self.value,
+            "value": json_safe(self.value),
             "msg": self.message,
         }
+
+
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+MAX_SHOWN_CHARS = 200  # a value echoed in an error: enough to recognise it, never the whole body
+
+
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother = 2, 40, 40
+    return short
+
+
+_SHORT = _short_repr()  # reprlib stops at a depth, so a deeply nested value is never walked
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON can carry it, so echoing it in an error cannot fail.
+
+    Non-finite numbers become their names (``NaN``, ``Infinity``, ``-Infinity``), lists and
+    objects a short text (they may nest deeply), very long text and integers a short form.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else NON_FINITE[repr(value)]
+    if isinstance(value, int):
+        return value if abs(value) < 10**MAX_SHOWN_CHARS else f"over {MAX_SHOWN_CHARS} digits"
+    if isinstance(value, dict | list):
+        return _SHORT.repr(value)
+    text = str(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
 
 
 class RecordsRejected(ValueError):

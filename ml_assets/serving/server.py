@@ -8,6 +8,7 @@ The project is the one ``$ML_ASSETS_CONFIG`` names and its data folder the pipel
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ from ml_assets.lib.rollback import REGISTRY_DIR_ENV, REGISTRY_SUBDIR
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from ml_assets.lib.registry import ModelRegistry
 
 LOG_PATH = Path("serving") / "predictions.jsonl"
 
@@ -31,6 +34,11 @@ class ServingSettings(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free one).")
     canary_fraction: float = Field(
         default=0.0, ge=0, le=1, description="Share of request keys routed to the challenger."
+    )
+    shadow: bool = Field(
+        default=False,
+        description="Score every request with the approved challenger too, log both and answer "
+        "with the champion (a paired A/B test; no canary fraction).",
     )
     max_body_bytes: int = Field(
         default=4 * 1024**2, ge=1, description="Largest request body, in bytes."
@@ -66,14 +74,49 @@ def build_app(settings: ServingSettings, project: Project | None = None) -> "Fas
     data_dir = project.resolved_data_dir()
     folder = settings.registry_dir or os.environ.get(REGISTRY_DIR_ENV)
     registry = ModelRegistry(folder or data_dir / REGISTRY_SUBDIR)
+    option = f"--canary-fraction {settings.canary_fraction}" if settings.canary_fraction else None
+    refusal = challenger_refusal(registry, option or ("--shadow" if settings.shadow else None))
+    if refusal:
+        sys.stderr.write(f"ml-assets serve: {refusal}\n")
     service = PredictionService(
         RecordValidator(project.contract, project.spec),
         ModelWatcher(registry, project.spec, settings.poll_seconds),
         PredictionLog(settings.log_path or data_dir / LOG_PATH, settings.log_fsync_seconds),
         canary_fraction=settings.canary_fraction,
         max_records=settings.max_records,
+        shadow=settings.shadow,
     )
     return create_app(service, settings.max_body_bytes)
+
+
+def challenger_refusal(registry: "ModelRegistry", option: str | None) -> str | None:
+    """Why ``option`` (a canary fraction, shadow mode) uses no challenger now, or None.
+
+    Only a challenger the approval gate did not fail is ever routed to or shadowed. The champion
+    serves every request meanwhile; an approved challenger set later (``production_model`` with
+    ``canary: true``) is used from the next registry check.
+    """
+    from ml_assets.lib.registry import CHALLENGER, FAILED_CANDIDATE, RegistryError
+
+    if option is None:
+        return None
+    challenger = registry.alias(CHALLENGER)
+    failed = registry.alias(FAILED_CANDIDATE)
+    why = "the registry has no challenger" + (
+        f" ({failed}, the last candidate, failed the approval gate and is never served)"
+        if failed
+        else ""
+    )
+    if challenger is not None:
+        try:
+            registry.refuse_unapproved(challenger)
+            return None
+        except (RegistryError, KeyError) as error:
+            why = str(error).strip("'\"")
+    return (
+        f"{option} refused: {why}. The champion serves every request; a challenger that passes "
+        "the gate (production_model with canary: true) is used once set"
+    )
 
 
 def serve(settings: ServingSettings) -> None:

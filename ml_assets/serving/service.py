@@ -1,5 +1,8 @@
 """One prediction request end to end: keys, canary routing, validation, prediction and the log.
 
+In shadow mode every request is also scored by the challenger, logged (arm ``shadow``) and never
+answered, so the A/B analysis compares both models on the same requests.
+
 Framework-free, so the HTTP layer only maps requests and errors; everything a request reads of
 the models is one snapshot taken when it starts, so a swap mid-request changes nothing for it.
 """
@@ -11,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ml_assets.lib.prediction_log import PredictionLog, log_entry
+from ml_assets.lib.prediction_log import SHADOW, PredictionLog, log_entry
 from ml_assets.serving.models import CHALLENGER, CHAMPION, Models, ModelWatcher, utc_now
 from ml_assets.serving.records import RecordValidator
 
@@ -79,14 +82,21 @@ class PredictionService:
         log: PredictionLog,
         canary_fraction: float = 0.0,
         max_records: int = 10_000,
+        shadow: bool = False,
     ) -> None:
         if not 0.0 <= canary_fraction <= 1.0:
             raise ValueError(f"canary_fraction must be within [0, 1], got {canary_fraction}")
+        if shadow and canary_fraction > 0:
+            raise ValueError(
+                "shadow mode scores every request with both models and answers with the "
+                "champion: it takes no canary fraction (use one or the other)"
+            )
         self.validator = validator
         self.watcher = watcher
         self.log = log
         self.canary_fraction = canary_fraction
         self.max_records = max_records
+        self.shadow = shadow
 
     def predict(self, records: Sequence[Mapping[str, Any]], keys: list[str]) -> dict[str, Any]:
         """Predictions for ``records`` (one per key), logged before they are returned."""
@@ -123,20 +133,23 @@ class PredictionService:
                     if outputs.positive is not None:
                         prediction["probability"] = values[outputs.positive]
                 predictions[row] = prediction
+        shadowed = self._shadow(models, frame, keys)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         now = utc_now()
+        hashes = [input_sha256(record) for record in records]
+        hashes += hashes if shadowed else []
         entries = [
             log_entry(
                 time_iso=now,
                 request_key=prediction["request_key"],
                 model_version=prediction["model_version"],
                 arm=prediction["arm"],
-                input_sha256=input_sha256(record),
+                input_sha256=digest,
                 prediction=prediction["prediction"],
                 probability=prediction["probability"],
                 latency_ms=latency_ms,
             )
-            for prediction, record in zip(predictions, records, strict=True)
+            for prediction, digest in zip([*predictions, *shadowed], hashes, strict=True)
         ]
         try:
             self.log.append(entries)
@@ -145,6 +158,32 @@ class PredictionService:
                 f"the prediction log {self.log.path} cannot be written: {error}"
             ) from error
         return {"predictions": predictions, "versions": self.versions(models)}
+
+    def _shadow(self, models: Models, frame: Any, keys: list[str]) -> list[dict[str, Any]]:
+        """The challenger's predictions for every record, to log beside the champion's answers.
+
+        Only in shadow mode with an approved challenger other than the champion; never returned.
+        """
+        challenger = models.challenger
+        if not self.shadow or challenger is None or models.champion is None:
+            return []
+        if challenger.version == models.champion.version:
+            return []
+        outputs = challenger.predict(frame)
+        return [
+            {
+                "request_key": key,
+                "arm": SHADOW,
+                "model_version": challenger.version,
+                "prediction": outputs.predictions[row],
+                "probability": (
+                    float(outputs.probabilities[row][outputs.positive])
+                    if outputs.probabilities is not None and outputs.positive is not None
+                    else None
+                ),
+            }
+            for row, key in enumerate(keys)
+        ]
 
     @staticmethod
     def versions(models: Models) -> dict[str, str | None]:
@@ -173,6 +212,7 @@ class PredictionService:
             "status": ("degraded" if problems else "ok") if serving else "unavailable",
             "versions": self.versions(models),
             "canary_fraction": self.canary_fraction,
+            "shadow": self.shadow,
             "problems": problems,
             "last_check": self.watcher.last_check,
         }
@@ -190,6 +230,7 @@ class PredictionService:
             **describe(models.champion.record),
             "challenger": describe(challenger.record) if challenger else None,
             "canary_fraction": self.canary_fraction,
+            "shadow": self.shadow,
         }
 
 

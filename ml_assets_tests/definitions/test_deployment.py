@@ -9,7 +9,7 @@ from ml_assets.automation.rollback import rollback_job
 from ml_assets.cli import main
 from ml_assets.definitions import build_assets, project_resources
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.registry import CHALLENGER, CHAMPION, ModelRegistry
+from ml_assets.lib.registry import CHALLENGER, CHAMPION, FAILED_CANDIDATE, ModelRegistry
 from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets_tests.conftest import (
     DEMO,
@@ -48,7 +48,7 @@ def criteria(evaluation: dg.AssetCheckEvaluation) -> dict[str, dict]:
     return {row.data["name"]: row.data for row in evaluation.metadata["criteria"].records}
 
 
-def test_the_gate_promotes_the_first_model_then_keeps_a_failed_one_as_challenger(
+def test_the_gate_promotes_the_first_model_then_keeps_a_failed_one_where_nothing_serves(
     data_dir: Path, instance
 ) -> None:
     registry = ModelRegistry(data_dir / "registry")
@@ -93,12 +93,14 @@ def test_the_gate_promotes_the_first_model_then_keeps_a_failed_one_as_challenger
     assert "v0002 failed: not_worse_than_champion" in gate.description
     assert champion_file.read_bytes() == champion_bytes
     assert registry.alias(CHAMPION) == "v0001" == aliases_before[CHAMPION]
-    assert registry.alias(CHALLENGER) == "v0002"
+    # Only approved models serve: the failed candidate is kept under an alias nothing routes to.
+    assert registry.alias(CHALLENGER) is None and registry.alias(FAILED_CANDIDATE) == "v0002"
+    assert registry.verdict("v0002")["passed"] is False
     change = registry.history()[-1]
     assert (change["alias"], change["version"], change["action"]) == (
-        CHALLENGER,
+        FAILED_CANDIDATE,
         "v0002",
-        "challenge",
+        "gate_failed",
     )
     assert change["reason"].startswith("failed the approval gate: failed: not_worse_than_champion")
     assert change["actor"] == f"dagster run {refused.run_id}"
@@ -111,12 +113,13 @@ def test_the_gate_promotes_the_first_model_then_keeps_a_failed_one_as_challenger
     promoted = run_graph(data_dir, instance)  # default tolerance: the same candidate now passes
     assert promoted.success and "production_model" in materialized(promoted)
     assert registry.alias(CHAMPION) == "v0002" and registry.alias(CHALLENGER) is None
+    assert registry.alias(FAILED_CANDIDATE) is None and registry.verdict("v0002")["passed"]
     assert len(registry.versions()) == 2  # the same fitted model: registered once
     assert [(h["alias"], h["action"]) for h in registry.history()] == [
         (CHAMPION, "promote"),
-        (CHALLENGER, "challenge"),
+        (FAILED_CANDIDATE, "gate_failed"),
         (CHAMPION, "promote"),
-        (CHALLENGER, "remove"),
+        (FAILED_CANDIDATE, "remove"),
     ]
 
 

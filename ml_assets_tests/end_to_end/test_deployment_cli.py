@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.registry import CHALLENGER, CHAMPION, ModelRegistry
+from ml_assets.lib.registry import CHALLENGER, CHAMPION, FAILED_CANDIDATE, ModelRegistry
 from ml_assets_tests.conftest import run_cli as run
 
 MATERIALIZE = ["dagster", "asset", "materialize", "-m", "ml_assets", "--select", "*"]
@@ -33,14 +33,22 @@ def test_a_failed_gate_keeps_the_champion_and_the_cli_rolls_the_alias(
     assert "model_approval: approval_gate" in refused.stderr
     assert registry.alias(CHAMPION) == "v0001"
     assert registry.model_path("v0001").read_bytes() == champion_bytes
-    assert registry.alias(CHALLENGER) == "v0002"
+    # Only approved models serve: the failed candidate is kept where nothing routes to it.
+    assert registry.alias(CHALLENGER) is None and registry.alias(FAILED_CANDIDATE) == "v0002"
     assert "not_worse_than_champion" in registry.history()[-1]["reason"]
 
     nothing_before = run(["ml-assets", "rollback"], tmp_path)
     assert nothing_before.returncode == 2
     assert "champion v0001 has no previous version to roll back to" in nothing_before.stderr
-    chosen = run(["ml-assets", "rollback", "--to", "v0002", "--reason", "try it"], tmp_path)
-    assert chosen.returncode == 0, chosen.stderr
-    assert chosen.stdout.startswith("champion: v0001 -> v0002 (try it; by ")
-    assert registry.alias(CHAMPION) == "v0002"
+    refused_target = run(["ml-assets", "rollback", "--to", "v0002", "--reason", "try it"], tmp_path)
+    assert refused_target.returncode == 2
+    assert "v0002 failed the approval gate" in refused_target.stderr
+    assert registry.alias(CHAMPION) == "v0001"
+    passed = run(MATERIALIZE, tmp_path)  # the default thresholds pass the same candidate
+    assert passed.returncode == 0, passed.stderr[-3000:]
+    assert registry.alias(CHAMPION) == "v0002" and registry.alias(FAILED_CANDIDATE) is None
+    back = run(["ml-assets", "rollback", "--reason", "try the old one"], tmp_path)
+    assert back.returncode == 0, back.stderr
+    assert back.stdout.startswith("champion: v0002 -> v0001 (try the old one; by ")
+    assert registry.alias(CHAMPION) == "v0001"
     assert registry.model_path("v0001").read_bytes() == champion_bytes

@@ -1,4 +1,4 @@
-"""A/B analysis: hand-computed statistics, and simulated canaries with a known truth."""
+"""A/B analysis: hand-computed statistics, and simulated canaries and shadows with a known truth."""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,12 +13,12 @@ from ml_assets.lib.ab_analysis import (
     PROMOTE,
     ABSettings,
     analyse,
+    cs_radius,
     join_outcomes,
     label_text,
-    proportion_sample_size,
     read_labels,
     report_markdown,
-    two_proportion_test,
+    requests_for_decision,
 )
 
 
@@ -51,24 +51,23 @@ def outcomes_of(log: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     return join_outcomes(log, labels.rename(columns={"target": "label"}))[0]
 
 
-def test_the_z_test_matches_hand_computed_figures() -> None:
-    # 700/1000 against 750/1000: pooled p 0.725, SE sqrt(0.725 * 0.275 * 2/1000) = 0.0199687,
-    # z = 0.05 / 0.0199687 = 2.50392, two-sided p = erfc(z / sqrt 2) = 0.012283; the Wald SE
-    # sqrt(0.7 * 0.3 / 1000 + 0.75 * 0.25 / 1000) = 0.0199374 gives 0.05 +- 1.95996 * it.
-    result = two_proportion_test(700, 1000, 750, 1000, alpha=0.05)
-    assert result["effect"] == pytest.approx(0.05)
-    assert result["z"] == pytest.approx(2.503915, abs=1e-6)
-    assert result["p_value"] == pytest.approx(0.0122827, abs=1e-6)
-    assert result["interval_low"] == pytest.approx(0.0109234, abs=1e-6)
-    assert result["interval_high"] == pytest.approx(0.0890766, abs=1e-6)
-
-
-def test_the_sample_size_matches_fleiss_formula() -> None:
-    # (1.95996 sqrt(2 * 0.725 * 0.275) + 0.84162 sqrt(0.21 + 0.1875))^2 / 0.05^2 = 1250.7
-    assert proportion_sample_size(0.70, 0.75, alpha=0.05, power=0.8) == (1251, 1251)
-    # A 90/10 canary needs far more champion rows: 6354.8, and a ninth of it for the challenger.
-    assert proportion_sample_size(0.70, 0.75, 0.05, 0.8, ratio=1 / 9) == (6355, 707)
-    assert proportion_sample_size(0.7, 0.7, 0.05, 0.8) is None
+def test_the_confidence_sequence_matches_hand_computed_figures() -> None:
+    # V = 0.0004, tau = 0.01, alpha = 0.05: sqrt(V (V + tau^2) / tau^2 * (ln 1.25 - 2 ln 0.05))
+    # = sqrt(0.002 * (0.223144 + 5.991465)) = 0.1114864.
+    assert float(cs_radius(0.0004, 0.01, 0.05)) == pytest.approx(0.1114864, abs=1e-6)
+    # Wider than the fixed-n 95% interval (1.96 * 0.02 = 0.0392): the price of looking at will.
+    assert float(cs_radius(0.0004, 0.01, 0.05)) > 1.96 * 0.02
+    assert float(cs_radius(0.0, 0.01, 0.05)) == 0.0
+    # 0.1 of variance per request (a shadow whose models disagree on a tenth of the requests):
+    # about 9,200 labelled requests narrow the interval to the minimum effect of 0.01.
+    needed = requests_for_decision(0.1, ABSettings())
+    assert 9000 < needed < 9500
+    assert (
+        float(cs_radius(0.1 / needed, 0.01, 0.05))
+        <= 0.01
+        < cs_radius(0.1 / (needed - 1), 0.01, 0.05)
+    )
+    assert requests_for_decision(0.0, ABSettings()) is None
 
 
 def test_labels_compare_across_types() -> None:
@@ -113,10 +112,9 @@ def test_a_truly_better_challenger_is_promoted(tmp_path: Path) -> None:
     assert rows["champion"] + rows["challenger"] == 5400 and 900 < rows["challenger"] < 1300
     comparison = report["comparison"]
     assert 0.05 < comparison["effect"] < 0.15 and comparison["interval_low"] > 0
-    assert comparison["p_value"] < 1e-6
+    assert report["design"] == comparison["design"] == "split"
     assert report["model_versions"] == {"champion": "v0001", "challenger": "v0002"}
-    needed = report["needed_per_arm"]
-    assert needed["champion"] < rows["champion"] and needed["challenger"] < rows["challenger"]
+    assert comparison["labelled_requests"] == 5400 and comparison["needed_requests"] > 5400
     markdown = report_markdown(report)
     assert markdown.startswith("**promote**: the challenger is better: accuracy difference +0.")
     assert "| challenger | v0002 |" in markdown
@@ -153,15 +151,12 @@ def test_an_inconclusive_canary_says_how_much_data_it_needs() -> None:
     assert report["recommendation"] == NEED_MORE_DATA and report["reason"].startswith(
         "not conclusive"
     )
-    ratio = report["rows_per_arm"]["challenger"] / report["rows_per_arm"]["champion"]
-    expected = proportion_sample_size(
-        comparison["metric_a"], comparison["metric_b"], 0.05, 0.8, ratio
-    )
-    assert report["needed_per_arm"] == dict(zip(("champion", "challenger"), expected, strict=True))
-    assert report["needed_per_arm"]["challenger"] > report["rows_per_arm"]["challenger"]
+    more = comparison["needed_requests"] - comparison["labelled_requests"]
+    assert more > 0 and f"about {more} more labelled requests decide" in report["reason"]
+    assert "typically takes" in report_markdown(report)
 
 
-def test_regression_arms_are_compared_with_a_bootstrap_interval() -> None:
+def test_regression_arms_are_compared_on_per_request_scores() -> None:
     rng = np.random.default_rng(11)
     truth = rng.normal(0, 1, 1200)
     arm = np.where(np.arange(1200) % 2 == 0, "champion", "challenger")
@@ -169,9 +164,88 @@ def test_regression_arms_are_compared_with_a_bootstrap_interval() -> None:
     outcomes = pd.DataFrame(
         {"arm": arm, "model_version": "v", "prediction": truth + noise, "label": truth.astype(str)}
     )
-    report = analyse(outcomes, ABSettings(metric="r2", bootstrap_rounds=400, seed=1))
+    # The mixture is as wide as the minimum effect: 0.05 of R² is a gain worth having here.
+    report = analyse(outcomes, ABSettings(metric="r2", min_effect=0.05))
     comparison = report["comparison"]
     # R² of each arm is about 1 - noise variance: 0.36 and 0.84, a difference near 0.48.
     assert 0.38 < comparison["effect"] < 0.58 and comparison["interval_low"] > 0.3
+    assert 0.2 < comparison["metric_a"] < 0.5 and 0.75 < comparison["metric_b"] < 0.9
     assert report["recommendation"] == PROMOTE
-    assert comparison["test"] == "bootstrap percentile interval (400 rounds)"
+    assert comparison["test"].startswith("mSPRT confidence sequence")
+
+
+def simulated_shadow(seed: int, requests: int, only_a: float, only_b: float) -> pd.DataFrame:
+    """Both arms on every request: each right alone on its share, both right on 80% of them."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, requests)
+    draw = rng.random(requests)
+    right_a = (draw < only_a) | (draw >= only_a + only_b) & (draw < only_a + only_b + 0.8)
+    right_b = (draw >= only_a) & (draw < only_a + only_b + 0.8)
+    keys = [f"req-{i}" for i in range(requests)]
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    times = [(start + timedelta(seconds=i)).isoformat() for i in range(requests)]
+    arms = []
+    for arm, version, right in (("champion", "v0001", right_a), ("shadow", "v0002", right_b)):
+        arms.append(
+            pd.DataFrame(
+                {
+                    "time": times,
+                    "request_key": keys,
+                    "model_version": version,
+                    "arm": arm,
+                    "input_sha256": "0" * 64,
+                    "prediction": np.where(right, label, 1 - label),
+                    "probability": 0.5,
+                    "latency_ms": 1.0,
+                }
+            )
+        )
+    log = pd.concat(arms, ignore_index=True)
+    labels = pd.DataFrame({"request_key": keys, "target": label})
+    return join_outcomes(log, labels.rename(columns={"target": "label"}))[0]
+
+
+def test_a_shadow_is_compared_pairwise_and_decides_what_a_split_of_the_same_size_cannot() -> None:
+    # The challenger is right alone on 4% of the requests, the champion on 2%: +2 points.
+    shadow = analyse(simulated_shadow(5, 4000, only_a=0.02, only_b=0.04), ABSettings())
+    comparison = shadow["comparison"]
+    assert shadow["design"] == "paired (shadow)" and shadow["rows_per_arm"] == {
+        "champion": 4000,
+        "challenger": 4000,
+    }
+    assert shadow["model_versions"] == {"champion": "v0001", "challenger": "v0002"}
+    assert shadow["recommendation"] == PROMOTE and 0.01 < comparison["effect"] < 0.03
+    # The same accuracies, 8,000 requests split in two: the interval is far wider.
+    log, labels = simulated_canary(
+        seed=5, requests=8000, accuracy={"champion": 0.82, "challenger": 0.84}, challenger_share=0.5
+    )
+    split = analyse(outcomes_of(log, labels), ABSettings())
+    assert split["design"] == "split" and split["recommendation"] == NEED_MORE_DATA
+    width = split["comparison"]["interval_high"] - split["comparison"]["interval_low"]
+    assert width > 2 * (comparison["interval_high"] - comparison["interval_low"])
+    assert "paired (shadow) design" in report_markdown(shadow)
+
+    same = analyse(simulated_shadow(6, 4000, only_a=0.03, only_b=0.03), ABSettings())
+    assert same["recommendation"] in (KEEP, NEED_MORE_DATA)
+
+
+def test_equal_arms_looked_at_every_hour_are_not_promoted() -> None:
+    """The report's own path, read after every hour of a 2-day A/A canary, 12 times over.
+
+    The rate over 1,000 experiments and 14 days is ``benchmarks/ab_validity.py``'s to measure.
+    """
+    promoted = 0
+    for seed in range(12):
+        log, labels = simulated_canary(
+            seed=100 + seed,
+            requests=48 * 100,
+            accuracy={"champion": 0.8, "challenger": 0.8},
+            challenger_share=0.5,
+        )
+        outcomes = outcomes_of(log, labels)
+        verdicts = [
+            analyse(outcomes.iloc[: hour * 100], ABSettings())["recommendation"]
+            for hour in range(1, 49)
+        ]
+        promoted += PROMOTE in verdicts
+    assert promoted <= 1

@@ -355,3 +355,31 @@ def test_integer_codes_and_booleans_one_hot_beside_missing_values() -> None:
     result = train_model(frame, spec, "linear", search="none", cv_folds=2)
     names = [row["feature"] for row in result.features_kept]
     assert {"plan_code=1", "plan_code=9", "plan_code=missing", "flag=True"} <= set(names)
+
+
+def test_decisions_by_cost_or_precision_score_every_cut_off_as_described() -> None:
+    from ml_assets.lib.modeling import expected_cost, recall_at_precision
+
+    truth = [1, 1, 1, 0, 0, 0, 0, 0]
+    decided = [1, 0, 0, 1, 0, 0, 0, 0]  # one hit, two misses, one false alarm
+    assert expected_cost(truth, decided, pos_label=1, false_positive=1, false_negative=5) == 11 / 8
+    assert recall_at_precision(truth, decided, pos_label=1, min_precision=0.5) == 1 / 3
+    assert recall_at_precision(truth, decided, pos_label=1, min_precision=0.8) == 0.5 - 1
+
+
+def test_a_tuned_cut_off_travels_with_the_model_and_decides_its_labels(train_rows, forest) -> None:
+    from ml_assets.lib.evaluation import decide
+    from ml_assets.lib.modeling import DECISION
+
+    costly_misses = {"costs": {"false_positive": 1, "false_negative": 20}}
+    result = train_model(train_rows, DEMO_SPEC, search="none", cv_folds=3, decision=costly_misses)
+    loaded = load_model_bytes(dump_model(result.model), "tuned.skops")
+    decision = getattr(loaded, DECISION)
+    assert decision == result.decision and decision["positive_label"] == 1
+    assert result.summary()["decision"] == decision
+    assert decision["threshold"] < 0.5  # a miss costs 20 false alarms: say positive sooner
+    probabilities = np.array([[0.6, 0.4], [0.99, 0.01], [0.2, 0.8]])
+    expected = [int(p >= decision["threshold"]) for p in probabilities[:, 1]]
+    assert decide(loaded, probabilities).tolist() == expected
+    assert decide(forest, probabilities).tolist() == [0, 0, 1]  # untuned: the most probable
+    assert not hasattr(forest, DECISION)

@@ -81,6 +81,22 @@ def write_config(tmp_path: Path, **changes) -> Path:
             {"contract__schema_file": None, "contract__model": "ml_assets.lib.contract:Nope"},
             "contract.model: cannot load 'ml_assets.lib.contract:Nope'",
         ),
+        (
+            {
+                "decision__costs": {"false_positive": 1, "false_negative": 5},
+                "decision__min_precision": 0.8,
+            },
+            "give costs or min_precision, not both",
+        ),
+        ({"decision__costs": {"false_positive": -1, "false_negative": 5}}, "decision.costs"),
+        (
+            {
+                "dataset__task": "multiclass",
+                "dataset__positive_label": None,
+                "decision__min_precision": 0.8,
+            },
+            "decision: a tuned cut-off is for binary tasks; this one is multiclass",
+        ),
     ],
 )
 def test_invalid_configs_name_the_key_and_the_expectation(tmp_path: Path, changes, message) -> None:

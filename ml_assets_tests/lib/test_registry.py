@@ -247,3 +247,31 @@ def test_concurrent_promote_and_rollback_never_leave_a_dangling_alias(tmp_path: 
     state = json.loads((tmp_path / ALIASES_FILE).read_text())
     assert state["aliases"][CHAMPION] == history[-1]["version"]
     assert len((tmp_path / HISTORY_FILE).read_text().splitlines()) == len(history)
+
+
+def test_an_alias_never_moves_to_a_pickle_even_when_its_record_holds_its_sha256(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import pickle
+
+    from ml_assets.cli import main
+
+    registry = ModelRegistry(tmp_path / "registry")
+    one, two = (registry.register(fitted(seed), **RECORD).version for seed in (0, 1))
+    registry.set_alias(CHAMPION, one, reason="first", actor="tests")
+    registry.set_alias(CHALLENGER, two, reason="canary", actor="tests")
+    planted = pickle.dumps(fitted(1))  # a pickle runs code when loaded: no loader accepts it
+    registry.model_path(two).write_bytes(planted)
+    record = json.loads((registry.root / "versions" / two / "record.json").read_text())
+    record["sha256"] = hashlib.sha256(planted).hexdigest()  # the hash check alone would pass
+    (registry.root / "versions" / two / "record.json").write_text(json.dumps(record))
+    assert registry.verify(two).sha256 == record["sha256"]
+    aliases, history = registry.aliases(), registry.history()
+
+    with pytest.raises(ArtifactLoadError):
+        registry.set_alias(CHAMPION, two, reason="promote", actor="tests")
+    assert main(["promote", "--registry", str(registry.root)]) == 2
+    assert "ml-assets: " in capsys.readouterr().err
+    assert main(["rollback", "--to", two, "--registry", str(registry.root)]) == 2
+    assert registry.aliases() == aliases and registry.history() == history
+    assert registry.load(one)[1].version == one

@@ -36,7 +36,8 @@ def test_entries_round_trip_with_exactly_the_log_keys(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="a log entry has the keys"):
         PredictionLog(path).append([{**entry(2), "extra": 1}])
     with pytest.raises(ValueError, match="arm must be one of"):
-        entry(3, arm="shadow")
+        entry(3, arm="canary")
+    assert entry(3, arm="shadow")["arm"] == "shadow"  # serve --shadow: logged, never answered
     empty, none_skipped = read_prediction_log(tmp_path / "missing.jsonl")
     assert empty.empty and list(empty.columns) == list(LOG_FIELDS) and none_skipped == 0
 
