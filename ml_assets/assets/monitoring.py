@@ -18,7 +18,7 @@ from ml_assets.constants import (
     write_pool,
 )
 from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import Project
+from ml_assets.lib.project_config import FALSE_ALARM_RATE, Project
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import STORAGE_FORMAT
@@ -41,12 +41,13 @@ HISTORY_LIMIT = 50  # trained_model materializations searched for a batch's refe
 
 
 class DriftConfig(dg.Config):
-    """Thresholds of the drift statistics: a column warns or errs from these values on."""
+    """Thresholds of the drift statistics: a significant change warns or errs from these on."""
 
     warn: dict[str, float] = Field(
         default={"psi": 0.1, "ks": 0.1, "js_divergence": 0.05, "linf": 0.1}
         | {"unseen_share": 0.01, "null_change": 0.05},
-        description="Warning level of each statistic (absolute value for null_change).",
+        description="Warning level of each statistic (absolute value for null_change): the "
+        "practical minimum a significant change must reach.",
     )
     error: dict[str, float] = Field(
         default={"psi": 0.25, "ks": 0.2, "js_divergence": 0.1, "linf": 0.2}
@@ -55,6 +56,13 @@ class DriftConfig(dg.Config):
     )
     min_batch_rows: int = Field(
         default=50, ge=1, description="A batch with fewer rows is too small to judge drift on."
+    )
+    false_alarm_rate: float = Field(
+        default=FALSE_ALARM_RATE,
+        gt=0,
+        lt=1,
+        description="How often a batch drawn from the reference may raise a flag: a statistic "
+        "counts only when its p-value is below this rate divided by the batch's tests.",
     )
 
     def thresholds(self) -> dict:
@@ -141,6 +149,7 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
             scorer=scorer,
             thresholds=config.thresholds(),
             min_batch_rows=config.min_batch_rows,
+            false_alarm_rate=config.false_alarm_rate,
         )
         markdown = drift_markdown(report, _images(store, report))
         _mark_retraining(settings, report)

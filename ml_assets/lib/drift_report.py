@@ -30,6 +30,7 @@ from ml_assets.lib.drift import (
     worst,
 )
 from ml_assets.lib.markdown import table
+from ml_assets.lib.project_config import FALSE_ALARM_RATE
 
 
 @dataclass(frozen=True)
@@ -142,11 +143,13 @@ def drift_report(
     scorer: Callable[[TrainedOn], tuple[Any, str]],
     thresholds: Mapping[str, Threshold],
     min_batch_rows: int,
+    false_alarm_rate: float = FALSE_ALARM_RATE,
 ) -> dict[str, Any]:
     """Every batch of ``features`` against its reference; the verdict and the drifted columns.
 
     ``candidates`` are the models that could have been serving, newest first; ``scorer`` gives
-    the model (and its fingerprint) whose scores are compared for a reference.
+    the model (and its fingerprint) whose scores are compared for a reference; a clean batch
+    raises a flag at most ``false_alarm_rate`` of the time.
     """
     compared: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -177,7 +180,14 @@ def drift_report(
                 "scored_with": model_version,
             },
             **_comparison(
-                store, features, record.batch, model, spec, profiles[reference], thresholds
+                store,
+                features,
+                record.batch,
+                model,
+                spec,
+                profiles[reference],
+                thresholds,
+                false_alarm_rate,
             ),
         }
     drifted = {batch: c["drifted"] for batch, c in compared.items() if c["drifted"]}
@@ -189,6 +199,7 @@ def drift_report(
         "drifted": drifted,
         "retraining_due": bool(drifted),
         "thresholds": {name: [t.warn, t.error] for name, t in thresholds.items()},
+        "false_alarm_rate": false_alarm_rate,
     }
 
 
@@ -223,17 +234,20 @@ def _comparison(
     spec: DatasetSpec,
     profile: Profile,
     thresholds: Mapping[str, Threshold],
+    false_alarm_rate: float,
 ) -> dict[str, Any]:
     """One batch against one profile, computed once per batch, profile and thresholds."""
     from ml_assets.lib.storage import atomic_write_text
 
-    judged = json.dumps({n: [t.warn, t.error] for n, t in sorted(thresholds.items())})
+    judged = json.dumps(
+        [{n: [t.warn, t.error] for n, t in sorted(thresholds.items())}, false_alarm_rate]
+    )
     key = profile_key(profile.key, features.version, batch, judged)
     path = store.root.parent / "drift" / "batches" / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
     rows = scored(batch_rows(store, features.version, batch), model, spec)
-    comparison = compare(profile, rows, thresholds)
+    comparison = compare(profile, rows, thresholds, false_alarm_rate)
     atomic_write_text(path, json.dumps(comparison))
     return comparison
 
@@ -265,7 +279,13 @@ def drift_markdown(report: Mapping[str, Any], images: Mapping[str, str] | None =
     for batch, reason in report["not_compared"].items():
         lines.append(f"- {batch} not compared: {reason}")
     thresholds = ", ".join(f"{n} {w}/{e}" for n, (w, e) in report["thresholds"].items())
-    lines += ["", f"Thresholds (warn/error): {thresholds}.", ""]
+    lines += [
+        "",
+        f"Thresholds (warn/error): {thresholds}. A statistic counts only when its p-value is "
+        f"below {report['false_alarm_rate']:g} shared out over the batch's tests "
+        "(`alarm_p_value`).",
+        "",
+    ]
     return "\n".join(lines)
 
 
