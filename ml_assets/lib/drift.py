@@ -241,7 +241,7 @@ def numeric_drift(profile: NumericProfile, values: pd.Series | np.ndarray) -> di
         "null_change": _null_change(nulls, len(numbers), profile.nulls, profile.rows),
         "p_values": {
             "psi": chi_square_pvalue(
-                actual_deciles[seen], expected_deciles[seen], reference_present
+                actual_deciles[seen], expected_deciles[seen], reference_present, ordered=True
             ),
             "ks": ks_pvalue(ks, len(present), reference_present) if len(present) else 1.0,
             "null_change": _null_pvalue(nulls, len(numbers), profile.nulls, profile.rows),

@@ -14,6 +14,9 @@ import numpy as np
 NULL_DRAWS_FLOOR = 2_000  # resampled statistics per null: enough for a p-value of 1/2001
 NULL_MAX_ROWS = 256  # resampled batches hold at most this many rows (scaled beyond it)
 NULL_SEED = 0
+# Cells expected fewer times are pooled: the chi-square's far tail, where the shared-out alarm
+# level sits, is only right with about ten expected per cell (five is the textbook floor).
+MIN_EXPECTED = 10
 
 
 def alarm_level(false_alarm_rate: float, tests: int) -> float:
@@ -61,13 +64,13 @@ def ks_pvalue(statistic: float, rows: int, reference_rows: int) -> float:
 
 
 def chi_square_pvalue(
-    counts: Sequence[float], shares: Sequence[float], reference_rows: int, min_expected: float = 5
+    counts: Sequence[float], shares: Sequence[float], reference_rows: int, ordered: bool = False
 ) -> float:
     """P-value of a batch's counts per category (or bin) against the reference's (positive) shares.
 
-    Categories expected fewer than ``min_expected`` times in the batch are pooled, so rare ones
-    cannot make a clean batch look different; the statistic is shrunk by the reference's own
-    sampling error (1 + n/m).
+    Categories expected fewer than ``MIN_EXPECTED`` times in the batch are pooled (ordered bins
+    with their neighbours), so rare ones cannot make a clean batch look different; the
+    statistic is shrunk by the reference's own sampling error (1 + n/m).
     """
     from scipy.stats import chi2
 
@@ -76,8 +79,9 @@ def chi_square_pvalue(
     if rows <= 0 or shares.sum() <= 0:
         return 1.0
     expected = rows * shares / shares.sum()
-    rare = expected < min_expected
-    if rare.any():
+    if ordered:
+        counts, expected = _merge_neighbours(counts, expected)
+    elif (rare := expected < MIN_EXPECTED).any():
         counts = np.append(counts[~rare], counts[rare].sum())
         expected = np.append(expected[~rare], expected[rare].sum())
     if len(counts) < 2:
@@ -94,6 +98,14 @@ def null_size(rows: int) -> int:
     sqrt(drawn / rows), and a few sizes serve every batch of a training set.
     """
     return int(min(NULL_MAX_ROWS, 2 ** np.floor(np.log2(max(rows, 2)))))
+
+
+def _merge_neighbours(counts: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Adjacent bins merged left to right until each is expected ``MIN_EXPECTED`` times."""
+    group = np.floor(np.cumsum(expected) / MIN_EXPECTED).astype(int)
+    group = np.minimum(group, max(group.max() - 1, 0))  # a short last group joins the one before
+    _, group = np.unique(group, return_inverse=True)
+    return np.bincount(group, weights=counts), np.bincount(group, weights=expected)
 
 
 def mean_null(reference: np.ndarray, drawn: int, draws: int = NULL_DRAWS_FLOOR) -> np.ndarray:

@@ -147,7 +147,11 @@ def _sample_positions(positions: np.ndarray) -> np.ndarray:
 
 
 def distribution_bounds(
-    batches: Batches, reference: pd.DataFrame, columns: Sequence[str], limits: StatisticsLimits
+    batches: Batches,
+    reference: pd.DataFrame,
+    columns: Sequence[str],
+    limits: StatisticsLimits,
+    nulls: dict[tuple[str, int], np.ndarray] | None = None,
 ) -> CheckOutcome:
     """Each numeric column's mean and quantiles against the reference's, in its std deviations.
 
@@ -155,7 +159,8 @@ def distribution_bounds(
     of values clipped to the reference's 0.5% and 99.5% quantiles. The mean's p-value comes
     from batch means resampled from the reference (skewed columns have skewed means); a
     quantile's from the binomial count of the batch's values below the reference's quantile,
-    which holds for any shape and for ties.
+    which holds for any shape and for ties. ``nulls`` keeps the resampled means per column
+    and size for the next call on the same reference.
     """
     from ml_assets.lib.significance import (
         alarm_level,
@@ -166,6 +171,7 @@ def distribution_bounds(
     )
 
     level_p = alarm_level(limits.false_alarm_rate, len(columns) * (1 + len(limits.quantiles)))
+    nulls = {} if nulls is None else nulls
     table = []
     for column in columns:
         ref = _numbers(reference[column])
@@ -178,18 +184,17 @@ def distribution_bounds(
         ref_mean, ref_std = float(ref.mean()), float(ref.std(ddof=1))
         ref_quantiles = dict(zip(limits.quantiles, np.quantile(ref, limits.quantiles), strict=True))
         below = {q: _shares_below(ref, value) for q, value in ref_quantiles.items()}
-        nulls: dict[int, np.ndarray] = {}
         for batch, rows in batches:
             values = _numbers(rows[column])
             if not len(values) or ref_std <= 0:
                 continue
             n, clipped = len(values), np.clip(values, *clip)
             drawn = null_size(n)
-            if drawn not in nulls:
-                nulls[drawn] = mean_null(ref, drawn, draws_for(level_p))
+            if (column, drawn) not in nulls:
+                nulls[column, drawn] = mean_null(ref, drawn, draws_for(level_p))
             deviation = abs(float(clipped.mean()) - ref_mean)
             inflation = np.sqrt(drawn / n * (1 + n / len(ref)))
-            mean_p = resampled_pvalue(deviation, nulls[drawn], inflation)
+            mean_p = resampled_pvalue(deviation, nulls[column, drawn], inflation)
             shift = deviation / ref_std
             quantiles = dict(
                 zip(limits.quantiles, np.quantile(values, limits.quantiles), strict=True)
