@@ -98,7 +98,10 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
         group_name=MODEL,
         pool=write_pool("drift_report"),
         code_version=source_version(
-            "ml_assets.lib.drift", "ml_assets.lib.drift_report", extra=repr(project.spec)
+            "ml_assets.lib.drift",
+            "ml_assets.lib.drift_report",
+            "ml_assets.lib.significance",
+            extra=repr(project.spec),
         ),
         automation_condition=AUTOMATION,
         kinds={"scipy"},
@@ -110,11 +113,17 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
         config: DriftConfig,
         trained_model,
         features: BatchTable,
+        raw_data: BatchTable,
+        evaluation_report: dict,
         settings: PipelineSettings,
         alerts: AlertSink,
         registry: ModelRegistryResource,
     ):
         """Each batch against the training set of the model that was serving when it arrived.
+
+        Every arriving batch, the rejected ones on their rows that convert (``raw_data``), each
+        with what the contract made of it; drifted columns ranked by the evaluation's
+        permutation importance (``evaluation_report``).
 
         That model is the newest champion (current, then former) not trained on the batch, or
         without a registered champion the newest trained_model not trained on it.
@@ -150,6 +159,9 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
             thresholds=config.thresholds(),
             min_batch_rows=config.min_batch_rows,
             false_alarm_rate=config.false_alarm_rate,
+            arrived=raw_data.records,
+            contract=project.contract,
+            importance=evaluation_report.get("permutation_importance", {}),
         )
         markdown = drift_markdown(report, _images(store, report))
         _mark_retraining(settings, report)
@@ -193,6 +205,7 @@ def _metadata(report: dict, markdown: str) -> dict:
     return {
         "report": dg.MetadataValue.md(markdown),
         "verdict": report["verdict"],
+        "headline": report["headline"],
         "batches_compared": len(report["batches"]),
         "drifted_columns": dg.MetadataValue.json(report["drifted"]),
         "largest_statistic": _worst_statistic(report),

@@ -378,7 +378,8 @@ def table_rows(comparison: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per column for a report table: its statistics and verdict."""
     names = ("psi", "ks", "js_divergence", "linf", "unseen_share", "null_change")
     return [
-        {"column": column, **{n: statistics.get(n) for n in names}}
+        {"column": column, "importance": statistics.get("importance")}
+        | {n: statistics.get(n) for n in names}
         | {"verdict": statistics["verdict"], "unseen": ", ".join(statistics.get("unseen", []))}
         for column, statistics in comparison["columns"].items()
     ]

@@ -5,7 +5,10 @@ set (its data version and batches) is located in the batch store and binned once
 training set (the profile is cached under the storage folder). A batch is compared with the
 champion's training set when a champion exists and has not learned from it; otherwise with the
 newest trained model whose training set did not hold it. A batch every model learned from is the
-reference itself and is not compared.
+reference itself and is not compared. Every arriving batch is judged: a batch the contract
+rejected is compared on its rows that convert to the contract's types (the rows that break a
+range are often the drift itself), and each entry says whether the batch was accepted, rejected
+(with the contract's reason) or quarantined in part.
 """
 
 import json
@@ -15,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ml_assets.lib.batch_records import FEATURES, BatchTable
+from ml_assets.lib.batch_records import FEATURES, RAW, BatchRecord, BatchTable
 from ml_assets.lib.dataset import SPLIT, TRAIN, DatasetSpec
 from ml_assets.lib.drift import (
     PREDICTION,
@@ -144,20 +147,38 @@ def drift_report(
     thresholds: Mapping[str, Threshold],
     min_batch_rows: int,
     false_alarm_rate: float = FALSE_ALARM_RATE,
+    arrived: Sequence[BatchRecord] = (),
+    contract: Any = None,
+    importance: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Every batch of ``features`` against its reference; the verdict and the drifted columns.
 
     ``candidates`` are the models that could have been serving, newest first; ``scorer`` gives
     the model (and its fingerprint) whose scores are compared for a reference; a clean batch
-    raises a flag at most ``false_alarm_rate`` of the time.
+    raises a flag at most ``false_alarm_rate`` of the time. ``arrived`` are every batch with
+    rows (the raw table's records, rejected ones included: their rows that convert to
+    ``contract``'s types are compared); ``importance`` (the evaluation's permutation importance)
+    ranks each batch's drifted columns.
     """
     compared: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     located: dict[TrainedOn, BatchTable | None] = {}
     profiles: dict[TrainedOn, Profile] = {}
-    for record in features.records:
-        if record.rows_valid < min_batch_rows:
-            skipped[record.batch] = f"{record.rows_valid} rows (fewer than {min_batch_rows})"
+    records = {record.batch: record for record in arrived} | {
+        record.batch: record for record in features.records
+    }
+    rejected_rows: dict[str, pd.DataFrame] = {}
+    for record in records.values():
+        rows = record.rows_valid
+        if not record.accepted:
+            rejected_rows[record.batch] = convertible_rows(
+                store, features.version, record.batch, contract, spec
+            )
+            rows = len(rejected_rows[record.batch])
+        if rows < min_batch_rows:
+            skipped[record.batch] = f"{rows} rows (fewer than {min_batch_rows})" + (
+                "" if record.accepted else f"; rejected: {record.reason}"
+            )
             continue
         reference, reason = choose_reference(
             record.batch, candidates, lambda trained: locate_training_set(store, trained), located
@@ -171,6 +192,7 @@ def drift_report(
                 store, located[reference], model, model_version, spec
             )
         compared[record.batch] = {
+            "arrival": arrival(record),
             "reference": {
                 "source": reference.source,
                 "model_version": reference.model_version,
@@ -188,10 +210,12 @@ def drift_report(
                 profiles[reference],
                 thresholds,
                 false_alarm_rate,
+                rejected_rows.get(record.batch),
             ),
         }
+        rank_columns(compared[record.batch], importance or {})
     drifted = {batch: c["drifted"] for batch, c in compared.items() if c["drifted"]}
-    return {
+    report = {
         "scored_with": sorted({c["reference"]["scored_with"] for c in compared.values()}),
         "verdict": worst(c["verdict"] for c in compared.values()),
         "batches": compared,
@@ -200,7 +224,98 @@ def drift_report(
         "retraining_due": bool(drifted),
         "thresholds": {name: [t.warn, t.error] for name, t in thresholds.items()},
         "false_alarm_rate": false_alarm_rate,
+        "arrivals": {batch: arrival(record) for batch, record in records.items()},
+        "importance": dict(importance or {}),
     }
+    return report | {"headline": headline(report)}
+
+
+def arrival(record: BatchRecord) -> dict[str, Any]:
+    """What the contract made of a batch: accepted, quarantined in part, or rejected and why."""
+    if not record.accepted:
+        return {"status": "rejected", "reason": record.reason, "rows": record.rows_in}
+    if record.rows_quarantined:
+        share = record.rows_quarantined / max(record.rows_in, 1)
+        reason = f"{record.rows_quarantined} of {record.rows_in} rows quarantined ({share:.1%})"
+        return {"status": "quarantined in part", "reason": reason, "rows": record.rows_in}
+    return {"status": "accepted", "reason": "", "rows": record.rows_in}
+
+
+def convertible_rows(
+    store: Any, version: str, batch: str, contract: Any, spec: DatasetSpec
+) -> pd.DataFrame:
+    """A rejected batch's rows whose every cell converts to the contract's type, as features.
+
+    Range and category rules are not applied: the rows that break them are what drifted.
+    """
+    from ml_assets.lib.contract import column_kind, convert_text
+    from ml_assets.lib.dataset import SOURCE_COLUMNS
+    from ml_assets.lib.features import build_features
+    from ml_assets.lib.frames import read_frames
+
+    path = store.folder(version, batch) / f"{RAW}.parquet"
+    if contract is None or not path.exists():
+        return pd.DataFrame()
+    raw = read_frames([path])
+    converted, failed = {}, pd.Series(False, index=raw.index)
+    for name, column in contract.columns.items():
+        if name in SOURCE_COLUMNS or name not in raw:
+            continue
+        kind = column_kind(column)
+        converted[name], rules = convert_text(raw[name], kind)
+        if kind == "int":  # nullable integers as floats, as the model reads them
+            converted[name] = converted[name].astype("float64")
+        for _, broke in rules:
+            failed |= broke
+    frame = pd.DataFrame(converted, index=raw.index)
+    for name in SOURCE_COLUMNS:
+        frame[name] = raw[name]
+    return build_features(frame[~failed.to_numpy()].reset_index(drop=True), spec)
+
+
+def rank_columns(comparison: dict[str, Any], importance: Mapping[str, float]) -> None:
+    """Order a batch's columns (and drifted, warned lists) by severity, then the model's reliance.
+
+    The model's scores (``_prediction``) come first among equals: a shift in them is the shift
+    that matters by definition.
+    """
+
+    def key(name: str) -> tuple[int, float]:
+        reliance = float("inf") if name == PREDICTION else importance.get(name, 0.0)
+        return (-SEVERITY_ORDER[comparison["columns"][name]["verdict"]], -reliance)
+
+    order = sorted(comparison["columns"], key=key)
+    comparison["columns"] = {name: comparison["columns"][name] for name in order}
+    for listed in ("drifted", "warned"):
+        comparison[listed] = sorted(comparison[listed], key=key)
+    for name in order:
+        comparison["columns"][name]["importance"] = importance.get(name)
+
+
+def headline(report: Mapping[str, Any]) -> str:
+    """The report's worst finding in one line.
+
+    Drift first (errors before warnings, the newest batch first among equals), then a rejected
+    newest batch: never "ok" when the newest batch was rejected or shifted.
+    """
+    findings = []
+    newest = next(reversed(report["arrivals"]), None)
+    for batch, comparison in report["batches"].items():
+        for name in comparison["drifted"] + comparison["warned"]:
+            statistics = comparison["columns"][name]
+            figures = ", ".join(f"{s} {statistics[s]:.3g}" for s in statistics["crossed"])
+            findings.append(
+                (SEVERITY_ORDER[statistics["verdict"]], batch == newest, batch, name, figures)
+            )
+            break  # the first is the most severe and the one the model relies on most
+    if findings:
+        level, _, batch, name, figures = max(findings, key=lambda f: (f[0], f[1]))
+        return f"{'error' if level == 2 else 'warn'}: {batch} drifted most in {name} ({figures})"
+    if newest is not None and report["arrivals"][newest]["status"] == "rejected":
+        return f"warn: newest batch {newest} rejected ({report['arrivals'][newest]['reason']})"
+    if not report["batches"]:
+        return "ok: no batch compared"
+    return f"ok: {len(report['batches'])} batch(es) compared, none shifted"
 
 
 def choose_reference(
@@ -235,8 +350,12 @@ def _comparison(
     profile: Profile,
     thresholds: Mapping[str, Threshold],
     false_alarm_rate: float,
+    rows: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """One batch against one profile, computed once per batch, profile and thresholds."""
+    """One batch against one profile, computed once per batch, profile and thresholds.
+
+    ``rows`` are the batch's feature rows when they are not the stored features (rejected).
+    """
     from ml_assets.lib.storage import atomic_write_text
 
     judged = json.dumps(
@@ -246,15 +365,34 @@ def _comparison(
     path = store.root.parent / "drift" / "batches" / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
-    rows = scored(batch_rows(store, features.version, batch), model, spec)
+    if rows is None:
+        rows = batch_rows(store, features.version, batch)
+    rows = scored(rows, model, spec)
     comparison = compare(profile, rows, thresholds, false_alarm_rate)
     atomic_write_text(path, json.dumps(comparison))
     return comparison
 
 
 def drift_markdown(report: Mapping[str, Any], images: Mapping[str, str] | None = None) -> str:
-    """The report as Markdown: the verdict, then each batch's per-column table."""
-    lines = [f"# Drift report: {report['verdict']}", ""]
+    """The report as Markdown: the worst finding, every arrival, each batch's per-column table.
+
+    Columns are listed most severe first, then by the model's reliance on them.
+    """
+    lines = [f"# Drift report: {report['headline']}", ""]
+    arrivals = [
+        {
+            "batch": batch,
+            "contract": entry["status"],
+            "reason": entry["reason"],
+            "drift": report["batches"][batch]["verdict"]
+            if batch in report["batches"]
+            else "not compared",
+        }
+        for batch, entry in report["arrivals"].items()
+    ]
+    if arrivals:
+        lines += ["Every batch since the reference, as the contract judged it:", ""]
+        lines += [table(arrivals), ""]
     if report["drifted"]:
         named = "; ".join(
             f"{batch}: {', '.join(cols)}" for batch, cols in report["drifted"].items()
@@ -264,8 +402,9 @@ def drift_markdown(report: Mapping[str, Any], images: Mapping[str, str] | None =
         lines += ["No batch compared (each one's reason is below).", ""]
     for batch, comparison in report["batches"].items():
         reference = comparison["reference"]
+        status = comparison["arrival"]["status"]
         lines += [
-            f"## {batch}: {comparison['verdict']}",
+            f"## {batch}: {comparison['verdict']} ({status})",
             "",
             f"{comparison['rows']} rows against {comparison['reference_rows']} training rows of "
             f"{reference['source']} (model {reference['model_version'][:16]}, training set "
