@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from model_quality import TABLES, _init, _require_packages  # noqa: E402
 
 SIZES = (50, 500, 5000)
-CLEAN_TRIALS = {50: 200, 500: 200, 5000: 100}
-SHIFT_TRIALS = 40
+CLEAN_TRIALS = {50: 200, 500: 100, 5000: 50}
+SHIFT_TRIALS = 20
 SHIFTS = (
     ("mean +0.25 sd", "numeric"),
     ("mean +0.5 sd", "numeric"),
@@ -216,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             for size, rates in found["false_alarms"].items():
                 cells = [f"{rates[c]:.1%}" if c in rates else "too small" for c in checks]
                 print(f"| {size} | " + " | ".join(cells) + " |")
-            print("\ndetection (drift on the shifted column / any check), 40 batches each:\n")
+            print(
+                f"\ndetection (drift on the shifted column / any check), {SHIFT_TRIALS} "
+                "batches each:\n"
+            )
             sizes = (*SIZES, 1000)
             print("| shift | " + " | ".join(f"{s} rows" for s in sizes) + " |")
             print("|---|" + "---|" * len(sizes))

@@ -243,34 +243,25 @@ def _checks(report: dict):
 
 
 def _alert(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -> None:
-    """One alert naming the drifted columns; the same drift again stays silent."""
-    if not report["drifted"]:
-        alerts.resolve(DRIFT_CONDITION)
-        return
-    named = "; ".join(f"{batch}: {', '.join(cols)}" for batch, cols in report["drifted"].items())
-    figures = {
-        batch: {
-            column: {
-                k: v
-                for k, v in report["batches"][batch]["columns"][column].items()
-                if k in report["thresholds"]
-            }
-            for column in columns
-        }
-        for batch, columns in report["drifted"].items()
-    }
-    state = json.dumps({batch: sorted(cols) for batch, cols in report["drifted"].items()})
-    alerts.send_once(
-        DRIFT_CONDITION,
-        state,
-        "drift",
-        f"drift above the error thresholds in {named}: retraining is due",
-        asset=DRIFT_REPORT.to_user_string(),
-        check=DRIFT_ERROR.name,
-        batch=sorted(report["drifted"]),
-        figures=figures,
-        run_id=context.run_id,
-    )
+    """One alert per drifted batch with what to do; the same finding again stays silent."""
+    from ml_assets.lib.drift_report import drift_alerts
+
+    found = drift_alerts(report)
+    for batch in report["batches"]:
+        if batch not in found:
+            alerts.resolve(f"{DRIFT_CONDITION}:{batch}")
+    for batch, alert in found.items():
+        alerts.send_once(
+            f"{DRIFT_CONDITION}:{batch}",
+            alert["state"],
+            "drift",
+            alert["message"],
+            asset=DRIFT_REPORT.to_user_string(),
+            check=DRIFT_ERROR.name,
+            batch=[batch],
+            figures=alert["figures"],
+            run_id=context.run_id,
+        )
 
 
 def _mark_retraining(settings: PipelineSettings, report: dict) -> None:

@@ -477,3 +477,47 @@ def drifted_columns(report: Mapping[str, Any], level: str) -> dict[str, list[str
         for batch, comparison in report["batches"].items()
     }
     return {batch: columns for batch, columns in failing.items() if columns}
+
+
+def drift_alerts(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """One alert per batch with error-level drift: its columns, figures, thresholds, next step.
+
+    Keyed by batch, so the alert sink can stay silent while the same batch's finding stands.
+    """
+    alerts = {}
+    for batch, columns in report["drifted"].items():
+        comparison = report["batches"][batch]
+        figures = {
+            column: {
+                name: comparison["columns"][column][name]
+                for name in comparison["columns"][column]["crossed"]
+            }
+            for column in columns
+        }
+        named = "; ".join(
+            f"{column} "
+            + ", ".join(
+                f"{name} {value:.3g} (error at {report['thresholds'][name][1]:g}, p "
+                f"{comparison['columns'][column]['p_values'][name]:.2g})"
+                for name, value in figures[column].items()
+            )
+            for column in columns
+        )
+        arrival = comparison.get("arrival", {"status": "accepted", "reason": ""})
+        if arrival["status"] == "rejected":
+            step = (
+                f"the batch was rejected ({arrival['reason']}): check the source of the file; if "
+                "the change is real, widen the contract and drop the file again"
+            )
+        else:
+            step = (
+                "look at the batch's rows in validated_data; if the change is real, retrain "
+                "(retraining is marked due); if the file is wrong, take it out of the landing "
+                "folder"
+            )
+        alerts[batch] = {
+            "message": f"{batch}: drift above the error thresholds in {named}. Next: {step}",
+            "figures": {batch: figures},
+            "state": json.dumps(sorted(columns)),
+        }
+    return alerts
