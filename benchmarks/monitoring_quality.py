@@ -10,6 +10,10 @@ scikit-learn's defaults) is fitted on it so the drift of its scores is watched t
 - the same batches with one injected shift (a numeric column moved 0.25/0.5/1 sd or scaled
   x1.2/x1.6 or 10 points more nulls; a categorical column with a new category in 1%/5% of rows):
   the share flagged by drift on that column, and by any check;
+- classification: the expected primary metric before labels (CBPE, calibrated on the
+  reference's held-out side) against the realised one on 500-row batches of the held-out fifth,
+  clean and with one numeric column moved 1 sd (labels unchanged): mean absolute error, mean
+  estimate, mean realised metric;
 - the cost of all monitoring of one batch (scoring, drift, statistical checks) at 1e4 and 1e6
   rows (the first table only).
 
@@ -81,6 +85,9 @@ def prepare(name: str, work: Path) -> dict[str, Any]:
         model_inputs(train, spec), train[spec.target]
     )
     profile = build_profile(scored(train, model, spec), *profile_columns(spec), key=name)
+    held_features = build_features(
+        validate_rows(read_landing_file(held_csv), project.contract).valid, spec
+    )
     both = pd.concat([read_landing_file(csv), read_landing_file(held_csv)], ignore_index=True)
     population = build_features(validate_rows(both, project.contract).valid, spec)
     return {
@@ -94,6 +101,8 @@ def prepare(name: str, work: Path) -> dict[str, Any]:
         "model": model,
         "profile": profile,
         "population": population.reset_index(drop=True),
+        "held_out": held_features,
+        "reference_test": features[features[SPLIT] != TRAIN].reset_index(drop=True),
         "nulls": {},  # the resampled means per column and size, as one run of the checks keeps
     }
 
@@ -184,12 +193,53 @@ def quality(setup: dict[str, Any]) -> dict[str, Any]:
     return {"false_alarms": false_alarms, "detection": detection}
 
 
+CBPE_BATCHES, CBPE_ROWS = 30, 500
+
+
+def performance_estimates(setup: dict[str, Any]) -> dict[str, Any] | None:
+    """CBPE's error on clean held-out batches and its reading of shifted ones."""
+    from ml_assets.lib.drift_report import calibration_of, estimated_performance
+
+    spec, model = setup["spec"], setup["model"]
+    if not spec.is_classification:
+        return None
+    reference = calibration_of(model, setup["reference_test"], spec)
+    rng = np.random.default_rng(SEED)
+    held = setup["held_out"]
+    numeric = [c for c in spec.numeric_features if setup["train"][c].std() > 0]
+    found: dict[str, list[tuple[float, float]]] = {"clean": [], "one column +1 sd": []}
+    for trial in range(CBPE_BATCHES):
+        batch = held.sample(CBPE_ROWS, replace=True, random_state=rng).reset_index(drop=True)
+        shifted = batch.copy()
+        column = numeric[trial % len(numeric)]
+        shifted[column] = shifted[column] + float(setup["train"][column].std())
+        for name, rows in (("clean", batch), ("one column +1 sd", shifted)):
+            performance = estimated_performance(model, rows, spec, reference)
+            if performance["realised"] is not None:
+                found[name].append((performance["estimate"], performance["realised"]))
+    summary = {"metric": reference["metric"], "held_out": reference["held_out"]}
+    for name, pairs in found.items():
+        estimates, realised = np.array(pairs).T
+        summary[name] = {
+            "mae": float(np.mean(np.abs(estimates - realised))),
+            "estimate": float(estimates.mean()),
+            "realised": float(realised.mean()),
+        }
+    return summary
+
+
 def cost(setup: dict[str, Any], rows: int) -> float:
-    """Seconds of all monitoring (scoring, drift, statistical checks) of one batch."""
+    """Seconds of all monitoring (scoring, drift, statistical checks, CBPE) of one batch."""
+    from ml_assets.lib.drift_report import calibration_of, estimated_performance
+
+    spec = setup["spec"]
+    reference = calibration_of(setup["model"], setup["reference_test"], spec)
     batch = setup["population"].sample(rows, replace=True, random_state=SEED)
     batch = batch.reset_index(drop=True)
     began = time.perf_counter()
     judge(setup, batch)
+    if spec.is_classification:
+        estimated_performance(setup["model"], batch, spec, reference)
     return time.perf_counter() - began
 
 
@@ -226,6 +276,20 @@ def main(argv: list[str] | None = None) -> int:
             for shift, by_size in found["detection"].items():
                 cells = [f"{by_size[s][0]:.0%} / {by_size[s][1]:.0%}" for s in sizes]
                 print(f"| {shift} | " + " | ".join(cells) + " |")
+            estimates = performance_estimates(setup)
+            if estimates:
+                print(
+                    f"\nexpected {estimates['metric']} before labels (CBPE), {CBPE_BATCHES} "
+                    f"batches of {CBPE_ROWS} held-out rows; held-out {estimates['held_out']:.3f}:\n"
+                )
+                print("| batches | mean abs error | mean estimate | mean realised |")
+                print("|---|---|---|---|")
+                for name in ("clean", "one column +1 sd"):
+                    row = estimates[name]
+                    print(
+                        f"| {name} | {row['mae']:.3f} | {row['estimate']:.3f} | "
+                        f"{row['realised']:.3f} |"
+                    )
             if index == 0 and not args.no_cost:
                 for rows in (10_000, 1_000_000):
                     print(f"\ncost of all monitoring, {rows:.0e} rows: {cost(setup, rows):.2f} s")

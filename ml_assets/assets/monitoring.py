@@ -37,6 +37,8 @@ DRIFT_ERROR = dg.AssetCheckSpec(
     "alerts once naming the columns and marks the model as due for retraining).",
 )
 DRIFT_CONDITION = "drift:drift_report"
+ESTIMATE_CONDITION = "performance:estimated"
+MAX_DROP = 0.05  # the primary metric's tolerated drop, live or estimated
 HISTORY_LIMIT = 50  # trained_model materializations searched for a batch's reference
 
 
@@ -63,6 +65,12 @@ class DriftConfig(dg.Config):
         lt=1,
         description="How often a batch drawn from the reference may raise a flag: a statistic "
         "counts only when its p-value is below this rate divided by the batch's tests.",
+    )
+    max_drop: float = Field(
+        default=MAX_DROP,
+        ge=0,
+        description="Largest drop of the estimated primary metric (classification, before "
+        "labels) below the held-out one that is tolerated.",
     )
 
     def thresholds(self) -> dict:
@@ -166,6 +174,7 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
         markdown = drift_markdown(report, _images(store, report))
         _mark_retraining(settings, report)
         _alert(context, alerts, report)
+        _alert_estimated_drops(context, alerts, report, config.max_drop)
         html = report_html("Drift report", markdown)
         output = {**report, "markdown": markdown, "html": html}
         yield dg.Output(output, metadata=_metadata(report, markdown))
@@ -264,6 +273,29 @@ def _alert(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -
         )
 
 
+def _alert_estimated_drops(
+    context: dg.AssetExecutionContext, alerts: AlertSink, report: dict, max_drop: float
+) -> None:
+    """One alert per batch whose estimated metric fell beyond max_drop, silent while it stands."""
+    from ml_assets.lib.drift_report import drop_message, estimated_drops
+
+    drops = estimated_drops(report, max_drop)
+    for batch in report["batches"]:
+        if batch not in drops:
+            alerts.resolve(f"{ESTIMATE_CONDITION}:{batch}")
+    for batch, drop in drops.items():
+        alerts.send_once(
+            f"{ESTIMATE_CONDITION}:{batch}",
+            "dropped",
+            "performance_drop",
+            drop_message(batch, drop),
+            asset=DRIFT_REPORT.to_user_string(),
+            batch=[batch],
+            figures={batch: drop},
+            run_id=context.run_id,
+        )
+
+
 def _mark_retraining(settings: PipelineSettings, report: dict) -> None:
     """Write (or clear) ``storage/drift/retraining_due.json``, which the retraining sensor reads."""
     from ml_assets.lib.drift_report import retraining_marker_path, write_retraining_marker
@@ -284,7 +316,7 @@ class LivePerformanceConfig(dg.Config):
     """How far the live metric may fall below the held-out one before it alerts."""
 
     max_drop: float = Field(
-        default=0.05, ge=0, description="Largest drop of the primary metric that is tolerated."
+        default=MAX_DROP, ge=0, description="Largest drop of the primary metric that is tolerated."
     )
 
 

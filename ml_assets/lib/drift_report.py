@@ -114,11 +114,68 @@ def reference_profile(
     path = profile_path(store, key)
     if path.exists():
         return Profile.from_json(path.read_text())
-    rows = store.read(training_set)
-    rows = scored(rows[rows[SPLIT] == TRAIN].reset_index(drop=True), model, spec)
+    every = store.read(training_set)
+    rows = scored(every[every[SPLIT] == TRAIN].reset_index(drop=True), model, spec)
     profile = build_profile(rows, *profile_columns(spec), key=key)
+    if spec.is_classification:
+        held_out = every[every[SPLIT] != TRAIN].reset_index(drop=True)
+        atomic_write_text(
+            calibration_path(store, key), json.dumps(calibration_of(model, held_out, spec))
+        )
     atomic_write_text(path, profile.to_json())
     return profile
+
+
+def calibration_path(store: Any, key: str) -> Any:
+    """Where a reference's calibration for performance estimation is cached, beside its profile."""
+    return store.root.parent / "drift" / "profiles" / f"{key}.calibration.json"
+
+
+def calibration_of(model: Any, held_out: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
+    """The model's calibration and primary metric on the reference's held-out side."""
+    from ml_assets.lib.evaluation import PRIMARY_METRIC, score_model
+    from ml_assets.lib.modeling import model_inputs
+    from ml_assets.lib.performance_estimation import calibrate
+
+    probabilities = model.predict_proba(model_inputs(held_out, spec))
+    calibration = calibrate(probabilities, held_out[spec.target], model.classes_)
+    metric = PRIMARY_METRIC[spec.task]
+    return {
+        "calibration": calibration.to_dict(),
+        "metric": metric,
+        "held_out": score_model(model, held_out, spec)[metric] if len(held_out) else None,
+    }
+
+
+def estimated_performance(
+    model: Any, rows: pd.DataFrame, spec: DatasetSpec, reference: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The model's expected primary metric on a batch, its interval, and the realised one.
+
+    The realised metric is there when the batch carries labels (every batch of the training
+    data does); the estimate's error is estimate minus realised.
+    """
+    from ml_assets.lib.evaluation import positive_index, score_model
+    from ml_assets.lib.modeling import model_inputs
+    from ml_assets.lib.performance_estimation import Calibration, estimate
+
+    metric = reference["metric"]
+    positive = (
+        positive_index(model.classes_, spec.positive_label) if spec.task == "binary" else None
+    )
+    raw = model.predict_proba(model_inputs(rows, spec))
+    found = estimate(raw, Calibration.from_dict(reference["calibration"]), metric, positive)
+    labelled = rows[rows[spec.target].notna()]
+    realised = None
+    if len(labelled) and labelled[spec.target].astype(str).nunique() > 1:
+        realised = score_model(model, labelled, spec)[metric]
+    return {
+        "metric": metric,
+        **found,
+        "held_out": reference["held_out"],
+        "realised": realised,
+        "error": None if realised is None else found["estimate"] - realised,
+    }
 
 
 def profile_path(store: Any, key: str) -> Any:
@@ -261,10 +318,7 @@ def convertible_rows(
     for name, column in contract.columns.items():
         if name in SOURCE_COLUMNS or name not in raw:
             continue
-        kind = column_kind(column)
-        converted[name], rules = convert_text(raw[name], kind)
-        if kind == "int":  # nullable integers as floats, as the model reads them
-            converted[name] = converted[name].astype("float64")
+        converted[name], rules = convert_text(raw[name], column_kind(column))
         for _, broke in rules:
             failed |= broke
     frame = pd.DataFrame(converted, index=raw.index)
@@ -367,8 +421,11 @@ def _comparison(
         return json.loads(path.read_text())
     if rows is None:
         rows = batch_rows(store, features.version, batch)
-    rows = scored(rows, model, spec)
-    comparison = compare(profile, rows, thresholds, false_alarm_rate)
+    comparison = compare(profile, scored(rows, model, spec), thresholds, false_alarm_rate)
+    calibration = calibration_path(store, profile.key)
+    if spec.is_classification and calibration.exists():
+        reference = json.loads(calibration.read_text())
+        comparison["performance"] = estimated_performance(model, rows, spec, reference)
     atomic_write_text(path, json.dumps(comparison))
     return comparison
 
@@ -410,6 +467,7 @@ def drift_markdown(report: Mapping[str, Any], images: Mapping[str, str] | None =
             f"{reference['source']} (model {reference['model_version'][:16]}, training set "
             f"{reference['data_version']}: {', '.join(reference['batches'])}).",
             "",
+            *performance_lines(comparison.get("performance")),
             table(table_rows(comparison)),
             "",
         ]
@@ -521,3 +579,47 @@ def drift_alerts(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "state": json.dumps(sorted(columns)),
         }
     return alerts
+
+
+def performance_lines(performance: Mapping[str, Any] | None) -> list[str]:
+    """The expected metric beside the held-out and the realised one, as a report line."""
+    if not performance:
+        return []
+    line = (
+        f"Expected {performance['metric']} before labels: {performance['estimate']:.3f} "
+        f"[{performance['low']:.3f}, {performance['high']:.3f}]"
+    )
+    if performance["held_out"] is not None:
+        line += f", held-out {performance['held_out']:.3f}"
+    if performance["realised"] is not None:
+        line += f"; realised {performance['realised']:.3f} (error {performance['error']:+.3f})"
+    return [line + ".", ""]
+
+
+def estimated_drops(report: Mapping[str, Any], max_drop: float) -> dict[str, dict[str, Any]]:
+    """Batches whose estimated metric is more than ``max_drop`` below the held-out one.
+
+    Only when the held-out value is also above the estimate's interval: a drop the batch's
+    size cannot tell from chance is not alerted.
+    """
+    drops = {}
+    for batch, comparison in report["batches"].items():
+        performance = comparison.get("performance")
+        if not performance or performance["held_out"] is None:
+            continue
+        drop = performance["held_out"] - performance["estimate"]
+        if drop > max_drop and performance["held_out"] > performance["high"]:
+            drops[batch] = {**performance, "drop": drop, "max_drop": max_drop}
+    return drops
+
+
+def drop_message(batch: str, drop: Mapping[str, Any]) -> str:
+    """One estimated drop, with what to do."""
+    return (
+        f"{batch}: expected {drop['metric']} {drop['estimate']:.3f} "
+        f"[{drop['low']:.3f}, {drop['high']:.3f}] is {drop['drop']:.3f} below the held-out "
+        f"{drop['held_out']:.3f} (max_drop {drop['max_drop']:g}), estimated from the model's "
+        "calibrated probabilities before labels. Next: look at the batch's drifted columns in "
+        "drift_report; when its labels land, live_performance confirms or clears it; retrain "
+        "if confirmed"
+    )

@@ -3,8 +3,8 @@
 Confidence-based performance estimation (CBPE, as NannyML describes it): when the model's
 probabilities are calibrated, each row is a positive with its probability, so the expected
 confusion matrix, and from it the expected metric, follows from the probabilities alone. The
-probabilities are first calibrated on the reference's held-out side (isotonic, per class), as a
-model's raw scores seldom are. The interval is that of the realised metric if the calibrated
+probabilities are first calibrated on the reference's held-out side (Platt scaling per class),
+as a model's raw scores seldom are. The interval is that of the realised metric if the calibrated
 probabilities hold: labels drawn from them, the metric computed on each draw.
 
 For regression nothing is estimated: a predicted number carries no probability of being wrong,
@@ -26,16 +26,20 @@ SEED = 0
 
 @dataclass(frozen=True)
 class Calibration:
-    """Per class, the isotonic map from the model's probability to the observed frequency."""
+    """Per class, a logistic map (Platt scaling) of the model's log-odds to the observed rate.
+
+    Two numbers per class: unlike isotonic regression, it does not learn the held-out side's
+    noise, which would make the estimates of every later batch as good as that side was.
+    """
 
     classes: list[str]
-    points: list[tuple[list[float], list[float]]]
+    maps: list[tuple[float, float] | None]  # (slope, intercept) on the log-odds, None: as is
 
     def apply(self, probabilities: np.ndarray) -> np.ndarray:
         """Calibrated probabilities, each row summing to one."""
         columns = [
-            np.interp(probabilities[:, i], xs, ys) if xs else probabilities[:, i]
-            for i, (xs, ys) in enumerate(self.points)
+            probabilities[:, i] if mapping is None else _platt(probabilities[:, i], *mapping)
+            for i, mapping in enumerate(self.maps)
         ]
         calibrated = np.clip(np.column_stack(columns), 1e-9, None)
         return calibrated / calibrated.sum(axis=1, keepdims=True)
@@ -47,26 +51,35 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Calibration":
         """Read a cached calibration back."""
-        return cls(list(data["classes"]), [(list(x), list(y)) for x, y in data["points"]])
+        maps = [None if m is None else (float(m[0]), float(m[1])) for m in data["maps"]]
+        return cls(list(data["classes"]), maps)
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _platt(p: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-(slope * _log_odds(p) + intercept)))
 
 
 def calibrate(
     probabilities: np.ndarray, truth: Sequence[Any], classes: Sequence[Any]
 ) -> Calibration:
-    """Fit the per-class isotonic maps on held-out rows (a class absent there is left as is)."""
-    from sklearn.isotonic import IsotonicRegression
+    """Fit the per-class maps on held-out rows (a class absent there is left as is)."""
+    from sklearn.linear_model import LogisticRegression
 
     truth = np.asarray([str(label) for label in truth])
-    points = []
+    maps: list[tuple[float, float] | None] = []
     for i, label in enumerate(classes):
-        hit = (truth == str(label)).astype(float)
+        hit = (truth == str(label)).astype(int)
         if 0 < hit.sum() < len(hit):
-            fit = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)
-            fit.fit(probabilities[:, i], hit)
-            points.append((fit.X_thresholds_.tolist(), fit.y_thresholds_.tolist()))
+            fit = LogisticRegression(C=1e6).fit(_log_odds(probabilities[:, i])[:, None], hit)
+            maps.append((float(fit.coef_[0, 0]), float(fit.intercept_[0])))
         else:
-            points.append(([], []))
-    return Calibration([str(label) for label in classes], points)
+            maps.append(None)
+    return Calibration([str(label) for label in classes], maps)
 
 
 def expected_roc_auc(positive: np.ndarray) -> float:

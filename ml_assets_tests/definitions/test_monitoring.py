@@ -60,6 +60,11 @@ def test_a_drifted_batch_is_named_alerted_once_and_marks_retraining(data_dir: Pa
     assert batch.startswith(drifted.name)
     assert set(report["drifted"][batch]) == {"numeric2", "category", "_prediction"}
     assert report["batches"][batch]["columns"]["numeric1"]["verdict"] == "ok"
+    # Before labels, the expected ROC AUC from calibrated probabilities; the realised one beside.
+    performance = report["batches"][batch]["performance"]
+    assert performance["metric"] == "roc_auc" and performance["realised"] is not None
+    assert performance["low"] <= performance["estimate"] <= performance["high"]
+    assert performance["error"] == pytest.approx(performance["estimate"] - performance["realised"])
     # The champion serving when the batch landed, whether or not a newer one was promoted since.
     reference = report["batches"][batch]["reference"]
     assert reference["source"].endswith("champion v0001") and len(reference["batches"]) == 1

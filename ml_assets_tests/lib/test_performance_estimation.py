@@ -15,7 +15,7 @@ def binary(rows: int, rng: np.random.Generator, shift: float = 0.0):
     return np.column_stack([1 - probability, probability]), labels
 
 
-IDENTITY = Calibration(["0", "1"], [([], []), ([], [])])
+IDENTITY = Calibration(["0", "1"], [None, None])
 
 
 def test_the_expected_auc_and_its_interval_cover_the_realised_one() -> None:
@@ -46,7 +46,7 @@ def test_macro_f1_is_estimated_from_the_expected_confusion_matrix() -> None:
     logits = rng.normal(0, 2, (3000, 3))
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     labels = (rng.random((3000, 1)) > np.cumsum(probabilities, axis=1)[:, :-1]).sum(axis=1)
-    identity = Calibration(["a", "b", "c"], [([], [])] * 3)
+    identity = Calibration(["a", "b", "c"], [None] * 3)
     found = estimate(probabilities, identity, "f1_macro")
     realised = f1_score(labels, probabilities.argmax(axis=1), average="macro")
     assert found["estimate"] == pytest.approx(realised, abs=0.02)
