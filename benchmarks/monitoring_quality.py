@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from model_quality import TABLES, _init, _require_packages  # noqa: E402
 
 SIZES = (50, 500, 5000)
-CLEAN_TRIALS = {50: 200, 500: 100, 5000: 50}
-SHIFT_TRIALS = 20
+CLEAN_TRIALS = {50: 200, 500: 100, 5000: 40}
+SHIFT_TRIALS = 10
 SHIFTS = (
     ("mean +0.25 sd", "numeric"),
     ("mean +0.5 sd", "numeric"),
