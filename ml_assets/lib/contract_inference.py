@@ -163,7 +163,10 @@ def _text_column(
     labels = sorted(values.dropna().astype("object").unique().tolist())
     if len(labels) <= max_categories:
         inference.categorical.append(column)
-        inference.reasons[column] = f"{len(labels)} distinct values: a category"
+        inference.reasons[column] = (
+            f"{len(labels)} distinct values: a category; a value outside them is one the model "
+            "never learned, so its row is quarantined (add it here when it is real)"
+        )
         return pa.Column(str, pa.Check.isin(labels), nullable=nullable)
     inference.free_text.append(column)
     inference.reasons[column] = (
