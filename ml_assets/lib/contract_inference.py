@@ -160,7 +160,17 @@ def _text_column(
             "as dates, no upper bound; not a model input"
         )
         return pa.Column(UTC_DATETIME, nullable=nullable)
-    labels = sorted(values.dropna().astype("object").unique().tolist())
+    counts = values.dropna().astype("object").value_counts()
+    labels = sorted(counts.index.tolist())
+    once = int((counts == 1).sum())
+    if len(labels) <= max_categories and once and len(values) >= MIN_IDENTIFIER_ROWS:
+        inference.categorical.append(column)
+        inference.reasons[column] = (
+            f"{len(labels)} distinct values, {once} of them seen once: an open set (the next "
+            "batch likely brings one more), so values are not restricted; a category, and "
+            "the model ignores values it never learned"
+        )
+        return pa.Column(str, nullable=nullable)
     if len(labels) <= max_categories:
         inference.categorical.append(column)
         inference.reasons[column] = (

@@ -224,14 +224,8 @@ def drift_report(
     records = {record.batch: record for record in arrived} | {
         record.batch: record for record in features.records
     }
-    rejected_rows: dict[str, pd.DataFrame] = {}
     for record in records.values():
-        rows = record.rows_valid
-        if not record.accepted:
-            rejected_rows[record.batch] = convertible_rows(
-                store, features.version, record.batch, contract, spec
-            )
-            rows = len(rejected_rows[record.batch])
+        rows = record.rows_valid if record.accepted else record.rows_in
         if rows < min_batch_rows:
             skipped[record.batch] = f"{rows} rows (fewer than {min_batch_rows})" + (
                 "" if record.accepted else f"; rejected: {record.reason}"
@@ -267,7 +261,11 @@ def drift_report(
                 profiles[reference],
                 thresholds,
                 false_alarm_rate,
-                rejected_rows.get(record.batch),
+                None
+                if record.accepted
+                else lambda batch=record.batch: convertible_rows(
+                    store, features.version, batch, contract, spec
+                ),
             ),
         }
         rank_columns(compared[record.batch], importance or {})
@@ -404,11 +402,12 @@ def _comparison(
     profile: Profile,
     thresholds: Mapping[str, Threshold],
     false_alarm_rate: float,
-    rows: pd.DataFrame | None = None,
+    rows_of: Callable[[], pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """One batch against one profile, computed once per batch, profile and thresholds.
 
-    ``rows`` are the batch's feature rows when they are not the stored features (rejected).
+    ``rows_of`` reads the batch's rows when they are not the stored features (a rejected
+    batch's convertible rows), only when the comparison is not cached yet.
     """
     from ml_assets.lib.storage import atomic_write_text
 
@@ -419,8 +418,7 @@ def _comparison(
     path = store.root.parent / "drift" / "batches" / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
-    if rows is None:
-        rows = batch_rows(store, features.version, batch)
+    rows = rows_of() if rows_of else batch_rows(store, features.version, batch)
     comparison = compare(profile, scored(rows, model, spec), thresholds, false_alarm_rate)
     calibration = calibration_path(store, profile.key)
     if spec.is_classification and calibration.exists():

@@ -349,3 +349,11 @@ def test_a_failed_init_over_an_existing_project_keeps_its_files(
     after = {path.name: path.read_text() for path in out.iterdir() if path.is_file()}
     assert after == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["customers.csv", "project"]
+
+
+def test_categories_seen_once_make_an_open_set_that_is_not_restricted() -> None:
+    closed, _ = rule(["red", "green", "blue"] * 20, "colour")
+    assert statistics(closed) == {"isin": {"allowed_values": ["blue", "green", "red"]}}
+    column, inference = rule(["red", "green", "blue"] * 19 + ["teal", "plum", "red"], "colour")
+    assert statistics(column) == {} and inference.categorical == ["colour"]
+    assert "2 of them seen once: an open set" in inference.reasons["colour"]
