@@ -162,14 +162,25 @@ def categorical_profile(values: pd.Series) -> CategoricalProfile:
 
 
 def build_profile(
-    frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], key: str
+    frame: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    key: str,
+    scores: pd.Series | None = None,
 ) -> Profile:
-    """Bin the reference's columns once."""
+    """Bin the reference's columns once, and the model's ``scores`` (``PREDICTION``) if given.
+
+    Scores are numbers (probabilities, predicted values) or labels as text (multiclass).
+    """
+    numeric_profiles = {name: numeric_profile(frame[name]) for name in numeric}
+    categorical_profiles = {name: categorical_profile(frame[name]) for name in categorical}
+    if scores is not None:
+        if pd.api.types.is_numeric_dtype(scores):
+            numeric_profiles[PREDICTION] = numeric_profile(scores)
+        else:
+            categorical_profiles[PREDICTION] = categorical_profile(scores)
     return Profile(
-        key=key,
-        rows=len(frame),
-        numeric={name: numeric_profile(frame[name]) for name in numeric},
-        categorical={name: categorical_profile(frame[name]) for name in categorical},
+        key=key, rows=len(frame), numeric=numeric_profiles, categorical=categorical_profiles
     )
 
 

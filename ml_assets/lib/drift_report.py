@@ -98,16 +98,19 @@ def scored(frame: pd.DataFrame, model: Any, spec: DatasetSpec) -> pd.DataFrame:
 
 
 def profile_columns(spec: DatasetSpec) -> tuple[list[str], list[str]]:
-    """Numeric and categorical columns to compare: the model's inputs and its scores."""
-    numeric, categorical = list(spec.model_numeric_columns), list(spec.categorical_features)
-    (categorical if spec.task == "multiclass" else numeric).append(PREDICTION)
-    return numeric, categorical
+    """Numeric and categorical columns to compare: the model's inputs (its scores apart)."""
+    return list(spec.model_numeric_columns), list(spec.categorical_features)
 
 
 def reference_profile(
     store: Any, training_set: BatchTable, model: Any, model_version: str, spec: DatasetSpec
 ) -> Profile:
-    """The training side of a training set, scored and binned once (cached with the model)."""
+    """A training set binned once (cached with the model): inputs and scores.
+
+    The inputs are the training side's. The model's scores are its held-out side's: on the rows
+    it learned from a model is more confident than on any new batch, so scores of the training
+    side would make every clean batch look drifted.
+    """
     from ml_assets.lib.storage import atomic_write_text
 
     key = profile_key(model_version, training_set.data_version, repr(spec))
@@ -115,10 +118,15 @@ def reference_profile(
     if path.exists():
         return Profile.from_json(path.read_text())
     every = store.read(training_set)
-    rows = scored(every[every[SPLIT] == TRAIN].reset_index(drop=True), model, spec)
-    profile = build_profile(rows, *profile_columns(spec), key=key)
+    train = every[every[SPLIT] == TRAIN].reset_index(drop=True)
+    held_out = every[every[SPLIT] != TRAIN].reset_index(drop=True)
+    profile = build_profile(
+        train,
+        *profile_columns(spec),
+        key=key,
+        scores=scored(held_out, model, spec)[PREDICTION] if len(held_out) else None,
+    )
     if spec.is_classification:
-        held_out = every[every[SPLIT] != TRAIN].reset_index(drop=True)
         atomic_write_text(
             calibration_path(store, key), json.dumps(calibration_of(model, held_out, spec))
         )
