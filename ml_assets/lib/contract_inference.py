@@ -38,7 +38,7 @@ class Inference:
     ``reasons`` explains each column's rule in one line; ``identifiers`` are unique columns
     (the first is offered as the key); ``dates`` and ``free_text`` cannot be model inputs;
     ``categorical`` are the columns to one-hot (text categories and integer codes);
-    ``null_shares`` are the sample's empty shares of nullable columns.
+    ``null_shares`` are the empty shares of the columns with gaps in the sample.
     """
 
     schema: pa.DataFrameSchema
@@ -222,8 +222,10 @@ def infer_columns(
     columns = {}
     for column in (c for c in sample.columns if c not in SOURCE_COLUMNS):
         values = sample[column]
-        nullable = bool(values.isna().any()) and column not in (target, key)
-        if nullable:
+        # Any column but the target and the key may be empty: a sample without gaps does not
+        # make a gap wrong (the null-rate limits and drift's null change watch how many).
+        nullable = column not in (target, key)
+        if values.isna().any() and nullable:
             inference.null_shares[column] = float(values.isna().mean())
         numbers = _numeric(values)
         if column == target:

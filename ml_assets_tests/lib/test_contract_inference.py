@@ -44,7 +44,9 @@ def test_inferred_contract_has_types_nullability_ranges_and_categories(sample: P
     assert str(columns["age"].dtype) == "int64" and columns["age"].nullable
     # No negatives: a floor at 0 by the data's nature, not at the sample's 29, and no ceiling.
     assert columns["age"].checks[0].statistics == {"min_value": 0}
-    assert str(columns["income"].dtype) == "float64" and not columns["income"].nullable
+    # No gap in the sample's income, yet a gap is not wrong: only the target and key are required.
+    assert str(columns["income"].dtype) == "float64" and columns["income"].nullable
+    assert not columns["churn"].nullable and not columns["id"].nullable
     assert columns["plan"].checks[0].statistics["allowed_values"] == ["basic", "plus", "premium"]
     assert columns["note"].checks == []
     assert columns["churn"].checks[0].statistics["allowed_values"] == ["No", "Yes"]
