@@ -182,6 +182,7 @@ class StatisticsSection(_Strict):
     mean_shift: ThresholdSection = ThresholdSection(warn=0.3, error=1.0)
     quantiles: list[float] = Field(default=[0.05, 0.5, 0.95], min_length=1)
     quantile_shift: ThresholdSection = ThresholdSection(warn=1.0, error=2.0)
+    quantile_min_share: float = Field(default=0.03, ge=0, le=1)
     outlier_rule: Literal["robust_z", "iqr"] = "robust_z"
     outlier_z: float = Field(default=3.5, gt=0)
     iqr_factor: float = Field(default=3.0, gt=0)

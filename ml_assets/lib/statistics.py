@@ -66,6 +66,9 @@ class StatisticsLimits:
     quantile_shift: Threshold = Threshold(
         1.0, 2.0
     )  # |batch quantile - reference's| / reference std
+    # A quantile's move counts only when this share of rows crossed the reference's quantile:
+    # on a count (kitchens: 1 in 96% of rows) a one-point change of share moves q95 by a unit.
+    quantile_min_share: float = 0.03
     outlier_rule: Literal["robust_z", "iqr"] = "robust_z"
     outlier_z: float = 3.5  # robust z-score beyond which a value is an outlier
     iqr_factor: float = 3.0  # IQR multiples beyond the quartiles for the iqr rule
@@ -202,6 +205,8 @@ def distribution_bounds(
             moved = {q: abs(quantiles[q] - ref_quantiles[q]) / ref_std for q in limits.quantiles}
             quantile_p = {
                 q: _quantile_pvalue(values, ref_quantiles[q], below[q], len(ref))
+                if _crossed(values, ref_quantiles[q], below[q]) >= limits.quantile_min_share
+                else 1.0
                 for q in limits.quantiles
             }
             worst_q = max(moved, key=moved.__getitem__)
@@ -253,6 +258,14 @@ def distribution_bounds(
 def _shares_below(ref: np.ndarray, value: float) -> tuple[float, float]:
     """The reference's share of values below ``value`` and at or below it (they differ on ties)."""
     return float(np.mean(ref < value)), float(np.mean(ref <= value))
+
+
+def _crossed(values: np.ndarray, quantile: float, below: tuple[float, float]) -> float:
+    """The share of the batch's rows on the other side of the reference's quantile than its own."""
+    under, at_most = below
+    return max(
+        0.0, at_most - float(np.mean(values <= quantile)), float(np.mean(values < quantile)) - under
+    )
 
 
 def _quantile_pvalue(
