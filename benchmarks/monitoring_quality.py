@@ -6,9 +6,10 @@ The four fifths' training side is the reference; a model (histogram gradient boo
 scikit-learn's defaults) is fitted on it so the drift of its scores (against its scores on the
 test side) is watched too. Then:
 
-- clean batches of 50, 500 and 5,000 rows drawn from the rows the model never saw (with
-  replacement only when the batch is larger than them) (the held-out fifth and the four fifths' test side): the share that makes each check
-  flag (drift at warning level; the statistical checks);
+- clean batches of 50, 500 and 5,000 rows drawn from the rows the model never saw (the
+  held-out fifth and the four fifths' test side; with replacement only when the batch is larger
+  than them): the share that makes each check flag (drift at warning level; the statistical
+  checks);
 - the same batches with one injected shift (a numeric column moved 0.25/0.5/1 sd or scaled
   x1.2/x1.6 or 10 points more nulls; a categorical column with a new category in 1%/5% of rows):
   the share flagged by drift on that column, and by any check;
