@@ -321,8 +321,13 @@ def evaluation_report(bare: Bare, model: Any, features: Any, facts: dict) -> dic
     return stored
 
 
-def drift_report(bare: Bare, model: Any, features: Any, facts: dict) -> None:
-    """``drift_report``: each batch against the training set of the model serving when it came."""
+def drift_report(bare: Bare, model: Any, features: Any, facts: dict, evaluation: dict) -> None:
+    """``drift_report``: each batch against the training set of the model serving when it came.
+
+    Every batch of the raw table (rejected ones on their rows that convert), ranked by the
+    evaluation's permutation importance, as the asset does.
+    """
+    from ml_assets.lib.batch_records import BatchTable
     from ml_assets.lib.drift import DEFAULT_THRESHOLDS, ERROR, WARN
     from ml_assets.lib.drift_report import (
         champions,
@@ -346,6 +351,9 @@ def drift_report(bare: Bare, model: Any, features: Any, facts: dict) -> None:
         scorer=champion_scorer(models, (model, model_fingerprint(model))),
         thresholds=DEFAULT_THRESHOLDS,
         min_batch_rows=DRIFT_MIN_BATCH_ROWS,
+        arrived=BatchTable.from_json((bare.storage / "raw_data.json").read_text()).records,
+        contract=bare.project.contract,
+        importance=evaluation.get("permutation_importance", {}),
     )
     markdown = drift_markdown(report, drift_images(store, report))
     write_retraining_marker(retraining_marker_path(str(bare.storage)), report)
@@ -649,8 +657,8 @@ def everything(watch: Stopwatch, bare: Bare, training: dict) -> None:
     model, facts = watch.run("trained_model", trained_model, bare, features, training)
     hours = bare.project.config.checks.retraining_window_hours
     watch.run("trained_model:freshness_check", freshness_check, bare, "trained_model.skops", hours)
-    watch.run("drift_report", drift_report, bare, model, features, facts)
     evaluation = watch.run("evaluation_report", evaluation_report, bare, model, features, facts)
+    watch.run("drift_report", drift_report, bare, model, features, facts, evaluation)
     watch.run("live_performance", live_performance, bare, model, features, evaluation)
     decision = watch.run("model_approval", model_approval, bare, model, evaluation, features, facts)
     watch.run("model_card", model_card, bare, evaluation, features, facts, outcomes)

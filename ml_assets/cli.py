@@ -46,7 +46,6 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--task", choices=["binary", "multiclass", "regression"])
         command.add_argument("--key", help="a column that identifies a row (unique)")
         command.add_argument("--max-categories", type=int, default=50)
-        command.add_argument("--range-margin", type=float, default=0.1)
         command.add_argument("--force", action="store_true", help="overwrite existing files")
     infer.add_argument("-o", "--output", type=Path, required=True, help="the YAML file to write")
     init.add_argument("--out", type=Path, required=True, help="the project folder to create")
@@ -95,7 +94,6 @@ def _infer(args: argparse.Namespace) -> tuple[pd.DataFrame, str, Inference]:
         task=task,
         key=args.key,
         max_categories=args.max_categories,
-        range_margin=args.range_margin,
         name=args.sample.stem,
     )
     return sample, task, inference

@@ -18,7 +18,7 @@ from ml_assets.constants import (
     write_pool,
 )
 from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import Project
+from ml_assets.lib.project_config import FALSE_ALARM_RATE, Project
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import STORAGE_FORMAT
@@ -37,16 +37,19 @@ DRIFT_ERROR = dg.AssetCheckSpec(
     "alerts once naming the columns and marks the model as due for retraining).",
 )
 DRIFT_CONDITION = "drift:drift_report"
+ESTIMATE_CONDITION = "performance:estimated"
+MAX_DROP = 0.05  # the primary metric's tolerated drop, live or estimated
 HISTORY_LIMIT = 50  # trained_model materializations searched for a batch's reference
 
 
 class DriftConfig(dg.Config):
-    """Thresholds of the drift statistics: a column warns or errs from these values on."""
+    """Thresholds of the drift statistics: a significant change warns or errs from these on."""
 
     warn: dict[str, float] = Field(
         default={"psi": 0.1, "ks": 0.1, "js_divergence": 0.05, "linf": 0.1}
         | {"unseen_share": 0.01, "null_change": 0.05},
-        description="Warning level of each statistic (absolute value for null_change).",
+        description="Warning level of each statistic (absolute value for null_change): the "
+        "practical minimum a significant change must reach.",
     )
     error: dict[str, float] = Field(
         default={"psi": 0.25, "ks": 0.2, "js_divergence": 0.1, "linf": 0.2}
@@ -55,6 +58,19 @@ class DriftConfig(dg.Config):
     )
     min_batch_rows: int = Field(
         default=50, ge=1, description="A batch with fewer rows is too small to judge drift on."
+    )
+    false_alarm_rate: float = Field(
+        default=FALSE_ALARM_RATE,
+        gt=0,
+        lt=1,
+        description="How often a batch drawn from the reference may raise a flag: a statistic "
+        "counts only when its p-value is below this rate divided by the batch's tests.",
+    )
+    max_drop: float = Field(
+        default=MAX_DROP,
+        ge=0,
+        description="Largest drop of the estimated primary metric (classification, before "
+        "labels) below the held-out one that is tolerated.",
     )
 
     def thresholds(self) -> dict:
@@ -90,7 +106,10 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
         group_name=MODEL,
         pool=write_pool("drift_report"),
         code_version=source_version(
-            "ml_assets.lib.drift", "ml_assets.lib.drift_report", extra=repr(project.spec)
+            "ml_assets.lib.drift",
+            "ml_assets.lib.drift_report",
+            "ml_assets.lib.significance",
+            extra=repr(project.spec),
         ),
         automation_condition=AUTOMATION,
         kinds={"scipy"},
@@ -102,11 +121,17 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
         config: DriftConfig,
         trained_model,
         features: BatchTable,
+        raw_data: BatchTable,
+        evaluation_report: dict,
         settings: PipelineSettings,
         alerts: AlertSink,
         registry: ModelRegistryResource,
     ):
         """Each batch against the training set of the model that was serving when it arrived.
+
+        Every arriving batch, the rejected ones on their rows that convert (``raw_data``), each
+        with what the contract made of it; drifted columns ranked by the evaluation's
+        permutation importance (``evaluation_report``).
 
         That model is the newest champion (current, then former) not trained on the batch, or
         without a registered champion the newest trained_model not trained on it.
@@ -141,10 +166,15 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
             scorer=scorer,
             thresholds=config.thresholds(),
             min_batch_rows=config.min_batch_rows,
+            false_alarm_rate=config.false_alarm_rate,
+            arrived=raw_data.records,
+            contract=project.contract,
+            importance=evaluation_report.get("permutation_importance", {}),
         )
         markdown = drift_markdown(report, _images(store, report))
         _mark_retraining(settings, report)
         _alert(context, alerts, report)
+        _alert_estimated_drops(context, alerts, report, config.max_drop)
         html = report_html("Drift report", markdown)
         output = {**report, "markdown": markdown, "html": html}
         yield dg.Output(output, metadata=_metadata(report, markdown))
@@ -184,6 +214,7 @@ def _metadata(report: dict, markdown: str) -> dict:
     return {
         "report": dg.MetadataValue.md(markdown),
         "verdict": report["verdict"],
+        "headline": report["headline"],
         "batches_compared": len(report["batches"]),
         "drifted_columns": dg.MetadataValue.json(report["drifted"]),
         "largest_statistic": _worst_statistic(report),
@@ -221,34 +252,48 @@ def _checks(report: dict):
 
 
 def _alert(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -> None:
-    """One alert naming the drifted columns; the same drift again stays silent."""
-    if not report["drifted"]:
-        alerts.resolve(DRIFT_CONDITION)
-        return
-    named = "; ".join(f"{batch}: {', '.join(cols)}" for batch, cols in report["drifted"].items())
-    figures = {
-        batch: {
-            column: {
-                k: v
-                for k, v in report["batches"][batch]["columns"][column].items()
-                if k in report["thresholds"]
-            }
-            for column in columns
-        }
-        for batch, columns in report["drifted"].items()
-    }
-    state = json.dumps({batch: sorted(cols) for batch, cols in report["drifted"].items()})
-    alerts.send_once(
-        DRIFT_CONDITION,
-        state,
-        "drift",
-        f"drift above the error thresholds in {named}: retraining is due",
-        asset=DRIFT_REPORT.to_user_string(),
-        check=DRIFT_ERROR.name,
-        batch=sorted(report["drifted"]),
-        figures=figures,
-        run_id=context.run_id,
-    )
+    """One alert per drifted batch with what to do; the same finding again stays silent."""
+    from ml_assets.lib.drift_report import drift_alerts
+
+    found = drift_alerts(report)
+    for batch in report["batches"]:
+        if batch not in found:
+            alerts.resolve(f"{DRIFT_CONDITION}:{batch}")
+    for batch, alert in found.items():
+        alerts.send_once(
+            f"{DRIFT_CONDITION}:{batch}",
+            alert["state"],
+            "drift",
+            alert["message"],
+            asset=DRIFT_REPORT.to_user_string(),
+            check=DRIFT_ERROR.name,
+            batch=[batch],
+            figures=alert["figures"],
+            run_id=context.run_id,
+        )
+
+
+def _alert_estimated_drops(
+    context: dg.AssetExecutionContext, alerts: AlertSink, report: dict, max_drop: float
+) -> None:
+    """One alert per batch whose estimated metric fell beyond max_drop, silent while it stands."""
+    from ml_assets.lib.drift_report import drop_message, estimated_drops
+
+    drops = estimated_drops(report, max_drop)
+    for batch in report["batches"]:
+        if batch not in drops:
+            alerts.resolve(f"{ESTIMATE_CONDITION}:{batch}")
+    for batch, drop in drops.items():
+        alerts.send_once(
+            f"{ESTIMATE_CONDITION}:{batch}",
+            "dropped",
+            "performance_drop",
+            drop_message(batch, drop),
+            asset=DRIFT_REPORT.to_user_string(),
+            batch=[batch],
+            figures={batch: drop},
+            run_id=context.run_id,
+        )
 
 
 def _mark_retraining(settings: PipelineSettings, report: dict) -> None:
@@ -271,7 +316,7 @@ class LivePerformanceConfig(dg.Config):
     """How far the live metric may fall below the held-out one before it alerts."""
 
     max_drop: float = Field(
-        default=0.05, ge=0, description="Largest drop of the primary metric that is tolerated."
+        default=MAX_DROP, ge=0, description="Largest drop of the primary metric that is tolerated."
     )
 
 

@@ -2,8 +2,9 @@
 
 Beyond the row-level contract: distribution bounds, outlier share, correlation stability and,
 for classification, class balance. Each reports its largest figure and a row per batch and
-column in its metadata; the thresholds are the configuration's ``statistics`` section. They do
-not block: a batch that looks unlike the training set is for a person to judge.
+column in its metadata; the thresholds are the configuration's ``statistics`` section, and a
+figure counts only when significant at its batch's size. They do not block: a batch that looks
+unlike the training set is for a person to judge.
 """
 
 import dagster as dg
@@ -19,9 +20,10 @@ DESCRIPTIONS = {
     "distribution_bounds": "Each batch's mean and quantiles (statistics.quantiles) of every "
     "numeric feature against the training set's, in its standard deviations.",
     "outlier_share": "Share of each batch's values outside the training set's robust range "
-    "(robust z-score or IQR rule, statistics.outlier_rule).",
-    "correlation_stability": "Largest change of a pairwise correlation of the numeric features "
-    "between each batch and the training set.",
+    "(robust z-score or IQR rule, statistics.outlier_rule), against the training set's own share "
+    "there.",
+    "correlation_stability": "Largest change of a pairwise rank correlation of the numeric "
+    "features between each batch and the training set.",
     "class_balance": "Largest change of a class's share of rows between each batch and the "
     "training set.",
 }

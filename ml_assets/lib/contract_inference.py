@@ -1,13 +1,12 @@
 """Inferring a reviewable data contract from a sample file, in the spirit of TFX's SchemaGen.
 
 Each column gets the rule a careful person would write, with a one-line reason: two-valued and
-few-valued integer codes as categories, bounds that stop at natural limits (0 for quantities,
-1 for shares), time-like columns with no upper bound, dates parsed as dates, identifiers
-detected and kept out of the features. The result is a Pandera schema written as YAML for
-review, the reasons as comments.
+few-valued integer codes as categories, bounds only where the data's nature gives them (0 for
+quantities, [0, 1] for shares; never the sample's minimum or maximum, which the next batch's
+ordinary rows cross), dates parsed as dates, identifiers detected and kept out of the features.
+The result is a Pandera schema written as YAML for review, the reasons as comments.
 """
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,13 +20,11 @@ import yaml
 from ml_assets.lib.dataset import SOURCE_COLUMNS, Task
 
 MAX_CATEGORIES = 50
-RANGE_MARGIN = 0.1
 MAX_CLASSES = 20
 MAX_CODES = 10  # integer columns with at most this many distinct, non-consecutive values...
 MIN_ROWS_PER_CODE = 5  # ... each seen at least this often: codes, not a sparse quantity
 MIN_IDENTIFIER_ROWS = 20  # uniqueness in fewer rows says nothing
 MOSTLY_EMPTY = 0.9  # a column emptier than this in the sample is left out of the features
-TIME_LIKE = re.compile(r"(year|yr|date|time|timestamp|epoch)", re.IGNORECASE)
 IDENTIFIER_LIKE = re.compile(r"(^|[^a-z])(id|key|uuid|guid)$|^(id|key)([^a-z]|$)", re.IGNORECASE)
 CAMEL_IDENTIFIER = re.compile(r"(ID|Id)$")
 DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?")
@@ -41,7 +38,7 @@ class Inference:
     ``reasons`` explains each column's rule in one line; ``identifiers`` are unique columns
     (the first is offered as the key); ``dates`` and ``free_text`` cannot be model inputs;
     ``categorical`` are the columns to one-hot (text categories and integer codes);
-    ``null_shares`` are the sample's empty shares of nullable columns.
+    ``null_shares`` are the empty shares of the columns with gaps in the sample.
     """
 
     schema: pa.DataFrameSchema
@@ -84,26 +81,19 @@ def minority_label(values: pd.Series) -> Any:
     return sorted(rarest, key=str)[-1]
 
 
-def _plain(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
+def _range_rule(numbers: pd.Series, integral: bool) -> tuple[pa.Check | None, str]:
+    """Bounds only where the data's nature gives them: 0 for quantities, [0, 1] for shares.
 
-
-def _range_rule(numbers: pd.Series, integral: bool, margin: float) -> tuple[pa.Check, str]:
-    """Bounds widened by ``margin`` of the span, never past the natural bounds 0 and 1."""
+    The sample's minimum and maximum are not limits: next month's cheapest and dearest ordinary
+    rows fall outside them, and drift monitoring, not the contract, watches the distribution.
+    """
     low, high = float(numbers.min()), float(numbers.max())
-    pad = margin * ((high - low) or abs(high) or 1.0)
-    if low >= 0:
-        floor, floor_reason = low, f"no negatives in the sample: floor at its minimum {low:g}"
-    else:
-        floor, floor_reason = low - pad, f"floor {low:g} widened by {margin:.0%} of the span"
-    if not integral and low >= 0 and high <= 1:
-        ceiling, ceiling_reason = 1.0, "a share within [0, 1]: ceiling at 1"
-    else:
-        ceiling, ceiling_reason = high + pad, f"ceiling {high:g} widened by {margin:.0%}"
-    if integral:
-        floor, ceiling = math.floor(floor), math.ceil(ceiling)
-    check = pa.Check.in_range(_plain(floor), _plain(ceiling))
-    return check, f"{floor_reason}; {ceiling_reason}"
+    seen = f"the sample's range [{low:g}, {high:g}] is not a limit"
+    if low < 0:
+        return None, f"negatives in the sample: no bound ({seen})"
+    if not integral and high <= 1:
+        return pa.Check.in_range(0, 1), "a share: within [0, 1] by its nature"
+    return pa.Check.ge(0), f"no negatives in the sample: a quantity, never below 0 ({seen})"
 
 
 def _is_identifier(values: pd.Series, numbers: pd.Series | None, column: str) -> bool:
@@ -133,19 +123,10 @@ def _is_code(numbers: pd.Series) -> bool:
 
 
 def _numeric_column(
-    column: str, numbers: pd.Series, nullable: bool, margin: float, inference: Inference
+    column: str, numbers: pd.Series, nullable: bool, inference: Inference
 ) -> pa.Column:
     integral = bool((numbers % 1 == 0).all())
     dtype = "int64" if integral else "float64"
-    if integral and TIME_LIKE.search(column):
-        low = float(numbers.min())
-        floor = math.floor(low - margin * ((numbers.max() - low) or 1.0))
-        floor = max(floor, 0) if low >= 0 else floor
-        inference.reasons[column] = (
-            f"time-like (by name): floor {floor}, under the sample's {low:g}, and no ceiling, "
-            "so later periods pass"
-        )
-        return pa.Column(dtype, pa.Check.ge(floor), nullable=nullable)
     if integral and _is_code(numbers):
         codes = sorted(int(value) for value in numbers.unique())
         inference.categorical.append(column)
@@ -154,7 +135,7 @@ def _numeric_column(
             "category"
         )
         return pa.Column(dtype, pa.Check.isin(codes), nullable=nullable)
-    check, reason = _range_rule(numbers, integral, margin)
+    check, reason = _range_rule(numbers, integral)
     inference.reasons[column] = ("whole numbers: " if integral else "numbers: ") + reason
     return pa.Column(dtype, check, nullable=nullable)
 
@@ -179,10 +160,23 @@ def _text_column(
             "as dates, no upper bound; not a model input"
         )
         return pa.Column(UTC_DATETIME, nullable=nullable)
-    labels = sorted(values.dropna().astype("object").unique().tolist())
+    counts = values.dropna().astype("object").value_counts()
+    labels = sorted(counts.index.tolist())
+    once = int((counts == 1).sum())
+    if len(labels) <= max_categories and once and len(values) >= MIN_IDENTIFIER_ROWS:
+        inference.categorical.append(column)
+        inference.reasons[column] = (
+            f"{len(labels)} distinct values, {once} of them seen once: an open set (the next "
+            "batch likely brings one more), so values are not restricted; a category, and "
+            "the model ignores values it never learned"
+        )
+        return pa.Column(str, nullable=nullable)
     if len(labels) <= max_categories:
         inference.categorical.append(column)
-        inference.reasons[column] = f"{len(labels)} distinct values: a category"
+        inference.reasons[column] = (
+            f"{len(labels)} distinct values: a category; a value outside them is one the model "
+            "never learned, so its row is quarantined (add it here when it is real)"
+        )
         return pa.Column(str, pa.Check.isin(labels), nullable=nullable)
     inference.free_text.append(column)
     inference.reasons[column] = (
@@ -191,13 +185,13 @@ def _text_column(
     return pa.Column(str, nullable=nullable)
 
 
-def _target_column(values: pd.Series, task: Task, margin: float) -> tuple[pa.Column, str]:
+def _target_column(values: pd.Series, task: Task) -> tuple[pa.Column, str]:
     numbers = _numeric(values)
     if task == "regression":
         if numbers is None:
             raise ValueError("a regression target must be numbers; pass --task for labels")
         integral = numbers is not None and bool((numbers % 1 == 0).all())
-        check, reason = _range_rule(numbers, integral, margin)
+        check, reason = _range_rule(numbers, integral)
         return pa.Column("int64" if integral else "float64", check), "the target: " + reason
     labels = sorted(values.dropna().astype("object").unique().tolist())
     if numbers is not None and (numbers % 1 == 0).all():
@@ -212,7 +206,6 @@ def infer_columns(
     task: Task,
     key: str | None = None,
     max_categories: int = MAX_CATEGORIES,
-    range_margin: float = RANGE_MARGIN,
     name: str = "contract",
 ) -> Inference:
     """A strict Pandera schema for ``sample`` (text columns, as the pipeline reads them).
@@ -229,12 +222,14 @@ def infer_columns(
     columns = {}
     for column in (c for c in sample.columns if c not in SOURCE_COLUMNS):
         values = sample[column]
-        nullable = bool(values.isna().any()) and column not in (target, key)
-        if nullable:
+        # Any column but the target and the key may be empty: a sample without gaps does not
+        # make a gap wrong (the null-rate limits and drift's null change watch how many).
+        nullable = column not in (target, key)
+        if values.isna().any() and nullable:
             inference.null_shares[column] = float(values.isna().mean())
         numbers = _numeric(values)
         if column == target:
-            columns[column], inference.reasons[column] = _target_column(values, task, range_margin)
+            columns[column], inference.reasons[column] = _target_column(values, task)
         elif column == key or (_is_identifier(values, numbers, column) and _dates(values) is None):
             inference.identifiers.append(column)
             kind = "text" if numbers is None else "integers"
@@ -247,7 +242,7 @@ def infer_columns(
             inference.free_text.append(column)
             columns[column] = pa.Column(str, nullable=True)
         elif numbers is not None:
-            columns[column] = _numeric_column(column, numbers, nullable, range_margin, inference)
+            columns[column] = _numeric_column(column, numbers, nullable, inference)
         else:
             columns[column] = _text_column(column, values, nullable, max_categories, inference)
     inference.schema = pa.DataFrameSchema(columns, strict=True, name=name)

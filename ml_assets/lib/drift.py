@@ -6,6 +6,12 @@ once and a batch costs one ``searchsorted`` per column). Categorical columns: th
 divergence (``scipy.spatial.distance.jensenshannon``, base 2) and the L-infinity distance of the
 category shares, as TFX's comparators do, and the share of categories the reference never saw.
 Every column: the change in null rate. The model's scores are profiled like any numeric column.
+
+A statistic flags a column only when it is both significant and large: its p-value (what a
+batch of this size drawn from the reference would show, ``ml_assets.lib.significance``) is
+below the false-alarm rate shared out over every test of the batch, and its value reaches the
+warning (or error) level, the practical minimum that keeps a huge batch from alarming on a
+negligible shift.
 """
 
 import hashlib
@@ -17,7 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-PROFILE_VERSION = "2"  # bump when binning changes: cached profiles are rebuilt
+from ml_assets.lib.project_config import FALSE_ALARM_RATE
+
+PROFILE_VERSION = "3"  # bump when binning changes: cached profiles are rebuilt
 FINE_BINS = 100  # percentiles: the binned KS is within one reference percentile of the exact one
 PSI_BINS = 10  # deciles: PSI's usual bins, few enough that sampling noise stays below 0.01
 EPSILON = 1e-4  # stands in for an empty bin's share so PSI stays finite
@@ -28,7 +36,7 @@ SEVERITY_ORDER = {OK: 0, WARN: 1, ERROR: 2}
 
 @dataclass(frozen=True)
 class Threshold:
-    """The values of one statistic from which a column warns and errs."""
+    """The values of one statistic from which a significant change warns and errs."""
 
     warn: float
     error: float
@@ -43,6 +51,9 @@ class Threshold:
         return ERROR if value >= self.error else WARN if value >= self.warn else OK
 
 
+# Practical minimums: PSI 0.1/0.25 are the industry's "moderate"/"major" shift; KS 0.1 means a
+# tenth of the rows crossed some value (a quarter-sd mean shift of a normal column); a category's
+# share moved 10 points (linf), 1% of rows in new categories, 5 points more nulls.
 DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "psi": Threshold(0.1, 0.25),
     "ks": Threshold(0.1, 0.2),
@@ -108,7 +119,7 @@ def _floats(values: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def numeric_profile(values: pd.Series | np.ndarray) -> NumericProfile:
-    """Percentile edges of the non-null values, their counts and their deciles."""
+    """Percentile edges of the non-null values (and just past tied ones), counts and deciles."""
     numbers = _floats(values)
     present = numbers[~np.isnan(numbers)]
     if len(present) == 0:
@@ -116,6 +127,10 @@ def numeric_profile(values: pd.Series | np.ndarray) -> NumericProfile:
     ordered = np.sort(present)  # one sort serves the quantiles and the counts
     quantiles = np.quantile(ordered, np.linspace(0, 1, FINE_BINS + 1)[1:-1])
     edges = np.unique(quantiles)
+    # A value many rows share (counts, zeros) gets a bin of its own, so a batch whose values
+    # moved off it (0 to 0.7) is seen even though the reference has nothing in between.
+    tied = np.searchsorted(ordered, edges, "right") - np.searchsorted(ordered, edges, "left") > 1
+    edges = np.unique(np.concatenate([edges, np.nextafter(edges[tied], np.inf)]))
     # Bin i holds edges[i-1] <= v < edges[i], as numeric_drift bins a batch: count v < edge.
     below = np.searchsorted(ordered, edges, side="left")
     counts = np.diff(np.concatenate([[0], below, [len(ordered)]]))
@@ -147,14 +162,25 @@ def categorical_profile(values: pd.Series) -> CategoricalProfile:
 
 
 def build_profile(
-    frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], key: str
+    frame: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    key: str,
+    scores: pd.Series | None = None,
 ) -> Profile:
-    """Bin the reference's columns once."""
+    """Bin the reference's columns once, and the model's ``scores`` (``PREDICTION``) if given.
+
+    Scores are numbers (probabilities, predicted values) or labels as text (multiclass).
+    """
+    numeric_profiles = {name: numeric_profile(frame[name]) for name in numeric}
+    categorical_profiles = {name: categorical_profile(frame[name]) for name in categorical}
+    if scores is not None:
+        if pd.api.types.is_numeric_dtype(scores):
+            numeric_profiles[PREDICTION] = numeric_profile(scores)
+        else:
+            categorical_profiles[PREDICTION] = categorical_profile(scores)
     return Profile(
-        key=key,
-        rows=len(frame),
-        numeric={name: numeric_profile(frame[name]) for name in numeric},
-        categorical={name: categorical_profile(frame[name]) for name in categorical},
+        key=key, rows=len(frame), numeric=numeric_profiles, categorical=categorical_profiles
     )
 
 
@@ -200,34 +226,71 @@ def _null_change(nulls: int, rows: int, reference_nulls: int, reference_rows: in
 
 
 def numeric_drift(profile: NumericProfile, values: pd.Series | np.ndarray) -> dict[str, Any]:
-    """PSI, KS, null-rate change and the means of one numeric column against its profile."""
+    """PSI, KS and null-rate change of one numeric column against its profile, with p-values.
+
+    PSI's is a chi-square test of the batch's counts per reference decile, KS's the two-sample
+    KS distribution, the null change's a binomial test of the null count.
+    """
+    from ml_assets.lib.significance import chi_square_pvalue, ks_pvalue
+
     numbers = _floats(values)
     present = numbers[~np.isnan(numbers)]
     bins = np.searchsorted(np.asarray(profile.edges), present, side="right")
     counts = np.bincount(bins, minlength=len(profile.counts))
     reference = np.asarray(profile.counts)
     groups = np.asarray(profile.psi_groups)
+    expected_deciles = np.bincount(groups, weights=reference)
+    actual_deciles = np.bincount(groups, weights=counts, minlength=len(expected_deciles))
+    reference_present = int(reference.sum())
+    ks = binned_ks(reference, counts)
+    nulls = len(numbers) - len(present)
+    seen = expected_deciles > 0
     return {
         "kind": "numeric",
-        "psi": population_stability_index(
-            np.bincount(groups, weights=reference), np.bincount(groups, weights=counts)
-        ),
-        "ks": binned_ks(reference, counts),
-        "null_change": _null_change(
-            len(numbers) - len(present), len(numbers), profile.nulls, profile.rows
-        ),
+        "psi": population_stability_index(expected_deciles, actual_deciles),
+        "ks": ks,
+        "null_change": _null_change(nulls, len(numbers), profile.nulls, profile.rows),
+        "p_values": {
+            "psi": chi_square_pvalue(
+                actual_deciles[seen], expected_deciles[seen], reference_present, ordered=True
+            ),
+            "ks": ks_pvalue(ks, len(present), reference_present) if len(present) else 1.0,
+            "null_change": _null_pvalue(nulls, len(numbers), profile.nulls, profile.rows),
+        },
         "histogram": counts.tolist(),
     }
 
 
+def _null_pvalue(nulls: int, rows: int, reference_nulls: int, reference_rows: int) -> float:
+    from ml_assets.lib.significance import share_pvalue
+
+    if not rows or not reference_rows:
+        return 1.0
+    # A reference without nulls still allows them at the rate one more would show.
+    share = max(reference_nulls, 1) / (reference_rows + 1)
+    return share_pvalue(nulls, rows, share, reference_rows)
+
+
 def categorical_drift(profile: CategoricalProfile, values: pd.Series) -> dict[str, Any]:
-    """JS divergence, L-infinity, unseen share and null-rate change of one categorical column."""
+    """JS divergence, L-infinity, unseen share and null-rate change of one categorical column.
+
+    JS divergence and L-infinity share a chi-square test of the batch's counts of the
+    reference's categories; the unseen share is tested against the reference's own rate of
+    values seen once (Good-Turing: how often the reference itself met something new).
+    """
+    from ml_assets.lib.significance import chi_square_pvalue, share_pvalue
+
     current = categorical_profile(values)
     names = sorted(set(profile.counts) | set(current.counts))
     expected = np.array([profile.counts.get(name, 0) for name in names], dtype=float)
     actual = np.array([current.counts.get(name, 0) for name in names], dtype=float)
     present = int(actual.sum())
     unseen = {name: n for name, n in current.counts.items() if name not in profile.counts}
+    reference_present = int(expected.sum())
+    seen = expected > 0
+    shares_p = chi_square_pvalue(actual[seen], expected[seen], reference_present)
+    once = sum(1 for count in profile.counts.values() if count == 1)
+    new_rate = (once + 1) / (reference_present + 1)
     return {
         "kind": "categorical",
         "js_divergence": js_divergence(expected, actual),
@@ -235,40 +298,69 @@ def categorical_drift(profile: CategoricalProfile, values: pd.Series) -> dict[st
         "unseen_share": sum(unseen.values()) / present if present else 0.0,
         "unseen": sorted(unseen),
         "null_change": _null_change(current.nulls, current.rows, profile.nulls, profile.rows),
+        "p_values": {
+            "js_divergence": shares_p,
+            "linf": shares_p,
+            "unseen_share": share_pvalue(
+                sum(unseen.values()), present, new_rate, reference_present
+            ),
+            "null_change": _null_pvalue(current.nulls, current.rows, profile.nulls, profile.rows),
+        },
         "counts": current.counts,
     }
 
 
-def judge(statistics: Mapping[str, Any], thresholds: Mapping[str, Threshold]) -> dict[str, Any]:
-    """The column's verdict (its worst statistic) and which statistics crossed a threshold."""
+def judge(
+    statistics: Mapping[str, Any], thresholds: Mapping[str, Threshold], level: float = 1.0
+) -> dict[str, Any]:
+    """The column's verdict (its worst statistic) and which statistics crossed a threshold.
+
+    A statistic counts only when its p-value is below ``level``: a change a batch of this size
+    drawn from the reference would show as often is not a finding, however large.
+    """
+    p_values = statistics.get("p_values", {})
     levels = {
-        name: thresholds[name].judge(abs(value))
+        name: thresholds[name].judge(abs(value)) if p_values.get(name, 0.0) < level else OK
         for name, value in statistics.items()
         if name in thresholds and isinstance(value, float)
     }
-    crossed = sorted(name for name, level in levels.items() if level != OK)
+    crossed = sorted(name for name, verdict in levels.items() if verdict != OK)
     return {"verdict": worst(levels.values()), "crossed": crossed}
+
+
+def tests_of(columns: Mapping[str, Mapping[str, Any]], thresholds: Mapping[str, Any]) -> int:
+    """How many distinct tests a batch's verdict rests on (a p-value two statistics share, once)."""
+    return sum(
+        len({p for name, p in statistics.get("p_values", {}).items() if name in thresholds})
+        for statistics in columns.values()
+    )
 
 
 def compare(
     profile: Profile,
     frame: pd.DataFrame,
     thresholds: Mapping[str, Threshold] = DEFAULT_THRESHOLDS,
+    false_alarm_rate: float = FALSE_ALARM_RATE,
 ) -> dict[str, Any]:
     """Every profiled column of ``frame`` against the reference, with a verdict per column.
 
-    The overall verdict is the worst column's; ``drifted`` lists the columns that err.
+    The overall verdict is the worst column's; ``drifted`` lists the columns that err. The
+    false-alarm rate is shared out (Bonferroni) over every test of every column.
     """
+    from ml_assets.lib.significance import alarm_level
+
     columns: dict[str, dict[str, Any]] = {}
     for name, numeric in profile.numeric.items():
         columns[name] = numeric_drift(numeric, frame[name])
     for name, categorical in profile.categorical.items():
         columns[name] = categorical_drift(categorical, frame[name])
+    level = alarm_level(false_alarm_rate, tests_of(columns, thresholds))
     for statistics in columns.values():
-        statistics.update(judge(statistics, thresholds))
+        statistics.update(judge(statistics, thresholds, level))
     return {
         "rows": len(frame),
         "reference_rows": profile.rows,
+        "alarm_p_value": level,
         "verdict": worst(statistics["verdict"] for statistics in columns.values()),
         "drifted": [name for name, s in columns.items() if s["verdict"] == ERROR],
         "warned": [name for name, s in columns.items() if s["verdict"] == WARN],
@@ -297,7 +389,8 @@ def table_rows(comparison: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per column for a report table: its statistics and verdict."""
     names = ("psi", "ks", "js_divergence", "linf", "unseen_share", "null_change")
     return [
-        {"column": column, **{n: statistics.get(n) for n in names}}
+        {"column": column, "importance": statistics.get("importance")}
+        | {n: statistics.get(n) for n in names}
         | {"verdict": statistics["verdict"], "unseen": ", ".join(statistics.get("unseen", []))}
         for column, statistics in comparison["columns"].items()
     ]

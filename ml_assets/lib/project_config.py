@@ -203,19 +203,26 @@ class ApprovalSection(_Strict):
     compare_with_champion: bool = True
 
 
+FALSE_ALARM_RATE = 0.01  # per monitoring check and batch: a clean batch flags at most this often
+
+
 class StatisticsSection(_Strict):
     """Thresholds of the statistical checks of each batch against the training set."""
 
     min_batch_rows: int = Field(default=100, ge=2)
-    mean_shift: ThresholdSection = ThresholdSection(warn=0.5, error=1.0)
+    mean_shift: ThresholdSection = ThresholdSection(warn=0.3, error=1.0)
     quantiles: list[float] = Field(default=[0.05, 0.5, 0.95], min_length=1)
     quantile_shift: ThresholdSection = ThresholdSection(warn=1.0, error=2.0)
+    quantile_min_share: float = Field(default=0.03, ge=0, le=1)
     outlier_rule: Literal["robust_z", "iqr"] = "robust_z"
     outlier_z: float = Field(default=3.5, gt=0)
     iqr_factor: float = Field(default=3.0, gt=0)
     outlier_share: ThresholdSection = ThresholdSection(warn=0.05, error=0.2)
     correlation_change: ThresholdSection = ThresholdSection(warn=0.4, error=0.7)
     class_share_change: ThresholdSection = ThresholdSection(warn=0.2, error=0.35)
+    # A clean batch fails each check at most this often: the thresholds above are practical
+    # minimums, and a figure counts only when significant at this rate over the check's tests.
+    false_alarm_rate: float = Field(default=FALSE_ALARM_RATE, gt=0, lt=1)
 
 
 class ProjectConfig(_Strict):

@@ -20,7 +20,7 @@ ASSETS = {
     "features": ("data", {"validated_data"}),
     "trained_model": ("model", {"features"}),
     "evaluation_report": ("model", {"trained_model", "features"}),
-    "drift_report": ("model", {"trained_model", "features"}),
+    "drift_report": ("model", {"trained_model", "features", "raw_data", "evaluation_report"}),
     "live_performance": ("model", {"trained_model", "features", "evaluation_report"}),
     "model_approval": ("model", {"trained_model", "evaluation_report", "features"}),
     "production_model": ("model", {"model_approval"}),

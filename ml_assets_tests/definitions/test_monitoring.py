@@ -60,6 +60,11 @@ def test_a_drifted_batch_is_named_alerted_once_and_marks_retraining(data_dir: Pa
     assert batch.startswith(drifted.name)
     assert set(report["drifted"][batch]) == {"numeric2", "category", "_prediction"}
     assert report["batches"][batch]["columns"]["numeric1"]["verdict"] == "ok"
+    # Before labels, the expected ROC AUC from calibrated probabilities; the realised one beside.
+    performance = report["batches"][batch]["performance"]
+    assert performance["metric"] == "roc_auc" and performance["realised"] is not None
+    assert performance["low"] <= performance["estimate"] <= performance["high"]
+    assert performance["error"] == pytest.approx(performance["estimate"] - performance["realised"])
     # The champion serving when the batch landed, whether or not a newer one was promoted since.
     reference = report["batches"][batch]["reference"]
     assert reference["source"].endswith("champion v0001") and len(reference["batches"]) == 1
@@ -131,3 +136,27 @@ def test_flipped_labels_raise_exactly_one_performance_alert(data_dir: Path, inst
     assert (
         report["model"] == "champion v0001" and report["rows"]["labels/honest.csv"]["drop"] < 0.05
     )
+
+
+def test_a_rejected_batch_is_judged_with_its_reason_and_heads_the_report(data_dir, instance):
+    from ml_assets.demo.data import make_demo_frame
+
+    assert materialize(data_dir, instance).success
+    frame = make_demo_frame(400, seed=23)
+    frame["numeric2"] = frame["numeric2"] - 45  # a third of the rows fall below the floor of 0
+    frame.to_csv(data_dir / "landing" / "fell.csv", index=False)
+    result = materialize(data_dir, instance)
+    assert result.success
+    report = json.loads((data_dir / "storage" / "drift_report.json").read_text())
+    (batch,) = [name for name in report["arrivals"] if name.startswith("fell.csv")]
+    arrival = report["arrivals"][batch]
+    assert arrival["status"] == "rejected" and "of its rows break the contract" in arrival["reason"]
+    compared = report["batches"][batch]
+    assert compared["arrival"]["status"] == "rejected" and compared["rows"] == 400
+    assert "numeric2" in compared["drifted"] and compared["verdict"] == "error"
+    # The model's scores lead, then the columns by the evaluation's permutation importance.
+    assert list(compared["columns"])[0] in {"_prediction", "numeric2"}
+    assert report["headline"].startswith(f"error: {batch} drifted most in")
+    markdown = (data_dir / "storage" / "drift_report.md").read_text()
+    assert markdown.startswith(f"# Drift report: error: {batch}") and "| rejected |" in markdown
+    assert not check_results(result)["drift_below_error"].passed

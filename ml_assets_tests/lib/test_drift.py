@@ -139,3 +139,52 @@ def test_a_column_of_ties_compared_with_itself_shows_no_drift() -> None:
     values = np.random.default_rng(6).choice([0.1, 0.5, 0.9, 0.95], 2000)
     drift = numeric_drift(numeric_profile(values), values)
     assert drift["psi"] == pytest.approx(0.0) and drift["ks"] == pytest.approx(0.0)
+
+
+def _real_shapes(rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Columns shaped like real tables: skewed, heavy-tailed, integer, zero-inflated, rare levels."""
+    levels = np.array([*"ABCDEF", *(f"rare{i}" for i in range(30))])
+    shares = np.array([0.4, 0.25, 0.15, 0.1, 0.05, 0.04, *([0.01 / 30] * 30)])
+    return pd.DataFrame(
+        {
+            "income": rng.lognormal(10, 1.2, rows),
+            "claims": (rng.pareto(1.5, rows) + 1) * 1000,
+            "visits": rng.poisson(2, rows).astype(float),
+            "spend": np.where(rng.random(rows) < 0.7, 0.0, rng.lognormal(3, 1, rows)),
+            "region": rng.choice(levels, rows, p=shares / shares.sum()),
+        }
+    )
+
+
+SHAPES = ["income", "claims", "visits", "spend"]
+
+
+def test_clean_batches_of_real_shapes_do_not_alarm_at_any_size() -> None:
+    rng = np.random.default_rng(11)
+    profile = build_profile(_real_shapes(20_000, rng), SHAPES, ["region"], key="shapes")
+    for rows, trials in ((50, 200), (500, 100), (5000, 20), (1_000_000, 1)):
+        flagged = [
+            found
+            for _ in range(trials)
+            if (found := (c := compare(profile, _real_shapes(rows, rng)))["drifted"] + c["warned"])
+        ]
+        assert len(flagged) <= max(1, trials // 100), (rows, flagged)
+
+
+def test_a_half_sd_shift_in_a_thousand_rows_is_seen_and_a_tiny_one_in_a_million_is_not() -> None:
+    rng = np.random.default_rng(12)
+    reference = _real_shapes(20_000, rng)
+    profile = build_profile(reference, SHAPES, ["region"], key="shapes")
+    for column in SHAPES:
+        seen = 0
+        for _ in range(40):
+            batch = _real_shapes(1000, rng)
+            batch[column] += 0.5 * reference[column].std()
+            judged = compare(profile, batch)
+            seen += column in judged["warned"] + judged["drifted"]
+        assert seen >= 38, (column, seen)
+    huge = _real_shapes(1_000_000, rng)
+    huge["income"] += 0.01 * reference["income"].std()
+    judged = compare(profile, huge)
+    assert judged["verdict"] == OK
+    assert judged["columns"]["income"]["p_values"]["ks"] < judged["alarm_p_value"]  # real, tiny

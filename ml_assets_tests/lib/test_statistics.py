@@ -141,3 +141,28 @@ def test_large_batches_are_judged_on_a_sample_with_the_same_verdicts(monkeypatch
     monkeypatch.setattr(statistics, "SAMPLE_ROWS", 50)  # below min_batch_rows: sizes still count
     judged = {o.name: o for o in statistical_checks(features, DEMO_SPEC, LIMITS)}
     assert judged[DISTRIBUTION_BOUNDS].figures["batches_judged"] == 4
+
+
+def test_heavy_tailed_clean_batches_pass_and_bounds_respect_a_non_negative_column() -> None:
+    from ml_assets.lib.statistics import correlation_stability, distribution_bounds, outlier_share
+
+    rng = np.random.default_rng(5)
+
+    def incomes(rows: int) -> pd.DataFrame:
+        income = rng.lognormal(9, 1.1, rows)
+        return pd.DataFrame(
+            {
+                "income": income,
+                "lead_time": rng.poisson(rng.gamma(0.8, 100, rows)).astype(float),
+                "debt": np.where(rng.random(rows) < 0.6, 0.0, income * rng.random(rows)),
+            }
+        )
+
+    reference, columns = incomes(10_000), ["income", "lead_time", "debt"]
+    batches = [(f"b{i}", incomes(rows)) for i, rows in enumerate([100] * 60 + [2000] * 20)]
+    for check in (distribution_bounds, outlier_share, correlation_stability):
+        outcome = check(batches, reference, columns, LIMITS)
+        assert outcome.figures["flagged"] <= 1, outcome.description
+    bounds = outlier_share(batches[:1], reference, columns, LIMITS).table
+    assert all(row["low"] >= 0 for row in bounds)  # robust z would reach below zero
+    assert all(row["reference_share"] > 0.02 for row in bounds if row["column"] == "income")
