@@ -67,6 +67,24 @@ def training_config(defaults: TrainingSection) -> type[dg.Config]:
             default=defaults.n_iter, ge=1, description="Candidates of a randomized search."
         )
         seed: int = Field(default=defaults.seed, description="Seed of folds, search and estimator.")
+        budget: int | None = Field(
+            default=defaults.budget,
+            ge=1,
+            description="Trials of the budgeted search: successive halving over this many seeded "
+            "random candidates from wide spaces (replaces search and n_iter); empty: off.",
+        )
+        time_limit: float | None = Field(
+            default=defaults.time_limit,
+            gt=0,
+            description="Seconds after which no further family's search starts (the report and "
+            "the metadata say when it cut the search); empty: no cap.",
+        )
+        n_jobs: int = Field(
+            default=defaults.n_jobs,
+            ge=-1,
+            description="Workers fitting candidates, folds and the final model; -1: every core. "
+            "The fitted model is the same whatever it is.",
+        )
         feature_selection: FeatureSelectionConfig = Field(
             default=FeatureSelectionConfig(), description="Feature selection inside the Pipeline."
         )
@@ -129,6 +147,9 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
             n_iter=config.n_iter,
             seed=config.seed,
             feature_selection=config.feature_selection.as_section(),
+            budget=config.budget,
+            time_limit=config.time_limit,
+            n_jobs=config.n_jobs,
         )
         fingerprint = model_fingerprint(result.model)
         return dg.Output(
@@ -143,6 +164,8 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
                 "training": dg.MetadataValue.json(result.summary()),
                 f"cv_{result.scoring}_mean": result.cv_mean,
                 f"cv_{result.scoring}_std": result.cv_std,
+                "search": dg.MetadataValue.json(result.search_facts),
+                "search_cut": result.search_facts["cut"] or "no",
                 "train_rows": result.rows,
                 "fit_seconds": result.fit_seconds,
                 "fingerprint": fingerprint,

@@ -493,6 +493,11 @@ def _training_lines(training: Mapping[str, Any]) -> list[str]:
             f"{candidate['settings_tried']} | {number(candidate['cv_mean'])} | "
             f"{number(candidate['cv_std'])} | {_params(candidate['best_params'])} |"
         )
+    search = training.get("search") or {}
+    if search.get("budget") is not None:
+        lines += ["", f"Budget: {search['budget']} trials, {search['trials']} settings tried."]
+    if search.get("cut"):
+        lines += ["", f"**Search cut short**: {search['cut']}; a rerun may find another model."]
     method = training.get("feature_selection", "none")
     kept, dropped = training.get("features_kept", []), training.get("features_dropped", [])
     if method == "none" or not method:
