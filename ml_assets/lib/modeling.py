@@ -131,8 +131,12 @@ EARLY_STOPPING = {"early_stopping": True, "max_iter": 500, "validation_fraction"
 # task this many in all, or boosting is searched without early stopping (a small table).
 EARLY_STOPPING_MIN_CLASS_ROWS = 4
 EARLY_STOPPING_MIN_ROWS = 20
-# How a budget is shared between auto's families: boosting's space is the widest and pays most.
-BUDGET_WEIGHTS = {"linear": 1, "random_forest": 2, "hist_gradient_boosting": 3}
+# How a budget is shared between auto's families: boosting's space is the widest and paid most
+# on the benchmark's tables; a forest's candidates cost the most and gained the least.
+BUDGET_WEIGHTS = {"linear": 1, "random_forest": 1, "hist_gradient_boosting": 3}
+# ``ml-assets init``'s budget: the most trials up to TABLE_ROWS rows, fewer (by the square root
+# of the size) on larger tables, whose every trial costs more, never under the least.
+INIT_BUDGET = {"most": 30, "least": 9, "table_rows": 5000}
 
 # Families whose fits cost enough that successive halving (on rows) pays for itself.
 HALVING_FAMILIES = frozenset({"random_forest", "hist_gradient_boosting"})
@@ -481,6 +485,12 @@ def budget_shares(budget: int, families: Sequence[str]) -> dict[str, int]:
     for name in sorted(families, key=lambda name: int(exact[name]) - exact[name])[:leftover]:
         shares[name] += 1
     return shares
+
+
+def budget_for(rows: int) -> int:
+    """The trials ``ml-assets init`` writes for a table of ``rows`` rows (``INIT_BUDGET``)."""
+    scaled = INIT_BUDGET["most"] * np.sqrt(INIT_BUDGET["table_rows"] / max(rows, 1))
+    return int(np.clip(round(scaled), INIT_BUDGET["least"], INIT_BUDGET["most"]))
 
 
 def _early_stopping(
