@@ -79,6 +79,13 @@ def training_config(defaults: TrainingSection) -> type[dg.Config]:
             description="Seconds after which no further family's search starts (the report and "
             "the metadata say when it cut the search); empty: no cap.",
         )
+        coverage: float | None = Field(
+            default=defaults.coverage,
+            gt=0,
+            lt=1,
+            description="Share of new rows each prediction's range should hold (split "
+            "conformal on a calibration part of the training rows); empty: no ranges.",
+        )
         n_jobs: int = Field(
             default=defaults.n_jobs,
             ge=-1,
@@ -150,6 +157,7 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
             budget=config.budget,
             time_limit=config.time_limit,
             n_jobs=config.n_jobs,
+            coverage=config.coverage,
         )
         fingerprint = model_fingerprint(result.model)
         return dg.Output(

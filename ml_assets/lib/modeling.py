@@ -50,6 +50,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from ml_assets.lib import conformal
 from ml_assets.lib.dataset import DatasetSpec
 
 SearchKind = Literal["grid", "random", "none"]
@@ -265,6 +266,7 @@ class TrainingResult:
             "train_rows": self.rows,
             "fit_seconds": self.fit_seconds,
             "search": self.search_facts,
+            "ranges": conformal.calibration_of(self.model),
         }
 
 
@@ -572,6 +574,35 @@ def _fit_final(model: Pipeline, plan: _SearchPlan) -> None:
         model.fit(plan.inputs, plan.target)
 
 
+def _calibration_split(
+    train: pd.DataFrame, spec: DatasetSpec, coverage: float | None, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The rows to fit on and the calibration part (None without ranges), seeded, by class."""
+    if coverage is None:
+        return train, None
+    from sklearn.model_selection import train_test_split
+
+    target = train[spec.target]
+    stratify = target if spec.is_classification and target.value_counts().min() >= 2 else None
+    fit_rows, calibration_rows = train_test_split(
+        train, test_size=conformal.CALIBRATION_SHARE, random_state=seed, stratify=stratify
+    )
+    return fit_rows, calibration_rows
+
+
+def _calibrate(model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec, coverage: float) -> None:
+    inputs = model_inputs(rows, spec)
+    if spec.is_classification:
+        probabilities = model.predict_proba(inputs)
+        predicted = model.classes_[probabilities.argmax(axis=1)]
+    else:
+        probabilities, predicted = None, model.predict(inputs)
+    calibration = conformal.calibrate(
+        rows[spec.target], predicted, probabilities, getattr(model, "classes_", None), coverage
+    )
+    setattr(model, conformal.ATTRIBUTE, calibration)
+
+
 def train_model(
     train: pd.DataFrame,
     spec: DatasetSpec,
@@ -585,6 +616,7 @@ def train_model(
     budget: int | None = None,
     time_limit: float | None = None,
     n_jobs: int = -1,
+    coverage: float | None = None,
 ) -> TrainingResult:
     """Cross-validate seeded searches on the train rows; refit the best Pipeline on all of them.
 
@@ -594,9 +626,13 @@ def train_model(
     from the wide spaces (``search_space`` for a named estimator). ``time_limit`` (seconds) is
     looked at before each family: a family not started in time is not searched, and
     ``search_facts["cut"]`` says so. ``n_jobs`` workers fit candidates and folds side by side.
+    ``coverage`` sets a seeded calibration part of the rows aside (``conformal``): the search and
+    the fit use the rest, and the model carries the ranges' calibration.
     """
     started = time.perf_counter()
     selection = FeatureSelection.of(feature_selection)
+    rows = len(train)
+    train, calibration_rows = _calibration_split(train, spec, coverage, seed)
     target = train[spec.target]
     families = _families(estimator, search_space, target, spec.is_classification, budget, cv_folds)
     splitter = StratifiedKFold if spec.is_classification else KFold
@@ -628,6 +664,8 @@ def train_model(
         chosen = max(candidates, key=lambda candidate: np.mean(candidate.cv_scores))
         model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
         _fit_final(model, plan)
+    if calibration_rows is not None:
+        _calibrate(model, calibration_rows, spec, coverage)
     kept, dropped = feature_report(model, spec)
     cut = (
         f"the wall-clock cap of {time_limit:g} s was reached after "
@@ -640,7 +678,7 @@ def train_model(
         best_params=chosen.best_params,
         cv_scores=chosen.cv_scores,
         scoring=plan.scoring,
-        rows=len(train),
+        rows=rows,
         fit_seconds=time.perf_counter() - started,
         estimator=chosen.estimator,
         candidates=[candidate.as_dict() for candidate in candidates],

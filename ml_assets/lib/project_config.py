@@ -123,6 +123,9 @@ class TrainingSection(_Strict):
     # reproducibility, so it is off by default.
     time_limit: float | None = Field(default=None, gt=0)
     n_jobs: int = Field(default=-1, ge=-1, description="Workers of the search; -1: every core.")
+    # Share of new rows each prediction's range (interval or set of classes) should hold; a
+    # calibration part of the training side is set aside for it. null: no ranges.
+    coverage: float | None = Field(default=0.9, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _space_names_one_estimator(self) -> TrainingSection:
