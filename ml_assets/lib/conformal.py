@@ -16,6 +16,9 @@ import pandas as pd
 # fingerprint, batch scoring and the service all hold the same ranges without another artifact.
 ATTRIBUTE = "conformal_"
 CALIBRATION_SHARE = 0.2
+# Live coverage is "below target beyond noise" when an exact one-sided binomial test puts the
+# chance of so few covered rows, were the ranges holding their target, under this level.
+SHORTFALL_ALPHA = 0.01
 
 
 def calibrate(
@@ -111,3 +114,17 @@ def range_coverage(
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def coverage_shortfall(facts: dict[str, Any], alpha: float = SHORTFALL_ALPHA) -> dict[str, Any]:
+    """``facts`` with the one-sided binomial p-value of its coverage and whether it falls short.
+
+    A few uncovered rows in a small batch are noise: the verdict needs the p-value under
+    ``alpha``, so it says "below" only when the shortfall is unlikely by chance.
+    """
+    from scipy.stats import binomtest
+
+    if not facts["rows"]:
+        return {**facts, "p_value": None, "below_target": False}
+    test = binomtest(facts["covered"], facts["rows"], facts["coverage_target"], alternative="less")
+    return {**facts, "p_value": float(test.pvalue), "below_target": bool(test.pvalue < alpha)}
