@@ -101,6 +101,7 @@ def model_card_facts(
             "version": (registry or {}).get("version"),
             "estimator": training.get("estimator"),
             "params": training.get("best_params", {}),
+            "search": training.get("search") or {},
         },
         "dataset": spec.name,
         "intended_use": description
