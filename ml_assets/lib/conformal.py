@@ -1,9 +1,12 @@
 """Prediction ranges by split conformal prediction: an interval per number, a set of classes.
 
-The model is fitted on the training side less a seeded calibration part; the calibration rows'
+A model is fitted on the training side less a seeded calibration part; the calibration rows'
 scores (absolute residual; one minus the true class's probability) give one quantile, and every
 later prediction's range follows from it, covering the truth at ``coverage`` on average over
 rows like these (Angelopoulos & Bates, "A Gentle Introduction to Conformal Prediction", §1-2).
+The served model is the same settings fitted on every row, so the ranges cost no accuracy; its
+errors are no larger than the calibrated model's, so its coverage is approximate and measured
+on the held-out side by the evaluation.
 A few lines on NumPy rather than MAPIE, which is not in the lock: split conformal is a quantile.
 """
 

@@ -11,7 +11,7 @@ give the same model, whatever ``n_jobs`` is.
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import joblib
@@ -590,17 +590,18 @@ def _calibration_split(
     return fit_rows, calibration_rows
 
 
-def _calibrate(model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec, coverage: float) -> None:
+def _calibrate(
+    model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec, coverage: float
+) -> dict[str, Any]:
     inputs = model_inputs(rows, spec)
     if spec.is_classification:
         probabilities = model.predict_proba(inputs)
         predicted = model.classes_[probabilities.argmax(axis=1)]
     else:
         probabilities, predicted = None, model.predict(inputs)
-    calibration = conformal.calibrate(
+    return conformal.calibrate(
         rows[spec.target], predicted, probabilities, getattr(model, "classes_", None), coverage
     )
-    setattr(model, conformal.ATTRIBUTE, calibration)
 
 
 def train_model(
@@ -627,7 +628,8 @@ def train_model(
     looked at before each family: a family not started in time is not searched, and
     ``search_facts["cut"]`` says so. ``n_jobs`` workers fit candidates and folds side by side.
     ``coverage`` sets a seeded calibration part of the rows aside (``conformal``): the search and
-    the fit use the rest, and the model carries the ranges' calibration.
+    a first fit use the rest, the calibration rows score that fit, and the chosen settings are
+    fitted again on every row; the model carries the ranges' calibration.
     """
     started = time.perf_counter()
     selection = FeatureSelection.of(feature_selection)
@@ -664,8 +666,21 @@ def train_model(
         chosen = max(candidates, key=lambda candidate: np.mean(candidate.cv_scores))
         model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
         _fit_final(model, plan)
-    if calibration_rows is not None:
-        _calibrate(model, calibration_rows, spec, coverage)
+        if calibration_rows is not None:
+            calibration = _calibrate(model, calibration_rows, spec, coverage)
+            # The chosen settings fitted again on every training row, so the ranges cost no
+            # accuracy; the quantile of the model that never saw the calibration rows stays.
+            every_row = pd.concat([train, calibration_rows])
+            model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
+            _fit_final(
+                model,
+                replace(
+                    plan,
+                    inputs=model_inputs(every_row, spec),
+                    target=every_row[spec.target],
+                ),
+            )
+            setattr(model, conformal.ATTRIBUTE, calibration)
     kept, dropped = feature_report(model, spec)
     cut = (
         f"the wall-clock cap of {time_limit:g} s was reached after "
