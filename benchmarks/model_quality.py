@@ -14,6 +14,13 @@ and times the single-estimator default (random forest, grid search, 5 folds).
 Quality bar (issue 20): held-out primary metric within 0.005 of the best default fit, not worse
 than the pipeline's baselines beyond noise; auto's training within 3x the single-estimator
 time. Prints one table of figures; the exit status is 0 either way (figures, not a test).
+
+The AutoML anchor (issue 27), with ``--flaml-python`` naming the Python of a venv that has
+FLAML (never the project's: ``python3 -m venv /tmp/flaml && /tmp/flaml/bin/pip install
+"flaml[automl]" pyarrow``): FLAML fits the same train rows for each of ``--flaml-seconds``
+(``benchmarks/flaml_anchor.py``) and is scored on the same held-out rows with the pipeline's
+primary metric, beside the pipeline at its init budget and at a budget scaled to FLAML's longest
+time. The held-out coverage and width (or set size) of the pipeline's ranges are printed too.
 """
 
 import argparse
@@ -133,7 +140,65 @@ def _default_fits(features: pd.DataFrame, spec: Any) -> dict[str, float]:
     return scores
 
 
-def measure(name: str, work: Path) -> dict[str, Any]:
+def _train(train: pd.DataFrame, spec: Any, training: Any, budget: int | None) -> Any:
+    """``train_model`` with the config's training section, as the trained_model asset calls it."""
+    from ml_assets.lib.modeling import train_model
+
+    return train_model(
+        train,
+        spec,
+        estimator=training.estimator,
+        search=training.search,
+        search_space=training.search_space,
+        cv_folds=training.cv_folds,
+        n_iter=training.n_iter,
+        seed=training.seed,
+        feature_selection=training.feature_selection.model_dump(),
+        budget=budget,
+        time_limit=training.time_limit,
+        n_jobs=training.n_jobs,
+        coverage=training.coverage,
+    )
+
+
+def _flaml(
+    python: str, features: pd.DataFrame, spec: Any, positive: Any, seconds: float, work: Path
+) -> dict[str, Any]:
+    """FLAML's held-out score after ``seconds`` on the same train rows, in its own process."""
+    import subprocess
+
+    from ml_assets.lib.dataset import SPLIT
+    from ml_assets.lib.modeling import model_inputs
+
+    folder = work / f"flaml_{spec.name}"
+    folder.mkdir(exist_ok=True)
+    for side in ("train", "test"):
+        rows = features[features[SPLIT] == side]
+        model_inputs(rows, spec).assign(**{spec.target: rows[spec.target]}).to_parquet(
+            folder / f"{side}.parquet"
+        )
+    task = {"target": spec.target, "task": spec.task, "positive_label": positive}
+    (folder / "task.json").write_text(json.dumps(task, default=str))
+    script = Path(__file__).with_name("flaml_anchor.py")
+    done = subprocess.run(
+        [python, str(script), str(folder), str(seconds)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _ranges(report: dict[str, Any]) -> dict[str, Any] | None:
+    ranges = report.get("ranges")
+    if not ranges:
+        return None
+    width = ranges.get("mean_width", ranges.get("mean_set_size"))
+    return {"coverage": ranges["coverage"], "target": ranges["coverage_target"], "width": width}
+
+
+def measure(
+    name: str, work: Path, flaml_python: str | None = None, flaml_seconds: tuple = ()
+) -> dict[str, Any]:
     """Every figure of one table."""
     from ml_assets.lib.dataset import SPLIT
     from ml_assets.lib.evaluation import PRIMARY_METRIC, evaluate
@@ -149,19 +214,28 @@ def measure(name: str, work: Path) -> dict[str, Any]:
     features, first_run = _first_run(csv, project)
     train = features[features[SPLIT] == "train"]
     began = time.perf_counter()
-    result = train_model(
-        train,
-        spec,
-        estimator=training.estimator,
-        search=training.search,
-        search_space=training.search_space,
-        cv_folds=training.cv_folds,
-        n_iter=training.n_iter,
-        seed=training.seed,
-        feature_selection=training.feature_selection.model_dump(),
-    )
+    result = _train(train, spec, training, training.budget)
     auto_seconds = time.perf_counter() - began
     report = evaluate(result.model, features, spec, training=result.summary())
+    anchor: dict[str, Any] = {}
+    if flaml_python:
+        for seconds in flaml_seconds:
+            anchor[f"flaml_{seconds:g}s"] = _flaml(
+                flaml_python, features, spec, report.get("positive_label"), seconds, work
+            )
+        longest = max(flaml_seconds)
+        budget = round((training.budget or 1) * longest / auto_seconds)
+        began = time.perf_counter()
+        matched = _train(train, spec, training, max(budget, training.budget or 1))
+        matched_seconds = time.perf_counter() - began
+        matched_report = evaluate(matched.model, features, spec)
+        anchor[f"pipeline_{longest:g}s"] = {
+            "budget": max(budget, training.budget or 1),
+            "seconds": matched_seconds,
+            "score": matched_report["metrics"][PRIMARY_METRIC[spec.task]],
+            "estimator": matched.estimator,
+            "ranges": _ranges(matched_report),
+        }
     began = time.perf_counter()
     train_model(train, spec, "random_forest", search="grid", cv_folds=5, seed=training.seed)
     single_seconds = time.perf_counter() - began
@@ -186,6 +260,9 @@ def measure(name: str, work: Path) -> dict[str, Any]:
         "single_seconds": single_seconds,
         "candidates": result.candidates,
         "first_run": first_run,
+        "budget": training.budget,
+        "ranges": _ranges(report),
+        "anchor": anchor,
     }
 
 
@@ -233,19 +310,46 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def print_anchor(rows: list[dict[str, Any]]) -> None:
+    """The AutoML anchor: FLAML beside the pipeline at its budget and at FLAML's longest time."""
+    print()
+    print(
+        "| table | metric | pipeline (budget, s) | ranges: coverage, width | "
+        "anchor: score (s, estimator) |"
+    )
+    print("|---|---|---|---|---|")
+    for row in rows:
+        ranges = row["ranges"]
+        covered = f"{ranges['coverage']:.3f}, {ranges['width']:.4g}" if ranges else "none"
+        anchors = "; ".join(
+            f"{name}: {a['score']:.4f} ({a['seconds']:.0f} s, "
+            f"{a.get('estimator')}" + (f", budget {a['budget']}" if "budget" in a else "") + ")"
+            if "score" in a
+            else f"{name}: {a['error']}"
+            for name, a in row["anchor"].items()
+        )
+        print(
+            f"| {row['table']} | {row['metric']} | {row['score']:.4f} ({row['budget']}, "
+            f"{row['auto_seconds']:.0f} s) | {covered} | {anchors or 'not run'} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure the tables and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", nargs="*", choices=sorted(TABLES), default=list(TABLES))
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--flaml-python", help="Python of a venv with flaml[automl] installed")
+    parser.add_argument("--flaml-seconds", nargs="*", type=float, default=[30.0, 120.0])
     args = parser.parse_args(argv)
     _require_packages()
     rows = []
     with tempfile.TemporaryDirectory(prefix="ml_assets_quality_") as folder:
         for name in args.tables:
-            rows.append(measure(name, Path(folder)))
+            rows.append(measure(name, Path(folder), args.flaml_python, tuple(args.flaml_seconds)))
             print(f"measured {name} ({TABLES[name][2]})", file=sys.stderr)
     print_table(rows)
+    print_anchor(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, default=str))
     return 0

@@ -129,6 +129,8 @@ def _feature_plan(
 
 
 def _init(args: argparse.Namespace) -> str:
+    from ml_assets.lib.modeling import budget_for
+
     folder = args.out
     existing = [folder / name for name in (CONFIG_NAME, CONTRACT_NAME) if (folder / name).exists()]
     if existing and not args.force:
@@ -164,13 +166,18 @@ def _init(args: argparse.Namespace) -> str:
         },
         "training": {
             "estimator": "auto",
-            "search": "grid",
+            "budget": budget_for(len(sample)),
             "cv_folds": 5,
             "seed": 42,
+            "n_jobs": -1,
             "feature_selection": {"method": "none"},
         },
     }
     notes = [f"{task} task on {args.target!r}" + (f"; {positive_note}" if positive_note else "")]
+    notes.append(
+        f"search budget {config['training']['budget']} trials for {len(sample)} rows "
+        "(training.budget: more trials, a longer search)"
+    )
     if key:
         notes.append(f"key {key!r}" + ("" if args.key else " (detected: unique in every row)"))
     notes += [

@@ -307,9 +307,11 @@ LIVE_PERFORMANCE_HOLDS = dg.AssetCheckSpec(
     "live_performance_holds",
     asset=LIVE_PERFORMANCE,
     description="On newly labelled data the serving model's primary metric is within "
-    "max_drop of its held-out value (warns, and alerts once per drop).",
+    "max_drop of its held-out value, and its prediction ranges hold the truth as often as "
+    "their coverage target beyond noise (warns, and alerts once per drop or shortfall).",
 )
 PERFORMANCE_CONDITION = "performance:live_performance"
+COVERAGE_CONDITION = "coverage:live_performance"
 
 
 class LivePerformanceConfig(dg.Config):
@@ -368,7 +370,12 @@ def build_live_performance(project: Project) -> dg.AssetsDefinition:
         from pathlib import Path
 
         from ml_assets.lib.drift_report import batch_rows
-        from ml_assets.lib.live_performance import dropped, labelled_files, live_row
+        from ml_assets.lib.live_performance import (
+            dropped,
+            labelled_files,
+            live_row,
+            under_covered,
+        )
 
         positive = evaluation_report.get("positive_label", project.spec.positive_label)
         model, name, held_out, learned = _serving(registry, trained_model, evaluation_report)
@@ -382,25 +389,60 @@ def build_live_performance(project: Project) -> dg.AssetsDefinition:
             Path(settings.data_dir), model, spec, held_out, positive, registry.registry().metrics_of
         )
         rows |= files
-        drops = dropped(rows, config.max_drop)
+        drops, short = dropped(rows, config.max_drop), under_covered(rows)
         report = {"model": name, "rows": rows, "errors": errors, "dropped": drops}
         report["max_drop"] = config.max_drop
+        report["under_covered"] = short
         _alert_drop(context, alerts, report)
+        _alert_coverage(context, alerts, report)
         markdown = _live_markdown(report)
         yield dg.Output({**report, "markdown": markdown}, metadata=_live_metadata(report, markdown))
         yield dg.AssetCheckResult(
             check_name=LIVE_PERFORMANCE_HOLDS.name,
-            passed=not drops and not errors,
+            passed=not drops and not errors and not short,
             severity=dg.AssetCheckSeverity.WARN,
             description="; ".join(
                 [f"{source}: {name} dropped {drop:.3f}" for source, drop in drops.items()]
+                + [_shortfall(source, rows[source]["ranges"]) for source in short]
                 + list(errors.values())
             )
             or f"{len(rows)} labelled source(s) within {config.max_drop} of the held-out metric",
-            metadata={"dropped": dg.MetadataValue.json(drops), "labelled_sources": len(rows)},
+            metadata={
+                "dropped": dg.MetadataValue.json(drops),
+                "under_covered": dg.MetadataValue.json(short),
+                "labelled_sources": len(rows),
+            },
         )
 
     return live_performance
+
+
+def _shortfall(source: str, ranges: dict) -> str:
+    return (
+        f"{source}: prediction ranges held the truth in {ranges['covered']} of {ranges['rows']} "
+        f"rows ({ranges['coverage']:.3f}), below their {ranges['coverage_target']:.0%} target "
+        f"beyond noise (one-sided binomial p = {ranges['p_value']:.2g})"
+    )
+
+
+def _alert_coverage(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -> None:
+    """One alert per set of under-covered sources; silence while it stays the same."""
+    short = report["under_covered"]
+    if not short:
+        alerts.resolve(COVERAGE_CONDITION)
+        return
+    alerts.send_once(
+        COVERAGE_CONDITION,
+        json.dumps(sorted(short)),
+        "coverage_shortfall",
+        f"{report['model']}: "
+        + "; ".join(_shortfall(source, report["rows"][source]["ranges"]) for source in short),
+        asset=LIVE_PERFORMANCE.to_user_string(),
+        check=LIVE_PERFORMANCE_HOLDS.name,
+        batch=sorted(short),
+        figures={source: report["rows"][source]["ranges"] for source in short},
+        run_id=context.run_id,
+    )
 
 
 def _live_markdown(report: dict) -> str:
@@ -409,7 +451,11 @@ def _live_markdown(report: dict) -> str:
 
     lines = [f"# Live performance of {report['model']}", ""]
     rows = [
-        {"source": s, **{k: v for k, v in r.items() if k != "metrics"}}
+        {
+            "source": s,
+            **{k: v for k, v in r.items() if k not in ("metrics", "ranges")},
+            "range coverage": (r.get("ranges") or {}).get("coverage"),
+        }
         for s, r in report["rows"].items()
     ]
     lines += [table(rows) if rows else "No newly labelled data yet.", ""]

@@ -101,6 +101,31 @@ def training_config(defaults: TrainingSection, decision: DecisionSection) -> typ
             default=defaults.n_iter, ge=1, description="Candidates of a randomized search."
         )
         seed: int = Field(default=defaults.seed, description="Seed of folds, search and estimator.")
+        budget: int | None = Field(
+            default=defaults.budget,
+            ge=1,
+            description="Trials of the budgeted search: successive halving over this many seeded "
+            "random candidates from wide spaces (replaces search and n_iter); empty: off.",
+        )
+        time_limit: float | None = Field(
+            default=defaults.time_limit,
+            gt=0,
+            description="Seconds after which no further family's search starts (the report and "
+            "the metadata say when it cut the search); empty: no cap.",
+        )
+        coverage: float | None = Field(
+            default=defaults.coverage,
+            gt=0,
+            lt=1,
+            description="Share of new rows each prediction's range should hold (split "
+            "conformal on a calibration part of the training rows); empty: no ranges.",
+        )
+        n_jobs: int = Field(
+            default=defaults.n_jobs,
+            ge=-1,
+            description="Workers fitting candidates, folds and the final model; -1: every core. "
+            "The fitted model is the same whatever it is.",
+        )
         feature_selection: FeatureSelectionConfig = Field(
             default=FeatureSelectionConfig(), description="Feature selection inside the Pipeline."
         )
@@ -184,6 +209,10 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
             seed=config.seed,
             feature_selection=config.feature_selection.as_section(),
             decision=config.decision.as_section(),
+            budget=config.budget,
+            time_limit=config.time_limit,
+            n_jobs=config.n_jobs,
+            coverage=config.coverage,
         )
         training = result.summary()
         if sample.sampled:
@@ -211,6 +240,8 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
                 ),
                 f"cv_{result.scoring}_mean": result.cv_mean,
                 f"cv_{result.scoring}_std": result.cv_std,
+                "search": dg.MetadataValue.json(result.search_facts),
+                "search_cut": result.search_facts["cut"] or "no",
                 "train_rows": result.rows,
                 "train_rows_available": sample.available,
                 "fit_seconds": result.fit_seconds,

@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from ml_assets.lib.batch_records import BatchTable, now_iso
 from ml_assets.lib.bootstrap import f1_macro_scorer, r2_scorer, resample_counts, roc_auc_scorer
+from ml_assets.lib.conformal import calibration_of, range_coverage
 from ml_assets.lib.contract_inference import minority_label
 from ml_assets.lib.dataset import SPLIT, DatasetSpec
 from ml_assets.lib.features import TEST, TRAIN
@@ -408,6 +409,9 @@ def evaluate(
     }
     if training is not None:
         report["training"] = dict(training)
+    conformal = calibration_of(model)  # the ranges' calibration, not the probabilities'
+    if conformal is not None:
+        report["ranges"] = range_coverage(truth, *outputs["candidate"], classes, conformal)
     if spec.is_classification:
         predicted = outputs["candidate"][0]
         report["classes"] = [_plain(label) for label in classes]
@@ -592,6 +596,11 @@ def _training_lines(training: Mapping[str, Any]) -> list[str]:
             f"{number(candidate['cv_std'])} | {_params(candidate['best_params'])} |"
         )
     lines += _sample_lines(training.get("sample"), training["cv_metric"])
+    search = training.get("search") or {}
+    if search.get("budget") is not None:
+        lines += ["", f"Budget: {search['budget']} trials, {search['trials']} settings tried."]
+    if search.get("cut"):
+        lines += ["", f"**Search cut short**: {search['cut']}; a rerun may find another model."]
     method = training.get("feature_selection", "none")
     kept, dropped = training.get("features_kept", []), training.get("features_dropped", [])
     if method == "none" or not method:
@@ -667,6 +676,22 @@ def _fairness_lines(column: str, fairness: Mapping[str, Any], columns: list[str]
     return lines
 
 
+def _range_lines(ranges: Mapping[str, Any]) -> list[str]:
+    size = (
+        f"mean interval width {number(ranges['mean_width'])}"
+        if "mean_width" in ranges
+        else f"mean set size {number(ranges['mean_set_size'])} classes"
+    )
+    return [
+        "",
+        "## Prediction ranges (split conformal, held-out side)",
+        "",
+        f"Target coverage {ranges['coverage_target']:.0%}: the ranges held the truth on "
+        f"{ranges['covered']} of {ranges['rows']} held-out rows "
+        f"(**{number(ranges['coverage'])}**); {size}.",
+    ]
+
+
 def report_markdown(report: Report) -> str:
     """The report as Markdown, for the Dagster UI and the file written beside the model."""
     columns = list(report["metrics"])
@@ -683,6 +708,8 @@ def report_markdown(report: Report) -> str:
         lines += _verdict_lines(report["verdict"])
     if report.get("training"):
         lines += _training_lines(report["training"])
+    if report.get("ranges"):
+        lines += _range_lines(report["ranges"])
     if "classes" in report:
         labels = [str(label) for label in report["classes"]]
         lines += [

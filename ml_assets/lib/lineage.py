@@ -165,6 +165,7 @@ def _from_card(
             for batch in names
         ],
         "parameters": card.get("model", {}).get("params", {}),
+        "search": card.get("model", {}).get("search", {}),
         "metrics": card.get("metrics", {}),
         "gate": card.get("gate"),
         "served": card.get("served", []),
@@ -195,6 +196,11 @@ def lineage_text(lineage: Mapping[str, Any]) -> str:
             f"    {batch['batch']}  {batch.get('file')}  sha256 {batch.get('sha256')}  "
             f"rows {batch.get('rows')}{where}"
         )
+    search = lineage.get("search") or {}
+    if search.get("budget") is not None:
+        lines.append(f"  search        budget {search['budget']} trials, {search['trials']} tried")
+    if search.get("cut"):
+        lines.append(f"  search cut    {search['cut']}")
     lines += [
         f"  parameters    {_pairs(lineage.get('parameters', {}))}",
         f"  metrics       {_pairs(lineage.get('metrics', {}), digits=4)}",

@@ -107,6 +107,31 @@ def live_row(
         "held_out": None if reference is None else float(reference),
         "drop": drop,
         "metrics": {name: float(value) for name, value in scores.items()},
+        "ranges": _live_coverage(model, rows, spec),
+    }
+
+
+def _live_coverage(model: Any, rows: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any] | None:
+    """How often the model's ranges held the labels, judged against its target; None without."""
+    from ml_assets.lib.conformal import calibration_of, coverage_shortfall, range_coverage
+    from ml_assets.lib.evaluation import predict
+    from ml_assets.lib.modeling import model_inputs
+
+    calibration = calibration_of(model)
+    if calibration is None:
+        return None
+    predicted, probabilities = predict(model, model_inputs(rows, spec), spec)
+    classes = getattr(model, "classes_", None)
+    facts = range_coverage(rows[spec.target], predicted, probabilities, classes, calibration)
+    return coverage_shortfall(facts)
+
+
+def under_covered(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The sources whose ranges held the truth less often than their target beyond noise."""
+    return {
+        source: float(row["ranges"]["coverage"])
+        for source, row in rows.items()
+        if (row.get("ranges") or {}).get("below_target")
     }
 
 

@@ -91,6 +91,8 @@ def model_card_facts(
             f"{_compared(verdict)} baseline on {verdict['metric']} "
             f"(difference {verdict['difference']:+.4f}): it adds little or nothing over it"
         )
+    if (training.get("search") or {}).get("cut"):
+        limitations.append(f"search cut short: {training['search']['cut']}")
     if training.get("features_dropped"):
         limitations.append(f"inputs dropped by feature selection: {training['features_dropped']}")
     return {
@@ -99,6 +101,7 @@ def model_card_facts(
             "version": (registry or {}).get("version"),
             "estimator": training.get("estimator"),
             "params": training.get("best_params", {}),
+            "search": training.get("search") or {},
         },
         "dataset": spec.name,
         "intended_use": description

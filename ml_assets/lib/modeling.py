@@ -3,16 +3,21 @@
 ``estimator="auto"`` cross-validates one compact search per model family (regularised linear,
 random forest, histogram gradient boosting) on the training rows and keeps the family with the
 best mean score; successive halving trims the tree families' searches, whose fits cost the most.
+A ``budget`` of trials instead draws that many seeded random candidates from each family's wide
+space (``BUDGET_SPACES``) and spends them by successive halving: the same seed, rows and budget
+give the same model, whatever ``n_jobs`` is.
 """
 
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import joblib
 import numpy as np
 import pandas as pd
+from scipy.stats import loguniform, randint, uniform
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -45,6 +50,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from ml_assets.lib import conformal
 from ml_assets.lib.dataset import DatasetSpec
 
 SearchKind = Literal["grid", "random", "none"]
@@ -64,11 +70,10 @@ ESTIMATORS: dict[str, dict[bool, type[BaseEstimator]]] = {
     "linear": {True: LogisticRegression, False: Ridge},
 }
 
+# A forest's n_jobs stays None (one thread unless a joblib context says otherwise), so the fitted
+# model, and its fingerprint, are the same whatever the training step's n_jobs was.
 DEFAULT_PARAMS: dict[str, dict[bool, dict[str, Any]]] = {
-    "random_forest": {
-        True: {"n_estimators": 100, "n_jobs": 1},
-        False: {"n_estimators": 100, "n_jobs": 1},
-    },
+    "random_forest": {True: {"n_estimators": 100}, False: {"n_estimators": 100}},
     "hist_gradient_boosting": {True: {}, False: {}},
     "linear": {True: {"max_iter": 1000}, False: {}},
 }
@@ -102,6 +107,38 @@ AUTO_SEARCH_SPACES: dict[str, dict[bool, dict[str, list[Any]]]] = {
     },
     "hist_gradient_boosting": {True: _BOOSTING_SPACE, False: _BOOSTING_SPACE},
 }
+# The budgeted search's wide spaces: seeded samplers draw each family's candidates from them.
+_BOOSTING_WIDE = {
+    "learning_rate": loguniform(0.02, 0.3),
+    "max_leaf_nodes": randint(7, 64),
+    "min_samples_leaf": randint(5, 60),
+    "l2_regularization": loguniform(1e-3, 10.0),
+    "max_features": uniform(0.4, 0.6),  # share of inputs each split considers, 0.4 to 1
+}
+_FOREST_WIDE = {
+    "max_features": ["sqrt", 0.2, 0.33, 0.5, 0.7, 1.0],
+    "min_samples_leaf": randint(1, 16),
+}
+BUDGET_SPACES: dict[str, dict[bool, dict[str, Any]]] = {
+    "linear": {True: {"C": loguniform(1e-3, 1e2)}, False: {"alpha": loguniform(1e-2, 1e3)}},
+    "random_forest": {True: _FOREST_WIDE, False: _FOREST_WIDE},
+    "hist_gradient_boosting": {True: _BOOSTING_WIDE, False: _BOOSTING_WIDE},
+}
+# Boosting in the budgeted search stops on an inner validation split of the rows it is fitted on,
+# so a small learning rate gets the iterations it needs and a large one stops early.
+EARLY_STOPPING = {"early_stopping": True, "max_iter": 500, "validation_fraction": 0.1}
+# Early stopping holds out a share of a fold's training rows, stratified for a classifier. The
+# smallest fit of successive halving must leave the rarest class this many rows there, and any
+# task this many in all, or boosting is searched without early stopping (a small table).
+EARLY_STOPPING_MIN_CLASS_ROWS = 4
+EARLY_STOPPING_MIN_ROWS = 20
+# How a budget is shared between auto's families: boosting's space is the widest and paid most
+# on the benchmark's tables; a forest's candidates cost the most and gained the least.
+BUDGET_WEIGHTS = {"linear": 1, "random_forest": 1, "hist_gradient_boosting": 3}
+# ``ml-assets init``'s budget: the most trials up to TABLE_ROWS rows, fewer (by the square root
+# of the size) on larger tables, whose every trial costs more, never under the least.
+INIT_BUDGET = {"most": 30, "least": 9, "table_rows": 5000}
+
 # Families whose fits cost enough that successive halving (on rows) pays for itself.
 HALVING_FAMILIES = frozenset({"random_forest", "hist_gradient_boosting"})
 HALVING_FACTOR = 3
@@ -187,7 +224,8 @@ class TrainingResult:
 
     ``candidates`` has one entry per family searched (``Candidate.as_dict``); ``features_kept``
     and ``features_dropped`` hold ``{"feature", "score"}`` per preprocessed input (``score`` is
-    None without a selector).
+    None without a selector). ``search_facts``: the ``budget``, distinct settings ``trials``
+    tried, the ``time_limit``, ``cut`` (why the cap cut the search, or None) and ``n_jobs``.
     """
 
     model: Pipeline
@@ -202,6 +240,7 @@ class TrainingResult:
     features_kept: list[dict[str, Any]] = field(default_factory=list)
     features_dropped: list[dict[str, Any]] = field(default_factory=list)
     decision: dict[str, Any] | None = None
+    search_facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cv_mean(self) -> float:
@@ -228,6 +267,8 @@ class TrainingResult:
             "decision": self.decision,
             "train_rows": self.rows,
             "fit_seconds": self.fit_seconds,
+            "search": self.search_facts,
+            "ranges": conformal.calibration_of(self.model),
         }
 
 
@@ -329,7 +370,7 @@ def default_scoring(spec: DatasetSpec) -> str:
 
 @dataclass(frozen=True)
 class _SearchPlan:
-    """What every family's search shares: the rows, folds, metric, seed and selection."""
+    """What every family's search shares: the rows, folds, metric, seed, selection and cores."""
 
     spec: DatasetSpec
     inputs: pd.DataFrame
@@ -340,23 +381,43 @@ class _SearchPlan:
     n_iter: int
     seed: int
     selection: FeatureSelection
+    n_jobs: int = 1
 
 
-def _searcher(plan: _SearchPlan, pipeline: Pipeline, grid: dict, halving: bool) -> tuple[Any, str]:
-    shared = {"cv": plan.folds, "scoring": plan.scoring, "refit": False}
-    if plan.search == "none" or not grid:
+def _searcher(
+    plan: _SearchPlan, pipeline: Pipeline, space: dict, family: "_Family"
+) -> tuple[Any, str]:
+    halving, trials = family.halving, family.trials
+    shared = {"cv": plan.folds, "scoring": plan.scoring, "refit": False, "n_jobs": plan.n_jobs}
+    if trials is not None:
+        if halving:
+            searcher = HalvingRandomSearchCV(
+                pipeline,
+                space,
+                n_candidates=trials,
+                min_resources=family.min_resources,
+                factor=HALVING_FACTOR,
+                random_state=plan.seed,
+                **shared,
+            )
+            return searcher, "halving random (budget)"
+        searcher = RandomizedSearchCV(
+            pipeline, space, n_iter=trials, random_state=plan.seed, **shared
+        )
+        return searcher, "random (budget)"
+    if plan.search == "none" or not space:
         return GridSearchCV(pipeline, {}, **shared), "none"
     if plan.search == "grid" and halving:
         searcher = HalvingGridSearchCV(
-            pipeline, grid, factor=HALVING_FACTOR, random_state=plan.seed, **shared
+            pipeline, space, factor=HALVING_FACTOR, random_state=plan.seed, **shared
         )
         return searcher, "halving grid"
     if plan.search == "grid":
-        return GridSearchCV(pipeline, grid, **shared), "grid"
+        return GridSearchCV(pipeline, space, **shared), "grid"
     if halving:
         searcher = HalvingRandomSearchCV(
             pipeline,
-            grid,
+            space,
             n_candidates=plan.n_iter,
             factor=HALVING_FACTOR,
             random_state=plan.seed,
@@ -364,58 +425,211 @@ def _searcher(plan: _SearchPlan, pipeline: Pipeline, grid: dict, halving: bool) 
         )
         return searcher, "halving random"
     searcher = RandomizedSearchCV(
-        pipeline, grid, n_iter=plan.n_iter, random_state=plan.seed, **shared
+        pipeline, space, n_iter=plan.n_iter, random_state=plan.seed, **shared
     )
     return searcher, "random"
 
 
-def _search_family(
-    plan: _SearchPlan, estimator: str, space: Mapping[str, Sequence[Any]], halving: bool
-) -> Candidate:
+@dataclass(frozen=True)
+class _Family:
+    """One family to search: its space, whether halving trims it, and its trials (or None)."""
+
+    estimator: str
+    space: Mapping[str, Any]
+    halving: bool
+    trials: int | None = None
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    min_resources: int | str = "exhaust"
+
+
+def _search_family(plan: _SearchPlan, family: _Family) -> Candidate:
     started = time.perf_counter()
     pipeline = build_pipeline(
-        plan.spec, estimator, seed=plan.seed, feature_selection=plan.selection
+        plan.spec, family.estimator, family.fixed, seed=plan.seed, feature_selection=plan.selection
     )
-    grid = {f"{ESTIMATOR_STEP}__{name}": list(values) for name, values in space.items()}
-    searcher, kind = _searcher(plan, pipeline, grid, halving)
+    space = {f"{ESTIMATOR_STEP}__{name}": values for name, values in family.space.items()}
+    if family.trials is None:
+        space = {name: list(values) for name, values in space.items()}
+    searcher, kind = _searcher(plan, pipeline, space, family)
     searcher.fit(plan.inputs, plan.target)
     results, best = searcher.cv_results_, searcher.best_index_
+    distinct = getattr(searcher, "n_candidates_", [len(results["params"])])[0]
     return Candidate(
-        estimator=estimator,
+        estimator=family.estimator,
         search=kind,
         best_params={
-            key.removeprefix(f"{ESTIMATOR_STEP}__"): _plain(value)
-            for key, value in results["params"][best].items()
+            **family.fixed,
+            **{
+                key.removeprefix(f"{ESTIMATOR_STEP}__"): _plain(value)
+                for key, value in results["params"][best].items()
+            },
         },
         cv_scores=[
             float(results[f"split{fold}_test_score"][best])
             for fold in range(plan.folds.get_n_splits())
         ],
-        tried=len(results["params"]),
+        tried=int(distinct),
         seconds=time.perf_counter() - started,
     )
 
 
+def budget_shares(budget: int, families: Sequence[str]) -> dict[str, int]:
+    """Trials per family: the budget split by ``BUDGET_WEIGHTS``, at least one each, summing to it.
+
+    Largest remainders get the trials rounding leaves over, so the split is exact and fixed.
+    """
+    if budget < len(families):
+        raise ValueError(f"a budget of {budget} trial(s) cannot search {len(families)} families")
+    weights = {name: BUDGET_WEIGHTS[name] for name in families}
+    total = sum(weights.values())
+    spare = budget - len(families)
+    exact = {name: spare * weight / total for name, weight in weights.items()}
+    shares = {name: 1 + int(value) for name, value in exact.items()}
+    leftover = budget - sum(shares.values())
+    for name in sorted(families, key=lambda name: int(exact[name]) - exact[name])[:leftover]:
+        shares[name] += 1
+    return shares
+
+
+def budget_for(rows: int) -> int:
+    """The trials ``ml-assets init`` writes for a table of ``rows`` rows (``INIT_BUDGET``)."""
+    scaled = INIT_BUDGET["most"] * np.sqrt(INIT_BUDGET["table_rows"] / max(rows, 1))
+    return int(np.clip(round(scaled), INIT_BUDGET["least"], INIT_BUDGET["most"]))
+
+
+def _early_stopping(
+    estimator: str, target: pd.Series, classification: bool, folds: int, trials: int
+) -> tuple[dict[str, Any], int | str]:
+    """Boosting's early-stopping settings and halving's smallest fit (rows) that leaves room for it.
+
+    The smallest round is the one "exhaust" picks (the last round fits on every row), raised
+    by whole halving steps until the inner split holds enough rows of every class. Without
+    room for that even on all the rows, no early stopping.
+    """
+    if estimator != "hist_gradient_boosting":
+        return {}, "exhaust"
+    share = float(target.value_counts(normalize=True).min()) if classification else 1.0
+    held_out = (1 - 1 / folds) * EARLY_STOPPING["validation_fraction"]
+    needed = max(EARLY_STOPPING_MIN_CLASS_ROWS / share, EARLY_STOPPING_MIN_ROWS) / held_out
+    rows = len(target)
+    if needed > rows:
+        return {}, "exhaust"
+    rounds = int(np.floor(np.log(trials) / np.log(HALVING_FACTOR)))  # halvings after the first
+    steps = min(rounds, int(np.floor(np.log(rows / needed) / np.log(HALVING_FACTOR))))
+    return dict(EARLY_STOPPING), rows // HALVING_FACTOR**steps
+
+
 def _families(
-    estimator: str, search_space: Mapping[str, Sequence[Any]] | None, classification: bool
-) -> list[tuple[str, Mapping[str, Sequence[Any]], bool]]:
-    """(family, space, halving) to search: every family for ``auto``, else the named one."""
-    if estimator == AUTO:
-        if search_space:
-            raise ValueError(
-                "search_space names one estimator's parameters; with estimator 'auto' each "
-                "family searches its own compact space (name an estimator to set a space)"
-            )
-        return [
-            (name, AUTO_SEARCH_SPACES[name][classification], name in HALVING_FAMILIES)
-            for name in AUTO_FAMILIES
-        ]
-    if estimator not in ESTIMATORS:
+    estimator: str,
+    search_space: Mapping[str, Sequence[Any]] | None,
+    target: pd.Series,
+    classification: bool,
+    budget: int | None,
+    folds: int,
+) -> list[_Family]:
+    """The families to search: every family for ``auto``, else the named one."""
+    if estimator == AUTO and search_space:
+        raise ValueError(
+            "search_space names one estimator's parameters; with estimator 'auto' each "
+            "family searches its own compact space (name an estimator to set a space)"
+        )
+    if estimator != AUTO and estimator not in ESTIMATORS:
         choices = sorted([*ESTIMATORS, AUTO])
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {choices}")
+    names = list(AUTO_FAMILIES) if estimator == AUTO else [estimator]
+    if budget is not None:
+        shares = budget_shares(budget, names)
+        families = []
+        for name in names:
+            fixed, smallest = _early_stopping(name, target, classification, folds, shares[name])
+            space = search_space or BUDGET_SPACES[name][classification]
+            halving = name in HALVING_FAMILIES
+            families.append(_Family(name, space, halving, shares[name], fixed, smallest))
+        return families
+    if estimator == AUTO:
+        return [
+            _Family(name, AUTO_SEARCH_SPACES[name][classification], name in HALVING_FAMILIES)
+            for name in AUTO_FAMILIES
+        ]
     if search_space is None:
         search_space = DEFAULT_SEARCH_SPACES[estimator][classification]
-    return [(estimator, search_space, False)]
+    return [_Family(estimator, search_space, False)]
+
+
+def resolve_n_jobs(n_jobs: int) -> int:
+    """Workers for ``n_jobs``: -1 (or more than there are) means every core this process may use."""
+    if n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be -1 (every core) or at least 1, got {n_jobs}")
+    cores = joblib.cpu_count()
+    return cores if n_jobs == -1 else min(n_jobs, cores)
+
+
+def _fit_final(model: Pipeline, plan: _SearchPlan) -> None:
+    """Refit on every training row: a forest's trees on the plan's cores, boosting on one thread.
+
+    A forest seeds each tree before sharing them out, so its threads leave the model as it
+    is. Boosting's OpenMP threads sum gradients in an order that depends on how many there are
+    (measured: another model with 2 threads than with 1), so it keeps one thread and the model
+    depends only on the seed, the rows and the settings, on any machine.
+    """
+    with joblib.parallel_config(n_jobs=plan.n_jobs):
+        model.fit(plan.inputs, plan.target)
+
+
+def _fit_chosen(
+    model: Pipeline, plan: _SearchPlan, decision: Mapping[str, Any] | None
+) -> tuple[Pipeline, dict[str, Any] | None]:
+    """The final fit on the plan's rows, its binary cut-off tuned when ``decision`` asks."""
+    spec = plan.spec
+    if not (
+        spec.task == "binary"
+        and decision
+        and (decision.get("costs") or decision.get("min_precision"))
+    ):
+        _fit_final(model, plan)
+        return model, None
+    from ml_assets.lib.contract_inference import minority_label
+
+    # The evaluation's positive label: the configured one, else the minority class.
+    label = spec.positive_label
+    label = minority_label(plan.target) if label is None else label
+    matches = [value for value in np.unique(plan.target) if str(value) == str(label)]
+    if not matches:
+        raise ValueError(f"positive label {label!r} is not a label of the training rows")
+    with joblib.parallel_config(n_jobs=plan.n_jobs):
+        return tune_decision(
+            model, plan.inputs, plan.target, matches[0], {**decision, "cv": plan.folds}
+        )
+
+
+def _calibration_split(
+    train: pd.DataFrame, spec: DatasetSpec, coverage: float | None, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The rows to fit on and the calibration part (None without ranges), seeded, by class."""
+    if coverage is None:
+        return train, None
+    from sklearn.model_selection import train_test_split
+
+    target = train[spec.target]
+    stratify = target if spec.is_classification and target.value_counts().min() >= 2 else None
+    fit_rows, calibration_rows = train_test_split(
+        train, test_size=conformal.CALIBRATION_SHARE, random_state=seed, stratify=stratify
+    )
+    return fit_rows, calibration_rows
+
+
+def _calibrate(
+    model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec, coverage: float
+) -> dict[str, Any]:
+    inputs = model_inputs(rows, spec)
+    if spec.is_classification:
+        probabilities = model.predict_proba(inputs)
+        predicted = model.classes_[probabilities.argmax(axis=1)]
+    else:
+        probabilities, predicted = None, model.predict(inputs)
+    return conformal.calibrate(
+        rows[spec.target], predicted, probabilities, getattr(model, "classes_", None), coverage
+    )
 
 
 def train_model(
@@ -429,61 +643,85 @@ def train_model(
     seed: int = 42,
     feature_selection: FeatureSelection | Mapping[str, Any] | None = None,
     decision: Mapping[str, Any] | None = None,
+    budget: int | None = None,
+    time_limit: float | None = None,
+    n_jobs: int = -1,
+    coverage: float | None = None,
 ) -> TrainingResult:
     """Cross-validate seeded searches on the train rows; refit the best Pipeline on all of them.
 
     ``estimator="auto"`` searches every family in ``AUTO_FAMILIES`` on the same folds and keeps
-    the one with the best mean score of the task's primary metric. ``decision`` (binary:
-    ``costs`` or ``min_precision``, as the config's section) tunes the cut-off on the same folds.
+    the one with the best mean score of the task's primary metric. ``budget`` (trials) replaces
+    ``search`` and ``n_iter`` with successive halving over that many seeded random candidates
+    from the wide spaces (``search_space`` for a named estimator). ``time_limit`` (seconds) is
+    looked at before each family: a family not started in time is not searched, and
+    ``search_facts["cut"]`` says so. ``n_jobs`` workers fit candidates and folds side by side.
+    ``coverage`` sets a seeded calibration part of the rows aside (``conformal``): the search and
+    a first fit use the rest, the calibration rows score that fit, and the chosen settings are
+    fitted again on every row; the model carries the ranges' calibration. ``decision`` (binary:
+    ``costs`` or ``min_precision``, as the config's section) tunes the cut-off of that last fit
+    on the search's folds.
     """
     started = time.perf_counter()
     selection = FeatureSelection.of(feature_selection)
-    families = _families(estimator, search_space, spec.is_classification)
+    rows = len(train)
+    train, calibration_rows = _calibration_split(train, spec, coverage, seed)
+    target = train[spec.target]
+    families = _families(estimator, search_space, target, spec.is_classification, budget, cv_folds)
     splitter = StratifiedKFold if spec.is_classification else KFold
     plan = _SearchPlan(
         spec=spec,
         inputs=model_inputs(train, spec),
-        target=train[spec.target],
+        target=target,
         search=search,
         folds=splitter(n_splits=cv_folds, shuffle=True, random_state=seed),
         scoring=default_scoring(spec),
         n_iter=n_iter,
         seed=seed,
         selection=selection,
+        n_jobs=resolve_n_jobs(n_jobs),
     )
-    # One OpenMP thread per fit: the fits run one after another, and on a shared 2-core machine
-    # boosting with a thread per core measured eight times slower than with one.
+    candidates: list[Candidate] = []
+    skipped: list[str] = []
+    # One OpenMP thread per fit, here and in the search's workers: the cores go to fits side by
+    # side, boosting's threads would change its sums (see _fit_final), and on a shared 2-core
+    # machine boosting with a thread per core measured eight times slower than with one.
     with threadpool_limits(limits=1, user_api="openmp"):
-        candidates = [_search_family(plan, *family) for family in families]
+        with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+            for family in families:
+                spent = time.perf_counter() - started
+                if candidates and time_limit is not None and spent >= time_limit:
+                    skipped.append(family.estimator)
+                    continue
+                candidates.append(_search_family(plan, family))
         chosen = max(candidates, key=lambda candidate: np.mean(candidate.cv_scores))
         model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
-        tuned = None
-        if (
-            spec.task == "binary"
-            and decision
-            and (decision.get("costs") or decision.get("min_precision"))
-        ):
-            from ml_assets.lib.contract_inference import minority_label
-
-            # The evaluation's positive label: the configured one, else the minority class.
-            label = spec.positive_label
-            label = minority_label(plan.target) if label is None else label
-            matches = [value for value in np.unique(plan.target) if str(value) == str(label)]
-            if not matches:
-                raise ValueError(f"positive label {label!r} is not a label of the training rows")
-            positive = matches[0]
-            model, tuned = tune_decision(
-                model, plan.inputs, plan.target, positive, {**decision, "cv": plan.folds}
+        if calibration_rows is not None:
+            _fit_final(model, plan)
+            calibration = _calibrate(model, calibration_rows, spec, coverage)
+            # The chosen settings fitted again on every training row, so the ranges cost no
+            # accuracy; the quantile of the model that never saw the calibration rows stays.
+            every_row = pd.concat([train, calibration_rows])
+            plan = replace(
+                plan, inputs=model_inputs(every_row, spec), target=every_row[spec.target]
             )
-        else:
-            model.fit(plan.inputs, plan.target)
+            model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
+        model, tuned = _fit_chosen(model, plan, decision)
+        if calibration_rows is not None:
+            setattr(model, conformal.ATTRIBUTE, calibration)
     kept, dropped = feature_report(model, spec)
+    cut = (
+        f"the wall-clock cap of {time_limit:g} s was reached after "
+        f"{sum(c.seconds for c in candidates):.1f} s of search: {', '.join(skipped)} not searched"
+        if skipped
+        else None
+    )
     return TrainingResult(
         model=model,
         best_params=chosen.best_params,
         cv_scores=chosen.cv_scores,
         scoring=plan.scoring,
-        rows=len(train),
+        rows=rows,
         fit_seconds=time.perf_counter() - started,
         estimator=chosen.estimator,
         candidates=[candidate.as_dict() for candidate in candidates],
@@ -491,6 +729,13 @@ def train_model(
         features_kept=kept,
         features_dropped=dropped,
         decision=tuned,
+        search_facts={
+            "budget": budget,
+            "trials": sum(candidate.tried for candidate in candidates),
+            "time_limit": time_limit,
+            "cut": cut,
+            "n_jobs": plan.n_jobs,
+        },
     )
 
 

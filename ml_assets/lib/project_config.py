@@ -118,9 +118,23 @@ class TrainingSection(_Strict):
     feature_selection: FeatureSelectionSection = FeatureSelectionSection()
     # Past this many training rows, train on a stratified sample (None: sized to memory).
     max_rows: int | None = Field(default=None, ge=1)
+    # Trials of the budgeted search (successive halving over seeded random candidates from wide
+    # spaces); when set it replaces search and n_iter. Reproducible: a count, not a duration.
+    budget: int | None = Field(default=None, ge=1)
+    # Seconds after which no further family's search starts; a cut is reported, and breaks
+    # reproducibility, so it is off by default.
+    time_limit: float | None = Field(default=None, gt=0)
+    n_jobs: int = Field(default=-1, ge=-1, description="Workers of the search; -1: every core.")
+    # Share of new rows each prediction's range (interval or set of classes) should hold; a
+    # calibration part of the training side is set aside for it. null: no ranges.
+    coverage: float | None = Field(default=0.9, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _space_names_one_estimator(self) -> TrainingSection:
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs: -1 (every core) or at least 1")
+        if self.estimator == "auto" and self.budget is not None and self.budget < 3:
+            raise ValueError("budget: estimator 'auto' searches 3 families, so at least 3 trials")
         if self.estimator == "auto" and self.search_space:
             raise ValueError(
                 "search_space names one estimator's parameters; with estimator 'auto' each "

@@ -10,6 +10,7 @@ unchanged champion finds every batch done and reads nothing, and a new champion 
 
 import functools
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -210,6 +211,23 @@ def score_batch(
     return record, {PREDICTIONS: predictions, QUARANTINED: checked.quarantined}
 
 
+def range_columns(model: Any, predicted: Any, probabilities: Any) -> dict[str, Any]:
+    """Each row's range: ``prediction_lower``/``_upper``, or ``prediction_set`` (JSON labels).
+
+    None when the model was fitted without ranges (``training.coverage`` empty).
+    """
+    from ml_assets.lib.conformal import calibration_of, intervals, prediction_sets
+
+    calibration = calibration_of(model)
+    if calibration is None:
+        return {}
+    if probabilities is None:
+        lower, upper = intervals(predicted, calibration)
+        return {f"{PREDICTION}_lower": lower, f"{PREDICTION}_upper": upper}
+    sets = prediction_sets(probabilities, model.classes_, calibration)
+    return {f"{PREDICTION}_set": [json.dumps(members) for members in sets]}
+
+
 def predict_rows(model: Any, valid: pd.DataFrame, spec: DatasetSpec, version: str) -> pd.DataFrame:
     """The model's prediction (and class probabilities) for each valid row, with its source.
 
@@ -227,5 +245,6 @@ def predict_rows(model: Any, valid: pd.DataFrame, spec: DatasetSpec, version: st
     if probabilities is not None:
         for index, label in enumerate(model.classes_):
             columns[f"{PROBABILITY}{label}"] = probabilities[:, index]
+    columns.update(range_columns(model, labels, probabilities))
     columns[MODEL_VERSION] = pd.arrays.ArrowExtensionArray(pa.repeat(version, len(valid)))
     return pd.DataFrame(columns, index=valid.index).reset_index(drop=True)

@@ -43,6 +43,14 @@ class Prediction(BaseModel):
     probabilities: dict[str, float] | None = Field(
         description="Probability of each class (classification), else null."
     )
+    interval: list[float] | None = Field(
+        description="[lower, upper] holding the true value at the model's coverage "
+        "(regression, split conformal), else null."
+    )
+    prediction_set: list[Any] | None = Field(
+        description="The classes that stay plausible at the model's coverage (classification, "
+        "split conformal), else null."
+    )
 
 
 class PredictResponse(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from ml_assets.lib.conformal import calibration_of, intervals, prediction_sets
 from ml_assets.lib.dataset import DatasetSpec
 from ml_assets.lib.evaluation import decide, positive_index
 from ml_assets.lib.modeling import model_inputs
@@ -52,6 +53,8 @@ class Outputs:
     probabilities: np.ndarray | None
     classes: list[Any] | None
     positive: int | None  # column of the positive class (binary tasks)
+    # Each record's range: [lower, upper] (regression) or its set of classes; None without.
+    ranges: list[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,12 +74,20 @@ class ServedModel:
     def predict(self, frame: pd.DataFrame) -> Outputs:
         """Labels and probabilities (classification) or numbers (regression) for typed rows."""
         inputs = model_inputs(frame, self.spec)
+        calibration = calibration_of(self.model)
         if not self.spec.is_classification:
-            return Outputs([float(value) for value in self.model.predict(inputs)], None, None, None)
+            values = self.model.predict(inputs)
+            ranges = None
+            if calibration is not None:
+                ranges = np.column_stack(intervals(values, calibration)).tolist()
+            return Outputs([float(value) for value in values], None, None, None, ranges)
         probabilities = self.model.predict_proba(inputs)
         classes = [_plain(label) for label in self.model.classes_]
         labels = [_plain(label) for label in decide(self.model, probabilities)]
-        return Outputs(labels, probabilities, classes, self.positive)
+        ranges = None
+        if calibration is not None:
+            ranges = prediction_sets(probabilities, classes, calibration)
+        return Outputs(labels, probabilities, classes, self.positive, ranges)
 
 
 def _plain(value: Any) -> Any:

@@ -124,7 +124,12 @@ class PredictionService:
                     "prediction": outputs.predictions[position],
                     "probability": None,
                     "probabilities": None,
+                    "interval": None,
+                    "prediction_set": None,
                 }
+                if outputs.ranges is not None:
+                    kind = "prediction_set" if outputs.classes is not None else "interval"
+                    prediction[kind] = outputs.ranges[position]
                 if outputs.probabilities is not None:
                     values = outputs.probabilities[position].tolist()
                     prediction["probabilities"] = dict(

@@ -15,6 +15,7 @@ from ml_assets.lib.contract_inference import (
     minority_label,
 )
 from ml_assets.lib.ingestion import read_landing_file
+from ml_assets.lib.modeling import INIT_BUDGET, budget_for
 from ml_assets.lib.project_config import load_project, with_source_columns
 
 SAMPLE = """id,age,income,plan,note,churn
@@ -132,6 +133,9 @@ def test_init_writes_a_config_and_contract_that_load(sample: Path, tmp_path: Pat
     assert project.spec.positive_label == "Yes"
     assert project.spec.numeric_features == ("age", "income")
     assert project.spec.categorical_features == ("plan",)
+    rows = len(read_landing_file(sample))
+    assert project.config.training.budget == budget_for(rows)
+    assert f"search budget {budget_for(rows)} trials for {rows} rows" in printed
     assert project.data_dir == (out / "data").resolve()
     assert pa.DataFrameSchema.from_yaml(out / "contract.yaml").columns["id"].unique
     assert main(["init", str(sample), "--target", "churn", "--out", str(out)]) == 2
@@ -359,3 +363,10 @@ def test_categories_seen_once_make_an_open_set_that_is_not_restricted() -> None:
     column, inference = rule(["red", "green", "blue"] * 19 + ["teal", "plum", "red"], "colour")
     assert statistics(column) == {} and inference.categorical == ["colour"]
     assert "2 of them seen once: an open set" in inference.reasons["colour"]
+
+
+def test_the_init_budget_shrinks_with_the_table_within_its_bounds() -> None:
+    budgets = [budget_for(rows) for rows in (10, 5_000, 20_000, 100_000, 10_000_000)]
+    assert budgets[0] == budgets[1] == INIT_BUDGET["most"]
+    assert budgets == sorted(budgets, reverse=True) and budgets[2] < budgets[1]
+    assert budgets[-1] == INIT_BUDGET["least"]

@@ -167,6 +167,17 @@ def test_training_facts_and_provenance_lead_the_markdown(report) -> None:
     assert "| linear (chosen) | grid | 3 |" in text
 
 
+def test_the_markdown_names_the_budget_and_a_search_the_clock_cut(report) -> None:
+    result, _, table = report
+    training = train_model(
+        table[table["_split"] == "train"], DEMO_SPEC, "auto", budget=3, time_limit=1e-6
+    ).summary()
+    text = report_markdown({**result, "training": training})
+    assert "Budget: 3 trials, 1 settings tried." in text
+    assert "**Search cut short**: the wall-clock cap of 1e-06 s was reached" in text
+    assert "random_forest, hist_gradient_boosting not searched" in text
+
+
 def test_evaluate_copies_the_training_facts_into_the_report(report) -> None:
     _, model, table = report
     facts = {

@@ -15,9 +15,13 @@ from ml_assets.lib.features import build_features
 from ml_assets.lib.modeling import (
     AUTO,
     AUTO_FAMILIES,
+    BUDGET_SPACES,
+    EARLY_STOPPING,
     ESTIMATORS,
+    budget_shares,
     model_fingerprint,
     model_inputs,
+    resolve_n_jobs,
     train_model,
 )
 from ml_assets.lib.storage import (
@@ -383,3 +387,76 @@ def test_a_tuned_cut_off_travels_with_the_model_and_decides_its_labels(train_row
     assert decide(loaded, probabilities).tolist() == expected
     assert decide(forest, probabilities).tolist() == [0, 0, 1]  # untuned: the most probable
     assert not hasattr(forest, DECISION)
+
+
+@pytest.fixture(scope="module")
+def larger_train_rows():
+    table = build_features(validated(800), DEMO_SPEC)
+    return table[table["_split"] == "train"]
+
+
+@pytest.mark.parametrize("family", ["random_forest", "hist_gradient_boosting"])
+def test_budgeted_search_gives_one_model_whatever_n_jobs_and_on_a_rerun(
+    larger_train_rows, family
+) -> None:
+    runs = [
+        train_model(
+            larger_train_rows, DEMO_SPEC, family, budget=6, cv_folds=3, n_jobs=jobs, coverage=0.9
+        )
+        for jobs in (1, 2, 1)
+    ]
+    assert [run.search_facts["n_jobs"] for run in runs] == [1, min(2, resolve_n_jobs(-1)), 1]
+    assert len({model_fingerprint(run.model) for run in runs}) == 1
+    assert runs[0].best_params == runs[1].best_params
+    # The wide space is searched, boosting with early stopping on an inner split.
+    assert set(BUDGET_SPACES[family][True]) <= set(runs[0].best_params)
+    if family == "hist_gradient_boosting":
+        step = runs[0].model.named_steps["estimator"]
+        assert step.early_stopping is True and step.n_iter_ < EARLY_STOPPING["max_iter"]
+    assert runs[0].search_facts["trials"] == 6 and runs[0].search_facts["cut"] is None
+
+
+def test_a_different_seed_searches_differently(train_rows) -> None:
+    base = train_model(train_rows, DEMO_SPEC, "linear", budget=4, cv_folds=3)
+    seeded = train_model(train_rows, DEMO_SPEC, "linear", budget=4, cv_folds=3, seed=7)
+    assert base.best_params != seeded.best_params
+    assert model_fingerprint(base.model) != model_fingerprint(seeded.model)
+
+
+def test_boosting_on_a_table_too_small_for_its_inner_split_has_no_early_stopping(
+    train_rows,
+) -> None:
+    small = train_rows.iloc[:120]
+    result = train_model(small, DEMO_SPEC, "hist_gradient_boosting", budget=3, cv_folds=3)
+    assert "early_stopping" not in result.best_params
+    assert result.model.named_steps["estimator"].early_stopping == "auto"
+
+
+@pytest.mark.parametrize("budget", [3, 7, 20, 60, 61])
+def test_a_budget_is_shared_exactly_and_boosting_gets_the_most(budget) -> None:
+    shares = budget_shares(budget, AUTO_FAMILIES)
+    assert sum(shares.values()) == budget and min(shares.values()) >= 1
+    assert shares["hist_gradient_boosting"] == max(shares.values())
+    assert abs(shares["random_forest"] - shares["linear"]) <= 1  # equal weights
+    assert budget_shares(budget, ["linear"]) == {"linear": budget}
+
+
+def test_a_budget_below_one_trial_per_family_is_refused(train_rows) -> None:
+    with pytest.raises(ValueError, match="a budget of 2 trial"):
+        train_model(train_rows, DEMO_SPEC, AUTO, budget=2)
+
+
+def test_the_wall_clock_cap_cuts_the_search_and_says_so(train_rows) -> None:
+    result = train_model(train_rows, DEMO_SPEC, AUTO, budget=3, cv_folds=3, time_limit=1e-6)
+    assert [c["estimator"] for c in result.candidates] == ["linear"]
+    cut = result.search_facts["cut"]
+    assert "wall-clock cap of 1e-06 s" in cut and "random_forest, hist_gradient_boosting" in cut
+    assert result.summary()["search"]["cut"] == cut
+
+
+@pytest.mark.parametrize("bad", [0, -2])
+def test_n_jobs_is_every_core_or_a_positive_count(bad) -> None:
+    assert resolve_n_jobs(-1) >= 1 and resolve_n_jobs(1) == 1
+    assert resolve_n_jobs(10_000) == resolve_n_jobs(-1)
+    with pytest.raises(ValueError, match="n_jobs must be -1"):
+        resolve_n_jobs(bad)

@@ -51,6 +51,13 @@ def write_config(tmp_path: Path, **changes) -> Path:
             "training.estimator: Input should be 'auto', 'random_forest', 'hist_gradient_boosting' or "
             "'linear'",
         ),
+        ({"training__budget": 0}, "training.budget: Input should be greater than or equal to 1"),
+        (
+            {"training__estimator": "auto", "training__search_space": None, "training__budget": 2},
+            "budget: estimator 'auto' searches 3 families, so at least 3 trials",
+        ),
+        ({"training__n_jobs": 0}, "n_jobs: -1 (every core) or at least 1"),
+        ({"training__time_limit": 0}, "training.time_limit: Input should be greater than 0"),
         (
             {"contract__model": "ml_assets.demo.contract:Records"},
             "give exactly one of 'schema_file' (Pandera YAML) or 'model'",

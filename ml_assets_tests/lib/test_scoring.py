@@ -1,18 +1,27 @@
 """Batch scoring: validation and quarantine, predictions with provenance, rescoring per champion."""
 
 import csv
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
 from ml_assets.lib import batches
 from ml_assets.lib.batches import BatchStore
+from ml_assets.lib.conformal import ATTRIBUTE
 from ml_assets.lib.dataset import REASON
 from ml_assets.lib.features import derive_columns
 from ml_assets.lib.modeling import build_pipeline, model_inputs
-from ml_assets.lib.scoring import Champion, ChampionUnavailable, score_folder, scoring_rules
+from ml_assets.lib.scoring import (
+    Champion,
+    ChampionUnavailable,
+    range_columns,
+    score_folder,
+    scoring_rules,
+)
 from ml_assets_tests.conftest import DEMO
 
 
@@ -139,3 +148,22 @@ def test_a_champion_that_cannot_load_fails_the_run_and_marks_nothing_done(
         score(folder, root, Champion("v0003", "sha", tampered))
     assert not list(root.rglob("batch.json"))
     assert score(folder, root, champion(model, "v0003")).rows_scored == 30
+
+
+def test_scored_rows_carry_the_models_interval_or_set() -> None:
+    class Line:
+        classes_ = None
+
+    regression = Line()
+    setattr(regression, ATTRIBUTE, {"kind": "interval", "coverage": 0.9, "quantile": 2.0})
+    columns = range_columns(regression, np.array([1.0, 5.0]), None)
+    assert columns["prediction_lower"].tolist() == [-1.0, 3.0]
+    assert columns["prediction_upper"].tolist() == [3.0, 7.0]
+
+    classifier = Line()
+    classifier.classes_ = np.array(["a", "b", "c"])
+    setattr(classifier, ATTRIBUTE, {"kind": "set", "coverage": 0.9, "quantile": 0.7})
+    probabilities = np.array([[0.5, 0.35, 0.15], [0.1, 0.2, 0.7]])
+    columns = range_columns(classifier, None, probabilities)
+    assert [json.loads(value) for value in columns["prediction_set"]] == [["a", "b"], ["c"]]
+    assert range_columns(Line(), np.array([1.0]), None) == {}

@@ -1,5 +1,6 @@
 """The service over real HTTP on loopback: predictions, refusals, limits, hot swap and canary."""
 
+import copy
 import threading
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from ml_assets.lib.conformal import ATTRIBUTE
 from ml_assets.lib.modeling import model_inputs
 from ml_assets.lib.prediction_log import LOG_FIELDS, read_prediction_log
 from ml_assets.serving.service import challenger_share, input_sha256
@@ -18,6 +20,25 @@ from ml_assets_tests.serving.support import (
     running_service,
     wait_for,
 )
+
+
+def test_predict_returns_each_records_prediction_set_at_the_models_coverage(
+    tmp_path: Path, demo_models: list
+) -> None:
+    model = copy.deepcopy(demo_models[0])
+    setattr(model, ATTRIBUTE, {"kind": "set", "coverage": 0.9, "quantile": 0.6, "rows": 80})
+    records = [RECORD, {**RECORD, "numeric1": 9.5}, {**RECORD, "numeric1": None}]
+    with running_service(tmp_path) as service:
+        promote(service.registry, "champion", register(service.registry, model))
+        with httpx.Client(base_url=service.url) as client:
+            wait_for(lambda: client.get("/health").status_code == 200)
+            response = client.post("/predict", json={"records": records})
+    assert response.status_code == 200, response.text
+    for prediction in response.json()["predictions"]:
+        probabilities = prediction["probabilities"]
+        plausible = [int(label) for label, p in probabilities.items() if p >= 0.4]
+        assert prediction["prediction_set"] == sorted({*plausible, prediction["prediction"]})
+        assert prediction["interval"] is None
 
 
 def test_the_champion_predicts_with_probabilities_and_every_prediction_is_logged(
@@ -49,6 +70,7 @@ def test_the_champion_predicts_with_probabilities_and_every_prediction_is_logged
     assert np.allclose([p["probability"] for p in predictions], expected[:, 1])
     assert [p["prediction"] for p in predictions] == expected.argmax(axis=1).tolist()
     assert np.allclose([p["probabilities"]["0"] for p in predictions], expected[:, 0])
+    assert all(p["prediction_set"] is None and p["interval"] is None for p in predictions)
 
     record = service.registry.get(version)
     assert model["version"] == version and model["sha256"] == record.sha256
