@@ -29,6 +29,7 @@ from ml_assets.lib.drift import (
     table_rows,
     worst,
 )
+from ml_assets.lib.layout import Layout
 from ml_assets.lib.markdown import table
 
 
@@ -119,7 +120,14 @@ def reference_profile(
 
 def profile_path(store: Any, key: str) -> Any:
     """Where a reference profile is cached, beside the batch store."""
-    return store.root.parent / "drift" / "profiles" / f"{key}.json"
+    from upath import UPath
+
+    return UPath(_storage_layout(store).drift_profiles) / f"{key}.json"
+
+
+def _storage_layout(store: Any) -> Layout:
+    """The layout of the storage that holds ``store`` (the batch store)."""
+    return Layout("", storage_url=str(store.root.parent))
 
 
 def load_profile(store: Any, key: str) -> Profile:
@@ -225,11 +233,13 @@ def _comparison(
     thresholds: Mapping[str, Threshold],
 ) -> dict[str, Any]:
     """One batch against one profile, computed once per batch, profile and thresholds."""
+    from upath import UPath
+
     from ml_assets.lib.storage import atomic_write_text
 
     judged = json.dumps({n: [t.warn, t.error] for n, t in sorted(thresholds.items())})
     key = profile_key(profile.key, features.version, batch, judged)
-    path = store.root.parent / "drift" / "batches" / f"{key}.json"
+    path = UPath(_storage_layout(store).drift_comparisons) / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
     rows = scored(batch_rows(store, features.version, batch), model, spec)
@@ -284,7 +294,7 @@ def retraining_marker_path(storage_dir: str) -> Any:
     """Where the drift report says the model is due for retraining (any fsspec URL)."""
     from upath import UPath
 
-    return UPath(storage_dir) / "drift" / "retraining_due.json"
+    return UPath(Layout("", storage_url=storage_dir).retraining_marker)
 
 
 def write_retraining_marker(path: Any, report: Mapping[str, Any]) -> None:
