@@ -78,6 +78,12 @@ class Bare:
     data_dir: Path
     storage: Path
 
+    def layout(self) -> Any:
+        """Where the stages write: every data-folder file under ``storage`` too."""
+        from ml_assets.lib.layout import Layout
+
+        return Layout(str(self.storage), storage_url=str(self.storage))
+
     def store(self) -> Any:
         """The batch store, where the settings' ``batch_store`` puts it under the storage."""
         from upath import UPath
@@ -177,7 +183,7 @@ def batches(bare: Bare) -> Any:
     )
     with store.lock():
         refresh = refresh_batches(bare.data_dir / "landing", store, rules)
-        write_ingestion_records(bare.storage / "ingestion", refresh)
+        write_ingestion_records(bare.layout(), refresh)
         for record in refresh.newly_rejected:
             message = f"{record.batch} rejected: {record.reason}"
             print(message, file=sys.stderr)
@@ -277,7 +283,7 @@ def trained_model(bare: Bare, features: Any, training: dict) -> tuple[Any, dict]
         "batches": features.batches,
         "lock_hash": lock_hash() or "none (installed without the lock file)",
         "packages_off_the_lock": ", ".join(sorted(drift_from_lock(names=MODEL_PACKAGES))) or "none",
-        "code_version": source_version("ml_assets.lib.modeling", extra=repr(project.spec)),
+        "code_version": source_version("ml_assets.assets.training", extra=repr(project.spec)),
         "code_commit": versions["git"]["commit"],
         "code_tree": versions["git"]["tree"],
         "config_hash": project.config_hash,
@@ -553,7 +559,7 @@ def model_card(bare: Bare, evaluation: dict, features: Any, facts: dict, outcome
         ),
     )
     markdown, page = card_markdown(card), card_html(card)
-    per_model = card_path(UPath(bare.storage), fingerprint)
+    per_model = card_path(UPath(bare.layout().model_cards), fingerprint)
     atomic_write_text(per_model, json.dumps(card, indent=2, sort_keys=True, default=str))
     atomic_write_text(per_model.with_suffix(".md"), markdown)
     atomic_write_text(per_model.with_suffix(".html"), page)

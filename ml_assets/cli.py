@@ -22,6 +22,7 @@ from ml_assets.lib.contract_inference import (
 )
 from ml_assets.lib.dataset import SOURCE_COLUMNS
 from ml_assets.lib.ingestion import IngestionError, read_landing_file
+from ml_assets.lib.layout import Layout
 from ml_assets.lib.project_config import CONFIG_ENV, ConfigError, load_project
 from ml_assets.lib.storage import atomic_write_text
 from ml_assets.serving.server import add_arguments as add_serve_arguments
@@ -29,6 +30,8 @@ from ml_assets.serving.server import serve_command
 
 CONFIG_NAME = "ml_assets.yaml"
 CONTRACT_NAME = "contract.yaml"
+PROJECT_DATA_DIR = "data"  # what ``init`` writes as data_dir, beside the configuration
+REGISTRY_HELP = f"folder or URL (default: {Layout('<data_dir>').registry})"
 DEFAULT_MAX_NULL_SHARE = 0.5
 NULL_HEADROOM = 0.1  # a later batch may be a little emptier than the sample
 
@@ -62,14 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="point the champion back at a version")
     rollback.add_argument("--to", help="the version to restore (default: the previous champion)")
     rollback.add_argument("--reason", default="rolled back from the command line")
-    rollback.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
+    rollback.add_argument("--registry", help=REGISTRY_HELP)
     promote = commands.add_parser("promote", help="point the champion at the challenger")
     promote.add_argument("version", nargs="?", help="the version (default: the challenger)")
     promote.add_argument("--reason", default="promoted from the command line")
-    promote.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
+    promote.add_argument("--registry", help=REGISTRY_HELP)
     reject = commands.add_parser("reject", help="drop the challenger (it stays registered)")
     reject.add_argument("--reason", default="rejected from the command line")
-    reject.add_argument("--registry", help="folder or URL (default: <data_dir>/registry)")
+    reject.add_argument("--registry", help=REGISTRY_HELP)
     add_serve_arguments(commands.add_parser("serve", help="serve the champion over HTTP"))
     lineage = commands.add_parser("lineage", help="print a model version's whole lineage")
     lineage.add_argument("version", nargs="?", help="v0001, an alias (default: the champion)")
@@ -152,7 +155,7 @@ def _init(args: argparse.Namespace) -> str:
         "categorical_features": codes if has_codes else None,
         "drop": drop,
         "sensitive_columns": args.sensitive,
-        "data_dir": "data",
+        "data_dir": PROJECT_DATA_DIR,
     }
     config = {
         "dataset": {name: value for name, value in dataset.items() if value not in (None, [])},
@@ -204,10 +207,14 @@ def _header(args: argparse.Namespace, folder: Path) -> list[str]:
     return [
         f"ml_assets project for {args.sample.name}: review this file and {CONTRACT_NAME}, then",
         f"  export {CONFIG_ENV}={(folder / CONFIG_NAME).resolve()}",
-        f"  cp {args.sample} {(folder / 'data' / 'landing').resolve()}/",
+        f"  cp {args.sample} {_landing(folder).resolve()}/",
         "  dagster asset materialize -m ml_assets --select '*'",
         "What init decided:",
     ]
+
+
+def _landing(folder: Path) -> Path:
+    return Layout(str(folder / PROJECT_DATA_DIR)).landing
 
 
 def _publish(folder: Path, files: dict[str, str]) -> None:
@@ -222,12 +229,12 @@ def _publish(folder: Path, files: dict[str, str]) -> None:
     try:
         for name, text in files.items():
             (staging / name).write_text(text)
-        (staging / "data" / "landing").mkdir(parents=True)
+        _landing(staging).mkdir(parents=True)
         load_project(staging / CONFIG_NAME)
         if folder.exists():
             for name in files:
                 os.replace(staging / name, folder / name)
-            (folder / "data" / "landing").mkdir(parents=True, exist_ok=True)
+            _landing(folder).mkdir(parents=True, exist_ok=True)
         else:
             os.rename(staging, folder)
     finally:
@@ -288,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "lineage":
             from ml_assets.lib.lineage import print_lineage
 
-            message = print_lineage(load_project().resolved_data_dir(), args.version)
+            message = print_lineage(load_project().layout(), args.version)
         else:
             project = load_project()
             project.contract  # noqa: B018 - the real Pandera schema, as every run will load it

@@ -26,24 +26,14 @@ from ml_assets.checks.batches import (
     training_set_gates,
 )
 from ml_assets.constants import DATA, write_pool
+from ml_assets.lib.layout import Layout
 from ml_assets.lib.project_config import Project
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
-BATCH_MODULES = (
-    "ml_assets.lib.batches",
-    "ml_assets.lib.batch_records",
-    "ml_assets.lib.dataset",
-    "ml_assets.lib.safe_csv",
-    "ml_assets.lib.project_config",
-    "ml_assets.lib.ingestion",
-    "ml_assets.lib.contract",
-    "ml_assets.lib.features",
-    "ml_assets.lib.frames",
-)
-STORED = "Stored per batch as storage/batches/<version>/<batch>/"
+STORED = f"Stored per batch as {Layout('<data_dir>').batches}/<version>/<batch>/"
 DESCRIPTIONS = {
     "raw_data": "Every landing file's rows as text, each tagged with its batch, file and line. "
     f"{STORED}raw_data.parquet. A file that cannot be read is a rejected batch, reported by "
@@ -69,9 +59,7 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
     # read, parse and check rows; the limits join in at run time (BatchRules.version). Training
     # settings and every other package (dev tools among them) do not.
     packages = installed_versions(BATCH_PACKAGES)
-    version = source_version(
-        *BATCH_MODULES, extra=f"{project.contract_hash}|{project.spec!r}|{packages}"
-    )
+    version = source_version(__name__, extra=f"{project.contract_hash}|{project.spec!r}|{packages}")
     schemas = {
         "raw_data": raw_columns(project),
         "validated_data": list(project.columns.columns),
@@ -121,7 +109,7 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
         # Held until the outputs are stored: one refresh of the landing folder at a time.
         with store.lock():
             refresh = refresh_batches(landing, store, rules)
-            write_ingestion_records(settings.ingestion_dir, refresh)
+            write_ingestion_records(settings.layout, refresh)
             for record in refresh.newly_rejected:
                 message = rejection_message(
                     record.batch, record.stage, record.reason, record.failures_by_rule

@@ -93,12 +93,7 @@ def build_model_approval(project: Project) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=MODEL,
         pool=REGISTRY_POOL,
-        code_version=source_version(
-            "ml_assets.lib.approval",
-            "ml_assets.lib.deployment",
-            "ml_assets.lib.registry",
-            extra=repr(project.spec),
-        ),
+        code_version=source_version(__name__, extra=repr(project.spec)),
         automation_condition=AUTOMATION,
         kinds={"skops"},
         metadata={STORAGE_FORMAT: "report"},
@@ -191,7 +186,7 @@ def build_production_model(project: Project) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=MODEL,
         pool=REGISTRY_POOL,
-        code_version=source_version("ml_assets.lib.deployment", "ml_assets.lib.registry"),
+        code_version=source_version(__name__),
         automation_condition=AUTOMATION,
         kinds={"skops"},
     )

@@ -24,13 +24,7 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=MODEL,
         pool=write_pool("evaluation_report"),
-        code_version=source_version(
-            "ml_assets.lib.evaluation",
-            "ml_assets.lib.bootstrap",
-            "ml_assets.lib.modeling",
-            "ml_assets.lib.contract_inference",
-            extra=repr(project.spec),
-        ),
+        code_version=source_version(__name__, extra=repr(project.spec)),
         automation_condition=AUTOMATION,
         kinds={"scikit-learn"},
         metadata={STORAGE_FORMAT: "report"},

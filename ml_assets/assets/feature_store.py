@@ -1,6 +1,7 @@
 """The ``feature_store`` asset: the features of every accepted batch as an offline feature store.
 
-A hive-partitioned Parquet dataset (``batch=<name>/``) under ``storage/feature_store/<version>/``,
+A hive-partitioned Parquet dataset (``batch=<name>/``) per batch version, under the layout's
+``feature_store`` folder,
 keyed by the row key and an event timestamp, read point-in-time by
 ``ml_assets.lib.feature_store.FeatureStore.get_training_frame``. Each refresh writes only the
 batches the store does not hold yet.
@@ -16,8 +17,6 @@ from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
-FEATURE_STORE_SUBDIR = "feature_store"
-
 
 def open_feature_store(project: Project, settings: PipelineSettings, version: str):
     """The project's feature store of one batch version, under the settings' storage folder."""
@@ -26,7 +25,7 @@ def open_feature_store(project: Project, settings: PipelineSettings, version: st
     from ml_assets.lib.feature_store import FeatureStore, StoreLayout
 
     layout = StoreLayout.of(project.spec, project.config.feature_store.event_timestamp)
-    return FeatureStore(UPath(settings.storage_dir) / FEATURE_STORE_SUBDIR, version, layout)
+    return FeatureStore(UPath(settings.layout.feature_store), version, layout)
 
 
 def build_feature_store(project: Project) -> dg.AssetsDefinition:
@@ -38,7 +37,7 @@ def build_feature_store(project: Project) -> dg.AssetsDefinition:
         group_name=DATA,
         pool=write_pool("feature_store"),
         code_version=source_version(
-            "ml_assets.lib.feature_store",
+            __name__,
             extra=f"{project.spec!r}|{project.config.feature_store!r}",
         ),
         automation_condition=AUTOMATION,

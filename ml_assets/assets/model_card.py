@@ -9,9 +9,9 @@ from ml_assets.lib.batch_records import BatchTable
 from ml_assets.lib.project_config import Project
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.io_manager import STORAGE_FORMAT
+from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
-REGISTRY_SUBDIR = "registry"
 LINEAGE_KEYS = ("code_commit", "code_tree", "config_hash", "package_versions", "training_set")
 
 
@@ -23,8 +23,9 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
         # After the gate: the card of a registered candidate carries its version and decision.
         deps=[MODEL_APPROVAL],
         pool=write_pool("model_card"),
+        # The statistical checks' findings are on the card: their module is named, lib's are found.
         code_version=source_version(
-            "ml_assets.lib.model_card",
+            __name__,
             "ml_assets.checks.statistics",
             extra=f"{project.spec!r}|{project.config.dataset.description!r}",
         ),
@@ -37,6 +38,7 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
         evaluation_report: dict,
         features: BatchTable,
         settings: PipelineSettings,
+        registry: ModelRegistryResource,
     ):
         """The evaluated model's card: use, inputs, output, data, metrics, gate, limits, lineage.
 
@@ -55,7 +57,6 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
             event_time_span,
             model_card_facts,
         )
-        from ml_assets.lib.registry import ModelRegistry
         from ml_assets.lib.storage import atomic_write_text
 
         provenance = evaluation_report["provenance"]
@@ -74,9 +75,7 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
         }
         lineage |= {key: trained[key].value for key in LINEAGE_KEYS if key in trained}
         lineage.setdefault("training_set", provenance["data_version"])
-        registry = registry_facts(
-            ModelRegistry(f"{settings.data_dir}/{REGISTRY_SUBDIR}"), fingerprint
-        )
+        registered = registry_facts(registry.registry(), fingerprint)
         card = model_card_facts(
             spec=project.spec,
             contract=project.columns,
@@ -85,14 +84,14 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
             records=features.records,
             lineage=lineage,
             statistics=statistical_findings(context.instance, project, features.data_version),
-            registry=registry,
+            registry=registered,
             event_range=event_time_span(
                 batch_store(settings), features, project.config.feature_store.event_timestamp
             ),
         )
         markdown, page = card_markdown(card), card_html(card)
 
-        per_model = card_path(UPath(settings.storage_dir), fingerprint)
+        per_model = card_path(UPath(settings.layout.model_cards), fingerprint)
         atomic_write_text(per_model, json.dumps(card, indent=2, sort_keys=True, default=str))
         atomic_write_text(per_model.with_suffix(".md"), markdown)
         atomic_write_text(per_model.with_suffix(".html"), page)
@@ -102,7 +101,7 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
                 "card": dg.MetadataValue.md(markdown),
                 "html": dg.MetadataValue.path(str(per_model.with_suffix(".html"))),
                 "model_version": fingerprint,
-                "registry_version": (registry or {}).get("version") or "not registered",
+                "registry_version": (registered or {}).get("version") or "not registered",
                 "limitations": len(card["limitations"]),
             },
         )

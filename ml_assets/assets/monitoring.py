@@ -105,12 +105,7 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=MODEL,
         pool=write_pool("drift_report"),
-        code_version=source_version(
-            "ml_assets.lib.drift",
-            "ml_assets.lib.drift_report",
-            "ml_assets.lib.significance",
-            extra=repr(project.spec),
-        ),
+        code_version=source_version(__name__, extra=repr(project.spec)),
         automation_condition=AUTOMATION,
         kinds={"scipy"},
         metadata={STORAGE_FORMAT: "report"},
@@ -344,7 +339,7 @@ def build_live_performance(project: Project) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=MODEL,
         pool=write_pool("live_performance"),
-        code_version=source_version("ml_assets.lib.live_performance", extra=repr(project.spec)),
+        code_version=source_version(__name__, extra=repr(project.spec)),
         automation_condition=AUTOMATION,
         kinds={"scikit-learn"},
         metadata={STORAGE_FORMAT: "report"},
@@ -362,7 +357,7 @@ def build_live_performance(project: Project) -> dg.AssetsDefinition:
     ):
         """The serving model's metric on each newly labelled batch or labels file.
 
-        Batches it was not trained on, files in ``<data_dir>/labels/`` with the model's inputs,
+        Batches it was not trained on, files in the labels folder with the model's inputs,
         and files there keyed by ``request_key`` (joined with the prediction log, per served
         version), each beside the held-out metric; a drop beyond ``max_drop`` warns and alerts.
         Stored as ``storage/live_performance.json`` and ``.md``.

@@ -11,8 +11,8 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.assets.batches import BATCH_MODULES
 from ml_assets.constants import SERVING, write_pool
+from ml_assets.lib.layout import LABELS, SCORING, SERVING_LOG, LayoutError
 from ml_assets.lib.project_config import Project
 from ml_assets.lib.versioning import source_version
 from ml_assets.resources.alerts import AlertSink
@@ -21,7 +21,6 @@ from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets.resources.settings import PipelineSettings
 
 PRODUCTION_MODEL = dg.AssetKey("production_model")
-PREDICTIONS_SUBDIR = "predictions"
 HOURLY = "0 * * * *"
 # Rescore when the champion moves; look for new files (their stats only) every hour.
 REFRESH = (
@@ -33,7 +32,7 @@ class BatchScoringConfig(dg.Config):
     """Where the files to score are."""
 
     scoring_subdir: str = Field(
-        default="scoring",
+        default=SCORING,
         description="Folder of files to score (CSV, Parquet, JSON lines; the contract's columns, "
         "the target optional), inside data_dir.",
     )
@@ -43,11 +42,11 @@ class ABTestConfig(dg.Config):
     """Where the canary's evidence is, and how much of it a decision needs."""
 
     prediction_log: str = Field(
-        default="serving/predictions.jsonl",
+        default=SERVING_LOG,
         description="The serving prediction log (JSON lines), inside data_dir.",
     )
     labels_subdir: str = Field(
-        default="labels",
+        default=LABELS,
         description="Folder of label files (request_key and the target column), inside data_dir.",
     )
     metric: Literal["auto", "accuracy", "r2"] = Field(
@@ -73,11 +72,12 @@ class ABTestConfig(dg.Config):
     )
 
 
-def inside(data_dir: str, subpath: str, setting: str) -> Path:
-    """``subpath`` under ``data_dir``, refused (as a run failure) if it would leave it."""
-    if Path(subpath).is_absolute() or ".." in Path(subpath).parts:
-        raise dg.Failure(description=f"{setting} {subpath!r} must stay inside data_dir")
-    return Path(data_dir) / subpath
+def inside(settings: PipelineSettings, subpath: str, setting: str) -> Path:
+    """``subpath`` under the data folder, refused (as a run failure) if it would leave it."""
+    try:
+        return settings.layout.inside(subpath, setting)
+    except LayoutError as error:
+        raise dg.Failure(description=str(error)) from None
 
 
 def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
@@ -85,10 +85,7 @@ def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
     from ml_assets.lib.environment import BATCH_PACKAGES, MODEL_PACKAGES, installed_versions
 
     version = source_version(
-        "ml_assets.lib.scoring",
-        "ml_assets.lib.evaluation",
-        "ml_assets.lib.modeling",
-        *BATCH_MODULES,
+        __name__,
         # A stored model's predictions change with the libraries that read rows and run it.
         extra=f"{project.contract_hash}|{project.spec!r}|"
         + installed_versions(BATCH_PACKAGES + MODEL_PACKAGES),
@@ -129,7 +126,7 @@ def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
         )
         from ml_assets.lib.storage import preload_skops
 
-        folder = inside(settings.data_dir, config.scoring_subdir, "scoring_subdir")
+        folder = inside(settings, config.scoring_subdir, "scoring_subdir")
         files = folder.is_dir() and any(folder.iterdir())
         champion = registry_champion(registry.registry()) if files else None
         if champion is None:
@@ -148,7 +145,7 @@ def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
             version,
             champion,
         )
-        root = UPath(settings.storage_dir) / PREDICTIONS_SUBDIR
+        root = UPath(settings.layout.predictions)
         try:
             run = score_folder(folder, root, rules, champion)
         except ChampionUnavailable as error:
@@ -202,7 +199,7 @@ def build_ab_test_report(project: Project) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=SERVING,
         pool=write_pool("ab_test_report"),
-        code_version=source_version("ml_assets.lib.ab_analysis", "ml_assets.lib.prediction_log"),
+        code_version=source_version(__name__),
         automation_condition=dg.AutomationCondition.cron_tick_passed(HOURLY)
         & ~dg.AutomationCondition.in_progress(),
         kinds={"scipy"},
@@ -227,8 +224,8 @@ def build_ab_test_report(project: Project) -> dg.AssetsDefinition:
         )
         from ml_assets.lib.batch_records import now_iso
 
-        log_path = inside(settings.data_dir, config.prediction_log, "prediction_log")
-        labels_dir = inside(settings.data_dir, config.labels_subdir, "labels_subdir")
+        log_path = inside(settings, config.prediction_log, "prediction_log")
+        labels_dir = inside(settings, config.labels_subdir, "labels_subdir")
         metric = config.metric
         if metric == "auto":
             metric = "accuracy" if project.spec.is_classification else "r2"

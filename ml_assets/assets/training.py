@@ -158,7 +158,7 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=MODEL,
         pool=write_pool("trained_model"),
-        code_version=source_version("ml_assets.lib.modeling", extra=repr(project.spec)),
+        code_version=source_version(__name__, extra=repr(project.spec)),
         automation_condition=AUTOMATION,
         kinds={"scikit-learn", "skops"},
         metadata={STORAGE_FORMAT: "skops"},

@@ -17,6 +17,7 @@ from ml_assets.lib.batch_records import (
     Refresh,
     ingestion_entries,
 )
+from ml_assets.lib.layout import Layout
 from ml_assets.lib.markdown import table
 from ml_assets.lib.project_config import Project
 from ml_assets.lib.training_set import (
@@ -30,6 +31,7 @@ from ml_assets.lib.training_set import (
 from ml_assets.resources.settings import PipelineSettings
 
 BATCHES_ACCEPTED = "batches_accepted"
+REASON_FILES = Layout("<data_dir>").rejected
 CONTRACT_FAILURES = "contract_failures"
 
 BATCH_CHECKS = [
@@ -74,7 +76,7 @@ def rejection_message(
     advice = "fix the file and drop it again (a corrected file is a new batch)"
     if stage == "validation" and "break the contract (limit" in reason:
         advice += ", or raise checks.max_quarantined_share"
-    where = "see quarantined_rows" if stage == "validation" else "see ingestion/rejected/"
+    where = "see quarantined_rows" if stage == "validation" else f"see {REASON_FILES}/"
     broken = f" ({failure_summary(failures)})" if failures else ""
     return f"{batch} rejected: {reason}{broken}: {where}; {advice}"
 

@@ -47,7 +47,7 @@ def write_drifted_to_project(project: Any, rows: int, seed: int) -> str:
             f"{project.path}: drifted-batch writes the demo's columns, but the active project "
             f"is {project.spec.name!r}; unset ${CONFIG_ENV} to use the demo"
         )
-    landing = project.resolved_data_dir() / project.config.dataset.landing_subdir
+    landing = project.layout().landing
     path = write_drifted_csv(landing, rows=rows, seed=seed)
     return (
         f"wrote {path} ({rows} rows: numeric2 shifted by +{NUMERIC2_SHIFT:g}, categories "

@@ -61,6 +61,7 @@ from ml_assets.lib.ingestion import (
     read_capped,
 )
 from ml_assets.lib.landing import file_sha256
+from ml_assets.lib.layout import Layout
 from ml_assets.lib.safe_csv import safe_csv
 from ml_assets.lib.storage import atomic_write_text, is_local_path
 
@@ -481,7 +482,7 @@ def _sample(quarantined: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def write_ingestion_records(folder: Path, refresh: Refresh) -> list[dict[str, Any]]:
+def write_ingestion_records(layout: Layout, refresh: Refresh) -> list[dict[str, Any]]:
     """The manifest and one reason file per file left out, agreeing on every file.
 
     Reason files of files that are now accepted, or gone from the landing folder, are removed:
@@ -489,8 +490,8 @@ def write_ingestion_records(folder: Path, refresh: Refresh) -> list[dict[str, An
     """
     entries = ingestion_entries(refresh)
     manifest = {"version": refresh.version, "written_at": now_iso(), "files": entries}
-    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-    rejected = folder / "rejected"
+    atomic_write_text(layout.manifest, json.dumps(manifest, indent=2) + "\n")
+    rejected = layout.rejected
     kept = set()
     for entry in entries:
         if entry["status"] == ACCEPTED:

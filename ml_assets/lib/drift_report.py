@@ -32,6 +32,7 @@ from ml_assets.lib.drift import (
     table_rows,
     worst,
 )
+from ml_assets.lib.layout import Layout
 from ml_assets.lib.markdown import table
 from ml_assets.lib.project_config import FALSE_ALARM_RATE
 
@@ -136,7 +137,7 @@ def reference_profile(
 
 def calibration_path(store: Any, key: str) -> Any:
     """Where a reference's calibration for performance estimation is cached, beside its profile."""
-    return store.root.parent / "drift" / "profiles" / f"{key}.calibration.json"
+    return profile_path(store, key).with_name(f"{key}.calibration.json")
 
 
 def calibration_of(model: Any, held_out: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
@@ -188,7 +189,14 @@ def estimated_performance(
 
 def profile_path(store: Any, key: str) -> Any:
     """Where a reference profile is cached, beside the batch store."""
-    return store.root.parent / "drift" / "profiles" / f"{key}.json"
+    from upath import UPath
+
+    return UPath(_storage_layout(store).drift_profiles) / f"{key}.json"
+
+
+def _storage_layout(store: Any) -> Layout:
+    """The layout of the storage that holds ``store`` (the batch store)."""
+    return Layout("", storage_url=str(store.root.parent))
 
 
 def load_profile(store: Any, key: str) -> Profile:
@@ -417,13 +425,15 @@ def _comparison(
     ``rows_of`` reads the batch's rows when they are not the stored features (a rejected
     batch's convertible rows), only when the comparison is not cached yet.
     """
+    from upath import UPath
+
     from ml_assets.lib.storage import atomic_write_text
 
     judged = json.dumps(
         [{n: [t.warn, t.error] for n, t in sorted(thresholds.items())}, false_alarm_rate]
     )
     key = profile_key(profile.key, features.version, batch, judged)
-    path = store.root.parent / "drift" / "batches" / f"{key}.json"
+    path = UPath(_storage_layout(store).drift_comparisons) / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
     rows = rows_of() if rows_of else batch_rows(store, features.version, batch)
@@ -507,7 +517,7 @@ def retraining_marker_path(storage_dir: str) -> Any:
     """Where the drift report says the model is due for retraining (any fsspec URL)."""
     from upath import UPath
 
-    return UPath(storage_dir) / "drift" / "retraining_due.json"
+    return UPath(Layout("", storage_url=storage_dir).retraining_marker)
 
 
 def write_retraining_marker(path: Any, report: Mapping[str, Any]) -> None:

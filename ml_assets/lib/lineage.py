@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ml_assets.lib.layout import Layout
 from ml_assets.lib.registry import ModelRegistry, ModelVersion
 
-CARDS_SUBDIR = "model_cards"
 GATE_KEYS = ("gate", "gate_decision", "approval", "decision")
 
 
@@ -21,9 +21,9 @@ class LineageError(ValueError):
     """No model version matches the request; the message says what exists."""
 
 
-def card_path(storage_dir: Any, fingerprint: str, suffix: str = ".json") -> Any:
-    """Where the card of the model with ``fingerprint`` is kept (``storage_dir``: Path or UPath)."""
-    return storage_dir / CARDS_SUBDIR / f"{fingerprint[:16]}{suffix}"
+def card_path(cards_dir: Any, fingerprint: str, suffix: str = ".json") -> Any:
+    """Where the card of the model with ``fingerprint`` is kept (``cards_dir``: Path or UPath)."""
+    return cards_dir / f"{fingerprint[:16]}{suffix}"
 
 
 def gate_decision(version: ModelVersion) -> dict[str, Any] | None:
@@ -89,16 +89,17 @@ def resolve_version(registry: ModelRegistry, name: str | None) -> ModelVersion |
         ) from None
 
 
-def model_lineage(
-    registry: ModelRegistry, storage_dir: Path, manifest: Path, name: str | None = None
-) -> dict[str, Any]:
-    """The lineage of version ``name`` (see ``resolve_version``).
+def model_lineage(layout: Layout, name: str | None = None) -> dict[str, Any]:
+    """The lineage of version ``name`` (see ``resolve_version``) in the registry ``layout`` names.
 
     Without a registered version (and none asked for), the current model's, from its card.
     """
+    from upath import UPath
+
+    registry, manifest = ModelRegistry(layout.registry), layout.manifest
     version = resolve_version(registry, name)
     if version is None:
-        current = Path(storage_dir) / "model_card.json"
+        current = UPath(layout.current_card)
         if not current.exists():
             raise LineageError(
                 f"{registry.root}: no registered model version, and no model card at {current}: "
@@ -106,7 +107,7 @@ def model_lineage(
             )
         card = json.loads(current.read_text())
         return _from_card(card, _manifest_files(manifest))
-    card_file = card_path(Path(storage_dir), version.fingerprint)
+    card_file = card_path(UPath(layout.model_cards), version.fingerprint)
     card = json.loads(card_file.read_text()) if card_file.exists() else {}
     lineage = _from_card(card, _manifest_files(manifest), batches=version.batches)
     lineage.update(
@@ -230,15 +231,6 @@ def _pairs(values: Mapping[str, Any], digits: int | None = None) -> str:
     return ", ".join(f"{key}={shown(value)}" for key, value in values.items()) or "–"
 
 
-def print_lineage(data_dir: Path, name: str | None = None) -> str:
-    """What ``ml-assets lineage [VERSION]`` prints for the project whose data is in ``data_dir``.
-
-    The registry, storage and ingestion folders are those the pipeline writes under it.
-    """
-    lineage = model_lineage(
-        ModelRegistry(Path(data_dir) / "registry"),
-        Path(data_dir) / "storage",
-        Path(data_dir) / "ingestion" / "manifest.json",
-        name,
-    )
-    return lineage_text(lineage)
+def print_lineage(layout: Layout, name: str | None = None) -> str:
+    """What ``ml-assets lineage [VERSION]`` prints for the project whose files ``layout`` places."""
+    return lineage_text(model_lineage(layout, name))

@@ -1,9 +1,9 @@
 """Live performance: the serving model's metric on newly labelled data beside its held-out one.
 
 Labelled data comes three ways: each accepted batch the model was not trained on (a batch
-carries its target); each file in ``<data_dir>/labels/`` with the model's input columns and the
-target (scored by the serving model); and each file there with ``request_key`` and the target,
-joined with the online service's prediction log (``<data_dir>/serving/predictions.jsonl``) so
+carries its target); each file in the layout's labels folder with the model's input columns and
+the target (scored by the serving model); and each file there with ``request_key`` and the
+target, joined with the online service's prediction log (the layout's ``serving_log``) so
 every served model version gets its live metric from what it actually answered.
 """
 
@@ -17,8 +17,7 @@ import pandas as pd
 from ml_assets.lib.dataset import SOURCE_LINE, DatasetSpec
 from ml_assets.lib.evaluation import LOWER_IS_BETTER, PRIMARY_METRIC, score_model
 from ml_assets.lib.features import derive_columns
-
-LABELS_SUBDIR = "labels"
+from ml_assets.lib.layout import Layout
 
 
 class LabelsError(ValueError):
@@ -158,7 +157,6 @@ def dropped(rows: Mapping[str, Mapping[str, Any]], max_drop: float) -> dict[str,
 
 
 REQUEST_KEY = "request_key"
-PREDICTION_LOG = Path("serving") / "predictions.jsonl"
 
 
 def read_logged_predictions(path: Path) -> pd.DataFrame:
@@ -251,11 +249,12 @@ def labelled_files(
     A file with the model's inputs is scored by ``model`` (held-out metrics ``held_out``); a
     file keyed by request key is joined with the prediction log, one row per served version.
     """
-    log = read_logged_predictions(data_dir / PREDICTION_LOG)
+    layout = Layout(str(data_dir))
+    log = read_logged_predictions(layout.serving_log)
     rows: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
-    for path in labels_files(data_dir / LABELS_SUBDIR):
-        source = f"{LABELS_SUBDIR}/{path.name}"
+    for path in labels_files(layout.labels):
+        source = path.relative_to(data_dir).as_posix()
         try:
             frame = read_labels(path, spec)
             if has_inputs(frame, spec):

@@ -23,12 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ml_assets.lib.contract_summary import ContractColumns
 from ml_assets.lib.dataset import BATCH, SOURCE_COLUMNS, SOURCE_FILE, SOURCE_LINE, DatasetSpec, Task
+from ml_assets.lib.layout import DATA_DIR_ENV, LANDING, Layout
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
 CONFIG_ENV = "ML_ASSETS_CONFIG"
-DATA_DIR_ENV = "ML_ASSETS_DATA_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = PACKAGE_DIR / "demo" / "config.yaml"
 REPOSITORY_DATA_DIR = PACKAGE_DIR.parent / "data"
@@ -58,7 +58,7 @@ class DatasetSection(_Strict):
     derived_features: dict[str, str] = {}
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     data_dir: str | None = None
-    landing_subdir: str = Field(default="landing", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+    landing_subdir: str = Field(default=LANDING, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     description: str | None = None  # the model's intended use, shown on its model card
 
 
@@ -286,6 +286,10 @@ class Project:
     def resolved_data_dir(self) -> Path:
         """The data folder: ``$ML_ASSETS_DATA_DIR`` when set, else the configuration's."""
         return Path(os.environ.get(DATA_DIR_ENV) or self.data_dir)
+
+    def layout(self) -> Layout:
+        """Where this project's files are, for a process outside a run (``$ML_ASSETS_*`` apply)."""
+        return Layout.from_environment(self.data_dir, self.config.dataset.landing_subdir)
 
 
 def active_config_path() -> Path:

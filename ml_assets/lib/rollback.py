@@ -20,9 +20,6 @@ from ml_assets.lib.registry import (
 ROLLBACK = "rollback"
 PROMOTE = "promote"  # as ml_assets.lib.deployment names a promotion (it imports pandas)
 REJECT = "reject"  # a challenger dropped without promotion
-# The same names as ml_assets.resources.registry, which imports Dagster (the CLI must not).
-REGISTRY_DIR_ENV = "ML_ASSETS_REGISTRY_DIR"
-REGISTRY_SUBDIR = "registry"
 
 
 @dataclass(frozen=True)
@@ -130,27 +127,16 @@ def reject_challenger(registry: ModelRegistry, *, reason: str, actor: str) -> st
     return challenger
 
 
-def default_registry_dir(data_dir: str) -> str:
-    """Where the registry lives when nothing names another place: ``<data_dir>/registry``."""
-    return f"{str(data_dir).rstrip('/')}/{REGISTRY_SUBDIR}"
-
-
 def registry_for_project(registry_dir: str | None = None) -> ModelRegistry:
     """The active project's registry: ``registry_dir``, ``$ML_ASSETS_REGISTRY_DIR``, or the default.
 
-    The default is ``<data_dir>/registry`` of ``$ML_ASSETS_CONFIG``'s project (the demo's when
-    unset), as the Dagster resource places it.
+    The default is the layout's of ``$ML_ASSETS_CONFIG``'s project (the demo's when unset), as
+    the Dagster resource places it.
     """
-    import os
+    from ml_assets.lib.project_config import load_project
 
-    from ml_assets.lib.project_config import DATA_DIR_ENV, load_project
-
-    folder = registry_dir or os.environ.get(REGISTRY_DIR_ENV)
-    if not folder:
-        # As text: a Path would fold the "//" of a URL data_dir (s3://bucket/data).
-        data_dir = os.environ.get(DATA_DIR_ENV) or str(load_project().data_dir)
-        folder = default_registry_dir(data_dir)
-    return ModelRegistry(folder)
+    layout = load_project().layout().with_registry(registry_dir)
+    return ModelRegistry(layout.registry)
 
 
 def rollback_command(to: str | None, reason: str, registry_dir: str | None = None) -> str:

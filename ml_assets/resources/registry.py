@@ -1,4 +1,4 @@
-"""The model registry as a resource: ``<data_dir>/registry`` unless ``registry_dir`` says else."""
+"""The model registry as a resource: where the settings' layout puts it, or ``registry_dir``."""
 
 import os
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.lib.rollback import REGISTRY_DIR_ENV, REGISTRY_SUBDIR, default_registry_dir
+from ml_assets.lib.layout import REGISTRY_DIR_ENV, Layout
 from ml_assets.resources.settings import PipelineSettings
 
 
@@ -17,13 +17,18 @@ class ModelRegistryResource(dg.ConfigurableResource):
     registry_dir: str | None = Field(
         default=None,
         description="Folder or fsspec URL of the registry (e.g. s3://bucket/registry); empty: "
-        f"<data_dir>/{REGISTRY_SUBDIR} (${REGISTRY_DIR_ENV} sets it for every run).",
+        f"{Layout('<data_dir>').registry} (${REGISTRY_DIR_ENV} sets it for every run).",
     )
+
+    @property
+    def layout(self) -> Layout:
+        """The settings' layout, with this registry's folder."""
+        return self.settings.layout.with_registry(self.registry_dir)
 
     @property
     def root(self) -> str:
         """The registry's folder or URL."""
-        return self.registry_dir or default_registry_dir(self.settings.data_dir)
+        return self.layout.registry
 
     def registry(self) -> Any:
         """The ``ModelRegistry`` at ``root``."""

@@ -12,15 +12,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.lib.project_config import DATA_DIR_ENV, Project
+from ml_assets.lib.layout import ALERTS_FILE, DATA_DIR_ENV, LANDING, STORAGE_URL_ENV, Layout
+from ml_assets.lib.project_config import Project
 from ml_assets.lib.training_set import TrainingLimits
-
-STORAGE_SUBDIR = "storage"
-BATCHES_SUBDIR = "batches"
-INGESTION_SUBDIR = "ingestion"
-ALERTS_FILE = "alerts.jsonl"
-STORAGE_URL_ENV = "ML_ASSETS_STORAGE_URL"
-ALERT_STATE_FILE = "alert_state.json"
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -30,7 +24,7 @@ class PipelineSettings(dg.ConfigurableResource):
         description="Folder of everything the pipeline reads and writes: landing/, storage/, "
         f"ingestion/, {ALERTS_FILE} (${DATA_DIR_ENV} overrides the configuration's)."
     )
-    landing_subdir: str = Field(default="landing", description="Landing folder, inside data_dir.")
+    landing_subdir: str = Field(default=LANDING, description="Landing folder, inside data_dir.")
     seed_demo_when_empty: bool = Field(
         default=False, description="Write the demo dataset into an empty landing folder."
     )
@@ -62,31 +56,34 @@ class PipelineSettings(dg.ConfigurableResource):
     )
 
     @property
+    def layout(self) -> Layout:
+        """Every path under the data folder (the registry's: see ``ModelRegistryResource``)."""
+        return Layout(self.data_dir, self.storage_url, landing_subdir=self.landing_subdir)
+
+    @property
     def landing_dir(self) -> Path:
         """The folder the pipeline reads data files from (which may not exist yet)."""
-        if Path(self.landing_subdir).is_absolute() or ".." in Path(self.landing_subdir).parts:
-            raise ValueError(f"landing_subdir {self.landing_subdir!r} must stay inside data_dir")
-        return Path(self.data_dir) / self.landing_subdir
+        return self.layout.landing
 
     @property
     def storage_dir(self) -> str:
         """Where artifacts are stored (the IO manager's base and the batch store)."""
-        return self.storage_url.rstrip("/") or f"{self.data_dir}/{STORAGE_SUBDIR}"
+        return self.layout.storage
 
     @property
     def ingestion_dir(self) -> Path:
         """Where the manifest of the landing folder and the reasons of rejected files are."""
-        return Path(self.data_dir) / INGESTION_SUBDIR
+        return self.layout.ingestion
 
     @property
     def alerts_path(self) -> Path:
         """The JSON-lines file that receives every alert."""
-        return Path(self.data_dir) / ALERTS_FILE
+        return self.layout.alerts
 
     @property
     def alert_state_path(self) -> Path:
         """The last state of each alerting condition, so one condition alerts once in a row."""
-        return Path(self.data_dir) / ALERT_STATE_FILE
+        return self.layout.alert_state
 
     def limits(self) -> TrainingLimits:
         """The limits the training set is judged against."""
@@ -133,4 +130,5 @@ def batch_store(settings: PipelineSettings) -> Any:
 
     from ml_assets.lib.batches import BatchStore
 
-    return BatchStore(UPath(settings.storage_dir) / BATCHES_SUBDIR, lock_dir=settings.ingestion_dir)
+    layout = settings.layout
+    return BatchStore(UPath(layout.batches), lock_dir=layout.ingestion)

@@ -1,28 +1,26 @@
 """``ml-assets serve``: the active project's champion behind uvicorn, bound to 127.0.0.1.
 
 The project is the one ``$ML_ASSETS_CONFIG`` names and its data folder the pipeline's
-(``$ML_ASSETS_DATA_DIR`` overrides it): the registry is ``<data_dir>/registry`` (or
-``$ML_ASSETS_REGISTRY_DIR``, as for the pipeline) and the prediction log
-``<data_dir>/serving/predictions.jsonl`` unless the settings say otherwise.
+(``$ML_ASSETS_DATA_DIR`` overrides it): the registry and the prediction log are where
+``ml_assets.lib.layout`` puts them (``$ML_ASSETS_REGISTRY_DIR`` moves the registry, as for the
+pipeline) unless the settings say otherwise.
 """
 
 import argparse
-import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from ml_assets.lib.layout import REGISTRY_DIR_ENV, Layout
 from ml_assets.lib.project_config import Project, load_project
-from ml_assets.lib.rollback import REGISTRY_DIR_ENV, REGISTRY_SUBDIR
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from ml_assets.lib.registry import ModelRegistry
 
-LOG_PATH = Path("serving") / "predictions.jsonl"
+DEFAULTS = Layout("<data_dir>")
 
 
 class ServingSettings(BaseModel):
@@ -53,10 +51,10 @@ class ServingSettings(BaseModel):
     registry_dir: str | None = Field(
         default=None,
         description=f"Registry folder or URL; default ${REGISTRY_DIR_ENV}, else "
-        "<data_dir>/registry.",
+        f"{DEFAULTS.registry}.",
     )
     log_path: str | None = Field(
-        default=None, description="Prediction log; default <data_dir>/serving/predictions.jsonl."
+        default=None, description=f"Prediction log; default {DEFAULTS.serving_log}."
     )
     access_log: bool = Field(default=False, description="Log uvicorn's line per request.")
 
@@ -71,9 +69,8 @@ def build_app(settings: ServingSettings, project: Project | None = None) -> "Fas
     from ml_assets.serving.service import PredictionService
 
     project = project or load_project()
-    data_dir = project.resolved_data_dir()
-    folder = settings.registry_dir or os.environ.get(REGISTRY_DIR_ENV)
-    registry = ModelRegistry(folder or data_dir / REGISTRY_SUBDIR)
+    layout = project.layout().with_registry(settings.registry_dir)
+    registry = ModelRegistry(layout.registry)
     option = f"--canary-fraction {settings.canary_fraction}" if settings.canary_fraction else None
     refusal = challenger_refusal(registry, option or ("--shadow" if settings.shadow else None))
     if refusal:
@@ -81,7 +78,7 @@ def build_app(settings: ServingSettings, project: Project | None = None) -> "Fas
     service = PredictionService(
         RecordValidator(project.contract, project.spec),
         ModelWatcher(registry, project.spec, settings.poll_seconds),
-        PredictionLog(settings.log_path or data_dir / LOG_PATH, settings.log_fsync_seconds),
+        PredictionLog(settings.log_path or layout.serving_log, settings.log_fsync_seconds),
         canary_fraction=settings.canary_fraction,
         max_records=settings.max_records,
         shadow=settings.shadow,

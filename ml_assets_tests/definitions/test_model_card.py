@@ -7,7 +7,7 @@ import pytest
 
 from ml_assets import cli
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.project_config import DATA_DIR_ENV
+from ml_assets.lib.layout import DATA_DIR_ENV, REGISTRY_DIR_ENV
 from ml_assets.lib.registry import ModelRegistry
 from ml_assets_tests.conftest import DEMO, materialize, stored_table
 
@@ -131,3 +131,25 @@ def test_the_card_lists_what_the_latest_statistical_checks_found_on_its_training
     assert statistical_findings(instance, DEMO, "set-2") == [
         f"{name}: not evaluated on training set set-2" for name in names
     ]
+
+
+@pytest.mark.slow
+def test_the_card_and_the_lineage_find_a_registry_the_environment_moved(
+    data_dir: Path,
+    instance,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    moved = tmp_path_factory.mktemp("models") / "registry"
+    monkeypatch.setenv(REGISTRY_DIR_ENV, str(moved))
+    assert materialize(data_dir, instance).success
+    assert not (data_dir / "registry").exists()
+    registry = ModelRegistry(moved)
+    version = registry.get(registry.alias("champion"))
+    card = json.loads((data_dir / "storage" / "model_card.json").read_text())
+    assert card["model"]["version"] == version.version  # None when the card missed the registry
+
+    monkeypatch.setenv(DATA_DIR_ENV, str(data_dir))
+    assert cli.main(["lineage"]) == 0
+    assert capsys.readouterr().out.startswith(f"model {version.version}  fingerprint ")

@@ -18,6 +18,7 @@ from ml_assets.lib.batches import (
     table_schemas,
     write_ingestion_records,
 )
+from ml_assets.lib.layout import Layout
 from ml_assets.lib.training_set import TrainingLimits, failed_gates, training_gates
 from ml_assets_tests.conftest import DEMO
 
@@ -201,8 +202,9 @@ def test_the_manifest_and_the_reason_files_agree_on_every_file(
     land(landing, "good.csv")
     shifted(landing, "bad.csv")
     (landing / "good_copy.csv").write_bytes((landing / "good.csv").read_bytes())
-    records = tmp_path / "ingestion"
-    write_ingestion_records(records, refresh_batches(landing, store, rules()))
+    layout = Layout(str(tmp_path))
+    records = layout.ingestion
+    write_ingestion_records(layout, refresh_batches(landing, store, rules()))
     manifest = json.loads((records / "manifest.json").read_text())
     statuses = {entry["file"]: entry["status"] for entry in manifest["files"]}
     assert statuses == {"bad.csv": "rejected", "good.csv": "accepted", "good_copy.csv": "duplicate"}
@@ -215,7 +217,7 @@ def test_the_manifest_and_the_reason_files_agree_on_every_file(
             assert reason["sha256"] == entry["sha256"] and reason["status"] == entry["status"]
     land(landing, "bad.csv", seed=5)
     (landing / "good_copy.csv").unlink()
-    write_ingestion_records(records, refresh_batches(landing, store, rules()))
+    write_ingestion_records(layout, refresh_batches(landing, store, rules()))
     assert list((records / "rejected").iterdir()) == []
 
 

@@ -110,7 +110,8 @@ def test_reject_drops_the_challenger_keeps_its_version_and_refuses_when_there_is
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     from ml_assets import cli
-    from ml_assets.lib.rollback import REGISTRY_DIR_ENV, reject_challenger
+    from ml_assets.lib.layout import REGISTRY_DIR_ENV
+    from ml_assets.lib.rollback import reject_challenger
 
     registry = ModelRegistry(tmp_path)
     one, two = registered(registry, 2)

@@ -3,7 +3,13 @@
 import subprocess
 from pathlib import Path
 
-from ml_assets.lib.versioning import RECORDED_PACKAGES, git_state, package_versions
+from ml_assets.lib.versioning import (
+    RECORDED_PACKAGES,
+    git_state,
+    imported_sources,
+    package_versions,
+    source_version,
+)
 
 
 def git(root: Path, *arguments: str) -> str:
@@ -53,3 +59,42 @@ def test_the_recorded_packages_are_the_installed_ones() -> None:
         versions["numpy"] == numpy.__version__ and versions["scikit-learn"] == sklearn.__version__
     )
     assert package_versions(("no-such-package-here",)) == {"no-such-package-here": "not installed"}
+
+
+def _package(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root.joinpath(*name.split(".")).with_suffix(".py")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_a_code_version_follows_the_lib_modules_a_step_reaches(tmp_path: Path) -> None:
+    _package(
+        tmp_path,
+        {
+            "ml_assets.assets.step": "import dagster\n\ndef step():\n"
+            "    from ml_assets.lib.model import fit\n",
+            "ml_assets.lib.model": "from ml_assets.lib import helpers\nfrom ml_assets.lib.x import y\n",
+            "ml_assets.lib.helpers": "from ml_assets.lib.deep import CONSTANT\n",
+            "ml_assets.lib.deep": "CONSTANT = 1\n",
+            "ml_assets.lib.x": "y = 1\n",
+            "ml_assets.lib.unused": "Z = 1\n",
+        },
+    )
+    before = source_version("ml_assets.assets.step", root=tmp_path)
+    assert {p.stem for p in imported_sources("ml_assets.assets.step", tmp_path)} == {
+        "step",
+        "model",
+        "helpers",
+        "deep",
+        "x",
+    }
+    (tmp_path / "ml_assets" / "lib" / "unused.py").write_text("Z = 2\n")
+    assert source_version("ml_assets.assets.step", root=tmp_path) == before
+    (tmp_path / "ml_assets" / "lib" / "deep.py").write_text("CONSTANT = 2\n")
+    assert source_version("ml_assets.assets.step", root=tmp_path) != before
+
+
+def test_the_batch_steps_version_covers_the_landing_module_it_reaches() -> None:
+    names = {p.stem for p in imported_sources("ml_assets.assets.batches")}
+    assert {"batches", "landing", "ingestion", "contract", "features"} <= names
