@@ -7,6 +7,7 @@ shows them on the Dagster asset page and keeps the HTML file standalone.
 
 import base64
 import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -287,11 +288,24 @@ HTML_STYLE = (
 )
 
 
+DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+IMAGE_PLACEHOLDER = "data:image/png;base64,image-"
+
+
 def report_html(title: str, markdown: str) -> str:
     """The Markdown report as one standalone HTML page (its images are already data URIs)."""
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark").enable("table").render(markdown)
+    # The parser walks every character: the images' base64 text, most of the page, is set
+    # aside and put back into the rendered page (0.2 s of the demo evaluation's 1 s of CPU).
+    images: list[str] = []
+
+    def set_aside(found: re.Match) -> str:
+        images.append(found.group(0))
+        return f"{IMAGE_PLACEHOLDER}{len(images) - 1}"
+
+    body = MarkdownIt("commonmark").enable("table").render(DATA_URI.sub(set_aside, markdown))
+    body = re.sub(f"{IMAGE_PLACEHOLDER}(\\d+)", lambda found: images[int(found.group(1))], body)
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{HTML_STYLE}</style></head>"

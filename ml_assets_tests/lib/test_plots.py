@@ -80,3 +80,12 @@ def test_stacked_shuffles_measure_what_scikit_learns_permutation_importance_does
     assert drops.shape == (3, plots.IMPORTANCE_REPEATS)
     assert np.allclose(drops.mean(axis=1), theirs, atol=0.03)
     assert drops[0].mean() > drops[1].mean() > drops[2].mean()
+
+
+def test_setting_the_images_aside_renders_the_page_markdown_it_renders() -> None:
+    from markdown_it import MarkdownIt
+
+    pictures = {f"p{i}": plots.confusion_matrix([[i, 1], [2, 3]], ["no", "yes"]) for i in range(3)}
+    markdown = "# Report\n\n| a |\n|---|\n| 1 |\n" + plots.images_markdown(pictures)
+    body = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert f"<body>\n{body}</body>" in plots.report_html("Report", markdown)
