@@ -116,22 +116,24 @@ def build_model_approval(project: Project) -> dg.AssetsDefinition:
         from ml_assets.lib.approval import decision_markdown
         from ml_assets.lib.deployment import StaleEvaluation, check_provenance, review_candidate
         from ml_assets.lib.modeling import model_fingerprint
+        from ml_assets.lib.threads import one_thread
 
         fingerprint = model_fingerprint(trained_model)
         try:
             check_provenance(evaluation_report, fingerprint, features.data_version)
         except StaleEvaluation as error:
             raise dg.Failure(description=str(error), allow_retries=False) from error
-        decision = review_candidate(
-            registry.registry(),
-            trained_model,
-            evaluation_report,
-            batch_store(settings).read(features, project.spec.scored_columns),
-            project.spec,
-            config.thresholds(),
-            _record_fields(context, evaluation_report, features, project),
-            run_actor(context),
-        )
+        with one_thread():
+            decision = review_candidate(
+                registry.registry(),
+                trained_model,
+                evaluation_report,
+                batch_store(settings).read(features, project.spec.scored_columns),
+                project.spec,
+                config.thresholds(),
+                _record_fields(context, evaluation_report, features, project),
+                run_actor(context),
+            )
         markdown = decision_markdown(decision, decision["candidate_version"])
         yield dg.Output(
             {**decision, "markdown": markdown},

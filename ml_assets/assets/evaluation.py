@@ -44,6 +44,7 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
         from ml_assets.lib.evaluation import evaluate, provenance, report_markdown
         from ml_assets.lib.modeling import model_fingerprint
         from ml_assets.lib.plots import report_html
+        from ml_assets.lib.threads import one_thread
 
         require_usable_training_set(features, project, settings)
         fingerprint = model_fingerprint(trained_model)
@@ -56,16 +57,17 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
                 allow_retries=False,
             )
         rows = batch_store(settings).read(features, project.spec.scored_columns)
-        report = evaluate(
-            trained_model,
-            rows,
-            project.spec,
-            seed=settings.seed,
-            training=trained["training"].value if "training" in trained else None,
-            min_slice_rows=settings.min_slice_rows,
-        )
+        with one_thread():
+            report = evaluate(
+                trained_model,
+                rows,
+                project.spec,
+                seed=settings.seed,
+                training=trained["training"].value if "training" in trained else None,
+                min_slice_rows=settings.min_slice_rows,
+            )
+            pictures, importances = _plots(trained_model, rows, project, report, settings)
         report["provenance"] = provenance(fingerprint, features, project.config_hash)
-        pictures, importances = _plots(trained_model, rows, project, report, settings)
         report["permutation_importance"] = importances
         markdown = report_markdown(report) + pictures
         html = report_html("Evaluation report", markdown)

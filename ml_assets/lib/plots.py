@@ -7,6 +7,7 @@ shows them on the Dagster asset page and keeps the HTML file standalone.
 
 import base64
 import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +18,9 @@ PANEL = (3.6, 2.8)  # inches of one panel: 288 x 224 pixels
 REFERENCE_COLOUR, CURRENT_COLOUR = "#4c72b0", "#dd8452"
 IMPORTANCE_ROWS = 500
 IMPORTANCE_REPEATS = 3
+IMPORTANCE_CELLS = 2_000_000  # shuffled cells predicted at once: a few tens of MB
 TOP_CATEGORIES = 12
+LABELLED_CLASSES = 12  # up to this many classes, each confusion-matrix cell shows its count
 
 
 def _figure(columns: int = 1, rows: int = 1) -> tuple[Any, np.ndarray]:
@@ -74,6 +77,8 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[Any]) -> 
     ax.set_ylabel("actual")
     ax.set_title("Confusion matrix (held-out)")
     high = values.max() / 2 if values.size else 0
+    if len(names) > LABELLED_CLASSES:  # unreadable at this size; the report's table has them
+        return render(figure)
     for (row, column), count in np.ndenumerate(values):
         colour = "white" if count > high else "black"
         ax.text(column, row, str(count), ha="center", va="center", color=colour)
@@ -126,28 +131,72 @@ def permutation_importance(
     At most ``IMPORTANCE_ROWS`` rows (sampled with ``seed``): every shuffle costs a prediction,
     and 500 rows rank the inputs as well as all of them for a picture.
     """
-    from sklearn.inspection import permutation_importance as importance
-
     if len(inputs) > IMPORTANCE_ROWS:
         picked = np.random.default_rng(seed).choice(len(inputs), IMPORTANCE_ROWS, replace=False)
         inputs, truth = inputs.iloc[picked], truth.iloc[picked]
-    found = importance(
-        model, inputs, truth, scoring=scoring, n_repeats=IMPORTANCE_REPEATS, random_state=seed
-    )
-    order = np.argsort(found.importances_mean)
+    drops = shuffled_drops(model, inputs, truth, scoring, seed)
+    mean, spread = drops.mean(axis=1), drops.std(axis=1)
+    order = np.argsort(mean)
     figure, axes = _figure()
     ax = axes[0, 0]
     names = [str(inputs.columns[i]) for i in order]
     ax.barh(
         names,
-        found.importances_mean[order],
-        xerr=found.importances_std[order],
+        mean[order],
+        xerr=spread[order],
         color=CURRENT_COLOUR,
     )
     ax.set(title="Permutation importance", xlabel=f"drop in held-out {scoring}")
-    means = {str(inputs.columns[i]): float(found.importances_mean[i]) for i in order[::-1]}
+    means = {str(inputs.columns[i]): float(mean[i]) for i in order[::-1]}
     label_inches = 0.07 * max(len(name) for name in names) + 0.25  # room for the column names
     return render(figure, left_inches=label_inches), means
+
+
+def shuffled_drops(model: Any, inputs: Any, truth: Any, scoring: str, seed: int) -> np.ndarray:
+    """The score's drop (columns x ``IMPORTANCE_REPEATS``) when each column is shuffled.
+
+    scikit-learn's ``permutation_importance`` predicts once per column and repeat: on a 58-column
+    table that is 174 passes through the Pipeline over 382 rows, 16 s of per-call overhead. Here
+    the shuffled copies are stacked and predicted together, ``IMPORTANCE_CELLS`` cells at a time.
+    """
+    import pandas as pd
+
+    from ml_assets.lib.bootstrap import f1_macro_scorer, r2_scorer, roc_auc_scorer
+
+    respond, scorer = {
+        "roc_auc": (lambda x: model.predict_proba(x)[:, 1], roc_auc_scorer),
+        "f1_macro": (model.predict, f1_macro_scorer),
+        "r2": (model.predict, r2_scorer),
+    }[scoring]
+    truth = np.asarray(truth)
+    if scoring == "roc_auc":  # the positive class is the second, as scikit-learn's scorer has it
+        truth = truth == model.classes_[1]
+
+    def score(outputs: np.ndarray) -> float:
+        """The metric on all rows once (the bootstrap's scorers, exact and fast per call)."""
+        return float(scorer(truth, np.asarray(outputs))(np.ones((1, len(truth))))[0])
+
+    inputs = inputs.reset_index(drop=True)
+    rows, columns = inputs.shape
+    baseline = score(respond(inputs))
+    rng = np.random.default_rng(seed)
+    shuffles = [
+        (column, repeat) for column in range(columns) for repeat in range(IMPORTANCE_REPEATS)
+    ]
+    drops = np.empty((columns, IMPORTANCE_REPEATS))
+    per_chunk = max(1, IMPORTANCE_CELLS // max(rows * columns, 1))
+    for start in range(0, len(shuffles), per_chunk):
+        chunk = shuffles[start : start + per_chunk]
+        copies = []
+        for column, _ in chunk:
+            copy = inputs.copy()
+            name = inputs.columns[column]
+            copy[name] = inputs[name].take(rng.permutation(rows)).set_axis(inputs.index)
+            copies.append(copy)
+        outputs = respond(pd.concat(copies, ignore_index=True))
+        for at, (column, repeat) in enumerate(chunk):
+            drops[column, repeat] = baseline - score(outputs[at * rows : (at + 1) * rows])
+    return drops
 
 
 def group_metrics(fairness: Mapping[str, Any], metric_names: Sequence[str]) -> bytes:
@@ -239,11 +288,24 @@ HTML_STYLE = (
 )
 
 
+DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+IMAGE_PLACEHOLDER = "data:image/png;base64,image-"
+
+
 def report_html(title: str, markdown: str) -> str:
     """The Markdown report as one standalone HTML page (its images are already data URIs)."""
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark").enable("table").render(markdown)
+    # The parser walks every character: the images' base64 text, most of the page, is set
+    # aside and put back into the rendered page (0.2 s of the demo evaluation's 1 s of CPU).
+    images: list[str] = []
+
+    def set_aside(found: re.Match) -> str:
+        images.append(found.group(0))
+        return f"{IMAGE_PLACEHOLDER}{len(images) - 1}"
+
+    body = MarkdownIt("commonmark").enable("table").render(DATA_URI.sub(set_aside, markdown))
+    body = re.sub(f"{IMAGE_PLACEHOLDER}(\\d+)", lambda found: images[int(found.group(1))], body)
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{HTML_STYLE}</style></head>"

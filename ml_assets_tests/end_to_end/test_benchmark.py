@@ -265,3 +265,26 @@ def test_plain_script_drops_invalid_rows_without_ml_assets(tmp_path: Path) -> No
         "numeric_ratio",
         "category",
     ]
+
+
+@pytest.mark.slow
+def test_after_training_benchmark_prints_every_step_beside_training(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "after_training.py"),
+            "--sizes",
+            "2000",
+            "--work-dir",
+            str(tmp_path / "work"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    after_training = _benchmark_module("after_training")
+    printed = {line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")}
+    assert {after_training.TRAINING_STEP, *after_training.AFTER_TRAINING} <= printed
+    assert "of training; target <= 15%" in done.stdout

@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
@@ -53,3 +54,38 @@ def test_the_html_report_carries_its_images_inline() -> None:
     assert "<title>Report &lt;1&gt;</title>" in page and "<table>" in page
     (source,) = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
     assert decoded(base64.b64decode(source)).size == plots.figure_size()
+
+
+@pytest.mark.parametrize("scoring", ["roc_auc", "f1_macro", "r2"])
+def test_stacked_shuffles_measure_what_scikit_learns_permutation_importance_does(scoring) -> None:
+    from sklearn.inspection import permutation_importance
+
+    rng = np.random.default_rng(1)
+    inputs = pd.DataFrame(
+        {"a": rng.normal(size=400), "b": rng.normal(size=400), "c": rng.normal(size=400)}
+    )
+    signal = inputs["a"] + 0.5 * inputs["b"] + 0.3 * rng.normal(size=400)
+    if scoring == "r2":
+        model, truth = LinearRegression(), signal
+    else:
+        truth = pd.Series(np.where(signal > 0, "yes", "no"))
+        if scoring == "f1_macro":
+            truth = pd.Series(np.select([signal < -0.5, signal > 0.5], ["low", "high"], "mid"))
+        model = LogisticRegression()
+    model.fit(inputs, truth)
+    drops = plots.shuffled_drops(model, inputs, truth, scoring, seed=0)
+    theirs = permutation_importance(
+        model, inputs, truth, scoring=scoring, n_repeats=30, random_state=0
+    ).importances_mean
+    assert drops.shape == (3, plots.IMPORTANCE_REPEATS)
+    assert np.allclose(drops.mean(axis=1), theirs, atol=0.03)
+    assert drops[0].mean() > drops[1].mean() > drops[2].mean()
+
+
+def test_setting_the_images_aside_renders_the_page_markdown_it_renders() -> None:
+    from markdown_it import MarkdownIt
+
+    pictures = {f"p{i}": plots.confusion_matrix([[i, 1], [2, 3]], ["no", "yes"]) for i in range(3)}
+    markdown = "# Report\n\n| a |\n|---|\n| 1 |\n" + plots.images_markdown(pictures)
+    body = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert f"<body>\n{body}</body>" in plots.report_html("Report", markdown)
