@@ -8,12 +8,12 @@ at every hour, as ``ab_test_report``'s hourly cron does. Two designs:
 - shadow (paired): every request scored by both arms, the models disagreeing on
   ``--disagreement`` of the requests (the rest both right or both wrong).
 
-At each look the rule of ``ml_assets.lib.ab_analysis.recommend`` is applied to the always-valid
-interval ``cs_radius`` gives (promote: the interval above 0; keep: below ``min_effect``), with
-``min_samples_per_arm`` as in the report. For contrast, the fixed-alpha z-test the report used
-before, re-run at every look. It prints, per design and effect: the share of experiments with any
-promote over the horizon (A/A: a wrong promote; target at most 5%), the power, and the median
-hours to a promote.
+At each look the rule of ``ml_assets.lib.release.ab_analysis.recommend`` is applied to the
+always-valid interval ``cs_radius`` gives (promote: the interval above 0; keep: below
+``min_effect``), with ``min_samples_per_arm`` as in the report. For contrast, the fixed-alpha z-test
+the report used before, re-run at every look. It prints, per design and effect: the share of
+experiments with any promote over the horizon (A/A: a wrong promote; target at most 5%), the power,
+and the median hours to a promote.
 
     .venv/bin/python benchmarks/ab_validity.py                 # 1,000 experiments each
     .venv/bin/python benchmarks/ab_validity.py --experiments 200
@@ -27,7 +27,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from ml_assets.lib.ab_analysis import ABSettings, cs_radius
+from ml_assets.lib.release.ab_analysis import ABSettings, cs_radius
 
 EFFECTS = (0.0, 0.005, 0.01, 0.02)
 

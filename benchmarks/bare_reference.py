@@ -80,7 +80,7 @@ class Bare:
 
     def layout(self) -> Any:
         """Where the stages write: every data-folder file under ``storage`` too."""
-        from ml_assets.lib.layout import Layout
+        from ml_assets.lib.core.layout import Layout
 
         return Layout(str(self.storage), storage_url=str(self.storage))
 
@@ -88,7 +88,7 @@ class Bare:
         """The batch store, where the settings' ``batch_store`` puts it under the storage."""
         from upath import UPath
 
-        from ml_assets.lib.batches import BatchStore
+        from ml_assets.lib.data.batches import BatchStore
 
         return BatchStore(UPath(self.storage) / "batches")
 
@@ -98,19 +98,19 @@ class Bare:
 
     def registry(self) -> Any:
         """The model registry (the pipeline's is ``<data_dir>/registry``)."""
-        from ml_assets.lib.registry import ModelRegistry
+        from ml_assets.lib.release.registry import ModelRegistry
 
         return ModelRegistry(str(self.storage / "registry"))
 
     def save_table(self, name: str, table: Any) -> None:
         """A batch table as the IO manager stores it: the JSON list of its batches."""
-        from ml_assets.lib.storage import atomic_write_text
+        from ml_assets.lib.core.storage import atomic_write_text
 
         atomic_write_text(self.storage / f"{name}.json", table.to_json())
 
     def save_model(self, name: str, model: Any) -> None:
         """A model as the IO manager stores it: skops."""
-        from ml_assets.lib.storage import atomic_write_bytes, dump_model
+        from ml_assets.lib.core.storage import atomic_write_bytes, dump_model
 
         atomic_write_bytes(self.storage / f"{name}.skops", dump_model(model))
 
@@ -120,7 +120,7 @@ class Bare:
         Returns the report as a step reads it back (from JSON, keys sorted, which orders the
         tables of the reports built on it), without reading the file.
         """
-        from ml_assets.lib.storage import atomic_write_text
+        from ml_assets.lib.core.storage import atomic_write_text
 
         path = self.storage / f"{name}.json"
         for key, suffix in (("markdown", ".md"), ("html", ".html")):
@@ -133,7 +133,7 @@ class Bare:
 
     def alert(self, kind: str, message: str, **details: Any) -> None:
         """One alert line in ``alerts.jsonl``, as the alert sink appends it."""
-        from ml_assets.lib.batch_records import now_iso
+        from ml_assets.lib.data.batch_records import now_iso
 
         alert = {"time": now_iso(), "kind": kind, "message": message, **details}
         with open(self.storage / "alerts.jsonl", "a") as handle:
@@ -143,7 +143,7 @@ class Bare:
         self, condition: str, state: str | None, kind: str, message: str, **details: Any
     ) -> None:
         """Alert unless ``condition`` is still in ``state``; None: healthy, the sink's resolve."""
-        from ml_assets.lib.alert_state import remember_state
+        from ml_assets.lib.monitoring.alert_state import remember_state
 
         changed = remember_state(self.storage / "alert_state.json", condition, state)
         if changed and state is not None:
@@ -159,7 +159,7 @@ def check(name: str, passed: bool, description: str) -> bool:
 
 def training_set_gates(bare: Bare, records: Any) -> list:
     """The blocking checks of ``features``, under the settings' limits."""
-    from ml_assets.lib.training_set import TrainingLimits, training_gates
+    from ml_assets.lib.data.training_set_gates import TrainingLimits, training_gates
 
     columns, settings = bare.project.columns, bare.settings
     nullable = [name for name in columns.nullable if name in columns.data_columns]
@@ -171,7 +171,7 @@ def training_set_gates(bare: Bare, records: Any) -> list:
 
 def batches(bare: Bare) -> Any:
     """``batches``: new landing files into batches, their records, the four tables, its checks."""
-    from ml_assets.lib.batches import BatchRules, refresh_batches, write_ingestion_records
+    from ml_assets.lib.data.batches import BatchRules, refresh_batches, write_ingestion_records
 
     settings, store = bare.settings, bare.store()
     rules = BatchRules(
@@ -196,7 +196,7 @@ def batches(bare: Bare) -> Any:
 
 def batch_checks(bare: Bare, refresh: Any) -> None:
     """The checks the batches step yields; its training-set gates block what comes after."""
-    from ml_assets.lib.batch_records import REFUSED
+    from ml_assets.lib.data.batch_records import REFUSED
 
     refused = [entry.file for entry in refresh.others if entry.status == REFUSED]
     left_out = [record.batch for record in refresh.rejected] + refused
@@ -224,7 +224,7 @@ def freshness_check(bare: Bare, file: str, hours: float) -> bool:
 
 def statistical_checks(bare: Bare, features: Any) -> list:
     """``statistical_checks``: each batch of ``features`` against its training side."""
-    from ml_assets.lib.statistics import judged_columns, limits_of, statistical_checks
+    from ml_assets.lib.monitoring.statistics import judged_columns, limits_of, statistical_checks
 
     limits = limits_of(bare.project.config.statistics)
     spec = bare.project.spec
@@ -238,7 +238,7 @@ def feature_store(bare: Bare, features: Any) -> None:
     """``feature_store``: the batches the store lacks, as Parquet; its manifest as a report."""
     from upath import UPath
 
-    from ml_assets.lib.feature_store import (
+    from ml_assets.lib.data.feature_store import (
         FeatureStore,
         StoreLayout,
         store_manifest,
@@ -259,11 +259,11 @@ def trained_model(bare: Bare, features: Any, training: dict) -> tuple[Any, dict]
     The facts are what later steps read from its materialization in the Dagster instance: its
     metadata, the code version and the versions the IO manager records.
     """
-    from ml_assets.lib.dataset import SPLIT, TRAIN
-    from ml_assets.lib.environment import MODEL_PACKAGES, drift_from_lock, lock_hash
-    from ml_assets.lib.modeling import model_fingerprint, train_model
-    from ml_assets.lib.storage import preload_skops
-    from ml_assets.lib.versioning import process_versions, source_version
+    from ml_assets.lib.contract.dataset import SPLIT, TRAIN
+    from ml_assets.lib.core.environment import MODEL_PACKAGES, drift_from_lock, lock_hash
+    from ml_assets.lib.core.storage import preload_skops
+    from ml_assets.lib.core.versioning import process_versions, source_version
+    from ml_assets.lib.model.modeling import model_fingerprint, train_model
 
     project = bare.project
     preload_skops()  # as the asset does: the skops import overlaps with training
@@ -295,10 +295,10 @@ def trained_model(bare: Bare, features: Any, training: dict) -> tuple[Any, dict]
 
 def evaluation_report(bare: Bare, model: Any, features: Any, facts: dict) -> dict:
     """``evaluation_report``: held-out metrics, baselines, slices, pictures and importances."""
-    from ml_assets.lib.dataset import SPLIT, TEST
-    from ml_assets.lib.evaluation import evaluate, provenance, report_markdown
-    from ml_assets.lib.modeling import model_fingerprint
-    from ml_assets.lib.plots import evaluation_images, images_markdown, report_html
+    from ml_assets.lib.contract.dataset import SPLIT, TEST
+    from ml_assets.lib.model.evaluation import evaluate, provenance, report_markdown
+    from ml_assets.lib.model.modeling import model_fingerprint
+    from ml_assets.lib.model.plots import evaluation_images, images_markdown, report_html
 
     project, seed = bare.project, bare.settings["seed"]
     fingerprint = model_fingerprint(model)
@@ -333,9 +333,11 @@ def drift_report(bare: Bare, model: Any, features: Any, facts: dict, evaluation:
     Every batch of the raw table (rejected ones on their rows that convert), ranked by the
     evaluation's permutation importance, as the asset does.
     """
-    from ml_assets.lib.batch_records import BatchTable
-    from ml_assets.lib.drift import DEFAULT_THRESHOLDS, ERROR, WARN
-    from ml_assets.lib.drift_report import (
+    from ml_assets.lib.data.batch_records import BatchTable
+    from ml_assets.lib.model.modeling import model_fingerprint
+    from ml_assets.lib.model.plots import report_html
+    from ml_assets.lib.monitoring.drift import DEFAULT_THRESHOLDS, ERROR, WARN
+    from ml_assets.lib.monitoring.drift_report import (
         champions,
         drift_markdown,
         drift_report,
@@ -344,8 +346,6 @@ def drift_report(bare: Bare, model: Any, features: Any, facts: dict, evaluation:
         trained_on,
         write_retraining_marker,
     )
-    from ml_assets.lib.modeling import model_fingerprint
-    from ml_assets.lib.plots import report_html
 
     store, models = bare.store(), bare.registry()
     # Without a champion the asset searches the trained models' materializations: here, this one.
@@ -404,8 +404,8 @@ def drift_alert(bare: Bare, drifted: dict[str, list[str]]) -> None:
 
 def drift_images(store: Any, report: dict) -> dict[str, str]:
     """Per compared batch, its columns' reference and current distributions as an inline PNG."""
-    from ml_assets.lib.drift_report import load_profile
-    from ml_assets.lib.plots import drift_panels, image_markdown
+    from ml_assets.lib.model.plots import drift_panels, image_markdown
+    from ml_assets.lib.monitoring.drift_report import load_profile
 
     return {
         batch: image_markdown(
@@ -418,8 +418,8 @@ def drift_images(store: Any, report: dict) -> dict[str, str]:
 
 def live_performance(bare: Bare, model: Any, features: Any, evaluation: dict) -> None:
     """``live_performance``: the serving model on batches it did not learn and labels files."""
-    from ml_assets.lib.drift_report import batch_rows
-    from ml_assets.lib.live_performance import dropped, labelled_files, live_row
+    from ml_assets.lib.monitoring.drift_report import batch_rows
+    from ml_assets.lib.monitoring.live_performance import dropped, labelled_files, live_row
 
     spec, store, models = bare.project.spec, bare.store(), bare.registry()
     positive = evaluation.get("positive_label", spec.positive_label)
@@ -457,7 +457,7 @@ def drop_alert(bare: Bare, model: str, drops: dict[str, float]) -> None:
 
 def live_markdown(report: dict) -> str:
     """The live metrics as a table, with the files that could not be scored."""
-    from ml_assets.lib.markdown import table
+    from ml_assets.lib.core.markdown import table
 
     rows = [
         {"source": source, **{k: v for k, v in row.items() if k != "metrics"}}
@@ -481,9 +481,9 @@ def serving_model(models: Any, model: Any, evaluation: dict) -> tuple:
 
 def model_approval(bare: Bare, model: Any, evaluation: dict, features: Any, facts: dict) -> dict:
     """``model_approval``: the candidate registered, the gate's decision on it."""
-    from ml_assets.lib.approval import GateThresholds, decision_markdown
-    from ml_assets.lib.deployment import check_provenance, review_candidate
-    from ml_assets.lib.modeling import model_fingerprint
+    from ml_assets.lib.model.modeling import model_fingerprint
+    from ml_assets.lib.release.approval_gate import GateThresholds, decision_markdown
+    from ml_assets.lib.release.deployment import check_provenance, review_candidate
 
     project = bare.project
     check_provenance(evaluation, model_fingerprint(model), features.data_version)
@@ -531,14 +531,14 @@ def model_card(bare: Bare, evaluation: dict, features: Any, facts: dict, outcome
     """
     from upath import UPath
 
-    from ml_assets.lib.lineage import card_path, registry_facts
-    from ml_assets.lib.model_card import (
+    from ml_assets.lib.core.storage import atomic_write_text
+    from ml_assets.lib.model.model_card import (
         card_html,
         card_markdown,
         event_time_span,
         model_card_facts,
     )
-    from ml_assets.lib.storage import atomic_write_text
+    from ml_assets.lib.release.lineage import card_path, registry_facts
 
     project, provenance = bare.project, evaluation["provenance"]
     fingerprint = provenance["model_version"]
@@ -568,7 +568,7 @@ def model_card(bare: Bare, evaluation: dict, features: Any, facts: dict, outcome
 
 def production_model(bare: Bare, decision: dict) -> None:
     """``production_model``: ``champion`` moved to the candidate (the registry holds the model)."""
-    from ml_assets.lib.deployment import promote
+    from ml_assets.lib.release.deployment import promote
 
     promote(bare.registry(), decision, ACTOR)
 
@@ -577,9 +577,14 @@ def batch_predictions(bare: Bare) -> None:
     """``batch_predictions``: the champion's predictions for every file of the scoring folder."""
     from upath import UPath
 
-    from ml_assets.lib.batch_records import BatchTable
-    from ml_assets.lib.scoring import PREDICTIONS, registry_champion, score_folder, scoring_rules
-    from ml_assets.lib.storage import preload_skops
+    from ml_assets.lib.core.storage import preload_skops
+    from ml_assets.lib.data.batch_records import BatchTable
+    from ml_assets.lib.model.scoring import (
+        PREDICTIONS,
+        registry_champion,
+        score_folder,
+        scoring_rules,
+    )
 
     folder = bare.data_dir / SCORING_SUBDIR
     files = folder.is_dir() and any(folder.iterdir())
@@ -607,14 +612,14 @@ def batch_predictions(bare: Bare) -> None:
 
 def ab_test_report(bare: Bare) -> None:
     """``ab_test_report``: champion against challenger on the served requests labelled since."""
-    from ml_assets.lib.ab_analysis import (
+    from ml_assets.lib.data.batch_records import now_iso
+    from ml_assets.lib.release.ab_analysis import (
         ABSettings,
         analyse,
         join_outcomes,
         read_labels,
         report_markdown,
     )
-    from ml_assets.lib.batch_records import now_iso
 
     spec = bare.project.spec
     log_path, labels_dir = bare.data_dir / PREDICTION_LOG, bare.data_dir / LABELS_SUBDIR
@@ -622,7 +627,7 @@ def ab_test_report(bare: Bare) -> None:
     base = {"created_at": now_iso(), "log": str(log_path), "labels": str(labels_dir)}
     if not log_path.exists():
         return nothing_to_compare(bare, base, f"nothing logged yet at {log_path}")
-    from ml_assets.lib.prediction_log import read_prediction_log
+    from ml_assets.lib.release.prediction_log import read_prediction_log
 
     log, skipped = read_prediction_log(log_path)
     labels = read_labels(labels_dir, spec.target)
@@ -697,7 +702,7 @@ def _project_and_settings() -> tuple[Any, dict[str, Any]]:
     """
     import pandas  # noqa: F401 - the frame library, imported here so its cost is "import"
 
-    from ml_assets.lib.project_config import load_project
+    from ml_assets.lib.project.project_config import load_project
 
     project = load_project()
     project.contract  # noqa: B018 - loaded here, as the step loads it, so it counts as import

@@ -25,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml_assets.lib.drift import Profile, build_profile, compare  # noqa: E402
+from ml_assets.lib.monitoring.drift import Profile, build_profile, compare  # noqa: E402
 
 NUMERIC, CATEGORICAL, CATEGORIES = 12, 8, 20
 CPU_SECONDS: list[float] = []  # of each timed() call, in order
@@ -88,10 +88,10 @@ def drift_figures(rows: int, repeats: int) -> None:
 def plot_figures(repeats: int) -> None:
     """The evaluation pictures on the demo's held-out rows, and one drift picture."""
     from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
-    from ml_assets.lib import plots
-    from ml_assets.lib.evaluation import evaluate
-    from ml_assets.lib.features import build_features
-    from ml_assets.lib.modeling import train_model
+    from ml_assets.lib.data.features import build_features
+    from ml_assets.lib.model import plots
+    from ml_assets.lib.model.evaluation import evaluate
+    from ml_assets.lib.model.modeling import train_model
 
     demo = make_demo_frame(5000).assign(_batch="demo", _source_file="demo.csv")
     features = build_features(demo.assign(_source_line=np.arange(2, 5002)), DEMO_SPEC)

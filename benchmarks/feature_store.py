@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
-from ml_assets.lib.feature_store import FeatureStore, StoreLayout
-from ml_assets.lib.features import build_features
-from ml_assets.lib.statistics import StatisticsLimits, statistical_checks
+from ml_assets.lib.data.feature_store import FeatureStore, StoreLayout
+from ml_assets.lib.data.features import build_features
+from ml_assets.lib.monitoring.statistics import StatisticsLimits, statistical_checks
 
 
 def main() -> None:

@@ -109,9 +109,9 @@ def _init(csv: Path, target: str, folder: Path) -> str:
 
 def _first_run(csv: Path, project: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Ingest and validate the sample itself, as the first run does; what the checks see."""
-    from ml_assets.lib.contract import validate_rows
-    from ml_assets.lib.features import build_features
-    from ml_assets.lib.ingestion import read_landing_file
+    from ml_assets.lib.contract.validation import validate_rows
+    from ml_assets.lib.data.features import build_features
+    from ml_assets.lib.data.ingestion import read_landing_file
 
     raw = read_landing_file(csv)
     result = validate_rows(raw, project.contract)
@@ -128,9 +128,9 @@ def _first_run(csv: Path, project: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 def _default_fits(features: pd.DataFrame, spec: Any) -> dict[str, float]:
     """Each family with scikit-learn's defaults, on the same sides, scored on the held-out side."""
-    from ml_assets.lib.dataset import SPLIT
-    from ml_assets.lib.evaluation import PRIMARY_METRIC, score_model
-    from ml_assets.lib.modeling import build_pipeline, model_inputs
+    from ml_assets.lib.contract.dataset import SPLIT
+    from ml_assets.lib.model.evaluation import PRIMARY_METRIC, score_model
+    from ml_assets.lib.model.modeling import build_pipeline, model_inputs
 
     train, test = features[features[SPLIT] == "train"], features[features[SPLIT] == "test"]
     scores = {}
@@ -142,7 +142,7 @@ def _default_fits(features: pd.DataFrame, spec: Any) -> dict[str, float]:
 
 def _train(train: pd.DataFrame, spec: Any, training: Any, budget: int | None) -> Any:
     """``train_model`` with the config's training section, as the trained_model asset calls it."""
-    from ml_assets.lib.modeling import train_model
+    from ml_assets.lib.model.modeling import train_model
 
     return train_model(
         train,
@@ -167,8 +167,8 @@ def _flaml(
     """FLAML's held-out score after ``seconds`` on the same train rows, in its own process."""
     import subprocess
 
-    from ml_assets.lib.dataset import SPLIT
-    from ml_assets.lib.modeling import model_inputs
+    from ml_assets.lib.contract.dataset import SPLIT
+    from ml_assets.lib.model.modeling import model_inputs
 
     folder = work / f"flaml_{spec.name}"
     folder.mkdir(exist_ok=True)
@@ -200,10 +200,10 @@ def measure(
     name: str, work: Path, flaml_python: str | None = None, flaml_seconds: tuple = ()
 ) -> dict[str, Any]:
     """Every figure of one table."""
-    from ml_assets.lib.dataset import SPLIT
-    from ml_assets.lib.evaluation import PRIMARY_METRIC, evaluate
-    from ml_assets.lib.modeling import train_model
-    from ml_assets.lib.project_config import load_project
+    from ml_assets.lib.contract.dataset import SPLIT
+    from ml_assets.lib.model.evaluation import PRIMARY_METRIC, evaluate
+    from ml_assets.lib.model.modeling import train_model
+    from ml_assets.lib.project.project_config import load_project
 
     load, target, _ = TABLES[name]
     csv = work / f"{name}.csv"

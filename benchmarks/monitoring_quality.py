@@ -61,14 +61,14 @@ SEED = 0
 
 def prepare(name: str, work: Path) -> dict[str, Any]:
     """Init on four fifths, the held-out fifth's quarantine, the reference and its model."""
-    from ml_assets.lib.contract import validate_rows
-    from ml_assets.lib.dataset import SPLIT, TRAIN
-    from ml_assets.lib.drift import PREDICTION, build_profile
-    from ml_assets.lib.drift_report import profile_columns, scored
-    from ml_assets.lib.features import build_features
-    from ml_assets.lib.ingestion import read_landing_file
-    from ml_assets.lib.modeling import build_pipeline, model_inputs
-    from ml_assets.lib.project_config import load_project
+    from ml_assets.lib.contract.dataset import SPLIT, TRAIN
+    from ml_assets.lib.contract.validation import validate_rows
+    from ml_assets.lib.data.features import build_features
+    from ml_assets.lib.data.ingestion import read_landing_file
+    from ml_assets.lib.model.modeling import build_pipeline, model_inputs
+    from ml_assets.lib.monitoring.drift import PREDICTION, build_profile
+    from ml_assets.lib.monitoring.drift_report import profile_columns, scored
+    from ml_assets.lib.project.project_config import load_project
 
     load, target, _ = TABLES[name]
     table = load().sample(frac=1.0, random_state=SEED).reset_index(drop=True)
@@ -115,9 +115,9 @@ def prepare(name: str, work: Path) -> dict[str, Any]:
 
 def judge(setup: dict[str, Any], batch: pd.DataFrame) -> dict[str, set[str]]:
     """Every check on one batch: which flagged, and drift's flagged columns."""
-    from ml_assets.lib.drift import compare
-    from ml_assets.lib.drift_report import scored
-    from ml_assets.lib.statistics import (
+    from ml_assets.lib.monitoring.drift import compare
+    from ml_assets.lib.monitoring.drift_report import scored
+    from ml_assets.lib.monitoring.statistics import (
         OK,
         SAMPLE_ROWS,
         SAMPLE_SEED,
@@ -219,7 +219,7 @@ CBPE_BATCHES, CBPE_ROWS = 30, 500
 
 def performance_estimates(setup: dict[str, Any]) -> dict[str, Any] | None:
     """CBPE's error on clean held-out batches and its reading of shifted ones."""
-    from ml_assets.lib.drift_report import calibration_of, estimated_performance
+    from ml_assets.lib.monitoring.drift_report import calibration_of, estimated_performance
 
     spec, model = setup["spec"], setup["model"]
     if not spec.is_classification:
@@ -251,7 +251,7 @@ def performance_estimates(setup: dict[str, Any]) -> dict[str, Any] | None:
 
 def cost(setup: dict[str, Any], rows: int) -> tuple[float, float]:
     """Wall and CPU seconds of all monitoring (scoring, drift, checks, CBPE) of one batch."""
-    from ml_assets.lib.drift_report import calibration_of, estimated_performance
+    from ml_assets.lib.monitoring.drift_report import calibration_of, estimated_performance
 
     spec = setup["spec"]
     reference = calibration_of(setup["model"], setup["reference_test"], spec)

@@ -10,12 +10,11 @@ in ``metrics.json``). No provenance, no Parquet, no hashing: this is the compari
 the whole pipeline to stay close to.
 
 Training settings: ``--training`` takes the same JSON as ``bare_reference.py`` (the keyword
-arguments of ``ml_assets.lib.modeling.train_model``: ``estimator``, ``search``, ``search_space``,
-``cv_folds``, ``seed``). ``benchmarks/run.py`` passes exactly the settings it gives the pipeline's
-``trained_model`` run config, so both fit the same models; without it the demo config's defaults
-apply (100 trees, max_depth [None, 8] x min_samples_leaf [1, 5], 5 folds). As in the project, a
-search space replaces the default grid rather than adding to it.
-"""
+arguments of ``ml_assets.lib.model.modeling.train_model``: ``estimator``, ``search``,
+``search_space``, ``cv_folds``, ``seed``). ``benchmarks/run.py`` passes exactly the settings it
+gives the pipeline's ``trained_model`` run config, so both fit the same models; without it the demo
+config's defaults apply (100 trees, max_depth [None, 8] x min_samples_leaf [1, 5], 5 folds). As in
+the project, a search space replaces the default grid rather than adding to it."""
 
 # ruff: noqa: E402 - the clock starts before the heavy imports, so their cost is measured too
 import time

@@ -119,7 +119,7 @@ def consistency() -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bare_reference
 
-    from ml_assets.lib.project_config import load_project
+    from ml_assets.lib.project.project_config import load_project
     from ml_assets.resources.settings import settings_values
 
     project = load_project()
@@ -138,10 +138,10 @@ def run_config_matches(bare: Any) -> bool:
     from ml_assets.assets.deployment import ProductionConfig, approval_config
     from ml_assets.assets.monitoring import DriftConfig, LivePerformanceConfig
     from ml_assets.assets.scoring import ABTestConfig, BatchScoringConfig
-    from ml_assets.lib.ab_analysis import ABSettings
-    from ml_assets.lib.approval import GateThresholds
-    from ml_assets.lib.drift import DEFAULT_THRESHOLDS
-    from ml_assets.lib.project_config import load_project
+    from ml_assets.lib.monitoring.drift import DEFAULT_THRESHOLDS
+    from ml_assets.lib.project.project_config import load_project
+    from ml_assets.lib.release.ab_analysis import ABSettings
+    from ml_assets.lib.release.approval_gate import GateThresholds
 
     approval = load_project().config.approval
     ab = ABTestConfig()
@@ -208,10 +208,10 @@ def data_readers() -> list[tuple[Any, str]]:
     """The functions that would read landing files or stored artifacts."""
     import pandas as pd
 
-    import ml_assets.lib.batches as batches
-    import ml_assets.lib.frames as frames
-    import ml_assets.lib.ingestion as ingestion
-    import ml_assets.lib.landing as landing
+    import ml_assets.lib.core.frames as frames
+    import ml_assets.lib.data.batches as batches
+    import ml_assets.lib.data.ingestion as ingestion
+    import ml_assets.lib.data.landing as landing
     from ml_assets.resources.io_manager import ArtifactIOManager
 
     return [
@@ -234,7 +234,7 @@ def idle_sensor(instance: Any, data_dir: Path, repeats: int) -> dict[str, Any]:
     import dagster as dg
 
     from ml_assets.automation.sensors import build_landing_sensor
-    from ml_assets.lib.landing import LandingCursor, scan_landing
+    from ml_assets.lib.data.landing import LandingCursor, scan_landing
 
     landing = data_dir / "landing"
     landing_sensor = build_landing_sensor(landing)
@@ -269,7 +269,7 @@ def idle_automation(instance: Any, repeats: int) -> dict[str, Any]:
     import dagster as dg
 
     from ml_assets.definitions import build_definitions
-    from ml_assets.lib.project_config import load_project
+    from ml_assets.lib.project.project_config import load_project
 
     defs = build_definitions(load_project())
     runs_before = len(instance.get_run_records())

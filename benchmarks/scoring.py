@@ -1,6 +1,6 @@
 """Batch scoring throughput: the scoring path against ``model.predict_proba`` in a bare script.
 
-The scoring path is ``ml_assets.lib.scoring.score_folder`` as the ``batch_predictions`` asset
+The scoring path is ``ml_assets.lib.model.scoring.score_folder`` as the ``batch_predictions`` asset
 calls it: the champion loaded from a registry (sha256 verified), the CSV read and validated
 against the contract without its target, the demo model's predictions and probabilities, Parquet
 and spreadsheet-safe CSV written atomically. The bare script is ``predict_proba`` on the same
@@ -23,7 +23,7 @@ BARE_SCRIPT = """
 import sys, time
 import pandas as pd
 import skops.io
-from ml_assets.lib.storage import TRUSTED_MODEL_TYPES
+from ml_assets.lib.core.storage import TRUSTED_MODEL_TYPES
 model = skops.io.load(sys.argv[1], trusted=list(TRUSTED_MODEL_TYPES))
 inputs = pd.read_parquet(sys.argv[2])
 start = time.perf_counter()
@@ -37,16 +37,16 @@ def prepare(work: Path, rows: int):
     import pandas as pd
 
     from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
-    from ml_assets.lib.features import build_features
-    from ml_assets.lib.ingestion import parse_landing_bytes
-    from ml_assets.lib.modeling import model_inputs, train_model
-    from ml_assets.lib.registry import ModelRegistry
+    from ml_assets.lib.data.features import build_features
+    from ml_assets.lib.data.ingestion import parse_landing_bytes
+    from ml_assets.lib.model.modeling import model_inputs, train_model
+    from ml_assets.lib.release.registry import ModelRegistry
 
     registry = ModelRegistry(work / "registry")
     if registry.alias("champion") is None:
         raw = parse_landing_bytes(make_demo_frame(5000).to_csv(index=False).encode(), "demo.csv")
-        from ml_assets.lib.contract import validate_rows
-        from ml_assets.lib.project_config import DEMO_CONFIG, load_project
+        from ml_assets.lib.contract.validation import validate_rows
+        from ml_assets.lib.project.project_config import DEMO_CONFIG, load_project
 
         valid = validate_rows(raw, load_project(DEMO_CONFIG).contract).valid
         train = build_features(valid, DEMO_SPEC)
@@ -63,7 +63,7 @@ def prepare(work: Path, rows: int):
         csv.with_suffix(".part").rename(csv)
     inputs = work / f"inputs-{rows}.parquet"
     if not inputs.exists():
-        from ml_assets.lib.features import derive_columns
+        from ml_assets.lib.data.features import derive_columns
 
         frame = pd.read_csv(csv)
         frame = pd.concat([frame, derive_columns(frame, DEMO_SPEC)], axis=1)
@@ -73,9 +73,9 @@ def prepare(work: Path, rows: int):
 
 def scoring_seconds(registry, folder: Path, root: Path) -> tuple[float, int]:
     """One pass of the scoring path over ``folder`` into an empty ``root``."""
-    from ml_assets.lib.project_config import DEMO_CONFIG, load_project
-    from ml_assets.lib.scoring import registry_champion, score_folder, scoring_rules
-    from ml_assets.lib.storage import preload_skops
+    from ml_assets.lib.core.storage import preload_skops
+    from ml_assets.lib.model.scoring import registry_champion, score_folder, scoring_rules
+    from ml_assets.lib.project.project_config import DEMO_CONFIG, load_project
 
     project = load_project(DEMO_CONFIG)
     shutil.rmtree(root, ignore_errors=True)

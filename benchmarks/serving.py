@@ -40,11 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def train_and_promote(data_dir: Path) -> str:
     """Train the demo model as the pipeline does, register it and make it the champion."""
     from ml_assets.demo.data import make_demo_frame
-    from ml_assets.lib.dataset import TEST
-    from ml_assets.lib.features import build_features
-    from ml_assets.lib.modeling import train_model
-    from ml_assets.lib.project_config import DEMO_CONFIG, load_project
-    from ml_assets.lib.registry import ModelRegistry
+    from ml_assets.lib.contract.dataset import TEST
+    from ml_assets.lib.data.features import build_features
+    from ml_assets.lib.model.modeling import train_model
+    from ml_assets.lib.project.project_config import DEMO_CONFIG, load_project
+    from ml_assets.lib.release.registry import ModelRegistry
 
     project = load_project(DEMO_CONFIG)
     frame = make_demo_frame(5000)
@@ -138,7 +138,7 @@ def timed_posts(url: str, bodies: list[dict], warmup: int) -> np.ndarray:
 
 def server_latency(log_path: Path, last: int) -> np.ndarray:
     """The service's own ``latency_ms`` of the last ``last`` requests."""
-    from ml_assets.lib.prediction_log import read_prediction_log
+    from ml_assets.lib.release.prediction_log import read_prediction_log
 
     log, _ = read_prediction_log(log_path)
     return log["latency_ms"].to_numpy()[-last:]
@@ -146,7 +146,7 @@ def server_latency(log_path: Path, last: int) -> np.ndarray:
 
 def log_appends(folder: Path, fsync_seconds: float, count: int) -> np.ndarray:
     """Milliseconds of each one-line append to a fresh prediction log."""
-    from ml_assets.lib.prediction_log import PredictionLog, log_entry
+    from ml_assets.lib.release.prediction_log import PredictionLog, log_entry
 
     log = PredictionLog(folder / f"appends-{fsync_seconds:g}.jsonl", fsync_seconds)
     entry = log_entry(

@@ -16,8 +16,8 @@ from upath import UPath
 
 from ml_assets.assets.schemas import _pandera_type
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.batches import BatchRules, BatchStore, refresh_batches
-from ml_assets.lib.project_config import DEMO_CONFIG, load_project
+from ml_assets.lib.data.batches import BatchRules, BatchStore, refresh_batches
+from ml_assets.lib.project.project_config import DEMO_CONFIG, load_project
 
 TABLES = ("raw_data", "validated_data", "quarantined_rows", "features")
 

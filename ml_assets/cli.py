@@ -13,18 +13,18 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from ml_assets.lib.contract_inference import (
+from ml_assets.lib.contract.dataset import SOURCE_COLUMNS
+from ml_assets.lib.contract.inference import (
     Inference,
     contract_yaml,
     infer_columns,
     infer_task,
     minority_label,
 )
-from ml_assets.lib.dataset import SOURCE_COLUMNS
-from ml_assets.lib.ingestion import IngestionError, read_landing_file
-from ml_assets.lib.layout import Layout
-from ml_assets.lib.project_config import CONFIG_ENV, ConfigError, load_project
-from ml_assets.lib.storage import atomic_write_text
+from ml_assets.lib.core.layout import Layout
+from ml_assets.lib.core.storage import atomic_write_text
+from ml_assets.lib.data.ingestion import IngestionError, read_landing_file
+from ml_assets.lib.project.project_config import CONFIG_ENV, ConfigError, load_project
 from ml_assets.serving.server import add_arguments as add_serve_arguments
 from ml_assets.serving.server import serve_command
 
@@ -132,7 +132,7 @@ def _feature_plan(
 
 
 def _init(args: argparse.Namespace) -> str:
-    from ml_assets.lib.modeling import budget_for
+    from ml_assets.lib.model.modeling import budget_for
 
     folder = args.out
     existing = [folder / name for name in (CONFIG_NAME, CONTRACT_NAME) if (folder / name).exists()]
@@ -279,21 +279,21 @@ def main(argv: list[str] | None = None) -> int:
 
             message = write_drifted_to_project(load_project(), rows=args.rows, seed=args.seed)
         elif args.command == "rollback":
-            from ml_assets.lib.rollback import rollback_command
+            from ml_assets.lib.release.rollback import rollback_command
 
             message = rollback_command(args.to, args.reason, args.registry)
         elif args.command == "promote":
-            from ml_assets.lib.rollback import promote_command
+            from ml_assets.lib.release.rollback import promote_command
 
             message = promote_command(args.version, args.reason, args.registry)
         elif args.command == "reject":
-            from ml_assets.lib.rollback import reject_command
+            from ml_assets.lib.release.rollback import reject_command
 
             message = reject_command(args.reason, args.registry)
         elif args.command == "serve":
             return serve_command(args)
         elif args.command == "lineage":
-            from ml_assets.lib.lineage import print_lineage
+            from ml_assets.lib.release.lineage import print_lineage
 
             message = print_lineage(load_project().layout(), args.version)
         else:

@@ -38,7 +38,7 @@ from ml_assets.automation.sensors import (
 from ml_assets.checks.statistics import build_statistical_checks
 from ml_assets.constants import WEBHOOK_ENV
 from ml_assets.executors import project_executor
-from ml_assets.lib.project_config import Project, active_config_path, load_project
+from ml_assets.lib.project.project_config import Project, active_config_path, load_project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import ArtifactStorage
 from ml_assets.resources.registry import registry_resource

@@ -15,7 +15,7 @@ import dagster as dg
 # dead run's pool slots: both go through the storage classes, kept to this one module.
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 
-from ml_assets.lib.processes import process_is_alive
+from ml_assets.lib.core.processes import process_is_alive
 
 STOPPED_BY = "ml_assets.run_recovery"
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]

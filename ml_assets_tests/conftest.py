@@ -12,8 +12,8 @@ import pytest
 
 from ml_assets.definitions import build_assets, build_definitions, project_resources
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import DEMO_CONFIG, load_project
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.project.project_config import DEMO_CONFIG, load_project
 from ml_assets.resources.settings import PipelineSettings, batch_store, settings_values
 
 ASSET_NAMES = (

@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.project_config import load_project
-from ml_assets.lib.storage import atomic_write_bytes
+from ml_assets.lib.core.storage import atomic_write_bytes
+from ml_assets.lib.project.project_config import load_project
 
 CHUNK = 200  # records per request, well under the service's caps
 

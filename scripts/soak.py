@@ -23,7 +23,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_assets.lib.storage import ArtifactLoadError, load_model_bytes
+from ml_assets.lib.core.storage import ArtifactLoadError, load_model_bytes
 from ml_assets.run_recovery import recover
 
 ROOT = Path(__file__).resolve().parents[1]

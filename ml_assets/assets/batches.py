@@ -26,9 +26,9 @@ from ml_assets.checks.batches import (
     training_set_gates,
 )
 from ml_assets.constants import DATA, write_pool
-from ml_assets.lib.layout import Layout
-from ml_assets.lib.project_config import Project
-from ml_assets.lib.versioning import source_version
+from ml_assets.lib.core.layout import Layout
+from ml_assets.lib.core.versioning import source_version
+from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import PipelineSettings, batch_store
@@ -53,7 +53,7 @@ DESCRIPTIONS = {
 
 def build_batches(project: Project) -> dg.AssetsDefinition:
     """The multi-asset that turns the landing folder into batches, for one project."""
-    from ml_assets.lib.environment import BATCH_PACKAGES, installed_versions
+    from ml_assets.lib.core.environment import BATCH_PACKAGES, installed_versions
 
     # What shapes a batch's tables: the contract, the dataset spec, the code, the libraries that
     # read, parse and check rows; the limits join in at run time (BatchRules.version). Training
@@ -95,7 +95,7 @@ def build_batches(project: Project) -> dg.AssetsDefinition:
     )
     def batches(context: dg.AssetExecutionContext, settings: PipelineSettings, alerts: AlertSink):
         """Every landing file as a batch; new ones are processed, known ones reused."""
-        from ml_assets.lib.batches import BatchRules, refresh_batches, write_ingestion_records
+        from ml_assets.lib.data.batches import BatchRules, refresh_batches, write_ingestion_records
 
         landing = _landing_dir(context, settings)
         rules = BatchRules(

@@ -12,9 +12,9 @@ from pydantic import Field
 
 from ml_assets.checks.deployment import APPROVAL_GATE, MODEL_APPROVAL, approval_gate_result
 from ml_assets.constants import AUTOMATION, MODEL, TRAINED_MODEL, write_pool
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import ApprovalSection, Project
-from ml_assets.lib.versioning import source_version
+from ml_assets.lib.core.versioning import source_version
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.project.project_config import ApprovalSection, Project
 from ml_assets.resources.io_manager import STORAGE_FORMAT, process_version_metadata, step_process
 from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets.resources.settings import PipelineSettings, batch_store
@@ -63,7 +63,7 @@ def approval_config(defaults: ApprovalSection) -> type[dg.Config]:
 
         def thresholds(self):
             """The plain thresholds the gate functions take."""
-            from ml_assets.lib.approval import GateThresholds
+            from ml_assets.lib.release.approval_gate import GateThresholds
 
             return GateThresholds(**self.model_dump())
 
@@ -113,10 +113,14 @@ def build_model_approval(project: Project) -> dg.AssetsDefinition:
         Stored as ``storage/model_approval.json`` and ``.md``. A failed candidate becomes the
         registry's ``failed_candidate`` (never served), with the failed criteria as the reason.
         """
-        from ml_assets.lib.approval import decision_markdown
-        from ml_assets.lib.deployment import StaleEvaluation, check_provenance, review_candidate
-        from ml_assets.lib.modeling import model_fingerprint
-        from ml_assets.lib.threads import one_thread
+        from ml_assets.lib.core.threads import one_thread
+        from ml_assets.lib.model.modeling import model_fingerprint
+        from ml_assets.lib.release.approval_gate import decision_markdown
+        from ml_assets.lib.release.deployment import (
+            StaleEvaluation,
+            check_provenance,
+            review_candidate,
+        )
 
         fingerprint = model_fingerprint(trained_model)
         try:
@@ -205,8 +209,8 @@ def build_production_model(project: Project) -> dg.AssetsDefinition:
         Its data version is the champion's sha256, so what depends on it is stale exactly when
         the champion changes. The registry holds the model; nothing else is stored.
         """
-        from ml_assets.lib.deployment import promote
-        from ml_assets.lib.registry import RegistryError
+        from ml_assets.lib.release.deployment import promote
+        from ml_assets.lib.release.registry import RegistryError
 
         try:
             promotion = promote(
@@ -230,7 +234,7 @@ def build_production_model(project: Project) -> dg.AssetsDefinition:
 
 def _version_metadata(context: dg.AssetExecutionContext, registry: ModelRegistryResource) -> dict:
     """What made this champion, as the IO manager records it for the assets it stores."""
-    from ml_assets.lib.versioning import settings_hash
+    from ml_assets.lib.core.versioning import settings_hash
 
     event = context.instance.get_latest_materialization_event(MODEL_APPROVAL)
     approval = event.asset_materialization.tags.get("dagster/data_version") if event else None

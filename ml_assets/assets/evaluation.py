@@ -4,9 +4,9 @@ import dagster as dg
 
 from ml_assets.checks.batches import require_usable_training_set
 from ml_assets.constants import AUTOMATION, EVALUATION_REPORT, MODEL, TRAINED_MODEL, write_pool
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import Project
-from ml_assets.lib.versioning import source_version
+from ml_assets.lib.core.versioning import source_version
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
@@ -41,10 +41,10 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
         Stored as ``storage/evaluation_report.json`` and ``.md``; both name the model version,
         the training set's data version and batches, the configuration hash and the time.
         """
-        from ml_assets.lib.evaluation import evaluate, provenance, report_markdown
-        from ml_assets.lib.modeling import model_fingerprint
-        from ml_assets.lib.plots import report_html
-        from ml_assets.lib.threads import one_thread
+        from ml_assets.lib.core.threads import one_thread
+        from ml_assets.lib.model.evaluation import evaluate, provenance, report_markdown
+        from ml_assets.lib.model.modeling import model_fingerprint
+        from ml_assets.lib.model.plots import report_html
 
         require_usable_training_set(features, project, settings)
         fingerprint = model_fingerprint(trained_model)
@@ -95,8 +95,8 @@ def _plots(model, rows, project: Project, report: dict, settings: PipelineSettin
 
     An importance is the drop of the primary metric when one input column is shuffled.
     """
-    from ml_assets.lib.dataset import SPLIT, TEST
-    from ml_assets.lib.plots import evaluation_images, images_markdown
+    from ml_assets.lib.contract.dataset import SPLIT, TEST
+    from ml_assets.lib.model.plots import evaluation_images, images_markdown
 
     test = rows[rows[SPLIT] == TEST]
     images, importances = evaluation_images(model, test, project.spec, report, settings.seed)

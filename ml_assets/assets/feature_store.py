@@ -3,7 +3,7 @@
 A hive-partitioned Parquet dataset (``batch=<name>/``) per batch version, under the layout's
 ``feature_store`` folder,
 keyed by the row key and an event timestamp, read point-in-time by
-``ml_assets.lib.feature_store.FeatureStore.get_training_frame``. Each refresh writes only the
+``ml_assets.lib.data.feature_store.FeatureStore.get_training_frame``. Each refresh writes only the
 batches the store does not hold yet.
 """
 
@@ -11,9 +11,9 @@ import dagster as dg
 
 from ml_assets.assets.schemas import column_schema, feature_store_columns
 from ml_assets.constants import AUTOMATION, DATA, write_pool
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import Project
-from ml_assets.lib.versioning import source_version
+from ml_assets.lib.core.versioning import source_version
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
@@ -22,7 +22,7 @@ def open_feature_store(project: Project, settings: PipelineSettings, version: st
     """The project's feature store of one batch version, under the settings' storage folder."""
     from upath import UPath
 
-    from ml_assets.lib.feature_store import FeatureStore, StoreLayout
+    from ml_assets.lib.data.feature_store import FeatureStore, StoreLayout
 
     layout = StoreLayout.of(project.spec, project.config.feature_store.event_timestamp)
     return FeatureStore(UPath(settings.layout.feature_store), version, layout)
@@ -58,7 +58,7 @@ def build_feature_store(project: Project) -> dg.AssetsDefinition:
         describes it.
         """
         store = open_feature_store(project, settings, features.version)
-        from ml_assets.lib.feature_store import store_manifest, sync_feature_store
+        from ml_assets.lib.data.feature_store import store_manifest, sync_feature_store
 
         result = sync_feature_store(store, features, batch_store(settings))
         if not result.written and not result.removed:
@@ -85,7 +85,7 @@ def build_feature_store(project: Project) -> dg.AssetsDefinition:
 def _usage(path: object) -> str:
     """How to read the store from Python (any hive-aware Parquet reader works too)."""
     return (
-        "```python\nfrom ml_assets.lib.feature_store import FeatureStore\n"
+        "```python\nfrom ml_assets.lib.data.feature_store import FeatureStore\n"
         f"store = FeatureStore.open({str(path)!r})\n"
         "frame = store.get_training_frame(as_of='2026-01-31T00:00:00+00:00')\n```"
     )

@@ -5,9 +5,9 @@ import dagster as dg
 from ml_assets.assets.evaluation import _model_metadata
 from ml_assets.checks.deployment import MODEL_APPROVAL
 from ml_assets.constants import AUTOMATION, MODEL, write_pool
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import Project
-from ml_assets.lib.versioning import source_version
+from ml_assets.lib.core.versioning import source_version
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets.resources.settings import PipelineSettings, batch_store
@@ -50,14 +50,14 @@ def build_model_card(project: Project) -> dg.AssetsDefinition:
         from upath import UPath
 
         from ml_assets.checks.statistics import statistical_findings
-        from ml_assets.lib.lineage import card_path, registry_facts
-        from ml_assets.lib.model_card import (
+        from ml_assets.lib.core.storage import atomic_write_text
+        from ml_assets.lib.model.model_card import (
             card_html,
             card_markdown,
             event_time_span,
             model_card_facts,
         )
-        from ml_assets.lib.storage import atomic_write_text
+        from ml_assets.lib.release.lineage import card_path, registry_facts
 
         provenance = evaluation_report["provenance"]
         if provenance["data_version"] != features.data_version:

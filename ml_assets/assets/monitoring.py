@@ -17,9 +17,9 @@ from ml_assets.constants import (
     TRAINED_MODEL,
     write_pool,
 )
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import FALSE_ALARM_RATE, Project
-from ml_assets.lib.versioning import source_version
+from ml_assets.lib.core.versioning import source_version
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.project.project_config import FALSE_ALARM_RATE, Project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.registry import ModelRegistryResource
@@ -75,7 +75,7 @@ class DriftConfig(dg.Config):
 
     def thresholds(self) -> dict:
         """The thresholds as the drift library takes them."""
-        from ml_assets.lib.drift import Threshold
+        from ml_assets.lib.monitoring.drift import Threshold
 
         if set(self.warn) != set(self.error):
             raise ValueError(f"warn and error name different statistics: {self.warn} {self.error}")
@@ -84,7 +84,7 @@ class DriftConfig(dg.Config):
 
 def _history(context: dg.AssetExecutionContext) -> list:
     """The trained models' lineage, newest first, from their materializations."""
-    from ml_assets.lib.drift_report import trained_on
+    from ml_assets.lib.monitoring.drift_report import trained_on
 
     records = context.instance.fetch_materializations(TRAINED_MODEL, limit=HISTORY_LIMIT).records
     found = []
@@ -135,9 +135,9 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
         share of unseen categories, the change in null rate and the drift of the model's scores.
         Stored as ``storage/drift_report.json`` and ``.md``; the verdict never promotes a model.
         """
-        from ml_assets.lib.drift_report import champions, drift_markdown, drift_report
-        from ml_assets.lib.modeling import model_fingerprint
-        from ml_assets.lib.plots import report_html
+        from ml_assets.lib.model.modeling import model_fingerprint
+        from ml_assets.lib.model.plots import report_html
+        from ml_assets.lib.monitoring.drift_report import champions, drift_markdown, drift_report
 
         store = batch_store(settings)
         models = registry.registry()
@@ -180,8 +180,8 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
 
 def _images(store, report: dict) -> dict[str, str]:
     """Per compared batch, its columns' reference and current distributions as an inline PNG."""
-    from ml_assets.lib.drift_report import load_profile
-    from ml_assets.lib.plots import drift_panels, image_markdown
+    from ml_assets.lib.model.plots import drift_panels, image_markdown
+    from ml_assets.lib.monitoring.drift_report import load_profile
 
     return {
         batch: image_markdown(
@@ -220,8 +220,8 @@ def _metadata(report: dict, markdown: str) -> dict:
 
 def _checks(report: dict):
     """One check at each severity, naming the batches and columns that crossed it."""
-    from ml_assets.lib.drift import ERROR, WARN
-    from ml_assets.lib.drift_report import drifted_columns
+    from ml_assets.lib.monitoring.drift import ERROR, WARN
+    from ml_assets.lib.monitoring.drift_report import drifted_columns
 
     for spec, level, severity in (
         (DRIFT_WARNING, WARN, dg.AssetCheckSeverity.WARN),
@@ -248,7 +248,7 @@ def _checks(report: dict):
 
 def _alert(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -> None:
     """One alert per drifted batch with what to do; the same finding again stays silent."""
-    from ml_assets.lib.drift_report import drift_alerts
+    from ml_assets.lib.monitoring.drift_report import drift_alerts
 
     found = drift_alerts(report)
     for batch in report["batches"]:
@@ -272,7 +272,7 @@ def _alert_estimated_drops(
     context: dg.AssetExecutionContext, alerts: AlertSink, report: dict, max_drop: float
 ) -> None:
     """One alert per batch whose estimated metric fell beyond max_drop, silent while it stands."""
-    from ml_assets.lib.drift_report import drop_message, estimated_drops
+    from ml_assets.lib.monitoring.drift_report import drop_message, estimated_drops
 
     drops = estimated_drops(report, max_drop)
     for batch in report["batches"]:
@@ -293,7 +293,10 @@ def _alert_estimated_drops(
 
 def _mark_retraining(settings: PipelineSettings, report: dict) -> None:
     """Write (or clear) ``storage/drift/retraining_due.json``, which the retraining sensor reads."""
-    from ml_assets.lib.drift_report import retraining_marker_path, write_retraining_marker
+    from ml_assets.lib.monitoring.drift_report import (
+        retraining_marker_path,
+        write_retraining_marker,
+    )
 
     write_retraining_marker(retraining_marker_path(settings.storage_dir), report)
 
@@ -364,8 +367,8 @@ def build_live_performance(project: Project) -> dg.AssetsDefinition:
         """
         from pathlib import Path
 
-        from ml_assets.lib.drift_report import batch_rows
-        from ml_assets.lib.live_performance import (
+        from ml_assets.lib.monitoring.drift_report import batch_rows
+        from ml_assets.lib.monitoring.live_performance import (
             dropped,
             labelled_files,
             live_row,
@@ -442,7 +445,7 @@ def _alert_coverage(context: dg.AssetExecutionContext, alerts: AlertSink, report
 
 def _live_markdown(report: dict) -> str:
     """The live metrics as a table, with the files that could not be scored."""
-    from ml_assets.lib.markdown import table
+    from ml_assets.lib.core.markdown import table
 
     lines = [f"# Live performance of {report['model']}", ""]
     rows = [

@@ -14,9 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.contract_summary import SOURCE_SUMMARIES, ColumnSummary, source_summary
-from ml_assets.lib.dataset import (
+from ml_assets.lib.contract.dataset import (
     FAILURES,
     REASON,
     ROW_KEY,
@@ -26,7 +24,9 @@ from ml_assets.lib.dataset import (
     TEST,
     TRAIN,
 )
-from ml_assets.lib.project_config import Project
+from ml_assets.lib.contract.summary import SOURCE_SUMMARIES, ColumnSummary, source_summary
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.project.project_config import Project
 
 
 def column_schema(
@@ -96,7 +96,7 @@ def feature_store_columns(project: Project) -> tuple[list[ColumnSummary], dict[s
     A feature's description is the configuration's, else the contract's; its owner the
     configuration's, else the store's default owner.
     """
-    from ml_assets.lib.feature_store import ARRIVAL_TIMESTAMP, EVENT_TIMESTAMP, PARTITION
+    from ml_assets.lib.data.feature_store import ARRIVAL_TIMESTAMP, EVENT_TIMESTAMP, PARTITION
 
     section, spec = project.config.feature_store, project.spec
     features = {column.name: column for column in feature_columns(project)}
@@ -169,7 +169,7 @@ def _pandera_type(project: Project, table: str) -> tuple[Any, dg.DagsterType]:
     if key not in _PANDERA_TYPES:
         from dagster_pandera import pandera_schema_to_dagster_type
 
-        from ml_assets.lib.batches import table_schemas
+        from ml_assets.lib.data.batches import table_schemas
 
         schema = table_schemas(project.contract, project.spec)[table]
         _PANDERA_TYPES[key] = (schema, pandera_schema_to_dagster_type(schema))
@@ -182,7 +182,7 @@ def _check_added_rows(
     """dagster-pandera's check on the added rows; a failure named by batch, column and rule."""
     import pandera.errors
 
-    from ml_assets.lib.batches import schema_failures
+    from ml_assets.lib.data.batches import schema_failures
 
     schema, pandera_type = _pandera_type(project, table)
     rows = value.read_added()

@@ -12,9 +12,9 @@ import dagster as dg
 from pydantic import Field
 
 from ml_assets.constants import SERVING, write_pool
-from ml_assets.lib.layout import LABELS, SCORING, SERVING_LOG, LayoutError
-from ml_assets.lib.project_config import Project
-from ml_assets.lib.versioning import source_version
+from ml_assets.lib.core.layout import LABELS, SCORING, SERVING_LOG, LayoutError
+from ml_assets.lib.core.versioning import source_version
+from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.registry import ModelRegistryResource
@@ -82,7 +82,7 @@ def inside(settings: PipelineSettings, subpath: str, setting: str) -> Path:
 
 def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
     """The batch scoring asset of one project."""
-    from ml_assets.lib.environment import BATCH_PACKAGES, MODEL_PACKAGES, installed_versions
+    from ml_assets.lib.core.environment import BATCH_PACKAGES, MODEL_PACKAGES, installed_versions
 
     version = source_version(
         __name__,
@@ -116,15 +116,15 @@ def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
         """
         from upath import UPath
 
-        from ml_assets.lib.batch_records import BatchTable
-        from ml_assets.lib.scoring import (
+        from ml_assets.lib.core.storage import preload_skops
+        from ml_assets.lib.data.batch_records import BatchTable
+        from ml_assets.lib.model.scoring import (
             PREDICTIONS,
             ChampionUnavailable,
             registry_champion,
             score_folder,
             scoring_rules,
         )
-        from ml_assets.lib.storage import preload_skops
 
         folder = inside(settings, config.scoring_subdir, "scoring_subdir")
         files = folder.is_dir() and any(folder.iterdir())
@@ -167,7 +167,7 @@ def build_batch_predictions(project: Project) -> dg.AssetsDefinition:
 
 
 def _scoring_metadata(run, root) -> dict:
-    from ml_assets.lib.markdown import table
+    from ml_assets.lib.core.markdown import table
 
     files = [
         {
@@ -215,14 +215,14 @@ def build_ab_test_report(project: Project) -> dg.AssetsDefinition:
         requests a verdict typically needs. It runs hourly, and reading it every hour is valid.
         Stored as ``storage/ab_test_report.json`` and ``.md``.
         """
-        from ml_assets.lib.ab_analysis import (
+        from ml_assets.lib.data.batch_records import now_iso
+        from ml_assets.lib.release.ab_analysis import (
             ABSettings,
             analyse,
             join_outcomes,
             read_labels,
             report_markdown,
         )
-        from ml_assets.lib.batch_records import now_iso
 
         log_path = inside(settings, config.prediction_log, "prediction_log")
         labels_dir = inside(settings, config.labels_subdir, "labels_subdir")
@@ -239,7 +239,7 @@ def build_ab_test_report(project: Project) -> dg.AssetsDefinition:
         base = {"created_at": now_iso(), "log": str(log_path), "labels": str(labels_dir)}
         if not log_path.exists():
             return _nothing(context, base, f"nothing logged yet at {log_path}")
-        from ml_assets.lib.prediction_log import read_prediction_log
+        from ml_assets.lib.release.prediction_log import read_prediction_log
 
         log, skipped = read_prediction_log(log_path)
         labels = read_labels(labels_dir, project.spec.target)

@@ -9,10 +9,10 @@ from pydantic import Field
 
 from ml_assets.checks.batches import require_usable_training_set
 from ml_assets.constants import AUTOMATION, MODEL, write_pool
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.markdown import table
-from ml_assets.lib.project_config import DecisionSection, Project, TrainingSection
-from ml_assets.lib.versioning import source_version
+from ml_assets.lib.core.markdown import table
+from ml_assets.lib.core.versioning import source_version
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.project.project_config import DecisionSection, Project, TrainingSection
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
@@ -42,7 +42,7 @@ def training_config(defaults: TrainingSection, decision: DecisionSection) -> typ
 
         def as_section(self) -> dict:
             """The decision as ``train_model`` takes it (the config's ``decision`` section)."""
-            from ml_assets.lib.project_config import DecisionSection
+            from ml_assets.lib.project.project_config import DecisionSection
 
             pair = (self.false_positive_cost, self.false_negative_cost)
             given = {
@@ -176,10 +176,10 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
         rebuild it in. No checks of its own: it refuses a training set that fails the blocking
         checks of features (enough_rows, null_rates, split_is_usable).
         """
-        from ml_assets.lib.environment import MODEL_PACKAGES, drift_from_lock, lock_hash
-        from ml_assets.lib.modeling import model_fingerprint, train_model
-        from ml_assets.lib.storage import preload_skops
-        from ml_assets.lib.training_sample import (
+        from ml_assets.lib.core.environment import MODEL_PACKAGES, drift_from_lock, lock_hash
+        from ml_assets.lib.core.storage import preload_skops
+        from ml_assets.lib.model.modeling import model_fingerprint, train_model
+        from ml_assets.lib.model.training_sample import (
             default_max_rows,
             learning_curve,
             read_training_rows,

@@ -21,7 +21,7 @@ from ml_assets.constants import (
     TRIGGER_TAG,
     sensor_interval,
 )
-from ml_assets.lib.project_config import Project
+from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.alerts import AlertSink
 
 ALERTED_BY_THEIR_STEP = {"drift_below_error", "batches_accepted"}
@@ -148,7 +148,10 @@ def build_retraining_sensor(alerts: AlertSink) -> dg.SensorDefinition:
     )
     def retrain_on_drift(context: dg.SensorEvaluationContext):
         """One run per drift mark whose batches no trained model has learned from yet."""
-        from ml_assets.lib.drift_report import read_retraining_marker, retraining_marker_path
+        from ml_assets.lib.monitoring.drift_report import (
+            read_retraining_marker,
+            retraining_marker_path,
+        )
 
         marker = read_retraining_marker(retraining_marker_path(alerts.settings.storage_dir))
         if marker is None:

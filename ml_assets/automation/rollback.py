@@ -23,8 +23,8 @@ def rollback_champion(
     context: dg.OpExecutionContext, config: RollbackConfig, registry: ModelRegistryResource
 ) -> None:
     """Move ``champion``; the change is recorded on production_model and in the history."""
-    from ml_assets.lib.registry import RegistryError
-    from ml_assets.lib.rollback import rollback
+    from ml_assets.lib.release.registry import RegistryError
+    from ml_assets.lib.release.rollback import rollback
 
     store = registry.registry()
     try:

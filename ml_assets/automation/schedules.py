@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ml_assets.automation.jobs import full_refresh_job
-from ml_assets.lib.project_config import Project
+from ml_assets.lib.project.project_config import Project
 
 
 def build_retrain_schedule(project: Project) -> dg.ScheduleDefinition:

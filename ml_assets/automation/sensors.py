@@ -13,7 +13,7 @@ from ml_assets.constants import (
     VALIDATED_DATA,
     sensor_interval,
 )
-from ml_assets.lib.landing import LandingCursor, scan_landing
+from ml_assets.lib.data.landing import LandingCursor, scan_landing
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.run_recovery import fail_dead_runs
 

@@ -10,17 +10,16 @@ from typing import Any
 import dagster as dg
 
 from ml_assets.constants import FEATURES, VALIDATED_DATA
-from ml_assets.lib.batch_records import (
+from ml_assets.lib.core.layout import Layout
+from ml_assets.lib.core.markdown import table
+from ml_assets.lib.data.batch_records import (
     REFUSED,
     BatchRecord,
     BatchTable,
     Refresh,
     ingestion_entries,
 )
-from ml_assets.lib.layout import Layout
-from ml_assets.lib.markdown import table
-from ml_assets.lib.project_config import Project
-from ml_assets.lib.training_set import (
+from ml_assets.lib.data.training_set_gates import (
     ENOUGH_ROWS,
     NULL_RATES,
     SPLIT_IS_USABLE,
@@ -28,6 +27,7 @@ from ml_assets.lib.training_set import (
     failed_gates,
     training_gates,
 )
+from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.settings import PipelineSettings
 
 BATCHES_ACCEPTED = "batches_accepted"

@@ -10,8 +10,8 @@ unlike the training set is for a person to judge.
 import dagster as dg
 
 from ml_assets.constants import FEATURES
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.project_config import Project
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.settings import PipelineSettings, batch_store
 
 TRAINING_SET = "training_set"  # the data version each result judged, read by the model card
@@ -67,8 +67,13 @@ def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(specs=specs, name="statistical_checks", ins={"features": FEATURES})
     def statistical_checks(features: BatchTable, settings: PipelineSettings):
         """Every batch of the training set against its training side, graded ok, warn or error."""
-        from ml_assets.lib.markdown import table
-        from ml_assets.lib.statistics import ERROR, judged_columns, limits_of, statistical_checks
+        from ml_assets.lib.core.markdown import table
+        from ml_assets.lib.monitoring.statistics import (
+            ERROR,
+            judged_columns,
+            limits_of,
+            statistical_checks,
+        )
 
         rows = batch_store(settings).read(features, judged_columns(project.spec))
         limits = limits_of(project.config.statistics)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_assets.lib.dataset import DatasetSpec
+from ml_assets.lib.contract.dataset import DatasetSpec
 
 DEMO_SPEC = DatasetSpec(
     name="demo",
@@ -42,7 +42,7 @@ def make_demo_frame(rows: int = 5000, seed: int = 42, missing_share: float = 0.1
 
 def write_demo_csv(folder: Path, rows: int = 5000, seed: int = 42) -> Path:
     """Write the demo data as a CSV into ``folder`` and return its path."""
-    from ml_assets.lib.storage import atomic_write_bytes
+    from ml_assets.lib.core.storage import atomic_write_bytes
 
     path = folder / DEMO_FILE_NAME
     csv = make_demo_frame(rows=rows, seed=seed).to_csv(index=False, lineterminator="\n")

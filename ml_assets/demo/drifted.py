@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.project_config import CONFIG_ENV
+from ml_assets.lib.project.project_config import CONFIG_ENV
 
 DRIFTED_FILE_NAME = "demo_drifted.csv"
 NUMERIC2_SHIFT = 20.0  # two of its standard deviations
@@ -31,7 +31,7 @@ def make_drifted_frame(rows: int = 2000, seed: int = 7) -> pd.DataFrame:
 
 def write_drifted_csv(landing: Path, rows: int = 2000, seed: int = 7) -> Path:
     """Write the drifted batch into the landing folder (atomically) and return its path."""
-    from ml_assets.lib.storage import atomic_write_bytes
+    from ml_assets.lib.core.storage import atomic_write_bytes
 
     landing.mkdir(parents=True, exist_ok=True)
     path = landing / DRIFTED_FILE_NAME

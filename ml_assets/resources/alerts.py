@@ -44,7 +44,7 @@ class AlertSink(dg.ConfigurableResource):
         ``state`` fingerprints what is wrong (the batch and the columns, say): the same condition
         twice in a row alerts once, a changed one alerts again, and ``resolve`` re-arms it.
         """
-        from ml_assets.lib.alert_state import remember_state
+        from ml_assets.lib.monitoring.alert_state import remember_state
 
         if not remember_state(self.settings.alert_state_path, condition, state):
             return None
@@ -52,7 +52,7 @@ class AlertSink(dg.ConfigurableResource):
 
     def resolve(self, condition: str) -> None:
         """Forget ``condition``'s state: it is healthy again, so its next failure alerts."""
-        from ml_assets.lib.alert_state import remember_state
+        from ml_assets.lib.monitoring.alert_state import remember_state
 
         remember_state(self.settings.alert_state_path, condition, None)
 

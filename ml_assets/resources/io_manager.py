@@ -65,7 +65,7 @@ class ArtifactIOManager(dg.UPathIOManager):
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: Any) -> None:
         """Serialise ``obj`` in its declared format through a temp file and a rename."""
-        from ml_assets.lib.storage import atomic_write_bytes, atomic_write_text, dump_model
+        from ml_assets.lib.core.storage import atomic_write_bytes, atomic_write_text, dump_model
 
         fmt = storage_format(context)
         if fmt == UNDECLARED:
@@ -88,21 +88,21 @@ class ArtifactIOManager(dg.UPathIOManager):
 
     def load_from_path(self, context: dg.InputContext, path: Any) -> Any:
         """Read an artifact back, refusing damaged or untrusted files with the path in the error."""
-        from ml_assets.lib.storage import ArtifactLoadError, load_model_bytes
+        from ml_assets.lib.core.storage import ArtifactLoadError, load_model_bytes
 
         fmt = storage_format(context)
         if not path.exists():
             key = context.asset_key.to_user_string()
             raise ArtifactLoadError(f"{path}: no stored artifact; materialize {key} first")
         if fmt == "batch_table":
-            from ml_assets.lib.batch_records import BatchTable
+            from ml_assets.lib.data.batch_records import BatchTable
 
             table = BatchTable.from_json(path.read_text(), self.batch_store)
             return table.read(input_columns(context)) if wants_frame(context) else table
         if fmt == "skops":
             return load_model_bytes(path.read_bytes(), str(path))
         if fmt == UNDECLARED:
-            from ml_assets.lib.frames import read_frames
+            from ml_assets.lib.core.frames import read_frames
 
             return read_frames([path], input_columns(context))
         return json.loads(path.read_text())
@@ -112,7 +112,7 @@ def write_dataframe(context: dg.OutputContext, obj: Any, path: Any) -> None:
     """Store an undeclared asset's DataFrame as Parquet; refuse anything else by name."""
     import pandas as pd
 
-    from ml_assets.lib.frames import write_frame
+    from ml_assets.lib.core.frames import write_frame
 
     if not isinstance(obj, pd.DataFrame):
         key = context.asset_key.to_user_string()
@@ -150,7 +150,7 @@ class ArtifactStorage(dg.ConfigurableIOManagerFactory):
         """Build the IO manager rooted at the settings' storage folder."""
         from upath import UPath
 
-        from ml_assets.lib.versioning import settings_hash
+        from ml_assets.lib.core.versioning import settings_hash
 
         values = self.settings.model_dump()
         return ArtifactIOManager(
@@ -174,7 +174,7 @@ def version_metadata(context: dg.OutputContext, settings_hash: str) -> dict[str,
 
 def process_version_metadata(settings_hash: str, inputs: dict[str, str]) -> dict[str, Any]:
     """The versioning metadata of an asset stored outside this IO manager (the registry's)."""
-    from ml_assets.lib.versioning import process_versions
+    from ml_assets.lib.core.versioning import process_versions
 
     versions = process_versions()
     git = versions["git"]
@@ -213,6 +213,6 @@ def input_data_versions(context: dg.OutputContext) -> dict[str, str]:
 @functools.cache
 def active_config_hash() -> str:
     """The hash of the active configuration file and its contract, read once per process."""
-    from ml_assets.lib.project_config import load_project
+    from ml_assets.lib.project.project_config import load_project
 
     return load_project().config_hash

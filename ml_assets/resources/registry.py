@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.lib.layout import REGISTRY_DIR_ENV, Layout
+from ml_assets.lib.core.layout import REGISTRY_DIR_ENV, Layout
 from ml_assets.resources.settings import PipelineSettings
 
 
@@ -32,7 +32,7 @@ class ModelRegistryResource(dg.ConfigurableResource):
 
     def registry(self) -> Any:
         """The ``ModelRegistry`` at ``root``."""
-        from ml_assets.lib.registry import ModelRegistry
+        from ml_assets.lib.release.registry import ModelRegistry
 
         return ModelRegistry(self.root)
 

@@ -12,9 +12,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.lib.layout import ALERTS_FILE, DATA_DIR_ENV, LANDING, STORAGE_URL_ENV, Layout
-from ml_assets.lib.project_config import Project
-from ml_assets.lib.training_set import TrainingLimits
+from ml_assets.lib.core.layout import ALERTS_FILE, DATA_DIR_ENV, LANDING, STORAGE_URL_ENV, Layout
+from ml_assets.lib.data.training_set_gates import TrainingLimits
+from ml_assets.lib.project.project_config import Project
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -128,7 +128,7 @@ def batch_store(settings: PipelineSettings) -> Any:
     """The store of per-batch tables and records, under the artifact storage."""
     from upath import UPath
 
-    from ml_assets.lib.batches import BatchStore
+    from ml_assets.lib.data.batches import BatchStore
 
     layout = settings.layout
     return BatchStore(UPath(layout.batches), lock_dir=layout.ingestion)

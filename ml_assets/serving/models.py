@@ -16,11 +16,11 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ml_assets.lib.conformal import calibration_of, intervals, prediction_sets
-from ml_assets.lib.dataset import DatasetSpec
-from ml_assets.lib.evaluation import decide, positive_index
-from ml_assets.lib.modeling import model_inputs
-from ml_assets.lib.prediction_log import ARMS
+from ml_assets.lib.contract.dataset import DatasetSpec
+from ml_assets.lib.model.conformal import calibration_of, intervals, prediction_sets
+from ml_assets.lib.model.evaluation import decide, positive_index
+from ml_assets.lib.model.modeling import model_inputs
+from ml_assets.lib.release.prediction_log import ARMS
 
 CHAMPION, CHALLENGER = ARMS
 RETRY_SECONDS = 60.0  # a refused version is tried again after this long (a storage outage ends)
@@ -28,7 +28,7 @@ LOGGER = logging.getLogger("ml_assets.serving")
 
 
 class Registry(Protocol):
-    """What the service reads of ``ml_assets.lib.registry.ModelRegistry``."""
+    """What the service reads of ``ml_assets.lib.release.registry.ModelRegistry``."""
 
     def alias(self, name: str) -> str | None:
         """The version an alias names, or None."""
@@ -62,7 +62,7 @@ class ServedModel:
     """A loaded, checked model and its registry record."""
 
     model: Any
-    record: Any  # ml_assets.lib.registry.ModelVersion
+    record: Any  # ml_assets.lib.release.registry.ModelVersion
     spec: DatasetSpec
     positive: int | None
 

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pandera
 
-from ml_assets.lib.contract import column_kind, convert_text
-from ml_assets.lib.dataset import SOURCE_COLUMNS, DatasetSpec
-from ml_assets.lib.features import derive_columns
+from ml_assets.lib.contract.dataset import SOURCE_COLUMNS, DatasetSpec
+from ml_assets.lib.contract.validation import column_kind, convert_text
+from ml_assets.lib.data.features import derive_columns
 
 NOT_NULLABLE = "not_nullable"
 UNKNOWN_FIELD = "column_in_schema"  # Pandera's name for a column a strict schema does not know

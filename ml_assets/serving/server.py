@@ -2,7 +2,7 @@
 
 The project is the one ``$ML_ASSETS_CONFIG`` names and its data folder the pipeline's
 (``$ML_ASSETS_DATA_DIR`` overrides it): the registry and the prediction log are where
-``ml_assets.lib.layout`` puts them (``$ML_ASSETS_REGISTRY_DIR`` moves the registry, as for the
+``ml_assets.lib.core.layout`` puts them (``$ML_ASSETS_REGISTRY_DIR`` moves the registry, as for the
 pipeline) unless the settings say otherwise.
 """
 
@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from ml_assets.lib.layout import REGISTRY_DIR_ENV, Layout
-from ml_assets.lib.project_config import Project, load_project
+from ml_assets.lib.core.layout import REGISTRY_DIR_ENV, Layout
+from ml_assets.lib.project.project_config import Project, load_project
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ml_assets.lib.registry import ModelRegistry
+    from ml_assets.lib.release.registry import ModelRegistry
 
 DEFAULTS = Layout("<data_dir>")
 
@@ -61,8 +61,8 @@ class ServingSettings(BaseModel):
 
 def build_app(settings: ServingSettings, project: Project | None = None) -> "FastAPI":
     """The FastAPI application serving ``project``'s registry with ``settings``."""
-    from ml_assets.lib.prediction_log import PredictionLog
-    from ml_assets.lib.registry import ModelRegistry
+    from ml_assets.lib.release.prediction_log import PredictionLog
+    from ml_assets.lib.release.registry import ModelRegistry
     from ml_assets.serving.app import create_app
     from ml_assets.serving.models import ModelWatcher
     from ml_assets.serving.records import RecordValidator
@@ -93,7 +93,7 @@ def challenger_refusal(registry: "ModelRegistry", option: str | None) -> str | N
     serves every request meanwhile; an approved challenger set later (``production_model`` with
     ``canary: true``) is used from the next registry check.
     """
-    from ml_assets.lib.registry import CHALLENGER, FAILED_CANDIDATE, RegistryError
+    from ml_assets.lib.release.registry import CHALLENGER, FAILED_CANDIDATE, RegistryError
 
     if option is None:
         return None

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ml_assets.lib.prediction_log import SHADOW, PredictionLog, log_entry
+from ml_assets.lib.release.prediction_log import SHADOW, PredictionLog, log_entry
 from ml_assets.serving.models import CHALLENGER, CHAMPION, Models, ModelWatcher, utc_now
 from ml_assets.serving.records import RecordValidator
 

@@ -69,7 +69,10 @@ def test_a_failing_check_alerts_once_until_it_passes_again(tmp_path: Path) -> No
 
 def test_drift_marked_retraining_requests_a_run_until_a_model_learns_the_batch(tmp_path: Path):
     from ml_assets.automation.monitoring import build_retraining_sensor
-    from ml_assets.lib.drift_report import retraining_marker_path, write_retraining_marker
+    from ml_assets.lib.monitoring.drift_report import (
+        retraining_marker_path,
+        write_retraining_marker,
+    )
 
     sink = AlertSink(settings=settings_for(tmp_path))
     sensor = build_retraining_sensor(sink)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.lib.environment import BATCH_PACKAGES, installed_versions
+from ml_assets.lib.core.environment import BATCH_PACKAGES, installed_versions
 from ml_assets_tests.conftest import materialize, stored_table
 
 

@@ -7,11 +7,11 @@ import httpx
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from ml_assets.lib.batches import BatchStore
-from ml_assets.lib.dataset import SPLIT
-from ml_assets.lib.features import TEST
-from ml_assets.lib.modeling import DECISION
-from ml_assets.lib.registry import ModelRegistry
+from ml_assets.lib.contract.dataset import SPLIT
+from ml_assets.lib.data.batches import BatchStore
+from ml_assets.lib.data.features import TEST
+from ml_assets.lib.model.modeling import DECISION
+from ml_assets.lib.release.registry import ModelRegistry
 from ml_assets_tests.conftest import DEMO, materialize, stored, stored_table
 from ml_assets_tests.serving.support import running_service, wait_for
 

@@ -9,7 +9,7 @@ from ml_assets.automation.rollback import rollback_job
 from ml_assets.cli import main
 from ml_assets.definitions import build_assets, project_resources
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.registry import CHALLENGER, CHAMPION, FAILED_CANDIDATE, ModelRegistry
+from ml_assets.lib.release.registry import CHALLENGER, CHAMPION, FAILED_CANDIDATE, ModelRegistry
 from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets_tests.conftest import (
     DEMO,
@@ -125,7 +125,7 @@ def test_the_gate_promotes_the_first_model_then_keeps_a_failed_one_where_nothing
 
 def registry_with_three_champions(root: Path) -> ModelRegistry:
     """v0001, v0002, v0003 promoted in turn (models fitted directly, no Dagster run)."""
-    from ml_assets_tests.lib.test_registry import RECORD, fitted
+    from ml_assets_tests.lib.release.test_registry import RECORD, fitted
 
     registry = ModelRegistry(root)
     for seed in range(3):

@@ -59,7 +59,7 @@ def test_the_readme_asset_gets_the_features_it_asks_for_and_is_stored(
 def test_a_stored_table_that_breaks_its_type_names_batch_column_and_rule(
     data_dir: Path, instance, monkeypatch
 ) -> None:
-    from ml_assets.lib import batches
+    from ml_assets.lib.data import batches
 
     real = batches.build_features
 

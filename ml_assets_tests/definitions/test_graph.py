@@ -8,8 +8,8 @@ import pandas as pd
 
 from ml_assets.definitions import build_assets, project_resources
 from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
-from ml_assets.lib.modeling import model_fingerprint, model_inputs
-from ml_assets.lib.storage import load_model_bytes
+from ml_assets.lib.core.storage import load_model_bytes
+from ml_assets.lib.model.modeling import model_fingerprint, model_inputs
 from ml_assets.resources.settings import launch_settings
 from ml_assets_tests.conftest import (
     ASSET_NAMES,
@@ -70,7 +70,7 @@ def test_full_graph_materializes_with_every_check_passing(data_dir: Path, instan
 
 
 def assert_every_materialization_records_its_versions(result: dg.ExecuteInProcessResult) -> None:
-    from ml_assets.lib.versioning import git_state
+    from ml_assets.lib.core.versioning import git_state
 
     events = {
         e.asset_key.to_user_string(): e.materialization
@@ -276,7 +276,7 @@ def test_the_model_records_the_locked_environment(data_dir: Path, instance) -> N
 def test_the_feature_store_writes_only_new_batches_and_reads_as_of_a_time(
     data_dir: Path, instance
 ) -> None:
-    from ml_assets.lib.feature_store import FeatureStore
+    from ml_assets.lib.data.feature_store import FeatureStore
 
     def store_metadata(result: dg.ExecuteInProcessResult) -> dict:
         (event,) = [

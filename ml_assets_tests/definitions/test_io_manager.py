@@ -7,8 +7,8 @@ import dagster as dg
 import pytest
 from upath import UPath
 
-from ml_assets.lib.batch_records import BatchRecord, BatchTable
-from ml_assets.lib.storage import ArtifactLoadError
+from ml_assets.lib.core.storage import ArtifactLoadError
+from ml_assets.lib.data.batch_records import BatchRecord, BatchTable
 from ml_assets.resources.io_manager import ArtifactIOManager
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from ml_assets import cli
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.layout import DATA_DIR_ENV, REGISTRY_DIR_ENV
-from ml_assets.lib.registry import ModelRegistry
+from ml_assets.lib.core.layout import DATA_DIR_ENV, REGISTRY_DIR_ENV
+from ml_assets.lib.release.registry import ModelRegistry
 from ml_assets_tests.conftest import DEMO, materialize, stored_table
 
 
@@ -67,9 +67,9 @@ def test_the_date_range_is_the_event_time_span_when_the_dataset_has_one(tmp_path
     import pandas as pd
     import yaml
 
-    from ml_assets.lib.batch_records import BatchRecord, BatchTable
-    from ml_assets.lib.model_card import event_time_span
-    from ml_assets.lib.project_config import DEMO_CONFIG, load_project
+    from ml_assets.lib.data.batch_records import BatchRecord, BatchTable
+    from ml_assets.lib.model.model_card import event_time_span
+    from ml_assets.lib.project.project_config import DEMO_CONFIG, load_project
     from ml_assets.resources.settings import batch_store
     from ml_assets_tests.conftest import settings_for
 

@@ -30,11 +30,11 @@ import pytest
 import skops.io
 
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.contract import validate_rows
-from ml_assets.lib.modeling import model_fingerprint
-from ml_assets.lib.project_config import with_source_columns
-from ml_assets.lib.safe_csv import neutralize
-from ml_assets.lib.storage import ArtifactLoadError, atomic_write_bytes, load_model_bytes
+from ml_assets.lib.contract.validation import validate_rows
+from ml_assets.lib.core.safe_csv import neutralize
+from ml_assets.lib.core.storage import ArtifactLoadError, atomic_write_bytes, load_model_bytes
+from ml_assets.lib.model.modeling import model_fingerprint
+from ml_assets.lib.project.project_config import with_source_columns
 from ml_assets_tests.conftest import SMALL_ROWS, check_results, materialize, stored
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -456,7 +456,7 @@ def test_landing_folder_cannot_leave_the_data_folder(data_dir: Path, tmp_path: P
         assert not outcome.result.success
         assert f"landing_subdir {subdir!r} must stay inside data_dir" in outcome.error
         outcome.assert_model_untouched()
-    from ml_assets.lib.project_config import DatasetSection
+    from ml_assets.lib.project.project_config import DatasetSection
 
     with pytest.raises(ValueError, match="landing_subdir"):
         DatasetSection(name="x", target="t", task="binary", landing_subdir="../elsewhere")
@@ -581,7 +581,7 @@ def test_a_mostly_bad_file_is_quarantined_whole(data_dir: Path) -> None:
 WRITER = """
 import sys, time
 from pathlib import Path
-from ml_assets.lib.storage import atomic_write
+from ml_assets.lib.core.storage import atomic_write
 target, mode = Path(sys.argv[1]), sys.argv[2]
 def slow(handle):
     for _ in range(200):
@@ -632,10 +632,10 @@ def test_a_full_disk_leaves_the_model_intact_and_no_temporary_file(data_dir: Pat
 
 
 STEP_FAULTS = {
-    "batches": "ml_assets.lib.batches.refresh_batches",
-    "batches, mid-batch": "ml_assets.lib.batches.write_frame",  # a batch half written
-    "trained_model": "ml_assets.lib.modeling.train_model",
-    "evaluation_report": "ml_assets.lib.evaluation.evaluate",
+    "batches": "ml_assets.lib.data.batches.refresh_batches",
+    "batches, mid-batch": "ml_assets.lib.data.batches.write_frame",  # a batch half written
+    "trained_model": "ml_assets.lib.model.modeling.train_model",
+    "evaluation_report": "ml_assets.lib.model.evaluation.evaluate",
 }
 
 

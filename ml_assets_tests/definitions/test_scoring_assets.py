@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.batches import BatchStore
-from ml_assets.lib.registry import ModelRegistry
-from ml_assets.lib.storage import load_model_bytes
+from ml_assets.lib.core.storage import load_model_bytes
+from ml_assets.lib.data.batches import BatchStore
+from ml_assets.lib.release.registry import ModelRegistry
 from ml_assets_tests.conftest import materialize, stored_table
 
 
@@ -69,8 +69,8 @@ def test_batch_predictions_score_each_file_once_per_champion(data_dir: Path, ins
 
 def training_rows() -> tuple[pd.DataFrame, pd.Series]:
     from ml_assets.demo.data import DEMO_SPEC
-    from ml_assets.lib.features import derive_columns
-    from ml_assets.lib.modeling import model_inputs
+    from ml_assets.lib.data.features import derive_columns
+    from ml_assets.lib.model.modeling import model_inputs
 
     frame = make_demo_frame(200, seed=2)
     frame = pd.concat([frame, derive_columns(frame, DEMO_SPEC)], axis=1)
@@ -78,7 +78,7 @@ def training_rows() -> tuple[pd.DataFrame, pd.Series]:
 
 
 def test_the_ab_report_recommends_promoting_a_better_challenger(data_dir: Path, instance) -> None:
-    pytest.importorskip("ml_assets.lib.prediction_log")  # the serving branch writes the log
+    pytest.importorskip("ml_assets.lib.release.prediction_log")  # the serving branch writes the log
     nothing = materialize(data_dir, instance, selection="ab_test_report")
     assert metadata(nothing, "ab_test_report")["status"].startswith("nothing logged yet at ")
 

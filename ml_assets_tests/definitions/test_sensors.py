@@ -12,7 +12,7 @@ from ml_assets.automation.sensors import (
     build_run_failure_sensor,
 )
 from ml_assets.constants import FILES_TAG
-from ml_assets.lib.landing import LandingCursor
+from ml_assets.lib.data.landing import LandingCursor
 from ml_assets.resources.alerts import AlertSink
 from ml_assets_tests.conftest import settings_for
 
@@ -79,7 +79,7 @@ def test_a_new_file_is_requested_once_it_has_settled(landing: Landing) -> None:
 def test_nothing_new_requests_nothing_and_reads_no_data(landing: Landing, monkeypatch) -> None:
     landing.drop("a.csv", "x\n1\n")
     assert isinstance(landing.settled_tick(), dg.RunRequest)
-    import ml_assets.lib.landing as module
+    import ml_assets.lib.data.landing as module
 
     monkeypatch.setattr(module, "file_sha256", lambda path: pytest.fail(f"read {path}"))
     before = landing.cursor

@@ -22,7 +22,7 @@ import dagster as dg
 import pytest
 
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.storage import ArtifactWriteError, atomic_write_bytes, load_model_bytes
+from ml_assets.lib.core.storage import ArtifactWriteError, atomic_write_bytes, load_model_bytes
 from ml_assets.run_recovery import recover
 from ml_assets_tests.conftest import SMALL_ROWS, materialize
 from ml_assets_tests.definitions.test_reliability import WRITER
@@ -292,7 +292,7 @@ def under_file_size_limit(script: str, argument: Path, limit: int) -> subprocess
 
 def file_too_large(target: Path) -> str:
     return (
-        f"ml_assets.lib.storage.ArtifactWriteError: {target}: writing failed: File too large "
+        f"ml_assets.lib.core.storage.ArtifactWriteError: {target}: writing failed: File too large "
         f"(EFBIG); file size limit reached at {target.parent} (ulimit -f or the filesystem's "
         "maximum): raise the limit or move data_dir"
     )
@@ -301,7 +301,7 @@ def file_too_large(target: Path) -> str:
 LIMITED_WRITE = """
 import sys
 from pathlib import Path
-from ml_assets.lib.storage import atomic_write_bytes
+from ml_assets.lib.core.storage import atomic_write_bytes
 atomic_write_bytes(Path(sys.argv[1]), b"x" * 2_000_000)
 """
 

@@ -17,8 +17,8 @@ import pytest
 from sklearn import datasets
 from upath import UPath
 
-from ml_assets.lib.batch_records import BatchTable
-from ml_assets.lib.batches import BatchStore
+from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.data.batches import BatchStore
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]

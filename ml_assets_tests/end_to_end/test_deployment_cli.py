@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.registry import CHALLENGER, CHAMPION, FAILED_CANDIDATE, ModelRegistry
+from ml_assets.lib.release.registry import CHALLENGER, CHAMPION, FAILED_CANDIDATE, ModelRegistry
 from ml_assets_tests.conftest import run_cli as run
 
 MATERIALIZE = ["dagster", "asset", "materialize", "-m", "ml_assets", "--select", "*"]

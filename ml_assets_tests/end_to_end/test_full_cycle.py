@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.prediction_log import read_prediction_log
-from ml_assets.lib.registry import CHALLENGER, CHAMPION, ModelRegistry
+from ml_assets.lib.release.prediction_log import read_prediction_log
+from ml_assets.lib.release.registry import CHALLENGER, CHAMPION, ModelRegistry
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]

@@ -68,3 +68,30 @@ def test_plain_modules_know_nothing_of_dagster() -> None:
         if module.startswith(PLAIN)
     }
     assert {module: names for module, names in layer.items() if names} == {}
+
+
+# lib's concerns, lowest first: a module may import its own concern and those below it, never one
+# above it nor its neighbour on the same level (release and monitoring know nothing of each other).
+LAYERS = (("core",), ("contract",), ("project",), ("data",), ("model",), ("release", "monitoring"))
+
+
+def concern(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[:2] == ["ml_assets", "lib"] else None
+
+
+def test_lib_concerns_import_only_their_own_and_the_layers_below() -> None:
+    level = {name: index for index, names in enumerate(LAYERS) for name in names}
+    found = {concern(module) for module in imports()} - {None}
+    assert found == set(level), "every concern of ml_assets/lib has its place in LAYERS"
+    upward = {
+        module: sorted(
+            name
+            for name in names
+            if concern(name) not in (None, concern(module))
+            and level[concern(name)] >= level[concern(module)]
+        )
+        for module, names in imports().items()
+        if concern(module)
+    }
+    assert {module: names for module, names in upward.items() if names} == {}

@@ -14,7 +14,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from ml_assets.lib.environment import LOCK_FILE, drift_from_lock, lock_hash
+from ml_assets.lib.core.environment import LOCK_FILE, drift_from_lock, lock_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = ROOT / "pyproject.toml"

@@ -5,7 +5,7 @@ from upath import UPath
 
 from ml_assets.definitions import build_definitions
 from ml_assets.executors import DASK_SCHEDULER_ENV, EXECUTOR_ENV, project_executor
-from ml_assets.lib.storage import atomic_write, atomic_write_text
+from ml_assets.lib.core.storage import atomic_write, atomic_write_text
 from ml_assets_tests.conftest import DEMO
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_assets.lib.modeling import model_inputs
-from ml_assets.lib.registry import ModelRegistry
+from ml_assets.lib.model.modeling import model_inputs
+from ml_assets.lib.release.registry import ModelRegistry
 from ml_assets_tests.conftest import DEMO, materialize, settings_for
 
 

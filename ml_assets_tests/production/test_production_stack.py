@@ -19,7 +19,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from ml_assets.lib.registry import ModelRegistry
+from ml_assets.lib.release.registry import ModelRegistry
 from ml_assets.run_recovery import run_process
 from ml_assets_tests.end_to_end.test_daemon import free_port
 from ml_assets_tests.production.stack import ROOT, Stack, drop, held_slots, poll

@@ -11,10 +11,10 @@ import pandas as pd
 import uvicorn
 
 from ml_assets.demo.data import make_demo_frame
-from ml_assets.lib.features import derive_columns
-from ml_assets.lib.modeling import build_pipeline, model_inputs
-from ml_assets.lib.project_config import DEMO_CONFIG, load_project
-from ml_assets.lib.registry import ModelRegistry
+from ml_assets.lib.data.features import derive_columns
+from ml_assets.lib.model.modeling import build_pipeline, model_inputs
+from ml_assets.lib.project.project_config import DEMO_CONFIG, load_project
+from ml_assets.lib.release.registry import ModelRegistry
 from ml_assets.serving.server import ServingSettings, build_app
 
 DEMO = load_project(DEMO_CONFIG)

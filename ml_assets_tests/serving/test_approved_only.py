@@ -6,8 +6,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ml_assets.lib.prediction_log import read_prediction_log
-from ml_assets.lib.registry import CHALLENGER, CHAMPION, ModelRegistry, RegistryError
+from ml_assets.lib.release.prediction_log import read_prediction_log
+from ml_assets.lib.release.registry import CHALLENGER, CHAMPION, ModelRegistry, RegistryError
 from ml_assets.serving.server import ServingSettings, build_app, challenger_refusal
 from ml_assets_tests.serving.support import (
     DEMO,

@@ -8,9 +8,9 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from ml_assets.lib.conformal import ATTRIBUTE
-from ml_assets.lib.modeling import model_inputs
-from ml_assets.lib.prediction_log import LOG_FIELDS, read_prediction_log
+from ml_assets.lib.model.conformal import ATTRIBUTE
+from ml_assets.lib.model.modeling import model_inputs
+from ml_assets.lib.release.prediction_log import LOG_FIELDS, read_prediction_log
 from ml_assets.serving.service import challenger_share, input_sha256
 from ml_assets_tests.serving.support import (
     DEMO,

@@ -5,7 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.lib.prediction_log import LOG_FIELDS, PredictionLog, log_entry, read_prediction_log
+from ml_assets.lib.release.prediction_log import (
+    LOG_FIELDS,
+    PredictionLog,
+    log_entry,
+    read_prediction_log,
+)
 
 
 def entry(index: int, arm: str = "champion") -> dict:

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from ml_assets.lib.contract import validate_rows
-from ml_assets.lib.dataset import BATCH, SOURCE_FILE, SOURCE_LINE
+from ml_assets.lib.contract.dataset import BATCH, SOURCE_FILE, SOURCE_LINE
+from ml_assets.lib.contract.validation import validate_rows
 from ml_assets.serving.records import RecordsRejected, RecordValidator
 from ml_assets_tests.serving.support import DEMO
 

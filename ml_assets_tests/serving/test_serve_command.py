@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ml_assets.lib.prediction_log import read_prediction_log
-from ml_assets.lib.project_config import CONFIG_ENV, DATA_DIR_ENV, DEMO_CONFIG
-from ml_assets.lib.registry import ModelRegistry
+from ml_assets.lib.project.project_config import CONFIG_ENV, DATA_DIR_ENV, DEMO_CONFIG
+from ml_assets.lib.release.prediction_log import read_prediction_log
+from ml_assets.lib.release.registry import ModelRegistry
 from ml_assets_tests.serving.support import RECORD, promote, register
 
 ML_ASSETS = str(Path(sys.executable).with_name("ml-assets"))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.lib.registry import ModelRegistry
+from ml_assets.lib.release.registry import ModelRegistry
 from ml_assets.serving import models as models_module
 from ml_assets.serving.models import ModelWatcher
 from ml_assets_tests.serving.support import DEMO, promote, register

@@ -1,0 +1,1 @@
+"""The data contract and the dataset it describes: validation, inference, summary."""

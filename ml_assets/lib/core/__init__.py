@@ -1,0 +1,1 @@
+"""The plumbing every concern shares: files, tables on disk, versions, text."""

@@ -1,0 +1,1 @@
+"""From landing file to training set: batches, features, the feature store."""

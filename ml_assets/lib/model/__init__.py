@@ -1,0 +1,1 @@
+"""Training, evaluation and prediction ranges of one model."""

@@ -1,0 +1,739 @@
+"""Held-out evaluation: metrics, baselines trained on the same split, a verdict, fairness slices."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
+
+from ml_assets.lib.contract.dataset import SPLIT, DatasetSpec
+from ml_assets.lib.contract.inference import minority_label
+from ml_assets.lib.data.batch_records import BatchTable, now_iso
+from ml_assets.lib.data.features import TEST, TRAIN
+from ml_assets.lib.model.bootstrap import (
+    f1_macro_scorer,
+    r2_scorer,
+    resample_counts,
+    roc_auc_scorer,
+)
+from ml_assets.lib.model.conformal import calibration_of, range_coverage
+from ml_assets.lib.model.modeling import build_pipeline, build_preprocessor, model_inputs
+
+Report = dict[str, Any]
+PRIMARY_METRIC = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "r2"}
+LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
+SLICE_METRICS = {
+    "binary": ("accuracy", "precision", "recall", "f1", "roc_auc"),
+    "multiclass": ("accuracy", "f1_macro", "f1_weighted"),
+    "regression": ("rmse", "mae", "r2"),
+}
+MIN_SLICE_ROWS = 30
+BOOTSTRAP_ROUNDS = 500
+BOOTSTRAP_MAX_ROWS = 20_000
+BOOTSTRAP_SCORERS = {
+    "binary": roc_auc_scorer,
+    "multiclass": f1_macro_scorer,
+    "regression": r2_scorer,
+}
+CONFIDENCE = 0.95
+PRF = ("precision", "recall", "f1")
+# Rows the baselines are fitted on, at most: beyond this a trivial or linear model's held-out
+# score moves less than the bootstrap's noise, and fitting on every row cost 1.4 s per 1e6.
+BASELINE_MAX_ROWS = 100_000
+
+
+def positive_index(classes: np.ndarray, positive: Any) -> int:
+    """Column of the positive label in ``predict_proba``; the larger label when none is set."""
+    if positive is None:
+        return len(classes) - 1
+    matches = [index for index, label in enumerate(classes) if str(label) == str(positive)]
+    if not matches:
+        raise ValueError(f"positive label {positive!r} is not one of the classes {list(classes)}")
+    return matches[0]
+
+
+def classification_metrics(
+    y_true: pd.Series,
+    predicted: np.ndarray,
+    probabilities: np.ndarray,
+    classes: np.ndarray,
+    positive: Any = None,
+) -> dict[str, float]:
+    """Accuracy, precision, recall, F1, ROC AUC, log loss; macro and weighted past two classes."""
+    if len(classes) == 2:
+        index = positive_index(classes, positive)
+        label = classes[index]
+        precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+            y_true, predicted, pos_label=label, average="binary", zero_division=0
+        )
+        scores = {"precision": precision, "recall": recall, "f1": f1}
+        if y_true.nunique() > 1:
+            scores["roc_auc"] = metrics.roc_auc_score(y_true == label, probabilities[:, index])
+    else:
+        scores = {}
+        for average in ("macro", "weighted"):
+            found = metrics.precision_recall_fscore_support(
+                y_true, predicted, average=average, zero_division=0
+            )
+            scores |= {f"{name}_{average}": v for name, v in zip(PRF, found[:3], strict=True)}
+        if set(classes) <= set(y_true):
+            scores["roc_auc_ovr"] = metrics.roc_auc_score(
+                y_true, probabilities, multi_class="ovr", labels=classes
+            )
+    scores["accuracy"] = metrics.accuracy_score(y_true, predicted)
+    scores["log_loss"] = metrics.log_loss(y_true, probabilities, labels=classes)
+    return {name: float(value) for name, value in scores.items()}
+
+
+def regression_metrics(y_true: pd.Series, predicted: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R² (R² only where there are at least two rows)."""
+    scores = {
+        "rmse": float(np.sqrt(metrics.mean_squared_error(y_true, predicted))),
+        "mae": float(metrics.mean_absolute_error(y_true, predicted)),
+    }
+    if len(y_true) > 1:
+        scores["r2"] = float(metrics.r2_score(y_true, predicted))
+    return scores
+
+
+Outputs = tuple[np.ndarray, np.ndarray | None]  # predicted labels or numbers, probabilities
+
+
+def predict(model: Pipeline, inputs: pd.DataFrame, spec: DatasetSpec) -> Outputs:
+    """A fitted Pipeline's outputs on ``inputs``, computed once and reused by every metric.
+
+    For classifiers the labels are ``decide``'s, so one pass through the Pipeline serves labels
+    and probabilities.
+    """
+    if not spec.is_classification:
+        return model.predict(inputs), None
+    probabilities = model.predict_proba(inputs)
+    return decide(model, probabilities), probabilities
+
+
+def decide(model: Any, probabilities: np.ndarray) -> np.ndarray:
+    """Labels from class probabilities: a binary model's tuned cut-off, else the most probable.
+
+    The one rule for the evaluation, the gate, batch scoring and the online service alike; a
+    probability at the cut-off decides positive, as scikit-learn's threshold classifiers do.
+    """
+    from ml_assets.lib.model.modeling import decision_of
+
+    classes = np.asarray(model.classes_)
+    decision = decision_of(model)
+    if decision is None or len(classes) != 2:
+        return classes[probabilities.argmax(axis=1)]
+    index = positive_index(classes, decision["positive_label"])
+    chosen = np.where(probabilities[:, index] >= decision["threshold"], index, 1 - index)
+    return classes[chosen]
+
+
+def score_outputs(
+    truth: pd.Series, outputs: Outputs, classes: np.ndarray | None, spec: DatasetSpec, positive: Any
+) -> dict[str, float]:
+    """The task's metrics of outputs against ``truth``."""
+    predicted, probabilities = outputs
+    if not spec.is_classification:
+        return regression_metrics(truth, predicted)
+    return classification_metrics(truth, predicted, probabilities, classes, positive)
+
+
+def score_model(
+    model: Pipeline,
+    rows: pd.DataFrame,
+    spec: DatasetSpec,
+    positive: Any = None,
+    outputs: Outputs | None = None,
+) -> dict[str, float]:
+    """The task's metrics of a fitted Pipeline on ``rows`` (``positive`` overrides the spec's).
+
+    ``outputs`` are the model's outputs on ``rows`` when already computed.
+    """
+    outputs = outputs or predict(model, model_inputs(rows, spec), spec)
+    positive = spec.positive_label if positive is None else positive
+    return score_outputs(
+        rows[spec.target], outputs, getattr(model, "classes_", None), spec, positive
+    )
+
+
+def per_class_metrics(
+    y_true: pd.Series, predicted: np.ndarray, classes: np.ndarray
+) -> dict[str, Any]:
+    """Precision, recall, F1 and support (a row count) of every class, keyed by its label."""
+    table = metrics.classification_report(
+        y_true, predicted, labels=classes, output_dict=True, zero_division=0
+    )
+    return {
+        str(label): {**table[str(label)], "support": int(table[str(label)]["support"])}
+        for label in classes
+    }
+
+
+def fit_baselines(train: pd.DataFrame, spec: DatasetSpec, seed: int) -> dict[str, Pipeline]:
+    """Trivial and plain linear baselines, fitted on the same train rows as the candidate."""
+    if spec.is_classification:
+        trivial, trivial_name = DummyClassifier(strategy="most_frequent"), "majority_class"
+        linear, linear_name = build_pipeline(spec, "linear", seed=seed), "logistic_regression"
+    else:
+        trivial, trivial_name = DummyRegressor(strategy="mean"), "mean_predictor"
+        linear = Pipeline(
+            [("preprocessor", build_preprocessor(spec)), ("estimator", LinearRegression())]
+        )
+        linear_name = "linear_regression"
+    baselines = {
+        trivial_name: Pipeline(
+            [("preprocessor", build_preprocessor(spec)), ("estimator", trivial)]
+        ),
+        linear_name: linear,
+    }
+    train = baseline_rows(train, spec, seed)
+    inputs, target = model_inputs(train, spec), train[spec.target]
+    return {name: model.fit(inputs, target) for name, model in baselines.items()}
+
+
+def baseline_rows(train: pd.DataFrame, spec: DatasetSpec, seed: int) -> pd.DataFrame:
+    """All train rows, or a seeded sample of ``BASELINE_MAX_ROWS`` (per class, for classifiers).
+
+    Each class keeps its share and at least one row, so a baseline knows every class the
+    candidate knows and their outputs line up column for column.
+    """
+    if len(train) <= BASELINE_MAX_ROWS:
+        return train
+    if not spec.is_classification:
+        return train.sample(n=BASELINE_MAX_ROWS, random_state=seed)
+    share = BASELINE_MAX_ROWS / len(train)
+    return pd.concat(
+        rows.sample(n=max(1, round(len(rows) * share)), random_state=seed)
+        for _, rows in train.groupby(spec.target, sort=True)
+    )
+
+
+def fairness_slices(
+    model: Pipeline,
+    test: pd.DataFrame,
+    spec: DatasetSpec,
+    column: str,
+    min_rows: int = MIN_SLICE_ROWS,
+    positive: Any = None,
+    outputs: Outputs | None = None,
+) -> dict[str, Any]:
+    """The task's metrics per group of a sensitive column, and the largest gap per metric.
+
+    ``outputs`` are the model's outputs on ``test`` when already computed (sliced per group).
+
+    Gaps compare only groups of at least ``min_rows`` rows: a handful of rows decides nothing,
+    so smaller groups are listed under ``too_small`` (group: rows) and left out of the gaps.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    predicted, probabilities = outputs or predict(model, model_inputs(test, spec), spec)
+    positive = spec.positive_label if positive is None else positive
+    classes = getattr(model, "classes_", None)
+    for value, rows in test.groupby(column, dropna=False, sort=True):
+        at = test.index.get_indexer(rows.index)
+        part = (predicted[at], None if probabilities is None else probabilities[at])
+        group_scores: dict[str, Any] = score_outputs(
+            rows[spec.target], part, classes, spec, positive
+        )
+        group_scores["rows"] = len(rows)
+        groups["(missing)" if pd.isna(value) else str(value)] = group_scores
+    judged = {group: scores for group, scores in groups.items() if scores["rows"] >= min_rows}
+    gaps = {}
+    for metric in SLICE_METRICS[spec.task]:
+        values = {group: scores[metric] for group, scores in judged.items() if metric in scores}
+        if len(values) >= 2:
+            ordered = sorted(values, key=values.get)
+            worst, best = (
+                (ordered[-1], ordered[0])
+                if metric in LOWER_IS_BETTER
+                else (ordered[0], ordered[-1])
+            )
+            gaps[metric] = {"gap": abs(values[best] - values[worst]), "worst": worst, "best": best}
+    largest = max(gaps.items(), key=lambda item: item[1]["gap"], default=(None, {}))
+    return {
+        "groups": groups,
+        "min_rows": min_rows,
+        "too_small": {group: s["rows"] for group, s in groups.items() if group not in judged},
+        "gaps": gaps,
+        "largest_gap": {"metric": largest[0], **largest[1]},
+    }
+
+
+def lift(candidate: Mapping[str, float], baseline: Mapping[str, float], metric: str) -> float:
+    """How much better the candidate is on ``metric`` (positive means better)."""
+    difference = candidate.get(metric, np.nan) - baseline.get(metric, np.nan)
+    return float(-difference if metric in LOWER_IS_BETTER else difference)
+
+
+def _primary(outputs: Outputs, spec: DatasetSpec, index: int) -> np.ndarray:
+    """What the primary metric reads: P(positive), predicted labels, or predicted numbers."""
+    predicted, probabilities = outputs
+    return probabilities[:, index] if spec.task == "binary" else predicted
+
+
+def _primary_score(spec: DatasetSpec, truth: np.ndarray, outputs: np.ndarray) -> float:
+    if spec.task == "binary":
+        return float(metrics.roc_auc_score(truth, outputs))
+    if spec.task == "multiclass":
+        return float(metrics.f1_score(truth, outputs, average="macro", zero_division=0))
+    return float(metrics.r2_score(truth, outputs))
+
+
+def _bootstrap_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
+    """The held-out rows the interval is resampled from: all, or a seeded subsample of them.
+
+    Beyond ``BOOTSTRAP_MAX_ROWS`` rows the interval is already narrow, and resampling every row
+    500 times would cost seconds per million rows; a subsample only widens the interval, so the
+    verdict errs toward "within noise", never toward "better" or "worse".
+    """
+    if rows <= BOOTSTRAP_MAX_ROWS:
+        return np.arange(rows)
+    return np.sort(rng.choice(rows, BOOTSTRAP_MAX_ROWS, replace=False))
+
+
+def baseline_verdict(
+    model: Pipeline,
+    baselines: Mapping[str, Pipeline],
+    test: pd.DataFrame,
+    spec: DatasetSpec,
+    positive: Any,
+    seed: int = 42,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    computed: Mapping[str, Outputs] | None = None,
+) -> dict[str, Any]:
+    """The candidate against the strongest baseline on the primary metric, with a paired bootstrap.
+
+    Test rows are resampled with replacement ``rounds`` times and both models scored on each
+    resample; the verdict is "better" or "worse" when the 95% interval of the difference
+    excludes zero, else "within noise".
+    """
+    inputs = model_inputs(test, spec)
+    index = positive_index(model.classes_, positive) if spec.task == "binary" else 0
+    truth = test[spec.target].to_numpy()
+    if spec.task == "binary":
+        truth = np.array([str(label) for label in truth]) == str(model.classes_[index])
+    computed = computed or {}
+    ours = _primary(computed.get("candidate") or predict(model, inputs, spec), spec, index)
+    theirs = {
+        name: _primary(computed.get(name) or predict(base, inputs, spec), spec, index)
+        for name, base in baselines.items()
+    }
+    scores = {name: _primary_score(spec, truth, outputs) for name, outputs in theirs.items()}
+    against = max(scores, key=scores.get)
+    difference = _primary_score(spec, truth, ours) - scores[against]
+    rng = np.random.default_rng(seed)
+    rows = _bootstrap_rows(rng, len(truth))
+    truth, ours, best = truth[rows], ours[rows], theirs[against][rows]
+    ours_on, theirs_on = (BOOTSTRAP_SCORERS[spec.task](truth, o) for o in (ours, best))
+    samples = np.concatenate(
+        [ours_on(counts) - theirs_on(counts) for counts in resample_counts(rng, len(truth), rounds)]
+    )
+    samples = samples[~np.isnan(samples)]  # resamples of one class only: ROC AUC is undefined
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = (
+        (float(np.percentile(samples, tail)), float(np.percentile(samples, 100 - tail)))
+        if len(samples)
+        else (float("nan"), float("nan"))
+    )
+    verdict = "better" if low > 0 else "worse" if high < 0 else "within noise"
+    return {
+        "against": against,
+        "metric": PRIMARY_METRIC[spec.task],
+        "difference": float(difference),
+        "interval": [low, high],
+        "confidence": CONFIDENCE,
+        "verdict": verdict,
+    }
+
+
+def evaluate(
+    model: Pipeline,
+    features: pd.DataFrame,
+    spec: DatasetSpec,
+    seed: int = 42,
+    training: Mapping[str, Any] | None = None,
+    min_slice_rows: int = MIN_SLICE_ROWS,
+) -> Report:
+    """Score the model on the held-out side against baselines and across fairness slices.
+
+    ``training`` (copied into ``report["training"]``) is what training found, as
+    ``TrainingResult.summary()`` gives it: ``estimator`` (the family kept), ``best_params``,
+    ``cv_metric``, ``cv_mean``, ``cv_std``, ``candidates`` (one dict per family searched:
+    ``estimator``, ``search``, ``best_params``, ``cv_mean``, ``cv_std``, ``settings_tried``,
+    ``seconds``), ``features_kept`` and ``features_dropped`` (``{"feature", "score"}`` each), and
+    optionally ``feature_selection``, ``train_rows`` and ``fit_seconds``. The caller may add
+    ``report["provenance"]`` (``model_version``, ``data_version``, ``batches``, ``config_hash``,
+    ``created_at``); ``report_markdown`` shows both at the top.
+
+    For binary tasks without a configured positive label, the positive label is the minority
+    class of the training rows.
+    """
+    train, test = features[features[SPLIT] == TRAIN], features[features[SPLIT] == TEST]
+    if test.empty or train.empty:
+        raise ValueError(f"cannot evaluate: {len(train)} train rows and {len(test)} test rows")
+    primary = PRIMARY_METRIC[spec.task]
+    positive = spec.positive_label
+    if spec.task == "binary" and positive is None:
+        positive = minority_label(train[spec.target])
+    inputs, truth = model_inputs(test, spec), test[spec.target]
+    fitted_baselines = fit_baselines(train, spec, seed)
+    outputs = {
+        name: predict(each, inputs, spec)
+        for name, each in {"candidate": model, **fitted_baselines}.items()
+    }
+    classes = getattr(model, "classes_", None)
+    candidate = score_outputs(truth, outputs["candidate"], classes, spec, positive)
+    baselines = {
+        name: score_outputs(
+            truth, outputs[name], base.classes_ if classes is not None else None, spec, positive
+        )
+        for name, base in fitted_baselines.items()
+    }
+    report: Report = {
+        "task": spec.task,
+        "target": spec.target,
+        "primary_metric": primary,
+        "rows": {"train": len(train), "test": len(test)},
+        "metrics": candidate,
+        "baselines": baselines,
+        "lift_over_baselines": {
+            name: lift(candidate, scores, primary) for name, scores in baselines.items()
+        },
+        "verdict": baseline_verdict(
+            model, fitted_baselines, test, spec, positive, seed, computed=outputs
+        ),
+        "fairness": {
+            column: fairness_slices(
+                model, test, spec, column, min_slice_rows, positive, outputs["candidate"]
+            )
+            for column in spec.sensitive_columns
+        },
+    }
+    if training is not None:
+        report["training"] = dict(training)
+    conformal = calibration_of(model)  # the ranges' calibration, not the probabilities'
+    if conformal is not None:
+        report["ranges"] = range_coverage(truth, *outputs["candidate"], classes, conformal)
+    if spec.is_classification:
+        predicted = outputs["candidate"][0]
+        report["classes"] = [_plain(label) for label in classes]
+        report["positive_label"] = (
+            _plain(classes[positive_index(classes, positive)]) if spec.task == "binary" else None
+        )
+        report["confusion_matrix"] = metrics.confusion_matrix(
+            test[spec.target], predicted, labels=classes
+        ).tolist()
+        report["per_class"] = per_class_metrics(test[spec.target], predicted, classes)
+    if spec.task == "binary":
+        probabilities = outputs["candidate"][1]
+        index = positive_index(classes, report["positive_label"])
+        is_positive = (truth.astype(str) == str(classes[index])).to_numpy()
+        report["calibration"] = calibration(is_positive, probabilities[:, index])
+        report["decision"] = decision_report(model, truth, predicted)
+    return report
+
+
+CALIBRATION_BINS = 10
+
+
+def calibration(is_positive: np.ndarray, probability: np.ndarray) -> dict[str, Any]:
+    """How far the positive label's probabilities are from the observed rates.
+
+    Brier score (mean squared error of the probability), expected calibration error (the
+    row-weighted gap between mean probability and observed rate over ten equal-width bins), and
+    the reliability curve (those bins: mean probability, observed rate, rows).
+    """
+    bins = np.minimum((probability * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    curve, gap = [], 0.0
+    for number_ in range(CALIBRATION_BINS):
+        inside = bins == number_
+        if not inside.any():
+            continue
+        predicted, observed = float(probability[inside].mean()), float(is_positive[inside].mean())
+        curve.append({"predicted": predicted, "observed": observed, "rows": int(inside.sum())})
+        gap += inside.sum() * abs(predicted - observed)
+    return {
+        "brier": float(np.mean((probability - is_positive) ** 2)),
+        "ece": float(gap / max(len(probability), 1)),
+        "curve": curve,
+    }
+
+
+def decision_report(model: Any, truth: pd.Series, predicted: np.ndarray) -> dict[str, Any]:
+    """The cut-off the model decides by, and what its decisions cost on these rows."""
+    from ml_assets.lib.model.modeling import decision_of
+
+    decision = decision_of(model)
+    if decision is None:
+        return {"rule": "the label of highest probability", "threshold": 0.5}
+    found = dict(decision)
+    if decision.get("costs"):
+        found["expected_cost"] = cost_of(truth, predicted, decision)
+    return found
+
+
+def cost_of(truth: Any, predicted: Any, decision: Mapping[str, Any]) -> float:
+    """Mean cost per row of ``predicted`` against ``truth`` at the decision's costs."""
+    from ml_assets.lib.model.modeling import expected_cost
+
+    return expected_cost(
+        [str(value) for value in truth],
+        [str(value) for value in predicted],
+        pos_label=str(decision["positive_label"]),
+        **decision["costs"],
+    )
+
+
+def provenance(fingerprint: str, features: BatchTable, config_hash: str) -> dict[str, Any]:
+    """What a report judged: the model, the training set and its batches, the config, when."""
+    return {
+        "model_version": fingerprint,
+        "data_version": features.data_version,
+        "batches": features.batches,
+        "config_hash": config_hash,
+        "created_at": now_iso(),
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def number(value: Any) -> str:
+    """A figure as a person reads it: integers whole, scores to 3 decimals, large values rounded."""
+    if isinstance(value, bool | np.bool_) or value is None:
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    value = float(value)
+    if np.isnan(value):
+        return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def _table(rows: Mapping[str, Mapping[str, Any]], columns: list[str]) -> list[str]:
+    lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, scores in rows.items():
+        cells = [number(scores[column]) if column in scores else "–" for column in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _decision_lines(decision: Mapping[str, Any], calibration: Mapping[str, Any]) -> list[str]:
+    """The cut-off (the confusion matrix above is at it), its cost, and the calibration."""
+    cut = f"probability of `{decision.get('positive_label')}` ≥ {number(decision['threshold'])}"
+    lines = ["", "## Decision and calibration", "", f"- Decision: {decision['rule']}"]
+    if "cv_score" in decision:
+        lines[-1] += (
+            f", tuned on the training folds: {cut} (cross-validated {decision['cv_score']:.4g})"
+        )
+    if "expected_cost" in decision:
+        lines.append(f"- Expected cost per held-out row: {decision['expected_cost']:.4g}")
+    lines += [
+        f"- Brier score {calibration['brier']:.4f}, expected calibration error "
+        f"{calibration['ece']:.4f} (ten bins)",
+        "",
+        "| mean probability | observed rate | rows |",
+        "|---|---|---|",
+        *(
+            f"| {number(b['predicted'])} | {number(b['observed'])} | {b['rows']} |"
+            for b in calibration["curve"]
+        ),
+    ]
+    return lines
+
+
+def _params(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in params.items()) or "defaults"
+
+
+def _summary_lines(report: Report) -> list[str]:
+    """The facts at the top: what was predicted, by which model, from which data, when."""
+    lines = [
+        f"- Task: **{report['task']}**, target `{report['target']}`"
+        + (
+            f", positive label `{report['positive_label']}`"
+            if report.get("positive_label") is not None
+            else ""
+        ),
+        f"- Rows: {report['rows']['train']} trained on, {report['rows']['test']} held out; "
+        f"primary metric **{report['primary_metric']}**",
+    ]
+    training = report.get("training")
+    if training:
+        lines += [
+            f"- Estimator: **{training['estimator']}** ({_params(training['best_params'])})",
+            f"- Cross-validated {training['cv_metric']}: {number(training['cv_mean'])} "
+            f"± {number(training['cv_std'])} (training rows only)",
+        ]
+    provenance = report.get("provenance")
+    if provenance:
+        lines += [
+            f"- Model version `{provenance['model_version']}`, data version "
+            f"`{provenance['data_version']}`, config `{provenance['config_hash']}`",
+            f"- Batches: {', '.join(provenance['batches']) or '(none)'}",
+            f"- Created: {provenance['created_at']}",
+        ]
+    return lines
+
+
+def _training_lines(training: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Model selection (cross-validated on the training rows)",
+        "",
+        f"| family | search | settings tried | {training['cv_metric']} mean | spread (std) "
+        "| parameters |",
+        "|---|---|---|---|---|---|",
+    ]
+    for candidate in training["candidates"]:
+        chosen = " (chosen)" if candidate["estimator"] == training["estimator"] else ""
+        lines.append(
+            f"| {candidate['estimator']}{chosen} | {candidate['search']} | "
+            f"{candidate['settings_tried']} | {number(candidate['cv_mean'])} | "
+            f"{number(candidate['cv_std'])} | {_params(candidate['best_params'])} |"
+        )
+    lines += _sample_lines(training.get("sample"), training["cv_metric"])
+    search = training.get("search") or {}
+    if search.get("budget") is not None:
+        lines += ["", f"Budget: {search['budget']} trials, {search['trials']} settings tried."]
+    if search.get("cut"):
+        lines += ["", f"**Search cut short**: {search['cut']}; a rerun may find another model."]
+    method = training.get("feature_selection", "none")
+    kept, dropped = training.get("features_kept", []), training.get("features_dropped", [])
+    if method == "none" or not method:
+        return [*lines, "", f"Feature selection: none ({len(kept)} model inputs)."]
+    lines += ["", f"## Feature selection ({method}): {len(kept)} kept, {len(dropped)} dropped", ""]
+    lines += ["| feature | score | kept |", "|---|---|---|"]
+    for rows, flag in ((kept, "yes"), (dropped, "no")):
+        lines += [f"| {row['feature']} | {number(row['score'])} | {flag} |" for row in rows]
+    return lines
+
+
+def _sample_lines(sample: Mapping[str, Any] | None, metric: str) -> list[str]:
+    """The capped training set (training.max_rows) and its learning curve, when it was capped."""
+    if not sample:
+        return []
+    lines = [
+        "",
+        f"## Training sample: {sample['rows_used']} of {sample['rows_available']} training rows",
+        "",
+        "The training rows passed `training.max_rows`: the model was trained on a stratified "
+        f"sample (seed {sample['seed']}); evaluation still scores every held-out row. Learning "
+        "curve (cross-validated on the sample; still rising at 100%: more rows would help, so "
+        "raise `training.max_rows` on a machine with more memory):",
+        "",
+        f"| share of the sample | rows fitted | {metric} |",
+        "|---|---|---|",
+    ]
+    for point in sample["learning_curve"]:
+        lines.append(f"| {point['fraction']:.0%} | {point['rows']} | {number(point[metric])} |")
+    return lines
+
+
+def _verdict_lines(verdict: Mapping[str, Any]) -> list[str]:
+    low, high = verdict["interval"]
+    return [
+        "",
+        f"Verdict against `{verdict['against']}` (the strongest baseline): "
+        f"**{verdict['verdict']}**; {verdict['metric']} difference {verdict['difference']:+.3f} "
+        f"({int(verdict['confidence'] * 100)}% bootstrap interval {low:+.3f} to {high:+.3f}).",
+    ]
+
+
+def _fairness_lines(column: str, fairness: Mapping[str, Any], columns: list[str]) -> list[str]:
+    slice_columns = [
+        "rows",
+        *[c for c in columns if any(c in g for g in fairness["groups"].values())],
+    ]
+    lines = [
+        "",
+        f"## Fairness slices by `{column}`",
+        "",
+        *_table(fairness["groups"], slice_columns),
+    ]
+    too_small = fairness.get("too_small", {})
+    if too_small:
+        listed = ", ".join(f"`{group}` ({rows} rows)" for group, rows in too_small.items())
+        lines += [
+            "",
+            f"Too small to judge (under {fairness['min_rows']} rows, left out of the gaps): "
+            f"{listed}.",
+        ]
+    gap = fairness["largest_gap"]
+    if not gap["metric"]:
+        lines += ["", "No gap to judge: fewer than two slices have enough rows."]
+    elif gap["gap"] == 0:
+        lines += ["", "No gap: every slice large enough to judge scores the same."]
+    else:
+        lines += [
+            "",
+            f"Largest gap: **{gap['metric']}** differs by **{number(gap['gap'])}** between "
+            f"`{gap['worst']}` (worst) and `{gap['best']}` (best).",
+        ]
+    return lines
+
+
+def _range_lines(ranges: Mapping[str, Any]) -> list[str]:
+    size = (
+        f"mean interval width {number(ranges['mean_width'])}"
+        if "mean_width" in ranges
+        else f"mean set size {number(ranges['mean_set_size'])} classes"
+    )
+    return [
+        "",
+        "## Prediction ranges (split conformal, held-out side)",
+        "",
+        f"Target coverage {ranges['coverage_target']:.0%}: the ranges held the truth on "
+        f"{ranges['covered']} of {ranges['rows']} held-out rows "
+        f"(**{number(ranges['coverage'])}**); {size}.",
+    ]
+
+
+def report_markdown(report: Report) -> str:
+    """The report as Markdown, for the Dagster UI and the file written beside the model."""
+    columns = list(report["metrics"])
+    lines = [
+        "# Evaluation report",
+        "",
+        *_summary_lines(report),
+        "",
+        "## Candidate against baselines (held-out side)",
+        "",
+        *_table({"candidate": report["metrics"], **report["baselines"]}, columns),
+    ]
+    if "verdict" in report:
+        lines += _verdict_lines(report["verdict"])
+    if report.get("training"):
+        lines += _training_lines(report["training"])
+    if report.get("ranges"):
+        lines += _range_lines(report["ranges"])
+    if "classes" in report:
+        labels = [str(label) for label in report["classes"]]
+        lines += [
+            "",
+            "## Per class",
+            "",
+            *_table(report["per_class"], ["precision", "recall", "f1-score", "support"]),
+            "",
+            "## Confusion matrix (rows: actual, columns: predicted)",
+            "",
+            "| actual \\ predicted | " + " | ".join(labels) + " |",
+            "|---" * (len(labels) + 1) + "|",
+            *(
+                f"| {label} | " + " | ".join(map(str, row)) + " |"
+                for label, row in zip(labels, report["confusion_matrix"], strict=True)
+            ),
+        ]
+    if "decision" in report:
+        lines += _decision_lines(report["decision"], report["calibration"])
+    for column, fairness in report["fairness"].items():
+        lines += _fairness_lines(column, fairness, columns)
+    return "\n".join(lines) + "\n"

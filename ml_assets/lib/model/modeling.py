@@ -1,0 +1,902 @@
+"""Building, tuning, choosing and fingerprinting the scikit-learn Pipeline holding all fitted state.
+
+``estimator="auto"`` cross-validates one compact search per model family (regularised linear,
+random forest, histogram gradient boosting) on the training rows and keeps the family with the
+best mean score; successive halving trims the tree families' searches, whose fits cost the most.
+A ``budget`` of trials instead draws that many seeded random candidates from each family's wide
+space (``BUDGET_SPACES``) and spends them by successive halving: the same seed, rows and budget
+give the same model, whatever ``n_jobs`` is.
+"""
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import joblib
+import numpy as np
+import pandas as pd
+from scipy.stats import loguniform, randint, uniform
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - enables the import below
+from sklearn.feature_selection import (
+    SelectFromModel,
+    SelectKBest,
+    VarianceThreshold,
+    f_classif,
+    f_regression,
+    mutual_info_classif,
+    mutual_info_regression,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import (
+    GridSearchCV,
+    HalvingGridSearchCV,
+    HalvingRandomSearchCV,
+    KFold,
+    RandomizedSearchCV,
+    StratifiedKFold,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from ml_assets.lib.contract.dataset import DatasetSpec
+from ml_assets.lib.model import conformal
+
+SearchKind = Literal["grid", "random", "none"]
+SelectionMethod = Literal["none", "variance", "univariate", "model"]
+AUTO = "auto"
+PREPROCESSOR_STEP = "preprocessor"
+SELECTOR_STEP = "selector"
+ESTIMATOR_STEP = "estimator"
+
+# Each estimator name maps to its classifier and its regressor; the task picks one.
+ESTIMATORS: dict[str, dict[bool, type[BaseEstimator]]] = {
+    "random_forest": {True: RandomForestClassifier, False: RandomForestRegressor},
+    "hist_gradient_boosting": {
+        True: HistGradientBoostingClassifier,
+        False: HistGradientBoostingRegressor,
+    },
+    "linear": {True: LogisticRegression, False: Ridge},
+}
+
+# A forest's n_jobs stays None (one thread unless a joblib context says otherwise), so the fitted
+# model, and its fingerprint, are the same whatever the training step's n_jobs was.
+DEFAULT_PARAMS: dict[str, dict[bool, dict[str, Any]]] = {
+    "random_forest": {True: {"n_estimators": 100}, False: {"n_estimators": 100}},
+    "hist_gradient_boosting": {True: {}, False: {}},
+    "linear": {True: {"max_iter": 1000}, False: {}},
+}
+
+# The space searched when one estimator is named and no search_space is given.
+DEFAULT_SEARCH_SPACES: dict[str, dict[bool, dict[str, list[Any]]]] = {
+    "random_forest": {
+        True: {"max_depth": [None, 8], "min_samples_leaf": [1, 5]},
+        False: {"max_depth": [None, 8], "min_samples_leaf": [1, 5]},
+    },
+    "hist_gradient_boosting": {
+        True: {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31]},
+        False: {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31]},
+    },
+    "linear": {True: {"C": [0.1, 1.0, 10.0]}, False: {"alpha": [0.1, 1.0, 10.0]}},
+}
+
+# ``auto``: the families compared, simplest first (a tie keeps the simpler), and their spaces.
+AUTO_FAMILIES = ("linear", "random_forest", "hist_gradient_boosting")
+_BOOSTING_SPACE = {
+    "learning_rate": [0.05, 0.1],
+    "max_leaf_nodes": [15, 31],
+    "l2_regularization": [1.0],
+}
+AUTO_SEARCH_SPACES: dict[str, dict[bool, dict[str, list[Any]]]] = {
+    "linear": {True: {"C": [0.1, 1.0, 10.0]}, False: {"alpha": [0.1, 1.0, 10.0, 100.0]}},
+    "random_forest": {
+        True: {"min_samples_leaf": [1, 3, 8]},
+        # A third of the inputs per split: the regressor's default (all) costs three times more.
+        False: {"max_features": [0.3], "min_samples_leaf": [1, 3, 8]},
+    },
+    "hist_gradient_boosting": {True: _BOOSTING_SPACE, False: _BOOSTING_SPACE},
+}
+# The budgeted search's wide spaces: seeded samplers draw each family's candidates from them.
+_BOOSTING_WIDE = {
+    "learning_rate": loguniform(0.02, 0.3),
+    "max_leaf_nodes": randint(7, 64),
+    "min_samples_leaf": randint(5, 60),
+    "l2_regularization": loguniform(1e-3, 10.0),
+    "max_features": uniform(0.4, 0.6),  # share of inputs each split considers, 0.4 to 1
+}
+_FOREST_WIDE = {
+    "max_features": ["sqrt", 0.2, 0.33, 0.5, 0.7, 1.0],
+    "min_samples_leaf": randint(1, 16),
+}
+BUDGET_SPACES: dict[str, dict[bool, dict[str, Any]]] = {
+    "linear": {True: {"C": loguniform(1e-3, 1e2)}, False: {"alpha": loguniform(1e-2, 1e3)}},
+    "random_forest": {True: _FOREST_WIDE, False: _FOREST_WIDE},
+    "hist_gradient_boosting": {True: _BOOSTING_WIDE, False: _BOOSTING_WIDE},
+}
+# Boosting in the budgeted search stops on an inner validation split of the rows it is fitted on,
+# so a small learning rate gets the iterations it needs and a large one stops early.
+EARLY_STOPPING = {"early_stopping": True, "max_iter": 500, "validation_fraction": 0.1}
+# Early stopping holds out a share of a fold's training rows, stratified for a classifier. The
+# smallest fit of successive halving must leave the rarest class this many rows there, and any
+# task this many in all, or boosting is searched without early stopping (a small table).
+EARLY_STOPPING_MIN_CLASS_ROWS = 4
+EARLY_STOPPING_MIN_ROWS = 20
+# How a budget is shared between auto's families: boosting's space is the widest and paid most
+# on the benchmark's tables; a forest's candidates cost the most and gained the least.
+BUDGET_WEIGHTS = {"linear": 1, "random_forest": 1, "hist_gradient_boosting": 3}
+# ``ml-assets init``'s budget: the most trials up to TABLE_ROWS rows, fewer (by the square root
+# of the size) on larger tables, whose every trial costs more, never under the least.
+INIT_BUDGET = {"most": 30, "least": 9, "table_rows": 5000}
+
+# Families whose fits cost enough that successive halving (on rows) pays for itself.
+HALVING_FAMILIES = frozenset({"random_forest", "hist_gradient_boosting"})
+HALVING_FACTOR = 3
+SELECTOR_TREES = 50
+
+
+def mutual_information_classif(features: Any, target: Any) -> np.ndarray:
+    """Mutual information with the label, seeded so that a refit keeps the same features."""
+    return mutual_info_classif(features, target, random_state=0)
+
+
+def mutual_information_regression(features: Any, target: Any) -> np.ndarray:
+    """Mutual information with the target, seeded so that a refit keeps the same features."""
+    return mutual_info_regression(features, target, random_state=0)
+
+
+UNIVARIATE_SCORES = {
+    ("mutual_info", True): mutual_information_classif,
+    ("mutual_info", False): mutual_information_regression,
+    ("f_test", True): f_classif,
+    ("f_test", False): f_regression,
+}
+
+
+@dataclass(frozen=True)
+class FeatureSelection:
+    """Which preprocessed inputs the estimator sees; a Pipeline step, so fitted on train rows only.
+
+    ``method``: none; variance (drop inputs whose variance is at most ``threshold``, default 0);
+    univariate (keep the ``k`` best by ``score``: mutual_info or f_test); model (keep inputs
+    whose importance in a small random forest reaches ``threshold``, default "mean").
+    """
+
+    method: SelectionMethod = "none"
+    k: int = 20
+    score: Literal["mutual_info", "f_test"] = "mutual_info"
+    threshold: float | str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse unknown methods and scores by name, as the config does."""
+        if self.method not in ("none", "variance", "univariate", "model"):
+            raise ValueError(f"unknown feature selection method {self.method!r}")
+        if self.score not in ("mutual_info", "f_test"):
+            raise ValueError(f"unknown univariate score {self.score!r}")
+        if self.k < 1:
+            raise ValueError(f"feature selection k must be at least 1, got {self.k}")
+
+    @classmethod
+    def of(cls, value: "FeatureSelection | Mapping[str, Any] | None") -> "FeatureSelection":
+        """A selection from a config mapping (``training.feature_selection``), or none."""
+        if value is None:
+            return cls()
+        return value if isinstance(value, cls) else cls(**value)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model family's cross-validated search: its best parameters and their fold scores."""
+
+    estimator: str
+    search: str
+    best_params: dict[str, Any]
+    cv_scores: list[float]
+    tried: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the report and the asset's metadata."""
+        return {
+            "estimator": self.estimator,
+            "search": self.search,
+            "best_params": self.best_params,
+            "cv_mean": float(np.mean(self.cv_scores)),
+            "cv_std": float(np.std(self.cv_scores)),
+            "settings_tried": self.tried,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """A fitted Pipeline, what its search found, and what the selection kept.
+
+    ``candidates`` has one entry per family searched (``Candidate.as_dict``); ``features_kept``
+    and ``features_dropped`` hold ``{"feature", "score"}`` per preprocessed input (``score`` is
+    None without a selector). ``search_facts``: the ``budget``, distinct settings ``trials``
+    tried, the ``time_limit``, ``cut`` (why the cap cut the search, or None) and ``n_jobs``.
+    """
+
+    model: Pipeline
+    best_params: dict[str, Any]
+    cv_scores: list[float]
+    scoring: str
+    rows: int
+    fit_seconds: float
+    estimator: str = ""
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    feature_selection: str = "none"
+    features_kept: list[dict[str, Any]] = field(default_factory=list)
+    features_dropped: list[dict[str, Any]] = field(default_factory=list)
+    decision: dict[str, Any] | None = None
+    search_facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cv_mean(self) -> float:
+        """Mean cross-validated score of the chosen parameters."""
+        return float(np.mean(self.cv_scores))
+
+    @property
+    def cv_std(self) -> float:
+        """Spread (standard deviation) of the cross-validated score across folds."""
+        return float(np.std(self.cv_scores))
+
+    def summary(self) -> dict[str, Any]:
+        """The training facts for ``evaluate(training=...)``; the shape is documented there."""
+        return {
+            "estimator": self.estimator,
+            "best_params": self.best_params,
+            "cv_metric": self.scoring,
+            "cv_mean": self.cv_mean,
+            "cv_std": self.cv_std,
+            "candidates": self.candidates,
+            "feature_selection": self.feature_selection,
+            "features_kept": self.features_kept,
+            "features_dropped": self.features_dropped,
+            "decision": self.decision,
+            "train_rows": self.rows,
+            "fit_seconds": self.fit_seconds,
+            "search": self.search_facts,
+            "ranges": conformal.calibration_of(self.model),
+        }
+
+
+def model_inputs(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The Pipeline's columns: numbers as float64, categories as text, missing values as NaN.
+
+    Categories become text so that integer codes and booleans one-hot encode beside the
+    imputer's "missing" fill (the encoder refuses a column mixing numbers and text).
+    """
+    inputs = frame[spec.model_columns].copy()
+    for column in spec.model_numeric_columns:
+        inputs[column] = inputs[column].astype("float64")
+    for column in spec.categorical_features:
+        values = inputs[column].astype("object")
+        present = values.notna()
+        inputs[column] = values.where(~present, values[present].map(str)).where(present, np.nan)
+    return inputs
+
+
+def build_preprocessor(spec: DatasetSpec, native_categories: bool = False) -> ColumnTransformer:
+    """Median-impute and scale numbers, impute and one-hot categories; dense for every estimator.
+
+    ``native_categories`` codes each category as one integer column instead (unseen values as
+    -1, which boosting reads as missing), for an estimator that splits on categories itself:
+    one-hot columns multiply the cost of every boosting iteration.
+    """
+    numeric = Pipeline(
+        [("imputer", SimpleImputer(strategy="median")), ("scaler", StandardScaler())]
+    )
+    encoder = (
+        (
+            "ordinal",
+            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float64),
+        )
+        if native_categories
+        else ("onehot", OneHotEncoder(handle_unknown="ignore"))
+    )
+    categorical = Pipeline(
+        [("imputer", SimpleImputer(strategy="constant", fill_value="missing")), encoder]
+    )
+    return ColumnTransformer(
+        [
+            ("num", numeric, spec.model_numeric_columns),
+            ("cat", categorical, list(spec.categorical_features)),
+        ],
+        sparse_threshold=0.0,
+    )
+
+
+def build_selector(selection: FeatureSelection, classification: bool, seed: int) -> Any:
+    """The Pipeline step that drops inputs, or None when the selection keeps them all."""
+    if selection.method == "none":
+        return None
+    if selection.method == "variance":
+        threshold = 0.0 if selection.threshold is None else float(selection.threshold)
+        return VarianceThreshold(threshold=threshold)
+    if selection.method == "univariate":
+        return SelectKBest(UNIVARIATE_SCORES[selection.score, classification], k=selection.k)
+    forest = ESTIMATORS["random_forest"][classification](
+        n_estimators=SELECTOR_TREES, n_jobs=1, random_state=seed
+    )
+    threshold = "mean" if selection.threshold is None else selection.threshold
+    return SelectFromModel(forest, threshold=threshold)
+
+
+def build_pipeline(
+    spec: DatasetSpec,
+    estimator: str,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 42,
+    feature_selection: FeatureSelection | Mapping[str, Any] | None = None,
+) -> Pipeline:
+    """Preprocessing, the optional selector and the named estimator, seeded where they take one."""
+    if estimator not in ESTIMATORS:
+        choices = sorted([*ESTIMATORS, AUTO])
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {choices}")
+    kind = spec.is_classification
+    model = ESTIMATORS[estimator][kind](**{**DEFAULT_PARAMS[estimator][kind], **(params or {})})
+    if "random_state" in model.get_params():
+        model.set_params(random_state=seed)
+    selector = build_selector(FeatureSelection.of(feature_selection), kind, seed)
+    # Boosting splits on category codes itself, unless a selector may drop or reorder columns.
+    native = estimator == "hist_gradient_boosting" and selector is None
+    if native and spec.categorical_features:
+        first = len(spec.model_numeric_columns)
+        model.set_params(
+            categorical_features=list(range(first, first + len(spec.categorical_features)))
+        )
+    steps = [(PREPROCESSOR_STEP, build_preprocessor(spec, native_categories=native))]
+    if selector is not None:
+        steps.append((SELECTOR_STEP, selector))
+    return Pipeline([*steps, (ESTIMATOR_STEP, model)])
+
+
+def default_scoring(spec: DatasetSpec) -> str:
+    """The cross-validation metric of the task."""
+    return {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "r2"}[spec.task]
+
+
+@dataclass(frozen=True)
+class _SearchPlan:
+    """What every family's search shares: the rows, folds, metric, seed, selection and cores."""
+
+    spec: DatasetSpec
+    inputs: pd.DataFrame
+    target: pd.Series
+    search: SearchKind
+    folds: Any
+    scoring: str
+    n_iter: int
+    seed: int
+    selection: FeatureSelection
+    n_jobs: int = 1
+
+
+def _searcher(
+    plan: _SearchPlan, pipeline: Pipeline, space: dict, family: "_Family"
+) -> tuple[Any, str]:
+    halving, trials = family.halving, family.trials
+    shared = {"cv": plan.folds, "scoring": plan.scoring, "refit": False, "n_jobs": plan.n_jobs}
+    if trials is not None:
+        if halving:
+            searcher = HalvingRandomSearchCV(
+                pipeline,
+                space,
+                n_candidates=trials,
+                min_resources=family.min_resources,
+                factor=HALVING_FACTOR,
+                random_state=plan.seed,
+                **shared,
+            )
+            return searcher, "halving random (budget)"
+        searcher = RandomizedSearchCV(
+            pipeline, space, n_iter=trials, random_state=plan.seed, **shared
+        )
+        return searcher, "random (budget)"
+    if plan.search == "none" or not space:
+        return GridSearchCV(pipeline, {}, **shared), "none"
+    if plan.search == "grid" and halving:
+        searcher = HalvingGridSearchCV(
+            pipeline, space, factor=HALVING_FACTOR, random_state=plan.seed, **shared
+        )
+        return searcher, "halving grid"
+    if plan.search == "grid":
+        return GridSearchCV(pipeline, space, **shared), "grid"
+    if halving:
+        searcher = HalvingRandomSearchCV(
+            pipeline,
+            space,
+            n_candidates=plan.n_iter,
+            factor=HALVING_FACTOR,
+            random_state=plan.seed,
+            **shared,
+        )
+        return searcher, "halving random"
+    searcher = RandomizedSearchCV(
+        pipeline, space, n_iter=plan.n_iter, random_state=plan.seed, **shared
+    )
+    return searcher, "random"
+
+
+@dataclass(frozen=True)
+class _Family:
+    """One family to search: its space, whether halving trims it, and its trials (or None)."""
+
+    estimator: str
+    space: Mapping[str, Any]
+    halving: bool
+    trials: int | None = None
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    min_resources: int | str = "exhaust"
+
+
+def _search_family(plan: _SearchPlan, family: _Family) -> Candidate:
+    started = time.perf_counter()
+    pipeline = build_pipeline(
+        plan.spec, family.estimator, family.fixed, seed=plan.seed, feature_selection=plan.selection
+    )
+    space = {f"{ESTIMATOR_STEP}__{name}": values for name, values in family.space.items()}
+    if family.trials is None:
+        space = {name: list(values) for name, values in space.items()}
+    searcher, kind = _searcher(plan, pipeline, space, family)
+    searcher.fit(plan.inputs, plan.target)
+    results, best = searcher.cv_results_, searcher.best_index_
+    distinct = getattr(searcher, "n_candidates_", [len(results["params"])])[0]
+    return Candidate(
+        estimator=family.estimator,
+        search=kind,
+        best_params={
+            **family.fixed,
+            **{
+                key.removeprefix(f"{ESTIMATOR_STEP}__"): _plain(value)
+                for key, value in results["params"][best].items()
+            },
+        },
+        cv_scores=[
+            float(results[f"split{fold}_test_score"][best])
+            for fold in range(plan.folds.get_n_splits())
+        ],
+        tried=int(distinct),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def budget_shares(budget: int, families: Sequence[str]) -> dict[str, int]:
+    """Trials per family: the budget split by ``BUDGET_WEIGHTS``, at least one each, summing to it.
+
+    Largest remainders get the trials rounding leaves over, so the split is exact and fixed.
+    """
+    if budget < len(families):
+        raise ValueError(f"a budget of {budget} trial(s) cannot search {len(families)} families")
+    weights = {name: BUDGET_WEIGHTS[name] for name in families}
+    total = sum(weights.values())
+    spare = budget - len(families)
+    exact = {name: spare * weight / total for name, weight in weights.items()}
+    shares = {name: 1 + int(value) for name, value in exact.items()}
+    leftover = budget - sum(shares.values())
+    for name in sorted(families, key=lambda name: int(exact[name]) - exact[name])[:leftover]:
+        shares[name] += 1
+    return shares
+
+
+def budget_for(rows: int) -> int:
+    """The trials ``ml-assets init`` writes for a table of ``rows`` rows (``INIT_BUDGET``)."""
+    scaled = INIT_BUDGET["most"] * np.sqrt(INIT_BUDGET["table_rows"] / max(rows, 1))
+    return int(np.clip(round(scaled), INIT_BUDGET["least"], INIT_BUDGET["most"]))
+
+
+def _early_stopping(
+    estimator: str, target: pd.Series, classification: bool, folds: int, trials: int
+) -> tuple[dict[str, Any], int | str]:
+    """Boosting's early-stopping settings and halving's smallest fit (rows) that leaves room for it.
+
+    The smallest round is the one "exhaust" picks (the last round fits on every row), raised
+    by whole halving steps until the inner split holds enough rows of every class. Without
+    room for that even on all the rows, no early stopping.
+    """
+    if estimator != "hist_gradient_boosting":
+        return {}, "exhaust"
+    share = float(target.value_counts(normalize=True).min()) if classification else 1.0
+    held_out = (1 - 1 / folds) * EARLY_STOPPING["validation_fraction"]
+    needed = max(EARLY_STOPPING_MIN_CLASS_ROWS / share, EARLY_STOPPING_MIN_ROWS) / held_out
+    rows = len(target)
+    if needed > rows:
+        return {}, "exhaust"
+    rounds = int(np.floor(np.log(trials) / np.log(HALVING_FACTOR)))  # halvings after the first
+    steps = min(rounds, int(np.floor(np.log(rows / needed) / np.log(HALVING_FACTOR))))
+    return dict(EARLY_STOPPING), rows // HALVING_FACTOR**steps
+
+
+def _families(
+    estimator: str,
+    search_space: Mapping[str, Sequence[Any]] | None,
+    target: pd.Series,
+    classification: bool,
+    budget: int | None,
+    folds: int,
+) -> list[_Family]:
+    """The families to search: every family for ``auto``, else the named one."""
+    if estimator == AUTO and search_space:
+        raise ValueError(
+            "search_space names one estimator's parameters; with estimator 'auto' each "
+            "family searches its own compact space (name an estimator to set a space)"
+        )
+    if estimator != AUTO and estimator not in ESTIMATORS:
+        choices = sorted([*ESTIMATORS, AUTO])
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {choices}")
+    names = list(AUTO_FAMILIES) if estimator == AUTO else [estimator]
+    if budget is not None:
+        shares = budget_shares(budget, names)
+        families = []
+        for name in names:
+            fixed, smallest = _early_stopping(name, target, classification, folds, shares[name])
+            space = search_space or BUDGET_SPACES[name][classification]
+            halving = name in HALVING_FAMILIES
+            families.append(_Family(name, space, halving, shares[name], fixed, smallest))
+        return families
+    if estimator == AUTO:
+        return [
+            _Family(name, AUTO_SEARCH_SPACES[name][classification], name in HALVING_FAMILIES)
+            for name in AUTO_FAMILIES
+        ]
+    if search_space is None:
+        search_space = DEFAULT_SEARCH_SPACES[estimator][classification]
+    return [_Family(estimator, search_space, False)]
+
+
+def resolve_n_jobs(n_jobs: int) -> int:
+    """Workers for ``n_jobs``: -1 (or more than there are) means every core this process may use."""
+    if n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be -1 (every core) or at least 1, got {n_jobs}")
+    cores = joblib.cpu_count()
+    return cores if n_jobs == -1 else min(n_jobs, cores)
+
+
+def _fit_final(model: Pipeline, plan: _SearchPlan) -> None:
+    """Refit on every training row: a forest's trees on the plan's cores, boosting on one thread.
+
+    A forest seeds each tree before sharing them out, so its threads leave the model as it
+    is. Boosting's OpenMP threads sum gradients in an order that depends on how many there are
+    (measured: another model with 2 threads than with 1), so it keeps one thread and the model
+    depends only on the seed, the rows and the settings, on any machine.
+    """
+    with joblib.parallel_config(n_jobs=plan.n_jobs):
+        model.fit(plan.inputs, plan.target)
+
+
+def _fit_chosen(
+    model: Pipeline, plan: _SearchPlan, decision: Mapping[str, Any] | None
+) -> tuple[Pipeline, dict[str, Any] | None]:
+    """The final fit on the plan's rows, its binary cut-off tuned when ``decision`` asks."""
+    spec = plan.spec
+    if not (
+        spec.task == "binary"
+        and decision
+        and (decision.get("costs") or decision.get("min_precision"))
+    ):
+        _fit_final(model, plan)
+        return model, None
+    from ml_assets.lib.contract.inference import minority_label
+
+    # The evaluation's positive label: the configured one, else the minority class.
+    label = spec.positive_label
+    label = minority_label(plan.target) if label is None else label
+    matches = [value for value in np.unique(plan.target) if str(value) == str(label)]
+    if not matches:
+        raise ValueError(f"positive label {label!r} is not a label of the training rows")
+    with joblib.parallel_config(n_jobs=plan.n_jobs):
+        return tune_decision(
+            model, plan.inputs, plan.target, matches[0], {**decision, "cv": plan.folds}
+        )
+
+
+def _calibration_split(
+    train: pd.DataFrame, spec: DatasetSpec, coverage: float | None, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The rows to fit on and the calibration part (None without ranges), seeded, by class."""
+    if coverage is None:
+        return train, None
+    from sklearn.model_selection import train_test_split
+
+    target = train[spec.target]
+    stratify = target if spec.is_classification and target.value_counts().min() >= 2 else None
+    fit_rows, calibration_rows = train_test_split(
+        train, test_size=conformal.CALIBRATION_SHARE, random_state=seed, stratify=stratify
+    )
+    return fit_rows, calibration_rows
+
+
+def _calibrate(
+    model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec, coverage: float
+) -> dict[str, Any]:
+    inputs = model_inputs(rows, spec)
+    if spec.is_classification:
+        probabilities = model.predict_proba(inputs)
+        predicted = model.classes_[probabilities.argmax(axis=1)]
+    else:
+        probabilities, predicted = None, model.predict(inputs)
+    return conformal.calibrate(
+        rows[spec.target], predicted, probabilities, getattr(model, "classes_", None), coverage
+    )
+
+
+def train_model(
+    train: pd.DataFrame,
+    spec: DatasetSpec,
+    estimator: str = "random_forest",
+    search: SearchKind = "grid",
+    search_space: Mapping[str, Sequence[Any]] | None = None,
+    cv_folds: int = 5,
+    n_iter: int = 10,
+    seed: int = 42,
+    feature_selection: FeatureSelection | Mapping[str, Any] | None = None,
+    decision: Mapping[str, Any] | None = None,
+    budget: int | None = None,
+    time_limit: float | None = None,
+    n_jobs: int = -1,
+    coverage: float | None = None,
+) -> TrainingResult:
+    """Cross-validate seeded searches on the train rows; refit the best Pipeline on all of them.
+
+    ``estimator="auto"`` searches every family in ``AUTO_FAMILIES`` on the same folds and keeps
+    the one with the best mean score of the task's primary metric. ``budget`` (trials) replaces
+    ``search`` and ``n_iter`` with successive halving over that many seeded random candidates
+    from the wide spaces (``search_space`` for a named estimator). ``time_limit`` (seconds) is
+    looked at before each family: a family not started in time is not searched, and
+    ``search_facts["cut"]`` says so. ``n_jobs`` workers fit candidates and folds side by side.
+    ``coverage`` sets a seeded calibration part of the rows aside (``conformal``): the search and
+    a first fit use the rest, the calibration rows score that fit, and the chosen settings are
+    fitted again on every row; the model carries the ranges' calibration. ``decision`` (binary:
+    ``costs`` or ``min_precision``, as the config's section) tunes the cut-off of that last fit
+    on the search's folds.
+    """
+    started = time.perf_counter()
+    selection = FeatureSelection.of(feature_selection)
+    rows = len(train)
+    train, calibration_rows = _calibration_split(train, spec, coverage, seed)
+    target = train[spec.target]
+    families = _families(estimator, search_space, target, spec.is_classification, budget, cv_folds)
+    splitter = StratifiedKFold if spec.is_classification else KFold
+    plan = _SearchPlan(
+        spec=spec,
+        inputs=model_inputs(train, spec),
+        target=target,
+        search=search,
+        folds=splitter(n_splits=cv_folds, shuffle=True, random_state=seed),
+        scoring=default_scoring(spec),
+        n_iter=n_iter,
+        seed=seed,
+        selection=selection,
+        n_jobs=resolve_n_jobs(n_jobs),
+    )
+    candidates: list[Candidate] = []
+    skipped: list[str] = []
+    # One OpenMP thread per fit, here and in the search's workers: the cores go to fits side by
+    # side, boosting's threads would change its sums (see _fit_final), and on a shared 2-core
+    # machine boosting with a thread per core measured eight times slower than with one.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+            for family in families:
+                spent = time.perf_counter() - started
+                if candidates and time_limit is not None and spent >= time_limit:
+                    skipped.append(family.estimator)
+                    continue
+                candidates.append(_search_family(plan, family))
+        chosen = max(candidates, key=lambda candidate: np.mean(candidate.cv_scores))
+        model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
+        if calibration_rows is not None:
+            _fit_final(model, plan)
+            calibration = _calibrate(model, calibration_rows, spec, coverage)
+            # The chosen settings fitted again on every training row, so the ranges cost no
+            # accuracy; the quantile of the model that never saw the calibration rows stays.
+            every_row = pd.concat([train, calibration_rows])
+            plan = replace(
+                plan, inputs=model_inputs(every_row, spec), target=every_row[spec.target]
+            )
+            model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
+        model, tuned = _fit_chosen(model, plan, decision)
+        if calibration_rows is not None:
+            setattr(model, conformal.ATTRIBUTE, calibration)
+    kept, dropped = feature_report(model, spec)
+    cut = (
+        f"the wall-clock cap of {time_limit:g} s was reached after "
+        f"{sum(c.seconds for c in candidates):.1f} s of search: {', '.join(skipped)} not searched"
+        if skipped
+        else None
+    )
+    return TrainingResult(
+        model=model,
+        best_params=chosen.best_params,
+        cv_scores=chosen.cv_scores,
+        scoring=plan.scoring,
+        rows=rows,
+        fit_seconds=time.perf_counter() - started,
+        estimator=chosen.estimator,
+        candidates=[candidate.as_dict() for candidate in candidates],
+        feature_selection=selection.method,
+        features_kept=kept,
+        features_dropped=dropped,
+        decision=tuned,
+        search_facts={
+            "budget": budget,
+            "trials": sum(candidate.tried for candidate in candidates),
+            "time_limit": time_limit,
+            "cut": cut,
+            "n_jobs": plan.n_jobs,
+        },
+    )
+
+
+def transformed_feature_names(model: Pipeline, spec: DatasetSpec) -> list[str]:
+    """The preprocessed inputs' names: numeric columns, then ``column=value`` per one-hot column."""
+    names = list(spec.model_numeric_columns)
+    encoders = model.named_steps[PREPROCESSOR_STEP].named_transformers_.get("cat")
+    if encoders is not None and "onehot" not in encoders.named_steps:
+        names += list(spec.categorical_features)
+    elif spec.categorical_features:
+        onehot = encoders.named_steps["onehot"]
+        names += [
+            f"{column}={value}"
+            for column, values in zip(spec.categorical_features, onehot.categories_, strict=True)
+            for value in values
+        ]
+    return names
+
+
+def _selector_scores(selector: Any) -> np.ndarray:
+    if isinstance(selector, VarianceThreshold):
+        return selector.variances_
+    if isinstance(selector, SelectKBest):
+        return selector.scores_
+    return selector.estimator_.feature_importances_
+
+
+def feature_report(
+    model: Pipeline, spec: DatasetSpec
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Inputs kept and dropped by the fitted selector, best score first, with their scores."""
+    names = transformed_feature_names(model, spec)
+    selector = model.named_steps.get(SELECTOR_STEP)
+    if selector is None:
+        return [{"feature": name, "score": None} for name in names], []
+    support, scores = selector.get_support(), _selector_scores(selector)
+    rows = [
+        ({"feature": name, "score": None if np.isnan(score) else float(score)}, kept)
+        for name, score, kept in zip(names, scores, support, strict=True)
+    ]
+    rows.sort(key=lambda row: -np.inf if row[0]["score"] is None else -row[0]["score"])
+    return [row for row, kept in rows if kept], [row for row, kept in rows if not kept]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# A fitted binary Pipeline carries its tuned cut-off as this attribute, so the skops file, the
+# registry version and everything that scores with it (evaluation, gate, batch scoring, serving)
+# share one cut-off: {"threshold", "positive_label", "rule", "costs", "min_precision", "cv_score"}.
+DECISION = "decision_"
+
+
+def expected_cost(
+    y_true: Any, y_pred: Any, *, pos_label: Any, false_positive: float, false_negative: float
+) -> float:
+    """Mean cost per row of decisions ``y_pred``: the costs of the false alarms and misses."""
+    truth, decided = np.asarray(y_true) == pos_label, np.asarray(y_pred) == pos_label
+    wrong = false_positive * np.sum(decided & ~truth) + false_negative * np.sum(~decided & truth)
+    return float(wrong / max(len(truth), 1))
+
+
+def recall_at_precision(y_true: Any, y_pred: Any, *, pos_label: Any, min_precision: float) -> float:
+    """Recall when precision reaches ``min_precision``; else below any such recall (precision - 1).
+
+    So the cut-off search keeps the highest recall among cut-offs that meet the precision, and
+    the most precise cut-off when none does.
+    """
+    truth, decided = np.asarray(y_true) == pos_label, np.asarray(y_pred) == pos_label
+    hits = float(np.sum(decided & truth))
+    precision = hits / max(float(np.sum(decided)), 1.0)
+    recall = hits / max(float(np.sum(truth)), 1.0)
+    return recall if precision >= min_precision else precision - 1.0
+
+
+def tune_decision(
+    model: Pipeline, inputs: pd.DataFrame, target: pd.Series, positive: Any, decision: Mapping
+) -> tuple[Pipeline, dict[str, Any]]:
+    """Fit ``model`` on all rows and tune its binary cut-off on cross-validation folds.
+
+    scikit-learn's ``TunedThresholdClassifierCV`` fits a copy on each fold's training part and
+    scores every cut-off on its held-out part: least expected cost (``costs``) or highest recall
+    at ``min_precision``. Its final refit on all rows is the model returned, with the cut-off
+    attached as ``DECISION``. ``decision["cv"]`` is the folds (the search's own).
+    """
+    from sklearn.metrics import make_scorer
+    from sklearn.model_selection import TunedThresholdClassifierCV
+
+    costs = decision.get("costs")
+    if costs:
+        scorer = make_scorer(expected_cost, greater_is_better=False, pos_label=positive, **costs)
+        rule = (
+            f"least expected cost (false positive {costs['false_positive']:g}, false negative "
+            f"{costs['false_negative']:g})"
+        )
+    else:
+        minimum = decision["min_precision"]
+        scorer = make_scorer(recall_at_precision, pos_label=positive, min_precision=minimum)
+        rule = f"highest recall at precision >= {minimum:g}"
+    tuner = TunedThresholdClassifierCV(
+        model, scoring=scorer, response_method="predict_proba", cv=decision["cv"], refit=True
+    )
+    tuner.fit(inputs, target)
+    fitted = tuner.estimator_
+    setattr(
+        fitted,
+        DECISION,
+        {
+            "threshold": float(tuner.best_threshold_),
+            "positive_label": _plain(positive),
+            "rule": rule,
+            "costs": dict(costs) if costs else None,
+            "min_precision": decision.get("min_precision"),
+            "cv_score": abs(float(tuner.best_score_)) if costs else float(tuner.best_score_),
+        },
+    )
+    return fitted, getattr(fitted, DECISION)
+
+
+def decision_of(model: Any) -> dict[str, Any] | None:
+    """The tuned cut-off a model carries, or None (the label of highest probability decides)."""
+    return getattr(model, DECISION, None)
+
+
+def model_fingerprint(model: Any) -> str:
+    """A content hash of a fitted model: its parameters and fitted arrays, in a canonical order.
+
+    skops archives are not byte-stable, so reproducibility is judged on this instead.
+    """
+    digest = hashlib.sha256()
+    _feed(model, digest)
+    return digest.hexdigest()
+
+
+def _feed(value: Any, digest: Any) -> None:  # noqa: C901 - one branch per kind of value
+    if isinstance(value, np.ndarray):
+        digest.update(f"ndarray{value.dtype.str}{value.shape}".encode())
+        if value.dtype.names:  # structured: hash field by field, never the padding bytes
+            for name in value.dtype.names:
+                _feed(value[name], digest)
+        elif value.dtype == object:
+            for item in value.ravel():
+                _feed(item, digest)
+        else:
+            digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, dict):
+        digest.update(b"dict")
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode())
+            _feed(value[key], digest)
+    elif isinstance(value, list | tuple):
+        digest.update(type(value).__name__.encode())
+        for item in value:
+            _feed(item, digest)
+    elif value is None or isinstance(value, str | bytes | int | float | bool | np.generic):
+        digest.update(f"{type(value).__name__}:{value!r}".encode())
+    elif isinstance(value, type) or (callable(value) and not hasattr(value, "__dict__")):
+        name = f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
+        digest.update(f"callable:{name}".encode())
+    else:
+        state = value.__getstate__() if hasattr(value, "__getstate__") else vars(value)
+        digest.update(f"object:{type(value).__module__}.{type(value).__qualname__}".encode())
+        _feed(state if isinstance(state, dict) else {"state": state}, digest)

@@ -1,0 +1,140 @@
+"""Training rows capped: a seeded, stratified sample read batch by batch, and its learning curve.
+
+A training set past one machine's memory would end in an out-of-memory kill. Past ``max_rows``
+training rows, each stored batch is read in chunks and only a sample of each chunk's training
+rows is kept (the same fraction of every class), so memory holds one chunk and the sample. The
+learning curve on the sample (its cross-validated metric at 25, 50 and 100%) says whether more
+rows would still help.
+"""
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.lib.contract.dataset import SPLIT, TRAIN, DatasetSpec
+from ml_assets.lib.data.batch_records import BatchTable
+
+# The full graph's peak at 1e6 rows of the demo's shape was 720 MB (benchmarks/memory.py):
+# 720 bytes per row, the libraries' share counted as rows, which errs on the safe side. Half the
+# machine's memory is left to everything else.
+BYTES_PER_ROW = 720
+MEMORY_SHARE = 0.5
+CHUNK_ROWS = 1_000_000
+CURVE_FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def default_max_rows(memory_bytes: int | None = None) -> int:
+    """Training rows that fit in ``MEMORY_SHARE`` of this machine's (or the given) memory."""
+    if memory_bytes is None:
+        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(1, int(memory_bytes * MEMORY_SHARE / BYTES_PER_ROW))
+
+
+def training_rows_available(features: BatchTable) -> int:
+    """Training-side rows of the accepted batches, from their records (nothing is read)."""
+    return sum(
+        counts.get(TRAIN, 0)
+        for record in features.records
+        for counts in record.split_counts.values()
+    )
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """The rows to train on, and how many training rows there were to choose from."""
+
+    rows: pd.DataFrame
+    available: int
+    seed: int
+
+    @property
+    def sampled(self) -> bool:
+        """True when the rows are a sample rather than every training row."""
+        return len(self.rows) < self.available
+
+
+def read_training_rows(
+    store: Any,
+    features: BatchTable,
+    columns: list[str],
+    spec: DatasetSpec,
+    max_rows: int,
+    seed: int,
+    chunk_rows: int = CHUNK_ROWS,
+) -> TrainingSample:
+    """Every training row when they are at most ``max_rows``, else a sample of about that many.
+
+    The sample keeps the same share of every class, and is the same for the same batches and seed.
+    """
+    available = training_rows_available(features)
+    if available <= max_rows:
+        rows = store.read(features, columns)
+        return TrainingSample(rows[rows[SPLIT] == TRAIN], available, seed)
+    import pyarrow.parquet as pq
+
+    from ml_assets.lib.core.frames import TEXT_TYPES
+
+    fraction = max_rows / available
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for batch in features.batches:
+        path = store.folder(features.version, batch) / f"{features.table}.parquet"
+        with path.open("rb") as handle:
+            for chunk in pq.ParquetFile(handle).iter_batches(chunk_rows, columns=columns):
+                frame = chunk.to_pandas(types_mapper=TEXT_TYPES.get)
+                frame = frame[frame[SPLIT] == TRAIN]
+                if spec.is_classification:
+                    frame = frame.groupby(spec.target, observed=True, group_keys=False)
+                # Sampled by class, put back in the store's order.
+                pieces.append(frame.sample(frac=fraction, random_state=rng).sort_index())
+    return TrainingSample(pd.concat(pieces, ignore_index=True), available, seed)
+
+
+def learning_curve(
+    model: Any,
+    sample: TrainingSample,
+    spec: DatasetSpec,
+    scoring: str,
+    cv_folds: int,
+    fractions: Sequence[float] = CURVE_FRACTIONS,
+) -> list[dict[str, float]]:
+    """The cross-validated ``scoring`` of the model's settings refit on ``fractions`` of the rows.
+
+    Each point gives the rows fitted and the mean over the folds; a curve still rising at 100%
+    says more rows would help.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.model_selection import learning_curve as sklearn_learning_curve
+
+    from ml_assets.lib.model.modeling import model_inputs
+
+    folds = StratifiedKFold if spec.is_classification else KFold
+    sizes, _train, test = sklearn_learning_curve(
+        clone(model),
+        model_inputs(sample.rows, spec),
+        sample.rows[spec.target],
+        train_sizes=list(fractions),
+        cv=folds(cv_folds, shuffle=True, random_state=sample.seed),
+        scoring=scoring,
+        shuffle=True,  # the smaller shares from across the fold, not from its first batch
+        random_state=sample.seed,
+    )
+    return [
+        {"fraction": fraction, "rows": int(rows), scoring: float(np.mean(scores))}
+        for fraction, rows, scores in zip(fractions, sizes, test, strict=True)
+    ]
+
+
+def sample_summary(sample: TrainingSample, curve: list[dict[str, float]]) -> dict[str, Any]:
+    """What the report says about a capped training set."""
+    return {
+        "rows_available": sample.available,
+        "rows_used": len(sample.rows),
+        "seed": sample.seed,
+        "learning_curve": curve,
+    }

@@ -1,0 +1,1 @@
+"""Drift, statistical checks, live and estimated performance, alerts."""

@@ -1,0 +1,1 @@
+"""The project's configuration file, read and cross-checked against its contract."""

@@ -1,0 +1,1 @@
+"""The approval gate, the registry, promotion and rollback, serving's A/B."""

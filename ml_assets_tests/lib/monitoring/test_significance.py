@@ -1,0 +1,50 @@
+"""P-values of the monitoring rules against scipy's reference tests, and their false-alarm rates."""
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest, chisquare, ks_2samp
+
+from ml_assets.lib.monitoring.significance import (
+    alarm_level,
+    chi_square_pvalue,
+    ks_pvalue,
+    mean_null,
+    resampled_pvalue,
+    share_pvalue,
+)
+
+
+def test_share_pvalue_is_the_binomial_test_when_the_reference_is_large() -> None:
+    for count, rows, share in ((3, 50, 0.02), (30, 200, 0.1), (0, 100, 0.05)):
+        exact = binomtest(count, rows, share).pvalue
+        ours = share_pvalue(count, rows, share, reference_rows=10**9)
+        # Twice the smaller tail: never below the exact two-sided p-value, at most twice it.
+        assert exact * (1 - 1e-6) <= ours <= min(1.0, 2 * exact * (1 + 1e-6))
+    # A small reference widens the test: the same count is less surprising.
+    assert share_pvalue(30, 200, 0.1, 200) > share_pvalue(30, 200, 0.1, 10**9)
+
+
+def test_ks_pvalue_follows_scipy_two_sample_test() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 3000), rng.normal(0.1, 1, 500)
+    found = ks_2samp(a, b)
+    assert ks_pvalue(found.statistic, 500, 3000) == pytest.approx(found.pvalue, rel=0.3)
+
+
+def test_chi_square_pools_rare_categories() -> None:
+    counts, shares = np.array([48, 50, 1, 1]), np.array([0.49, 0.49, 0.01, 0.01])
+    pooled = chi_square_pvalue(counts, shares, reference_rows=10**9)
+    assert pooled == pytest.approx(chisquare([48, 50, 2], [49, 49, 2]).pvalue)
+    assert chi_square_pvalue([90, 10], [0.5, 0.5], reference_rows=10**9) < 1e-10
+
+
+def test_a_resampled_mean_null_keeps_false_alarms_below_the_level_on_a_skewed_column() -> None:
+    rng = np.random.default_rng(1)
+    reference = rng.lognormal(0, 1.5, 20_000)
+    level = alarm_level(0.05, 1)
+    null = mean_null(reference, 200, draws=2000)
+    alarms = sum(
+        resampled_pvalue(abs(rng.choice(reference, 200).mean() - reference.mean()), null) < level
+        for _ in range(400)
+    )
+    assert alarms / 400 <= 0.06
