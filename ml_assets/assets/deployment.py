@@ -17,7 +17,6 @@ from ml_assets.lib.data.batch_records import BatchTable
 from ml_assets.lib.project.project_config import ApprovalSection, Project
 from ml_assets.resources.io_manager import STORAGE_FORMAT, process_version_metadata, step_process
 from ml_assets.resources.registry import ModelRegistryResource
-from ml_assets.resources.settings import PipelineSettings, batch_store
 
 # Every registry writer (these two steps and the rollback job) shares one pool: give it a limit of
 # 1 (UI: Deployment > Concurrency) where the registry has no lock of its own (object storage).
@@ -105,7 +104,6 @@ def build_model_approval(project: Project) -> dg.AssetsDefinition:
         trained_model,
         evaluation_report: dict,
         features: BatchTable,
-        settings: PipelineSettings,
         registry: ModelRegistryResource,
     ):
         """The candidate registered as a new version and the gate's decision on it.
@@ -132,7 +130,7 @@ def build_model_approval(project: Project) -> dg.AssetsDefinition:
                 registry.registry(),
                 trained_model,
                 evaluation_report,
-                batch_store(settings).read(features, project.spec.scored_columns),
+                features.read(project.spec.scored_columns),
                 project.spec,
                 config.thresholds(),
                 _record_fields(context, evaluation_report, features, project),

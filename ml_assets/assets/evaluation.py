@@ -8,7 +8,7 @@ from ml_assets.lib.core.versioning import source_version
 from ml_assets.lib.data.batch_records import BatchTable
 from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.io_manager import STORAGE_FORMAT
-from ml_assets.resources.settings import PipelineSettings, batch_store
+from ml_assets.resources.settings import PipelineSettings
 
 BEATS_BASELINES = dg.AssetCheckSpec(
     "beats_baselines",
@@ -56,7 +56,7 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
                 f"{features.data_version}: rematerialize trained_model first",
                 allow_retries=False,
             )
-        rows = batch_store(settings).read(features, project.spec.scored_columns)
+        rows = features.read(project.spec.scored_columns)
         with one_thread():
             report = evaluate(
                 trained_model,

@@ -14,7 +14,7 @@ from ml_assets.lib.core.versioning import source_version
 from ml_assets.lib.data.batch_records import BatchTable
 from ml_assets.lib.project.project_config import DecisionSection, Project, TrainingSection
 from ml_assets.resources.io_manager import STORAGE_FORMAT
-from ml_assets.resources.settings import PipelineSettings, batch_store
+from ml_assets.resources.settings import PipelineSettings
 
 
 def training_config(defaults: TrainingSection, decision: DecisionSection) -> type[dg.Config]:
@@ -191,7 +191,6 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
         # Only the columns it needs and only the training side kept: this step sets the peak.
         max_rows = config.max_rows or default_max_rows()
         sample = read_training_rows(
-            batch_store(settings),
             features,
             project.spec.scored_columns,
             project.spec,

@@ -12,7 +12,6 @@ import dagster as dg
 from ml_assets.constants import FEATURES
 from ml_assets.lib.data.batch_records import BatchTable
 from ml_assets.lib.project.project_config import Project
-from ml_assets.resources.settings import PipelineSettings, batch_store
 
 TRAINING_SET = "training_set"  # the data version each result judged, read by the model card
 
@@ -65,7 +64,7 @@ def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
     ]
 
     @dg.multi_asset_check(specs=specs, name="statistical_checks", ins={"features": FEATURES})
-    def statistical_checks(features: BatchTable, settings: PipelineSettings):
+    def statistical_checks(features: BatchTable):
         """Every batch of the training set against its training side, graded ok, warn or error."""
         from ml_assets.lib.core.markdown import table
         from ml_assets.lib.monitoring.statistics import (
@@ -75,7 +74,7 @@ def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
             statistical_checks,
         )
 
-        rows = batch_store(settings).read(features, judged_columns(project.spec))
+        rows = features.read(judged_columns(project.spec))
         limits = limits_of(project.config.statistics)
         for outcome in statistical_checks(rows, project.spec, limits):
             yield dg.AssetCheckResult(

@@ -136,13 +136,16 @@ def test_a_bad_batch_between_good_ones_never_stops_them(data_dir: Path, instance
     assert "rejected: 100.0% of its rows break the contract (limit 5%)" in warned.description
     assert "raise checks.max_quarantined_share" in warned.description
     alerts = [json.loads(line) for line in (data_dir / "alerts.jsonl").read_text().splitlines()]
-    assert [(a["kind"], a["batch"][:14]) for a in alerts] == [("batch_rejected", "m_shifted.csv-")]
+    # The rejection, then its drift: the drift report judges a rejected batch too (one alert each).
+    assert [a["kind"] for a in alerts] == ["batch_rejected", "drift"]
+    assert alerts[0]["batch"].startswith("m_shifted.csv-")
+    assert alerts[1]["batch"] == [alerts[0]["batch"]]
     assert (alerts[0]["asset"], alerts[0]["check"]) == ("validated_data", "batches_accepted")
     assert alerts[0]["figures"] == {"rows_in": 120, "rows_breaking": 120}
 
     before = stored_table(data_dir, "features")
     again = materialize(data_dir, instance)
-    assert again.success and len((data_dir / "alerts.jsonl").read_text().splitlines()) == 1
+    assert again.success and len((data_dir / "alerts.jsonl").read_text().splitlines()) == 2
     assert stored_table(data_dir, "features") == before
 
     make_demo_frame(120, seed=11).to_csv(landing / "m_shifted.csv", index=False)
@@ -230,10 +233,19 @@ def test_the_launchpad_data_dir_moves_every_path_together(tmp_path: Path, instan
     )
     assert result.success
     written = {path.relative_to(elsewhere).parts[0] for path in elsewhere.rglob("*")}
-    assert written == {"landing", "storage", "ingestion", "registry", "alerts.jsonl"}
+    assert written == {
+        "landing",
+        "storage",
+        "ingestion",
+        "registry",
+        "alerts.jsonl",
+        "alert_state.json",
+        "alert_state.json.lock",
+    }
     assert (elsewhere / "storage" / "trained_model.skops").exists()
     assert pd.read_json(elsewhere / "alerts.jsonl", lines=True)["kind"].tolist() == [
-        "batch_rejected"
+        "batch_rejected",
+        "drift",
     ]
 
 

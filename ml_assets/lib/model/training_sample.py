@@ -58,7 +58,6 @@ class TrainingSample:
 
 
 def read_training_rows(
-    store: Any,
     features: BatchTable,
     columns: list[str],
     spec: DatasetSpec,
@@ -72,7 +71,7 @@ def read_training_rows(
     """
     available = training_rows_available(features)
     if available <= max_rows:
-        rows = store.read(features, columns)
+        rows = features.read(columns)
         return TrainingSample(rows[rows[SPLIT] == TRAIN], available, seed)
     import pyarrow.parquet as pq
 
@@ -82,7 +81,7 @@ def read_training_rows(
     rng = np.random.default_rng(seed)
     pieces = []
     for batch in features.batches:
-        path = store.folder(features.version, batch) / f"{features.table}.parquet"
+        path = features.store.folder(features.version, batch) / f"{features.table}.parquet"
         with path.open("rb") as handle:
             for chunk in pq.ParquetFile(handle).iter_batches(chunk_rows, columns=columns):
                 frame = chunk.to_pandas(types_mapper=TEXT_TYPES.get)

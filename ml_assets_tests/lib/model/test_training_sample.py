@@ -50,7 +50,7 @@ def test_under_the_cap_every_training_row_is_read(
     every = store.read(features, COLUMNS)
     train = every[every[SPLIT] == TRAIN]
     assert training_rows_available(features) == len(train)
-    sample = read_training_rows(store, features, COLUMNS, DEMO_SPEC, len(train), seed=1)
+    sample = read_training_rows(features, COLUMNS, DEMO_SPEC, len(train), seed=1)
     assert not sample.sampled
     pd.testing.assert_frame_equal(sample.rows, train)
 
@@ -63,9 +63,9 @@ def test_past_the_cap_a_seeded_stratified_sample_of_each_chunk_is_kept(
     train = every[every[SPLIT] == TRAIN]
     cap = len(train) // 4
 
-    sample = read_training_rows(store, features, COLUMNS, DEMO_SPEC, cap, seed=7, chunk_rows=500)
-    again = read_training_rows(store, features, COLUMNS, DEMO_SPEC, cap, seed=7, chunk_rows=500)
-    other = read_training_rows(store, features, COLUMNS, DEMO_SPEC, cap, seed=8, chunk_rows=500)
+    sample = read_training_rows(features, COLUMNS, DEMO_SPEC, cap, seed=7, chunk_rows=500)
+    again = read_training_rows(features, COLUMNS, DEMO_SPEC, cap, seed=7, chunk_rows=500)
+    other = read_training_rows(features, COLUMNS, DEMO_SPEC, cap, seed=8, chunk_rows=500)
 
     assert sample.sampled and sample.available == len(train)
     assert abs(len(sample.rows) - cap) <= 20  # rounding per chunk and class
@@ -85,7 +85,7 @@ def test_the_learning_curve_and_the_report_say_the_set_was_capped(
     stored: tuple[BatchStore, BatchTable],
 ) -> None:
     store, features = stored
-    sample = read_training_rows(store, features, COLUMNS, DEMO_SPEC, 1000, seed=3)
+    sample = read_training_rows(features, COLUMNS, DEMO_SPEC, 1000, seed=3)
     result = train_model(
         sample.rows, DEMO_SPEC, estimator="linear", search="none", cv_folds=3, seed=3
     )
