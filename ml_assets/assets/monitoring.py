@@ -250,22 +250,13 @@ def _alert(context: dg.AssetExecutionContext, alerts: AlertSink, report: dict) -
     """One alert per drifted batch with what to do; the same finding again stays silent."""
     from ml_assets.lib.monitoring.drift_report import drift_alerts
 
-    found = drift_alerts(report)
-    for batch in report["batches"]:
-        if batch not in found:
-            alerts.resolve(f"{DRIFT_CONDITION}:{batch}")
-    for batch, alert in found.items():
-        alerts.send_once(
-            f"{DRIFT_CONDITION}:{batch}",
-            alert["state"],
-            "drift",
-            alert["message"],
-            asset=DRIFT_REPORT.to_user_string(),
-            check=DRIFT_ERROR.name,
-            batch=[batch],
-            figures=alert["figures"],
-            run_id=context.run_id,
-        )
+    findings = {
+        batch: (alert["state"], alert["message"], alert["figures"])
+        for batch, alert in drift_alerts(report).items()
+    }
+    _alert_per_batch(
+        context, alerts, report, DRIFT_CONDITION, "drift", findings, check=DRIFT_ERROR.name
+    )
 
 
 def _alert_estimated_drops(
@@ -274,20 +265,37 @@ def _alert_estimated_drops(
     """One alert per batch whose estimated metric fell beyond max_drop, silent while it stands."""
     from ml_assets.lib.monitoring.drift_report import drop_message, estimated_drops
 
-    drops = estimated_drops(report, max_drop)
+    findings = {
+        batch: ("dropped", drop_message(batch, drop), {batch: drop})
+        for batch, drop in estimated_drops(report, max_drop).items()
+    }
+    _alert_per_batch(context, alerts, report, ESTIMATE_CONDITION, "performance_drop", findings)
+
+
+def _alert_per_batch(
+    context: dg.AssetExecutionContext,
+    alerts: AlertSink,
+    report: dict,
+    condition: str,
+    kind: str,
+    findings: dict[str, tuple[str, str, dict]],
+    **details: str,
+) -> None:
+    """Alert once per batch with a finding (state, message, figures); re-arm the others."""
     for batch in report["batches"]:
-        if batch not in drops:
-            alerts.resolve(f"{ESTIMATE_CONDITION}:{batch}")
-    for batch, drop in drops.items():
+        if batch not in findings:
+            alerts.resolve(f"{condition}:{batch}")
+    for batch, (state, message, figures) in findings.items():
         alerts.send_once(
-            f"{ESTIMATE_CONDITION}:{batch}",
-            "dropped",
-            "performance_drop",
-            drop_message(batch, drop),
+            f"{condition}:{batch}",
+            state,
+            kind,
+            message,
             asset=DRIFT_REPORT.to_user_string(),
             batch=[batch],
-            figures={batch: drop},
+            figures=figures,
             run_id=context.run_id,
+            **details,
         )
 
 
