@@ -16,14 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.lib.contract.dataset import SPLIT, TRAIN, DatasetSpec
-from ml_assets.lib.data.batch_records import BatchTable
+from ml_assets.lib.data.batch_records import CHUNK_ROWS, BatchTable
 
 # The full graph's peak at 1e6 rows of the demo's shape was 720 MB (benchmarks/memory.py):
 # 720 bytes per row, the libraries' share counted as rows, which errs on the safe side. Half the
 # machine's memory is left to everything else.
 BYTES_PER_ROW = 720
 MEMORY_SHARE = 0.5
-CHUNK_ROWS = 1_000_000
 CURVE_FRACTIONS = (0.25, 0.5, 1.0)
 
 
@@ -73,23 +72,15 @@ def read_training_rows(
     if available <= max_rows:
         rows = features.read(columns)
         return TrainingSample(rows[rows[SPLIT] == TRAIN], available, seed)
-    import pyarrow.parquet as pq
-
-    from ml_assets.lib.core.frames import TEXT_TYPES
-
     fraction = max_rows / available
     rng = np.random.default_rng(seed)
     pieces = []
-    for batch in features.batches:
-        path = features.store.folder(features.version, batch) / f"{features.table}.parquet"
-        with path.open("rb") as handle:
-            for chunk in pq.ParquetFile(handle).iter_batches(chunk_rows, columns=columns):
-                frame = chunk.to_pandas(types_mapper=TEXT_TYPES.get)
-                frame = frame[frame[SPLIT] == TRAIN]
-                if spec.is_classification:
-                    frame = frame.groupby(spec.target, observed=True, group_keys=False)
-                # Sampled by class, put back in the store's order.
-                pieces.append(frame.sample(frac=fraction, random_state=rng).sort_index())
+    for frame in features.chunks(columns, chunk_rows):
+        frame = frame[frame[SPLIT] == TRAIN]
+        if spec.is_classification:
+            frame = frame.groupby(spec.target, observed=True, group_keys=False)
+        # Sampled by class, put back in the store's order.
+        pieces.append(frame.sample(frac=fraction, random_state=rng).sort_index())
     return TrainingSample(pd.concat(pieces, ignore_index=True), available, seed)
 
 
