@@ -133,7 +133,8 @@ def training_config(defaults: TrainingSection, decision: DecisionSection) -> typ
             default=defaults.max_rows,
             ge=1,
             description="Past this many training rows, train on a seeded, stratified sample of "
-            "them (reported with a learning curve); empty: sized to the training machine's memory.",
+            "them (reported with a learning curve); empty: sized to the training machine's memory "
+            "and the search's time (lib/model/training_sample.py).",
         )
         decision: DecisionConfig = Field(
             default=DecisionConfig(), description="Binary tasks: the cut-off by cost or precision."

@@ -123,7 +123,8 @@ class TrainingSection(_Strict):
     n_iter: int = Field(default=10, ge=1)
     seed: int = 42
     feature_selection: FeatureSelectionSection = FeatureSelectionSection()
-    # Past this many training rows, train on a stratified sample (None: sized to memory).
+    # Past this many training rows, train on a stratified sample (None: sized to memory and
+    # the search's time, lib/model/training_sample.py).
     max_rows: int | None = Field(default=None, ge=1)
     # Trials of the budgeted search (successive halving over seeded random candidates from wide
     # spaces); when set it replaces search and n_iter. Reproducible: a count, not a duration.
