@@ -488,7 +488,8 @@ def _side_targets(read: RowReader, spec: DatasetSpec) -> tuple[pd.Series, int]:
     for chunk in read([SPLIT, spec.target]):
         train.append(chunk.loc[chunk[SPLIT] == TRAIN, spec.target])
         test_rows += int((chunk[SPLIT] == TEST).sum())
-    return pd.concat(train, ignore_index=True), test_rows
+    found = pd.concat(train, ignore_index=True) if train else pd.Series(dtype=object)
+    return found, test_rows
 
 
 def _side_chunks(

@@ -247,3 +247,8 @@ def test_streaming_the_rows_chunk_by_chunk_gives_the_report_of_the_whole_table(
         evaluation_images(model, streamed_held, DEMO_SPEC, streamed, 5)[1]
         == (evaluation_images(model, whole_held, DEMO_SPEC, whole, 5)[1])
     )
+
+
+def test_a_table_without_rows_cannot_be_evaluated() -> None:
+    with pytest.raises(ValueError, match="cannot evaluate: 0 train rows and 0 test rows"):
+        evaluate(None, pd.DataFrame(columns=DEMO_SPEC.scored_columns), DEMO_SPEC)
