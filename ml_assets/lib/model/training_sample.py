@@ -25,11 +25,11 @@ BYTES_PER_ROW = 720
 MEMORY_SHARE = 0.5
 # Memory is not the only bound: a search refits every candidate on every fold, so its time grows
 # with the rows long before memory runs out. The demo's grid (four random forests, 5 folds) took
-# 440 s on 8e4 training rows on 2 shared cores (load 13 to 16): about 5 ms a row, so 20 minutes
-# at this cap and over an hour for the 8e5 training rows of 1e6 landed. Its learning curve is
-# flat long before (cross-validated ROC AUC 0.99996 at 1.6e4 rows, 0.99999 at 8e4), and the
-# report's curve tells any other dataset whether more rows would help.
-SEARCH_MAX_ROWS = 250_000
+# 440 s on 8e4 training rows on 2 shared cores (load 13 to 16), about 5 ms a row: over an hour
+# for the 8e5 training rows of 1e6 landed, and more than an hour at 2.5e5 rows at load 28. Its
+# learning curve is flat long before this cap (cross-validated ROC AUC 0.99996 at 1.6e4 rows,
+# 0.99999 at 8e4), and the report's curve tells any other dataset whether more rows would help.
+SEARCH_MAX_ROWS = 100_000
 CURVE_FRACTIONS = (0.25, 0.5, 1.0)
 
 

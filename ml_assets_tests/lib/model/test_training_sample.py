@@ -40,7 +40,7 @@ def stored(tmp_path: Path) -> tuple[BatchStore, BatchTable]:
 
 
 def test_the_default_cap_is_a_share_of_the_memory_and_at_most_what_a_search_fits() -> None:
-    small = 2**28  # 256 MiB: memory binds
+    small = 2**26  # 64 MiB: memory binds
     assert default_max_rows(small) == int(small * MEMORY_SHARE / BYTES_PER_ROW) < SEARCH_MAX_ROWS
     assert default_max_rows(24 * 2**30) == SEARCH_MAX_ROWS  # 24 GiB: the search's time binds
     assert 1 <= default_max_rows() <= SEARCH_MAX_ROWS
