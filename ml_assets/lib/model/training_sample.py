@@ -26,7 +26,8 @@ MEMORY_SHARE = 0.5
 # Memory is not the only bound: a search refits every candidate on every fold, so its time grows
 # with the rows long before memory runs out. The demo's grid (four random forests, 5 folds) took
 # 440 s on 8e4 training rows on 2 shared cores (load 13 to 16), about 5 ms a row: over an hour
-# for the 8e5 training rows of 1e6 landed, and more than an hour at 2.5e5 rows at load 28. Its
+# for the 8e5 training rows of 1e6 landed, and well over an hour at 2.5e5 rows at load 28 (a
+# 1e7-row run was still searching after 17 minutes there). Its
 # learning curve is flat long before this cap (cross-validated ROC AUC 0.99996 at 1.6e4 rows,
 # 0.99999 at 8e4), and the report's curve tells any other dataset whether more rows would help.
 SEARCH_MAX_ROWS = 100_000
