@@ -100,6 +100,7 @@ def prepare(name: str, work: Path) -> dict[str, Any]:
         "name": name,
         "spec": spec,
         "limits": project.config.statistics,
+        "drift": project.config.drift,
         "held_out_rows": len(held_out),
         "quarantined": len(quarantined),
         "reasons": quarantined["_reason"].value_counts().head(3).to_dict(),
@@ -115,21 +116,25 @@ def prepare(name: str, work: Path) -> dict[str, Any]:
 
 def judge(setup: dict[str, Any], batch: pd.DataFrame) -> dict[str, set[str]]:
     """Every check on one batch: which flagged, and drift's flagged columns."""
+    from ml_assets.lib.core.thresholds import OK
     from ml_assets.lib.monitoring.drift import compare
     from ml_assets.lib.monitoring.drift_report import scored
     from ml_assets.lib.monitoring.statistics import (
-        OK,
         SAMPLE_ROWS,
         SAMPLE_SEED,
         class_balance,
         correlation_stability,
         distribution_bounds,
-        limits_of,
         outlier_share,
     )
 
-    spec, limits = setup["spec"], limits_of(setup["limits"])
-    drift = compare(setup["profile"], scored(batch, setup["model"], spec))
+    spec, limits, drift_limits = setup["spec"], setup["limits"], setup["drift"]
+    drift = compare(
+        setup["profile"],
+        scored(batch, setup["model"], spec),
+        drift_limits.thresholds(),
+        drift_limits.false_alarm_rate,
+    )
     flagged = {"drift": set(drift["warned"] + drift["drifted"])}
     if len(batch) > SAMPLE_ROWS:  # as statistical_checks judges a large batch: on a sample
         batch = batch.sample(SAMPLE_ROWS, random_state=SAMPLE_SEED)

@@ -21,20 +21,17 @@ import pandas as pd
 from ml_assets.lib.contract.dataset import SPLIT, TRAIN, DatasetSpec
 from ml_assets.lib.core.layout import Layout
 from ml_assets.lib.core.markdown import table
+from ml_assets.lib.core.thresholds import SEVERITY_ORDER, Threshold, worst
 from ml_assets.lib.data.batch_records import FEATURES, RAW, BatchRecord, BatchTable
 from ml_assets.lib.monitoring.drift import (
     PREDICTION,
-    SEVERITY_ORDER,
     Profile,
-    Threshold,
     build_profile,
     compare,
     model_scores,
     profile_key,
     table_rows,
-    worst,
 )
-from ml_assets.lib.project.project_config import FALSE_ALARM_RATE
 
 
 @dataclass(frozen=True)
@@ -219,7 +216,7 @@ def drift_report(
     scorer: Callable[[TrainedOn], tuple[Any, str]],
     thresholds: Mapping[str, Threshold],
     min_batch_rows: int,
-    false_alarm_rate: float = FALSE_ALARM_RATE,
+    false_alarm_rate: float,
     arrived: Sequence[BatchRecord] = (),
     contract: Any = None,
     importance: Mapping[str, float] | None = None,

@@ -5,20 +5,18 @@ import pandas as pd
 import pytest
 
 from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
+from ml_assets.lib.core.thresholds import ERROR, OK, WARN
 from ml_assets.lib.data.features import build_features
 from ml_assets.lib.monitoring.statistics import (
     CLASS_BALANCE,
     CORRELATION_STABILITY,
     DISTRIBUTION_BOUNDS,
-    ERROR,
-    OK,
     OUTLIER_SHARE,
-    WARN,
-    StatisticsLimits,
     statistical_checks,
 )
+from ml_assets.lib.project.project_config import StatisticsSection
 
-LIMITS = StatisticsLimits()
+LIMITS = StatisticsSection()
 
 
 def batch(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -84,7 +82,7 @@ def test_outliers_beyond_the_share_limit_are_flagged() -> None:
     assert level == WARN and outcome.figures["largest_outlier_share"] == pytest.approx(
         40 / frame["numeric1"].notna().sum(), abs=0.01
     )
-    iqr = StatisticsLimits(outlier_rule="iqr")
+    iqr = StatisticsSection(outlier_rule="iqr")
     features = pd.concat([*reference(), batch(frame, "candidate")], ignore_index=True)
     (by_iqr,) = [o for o in statistical_checks(features, DEMO_SPEC, iqr) if o.name == OUTLIER_SHARE]
     assert by_iqr.level == WARN
