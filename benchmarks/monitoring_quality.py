@@ -114,8 +114,13 @@ def prepare(name: str, work: Path) -> dict[str, Any]:
     }
 
 
-def judge(setup: dict[str, Any], batch: pd.DataFrame) -> dict[str, set[str]]:
-    """Every check on one batch: which flagged, and drift's flagged columns."""
+def judge(
+    setup: dict[str, Any], batch: pd.DataFrame, outputs: tuple[Any, Any] | None = None
+) -> dict[str, set[str]]:
+    """Every check on one batch: which flagged, and drift's flagged columns.
+
+    ``outputs``: the model's on the batch when already computed (as the drift report shares them).
+    """
     from ml_assets.lib.monitoring.drift import compare
     from ml_assets.lib.monitoring.drift_report import scored
     from ml_assets.lib.monitoring.statistics import (
@@ -130,7 +135,7 @@ def judge(setup: dict[str, Any], batch: pd.DataFrame) -> dict[str, set[str]]:
     )
 
     spec, limits = setup["spec"], limits_of(setup["limits"])
-    drift = compare(setup["profile"], scored(batch, setup["model"], spec))
+    drift = compare(setup["profile"], scored(batch, setup["model"], spec, outputs))
     flagged = {"drift": set(drift["warned"] + drift["drifted"])}
     if len(batch) > SAMPLE_ROWS:  # as statistical_checks judges a large batch: on a sample
         batch = batch.sample(SAMPLE_ROWS, random_state=SAMPLE_SEED)
@@ -264,7 +269,12 @@ def performance_estimates(setup: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def cost(setup: dict[str, Any], rows: int) -> tuple[float, float]:
-    """Wall and CPU seconds of all monitoring (scoring, drift, checks, CBPE) of one batch."""
+    """Wall and CPU seconds of all monitoring (scoring, drift, checks, CBPE) of one batch.
+
+    The model scores the batch once; drift and CBPE share its outputs, as the drift report does.
+    """
+    from ml_assets.lib.model.evaluation import predict
+    from ml_assets.lib.model.modeling import model_inputs
     from ml_assets.lib.monitoring.drift_report import calibration_of, estimated_performance
 
     spec = setup["spec"]
@@ -272,9 +282,10 @@ def cost(setup: dict[str, Any], rows: int) -> tuple[float, float]:
     batch = setup["population"].sample(rows, replace=True, random_state=SEED)
     batch = batch.reset_index(drop=True)
     began, cpu = time.perf_counter(), time.process_time()
-    judge(setup, batch)
+    outputs = predict(setup["model"], model_inputs(batch, spec), spec)
+    judge(setup, batch, outputs)
     if spec.is_classification:
-        estimated_performance(setup["model"], batch, spec, reference)
+        estimated_performance(setup["model"], batch, spec, reference, outputs)
     return time.perf_counter() - began, time.process_time() - cpu
 
 

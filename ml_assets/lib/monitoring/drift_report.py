@@ -88,13 +88,19 @@ def locate_training_set(store: Any, trained: TrainedOn) -> BatchTable | None:
     return None
 
 
-def scored(frame: pd.DataFrame, model: Any, spec: DatasetSpec) -> pd.DataFrame:
-    """The frame with the model's scores as one more column."""
+def scored(
+    frame: pd.DataFrame, model: Any, spec: DatasetSpec, outputs: tuple[Any, Any] | None = None
+) -> pd.DataFrame:
+    """The frame with the model's scores as one more column.
+
+    ``outputs`` are the model's (``evaluation.predict``) on ``frame`` when already computed:
+    one pass through the model then serves drift and the performance estimate of a batch.
+    """
+    from ml_assets.lib.model.evaluation import predict
     from ml_assets.lib.model.modeling import model_inputs
 
-    scores = model_scores(
-        model, model_inputs(frame, spec), spec.positive_label, spec.is_classification
-    )
+    outputs = outputs or predict(model, model_inputs(frame, spec), spec)
+    scores = model_scores(outputs, getattr(model, "classes_", None), spec.positive_label)
     return frame.assign(**{PREDICTION: pd.Series(scores, index=frame.index)})
 
 
@@ -157,14 +163,18 @@ def calibration_of(model: Any, held_out: pd.DataFrame, spec: DatasetSpec) -> dic
 
 
 def estimated_performance(
-    model: Any, rows: pd.DataFrame, spec: DatasetSpec, reference: Mapping[str, Any]
+    model: Any,
+    rows: pd.DataFrame,
+    spec: DatasetSpec,
+    reference: Mapping[str, Any],
+    outputs: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """The model's expected primary metric on a batch, its interval, and the realised one.
 
     The realised metric is there when the batch carries labels (every batch of the training
-    data does); the estimate's error is estimate minus realised.
+    data does); the estimate's error is estimate minus realised. ``outputs`` as ``scored``.
     """
-    from ml_assets.lib.model.evaluation import positive_index, score_model
+    from ml_assets.lib.model.evaluation import positive_index, predict, score_model
     from ml_assets.lib.model.modeling import model_inputs
     from ml_assets.lib.monitoring.performance_estimation import Calibration, estimate
 
@@ -172,12 +182,14 @@ def estimated_performance(
     positive = (
         positive_index(model.classes_, spec.positive_label) if spec.task == "binary" else None
     )
-    raw = model.predict_proba(model_inputs(rows, spec))
+    predicted, raw = outputs or predict(model, model_inputs(rows, spec), spec)
     found = estimate(raw, Calibration.from_dict(reference["calibration"]), metric, positive)
-    labelled = rows[rows[spec.target].notna()]
+    has_label = rows[spec.target].notna().to_numpy()
+    labelled = rows[has_label]
     realised = None
     if len(labelled) and labelled[spec.target].astype(str).nunique() > 1:
-        realised = score_model(model, labelled, spec)[metric]
+        shared = (predicted[has_label], raw[has_label])
+        realised = score_model(model, labelled, spec, outputs=shared)[metric]
     return {
         "metric": metric,
         **found,
@@ -436,12 +448,16 @@ def _comparison(
     path = UPath(_storage_layout(store).drift_comparisons) / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
+    from ml_assets.lib.model.evaluation import predict
+    from ml_assets.lib.model.modeling import model_inputs
+
     rows = rows_of() if rows_of else batch_rows(store, features.version, batch)
-    comparison = compare(profile, scored(rows, model, spec), thresholds, false_alarm_rate)
+    outputs = predict(model, model_inputs(rows, spec), spec)  # one pass serves both
+    comparison = compare(profile, scored(rows, model, spec, outputs), thresholds, false_alarm_rate)
     calibration = calibration_path(store, profile.key)
     if spec.is_classification and calibration.exists():
         reference = json.loads(calibration.read_text())
-        comparison["performance"] = estimated_performance(model, rows, spec, reference)
+        comparison["performance"] = estimated_performance(model, rows, spec, reference, outputs)
     atomic_write_text(path, json.dumps(comparison))
     return comparison
 
