@@ -236,7 +236,7 @@ def performance_estimates(setup: dict[str, Any]) -> dict[str, Any] | None:
     spec, model = setup["spec"], setup["model"]
     if not spec.is_classification:
         return None
-    reference = calibration_of(model, setup["reference_test"], spec)
+    reference = calibration_of(model, setup["reference_test"], spec, setup["train"])
     rng = np.random.default_rng(SEED)
     held = setup["held_out"]
     numeric = [c for c in spec.numeric_features if setup["train"][c].std() > 0]
@@ -278,7 +278,7 @@ def cost(setup: dict[str, Any], rows: int) -> tuple[float, float]:
     from ml_assets.lib.monitoring.drift_report import calibration_of, estimated_performance
 
     spec = setup["spec"]
-    reference = calibration_of(setup["model"], setup["reference_test"], spec)
+    reference = calibration_of(setup["model"], setup["reference_test"], spec, setup["train"])
     batch = setup["population"].sample(rows, replace=True, random_state=SEED)
     batch = batch.reset_index(drop=True)
     began, cpu = time.perf_counter(), time.process_time()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ml_assets.lib.contract.dataset import SPLIT, TRAIN, DatasetSpec
@@ -135,7 +136,8 @@ def reference_profile(
     )
     if spec.is_classification:
         atomic_write_text(
-            calibration_path(store, key), json.dumps(calibration_of(model, held_out, spec))
+            calibration_path(store, key),
+            json.dumps(calibration_of(model, held_out, spec, train)),
         )
     atomic_write_text(path, profile.to_json())
     return profile
@@ -146,14 +148,29 @@ def calibration_path(store: Any, key: str) -> Any:
     return profile_path(store, key).with_name(f"{key}.calibration.json")
 
 
-def calibration_of(model: Any, held_out: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
-    """The model's calibration and primary metric on the reference's held-out side."""
+def calibration_of(
+    model: Any, held_out: pd.DataFrame, spec: DatasetSpec, train: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """The model's calibration and its primary metric on the reference's held-out side.
+
+    The calibration is fitted on the held-out side and, given ``train``, on the training side's
+    out-of-fold probabilities too (``performance_estimation.out_of_fold_probabilities``).
+    """
     from ml_assets.lib.model.evaluation import PRIMARY_METRIC, score_model
     from ml_assets.lib.model.modeling import model_inputs
-    from ml_assets.lib.monitoring.performance_estimation import calibrate
+    from ml_assets.lib.monitoring.performance_estimation import (
+        calibrate,
+        out_of_fold_probabilities,
+    )
 
     probabilities = model.predict_proba(model_inputs(held_out, spec))
-    calibration = calibrate(probabilities, held_out[spec.target], model.classes_)
+    truth = list(held_out[spec.target])
+    crossed = None
+    if train is not None and len(train):
+        crossed = out_of_fold_probabilities(model, model_inputs(train, spec), train[spec.target])
+    if crossed is not None:
+        probabilities, truth = np.vstack([crossed[0], probabilities]), crossed[1] + truth
+    calibration = calibrate(probabilities, truth, model.classes_)
     metric = PRIMARY_METRIC[spec.task]
     return {
         "calibration": calibration.to_dict(),
