@@ -335,16 +335,15 @@ def compare(
     }
 
 
-def model_scores(model: Any, inputs: pd.DataFrame, positive: Any, classification: bool) -> Any:
-    """What drift watches of a model's output.
+def model_scores(outputs: tuple[Any, Any], classes: Any, positive: Any) -> Any:
+    """What drift watches of a model's outputs (predictions and probabilities, or None).
 
     The positive class's probability (binary), the predicted label (multiclass, as text) or
     the predicted number (regression).
     """
-    if not classification:
-        return np.asarray(model.predict(inputs), dtype=float)
-    probabilities = model.predict_proba(inputs)
-    classes = model.classes_
+    predicted, probabilities = outputs
+    if probabilities is None:
+        return np.asarray(predicted, dtype=float)
     if len(classes) == 2:
         from ml_assets.lib.model.evaluation import positive_index
 

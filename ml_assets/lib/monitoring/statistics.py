@@ -132,11 +132,13 @@ def distribution_bounds(
             continue
         # Means are of values clipped to the reference's ordinary range, so one value from a
         # heavy tail (an income of 1e7 in 100 rows) cannot make a clean batch look shifted.
+        # Quantiles and the shares below them are of the values as they are: the batch's are,
+        # and a clipped reference has no value beyond its clip (a share of 0 to test against).
         clip = tuple(np.quantile(ref, [WINSOR_SHARE, 1 - WINSOR_SHARE]))
-        ref = np.clip(ref, *clip)
-        ref_mean, ref_std = float(ref.mean()), float(ref.std(ddof=1))
         ref_quantiles = dict(zip(limits.quantiles, np.quantile(ref, limits.quantiles), strict=True))
         below = {q: _shares_below(ref, value) for q, value in ref_quantiles.items()}
+        ref = np.clip(ref, *clip)
+        ref_mean, ref_std = float(ref.mean()), float(ref.std(ddof=1))
         for batch, rows in batches:
             values = _numbers(rows[column])
             if not len(values) or ref_std <= 0:
@@ -154,7 +156,9 @@ def distribution_bounds(
             )
             moved = {q: abs(quantiles[q] - ref_quantiles[q]) / ref_std for q in limits.quantiles}
             quantile_p = {
-                q: _quantile_pvalue(values, ref_quantiles[q], below[q], len(ref))
+                q: _quantile_pvalue(
+                    values, ref_quantiles[q], below[q], len(ref), quantiles[q] > ref_quantiles[q]
+                )
                 if _crossed(values, ref_quantiles[q], below[q]) >= limits.quantile_min_share
                 else 1.0
                 for q in limits.quantiles
@@ -217,19 +221,27 @@ def _crossed(values: np.ndarray, quantile: float, below: tuple[float, float]) ->
 
 
 def _quantile_pvalue(
-    values: np.ndarray, quantile: float, below: tuple[float, float], reference_rows: int
+    values: np.ndarray,
+    quantile: float,
+    below: tuple[float, float],
+    reference_rows: int,
+    moved_up: bool,
 ) -> float:
-    """Whether the batch's share of values below the reference's quantile moved (binomial)."""
+    """Whether the batch's share of values below the reference's quantile moved (binomial).
+
+    Tested in the direction the batch's quantile moved: a significant shift the other way
+    (one value below the reference's floor) says nothing about the move being graded.
+    """
     from ml_assets.lib.monitoring.significance import share_pvalue
 
     under, at_most = below
-    fewer = share_pvalue(float(np.sum(values <= quantile)), len(values), at_most, reference_rows)
-    more = share_pvalue(float(np.sum(values < quantile)), len(values), under, reference_rows)
-    # The batch moved up if even its values at or below the quantile are too few; down if its
-    # values strictly below are too many: ties count for the batch in both readings.
-    up = fewer if np.mean(values <= quantile) < at_most else 1.0
-    down = more if np.mean(values < quantile) > under else 1.0
-    return min(up, down)
+    if moved_up:  # even the batch's values at or below the quantile are too few
+        count, share = float(np.sum(values <= quantile)), at_most
+        beyond = np.mean(values <= quantile) < at_most
+    else:  # the batch's values strictly below it are too many
+        count, share = float(np.sum(values < quantile)), under
+        beyond = np.mean(values < quantile) > under
+    return share_pvalue(count, len(values), share, reference_rows) if beyond else 1.0
 
 
 def outlier_share(
