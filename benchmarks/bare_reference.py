@@ -39,9 +39,9 @@ DEFAULT_TRAINING = {
     "n_iter": 10,
     "seed": 42,
 }
-# Defaults of the run config the benchmark leaves alone (DriftConfig, LivePerformanceConfig,
-# BatchScoringConfig, ABTestConfig; the approval gate's are GateThresholds'): `probes.py
-# consistency` checks that they equal the Dagster config classes'.
+# Defaults of the run config the benchmark leaves alone (the drift, live_performance and ab_test
+# sections, BatchScoringConfig; the approval gate's are GateThresholds'): `probes.py
+# consistency` checks that they equal the project's.
 DRIFT_MIN_BATCH_ROWS = 50
 MAX_LIVE_DROP = 0.05
 SCORING_SUBDIR = "scoring"
@@ -224,9 +224,9 @@ def freshness_check(bare: Bare, file: str, hours: float) -> bool:
 
 def statistical_checks(bare: Bare, features: Any) -> list:
     """``statistical_checks``: each batch of ``features`` against its training side."""
-    from ml_assets.lib.monitoring.statistics import judged_columns, limits_of, statistical_checks
+    from ml_assets.lib.monitoring.statistics import judged_columns, statistical_checks
 
-    limits = limits_of(bare.project.config.statistics)
+    limits = bare.project.config.statistics
     spec = bare.project.spec
     outcomes = statistical_checks(bare.rows(features, judged_columns(spec)), spec, limits)
     for outcome in outcomes:
@@ -331,10 +331,10 @@ def drift_report(bare: Bare, model: Any, features: Any, facts: dict, evaluation:
     Every batch of the raw table (rejected ones on their rows that convert), ranked by the
     evaluation's permutation importance, as the asset does.
     """
+    from ml_assets.lib.core.thresholds import ERROR, WARN
     from ml_assets.lib.data.batch_records import BatchTable
     from ml_assets.lib.model.modeling import model_fingerprint
     from ml_assets.lib.model.plots import report_html
-    from ml_assets.lib.monitoring.drift import DEFAULT_THRESHOLDS, ERROR, WARN
     from ml_assets.lib.monitoring.drift_report import (
         champions,
         drift_markdown,
@@ -344,6 +344,7 @@ def drift_report(bare: Bare, model: Any, features: Any, facts: dict, evaluation:
         trained_on,
         write_retraining_marker,
     )
+    from ml_assets.lib.project.project_config import DriftSection
 
     store, models = bare.store(), bare.registry()
     # Without a champion the asset searches the trained models' materializations: here, this one.
@@ -353,8 +354,9 @@ def drift_report(bare: Bare, model: Any, features: Any, facts: dict, evaluation:
         bare.project.spec,
         candidates=champions(models) or [trained_on(facts, "trained_model")],
         scorer=champion_scorer(models, (model, model_fingerprint(model))),
-        thresholds=DEFAULT_THRESHOLDS,
+        thresholds=DriftSection().thresholds(),
         min_batch_rows=DRIFT_MIN_BATCH_ROWS,
+        false_alarm_rate=DriftSection().false_alarm_rate,
         arrived=BatchTable.from_json((bare.storage / "raw_data.json").read_text()).records,
         contract=bare.project.contract,
         importance=evaluation.get("permutation_importance", {}),

@@ -26,6 +26,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml_assets.lib.monitoring.drift import Profile, build_profile, compare  # noqa: E402
+from ml_assets.lib.project.project_config import DriftSection  # noqa: E402
+
+DRIFT = (DriftSection().thresholds(), DriftSection().false_alarm_rate)  # the section's defaults
 
 NUMERIC, CATEGORICAL, CATEGORIES = 12, 8, 20
 CPU_SECONDS: list[float] = []  # of each timed() call, in order
@@ -76,7 +79,7 @@ def drift_figures(rows: int, repeats: int) -> None:
     build, profile = timed(lambda: build_profile(reference, numeric, categorical, "b"), repeats)
     text = profile.to_json()
     cache, _ = timed(lambda: Profile.from_json(text), repeats)
-    seconds, result = timed(lambda: compare(profile, batch), repeats)
+    seconds, result = timed(lambda: compare(profile, batch, *DRIFT), repeats)
     print(f"drift, {rows:.0f} rows x {NUMERIC + CATEGORICAL} columns (median of {repeats}):")
     build_cpu, _, compare_cpu = CPU_SECONDS[-3:]
     figure("bin the reference once", build, build_cpu)
@@ -105,7 +108,7 @@ def plot_figures(repeats: int) -> None:
     )
     frame, numeric, categorical = table(5000, seed=1)
     profile = build_profile(frame, numeric[:3], categorical[:2], "p")
-    comparison = compare(profile, table(2000, seed=2, shift=1.0)[0])
+    comparison = compare(profile, table(2000, seed=2, shift=1.0)[0], *DRIFT)
     drift, _ = timed(lambda: plots.drift_panels(comparison, profile), repeats)
     print(f"report pictures at demo size (5000 rows, {len(test)} held out; median of {repeats}):")
     evaluation_cpu, drift_cpu = CPU_SECONDS[-2:]

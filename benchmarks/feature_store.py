@@ -19,7 +19,8 @@ import pandas as pd
 from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
 from ml_assets.lib.data.feature_store import FeatureStore, StoreLayout
 from ml_assets.lib.data.features import build_features
-from ml_assets.lib.monitoring.statistics import StatisticsLimits, statistical_checks
+from ml_assets.lib.monitoring.statistics import statistical_checks
+from ml_assets.lib.project.project_config import StatisticsSection
 
 
 def main() -> None:
@@ -51,7 +52,7 @@ def main() -> None:
         whole_seconds = time.perf_counter() - began
     everything = pd.concat(frames, ignore_index=True)
     began = time.perf_counter()
-    outcomes = statistical_checks(everything, DEMO_SPEC, StatisticsLimits())
+    outcomes = statistical_checks(everything, DEMO_SPEC, StatisticsSection())
     check_seconds = time.perf_counter() - began
     total = rows * args.batches
     print(f"{args.batches} batches x {rows:,} rows = {total:,} rows")

@@ -136,25 +136,23 @@ def consistency() -> dict[str, Any]:
 def run_config_matches(bare: Any) -> bool:
     """Whether the bare reference's constants are the defaults of the run config it leaves alone."""
     from ml_assets.assets.deployment import ProductionConfig, approval_config
-    from ml_assets.assets.monitoring import DriftConfig, LivePerformanceConfig
-    from ml_assets.assets.scoring import ABTestConfig, BatchScoringConfig
-    from ml_assets.lib.monitoring.drift import DEFAULT_THRESHOLDS
-    from ml_assets.lib.project.project_config import load_project
+    from ml_assets.assets.scoring import ABTestPaths, BatchScoringConfig
+    from ml_assets.lib.project.project_config import DriftSection, load_project
     from ml_assets.lib.release.ab_analysis import ABSettings
     from ml_assets.lib.release.approval_gate import GateThresholds
 
-    approval = load_project().config.approval
-    ab = ABTestConfig()
-    options = ab.model_dump(exclude={"prediction_log", "labels_subdir", "metric"})
+    config = load_project().config
+    approval, ab = config.approval, ABTestPaths()
+    options = config.ab_test.model_dump(exclude={"metric"})
     return (
         approval_config(approval)().thresholds() == GateThresholds(**approval.model_dump())
         and not ProductionConfig().canary
-        and DriftConfig().thresholds() == DEFAULT_THRESHOLDS
-        and DriftConfig().min_batch_rows == bare.DRIFT_MIN_BATCH_ROWS
-        and LivePerformanceConfig().max_drop == bare.MAX_LIVE_DROP
+        and config.drift.thresholds() == DriftSection().thresholds()
+        and config.drift.min_batch_rows == bare.DRIFT_MIN_BATCH_ROWS
+        and config.live_performance.max_drop == bare.MAX_LIVE_DROP
         and BatchScoringConfig().scoring_subdir == bare.SCORING_SUBDIR
         and (ab.prediction_log, ab.labels_subdir) == (bare.PREDICTION_LOG, bare.LABELS_SUBDIR)
-        and ab.metric == "auto"
+        and config.ab_test.metric == "auto"
         and ABSettings(**options) == ABSettings()
     )
 

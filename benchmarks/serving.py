@@ -13,8 +13,10 @@ request (median, max), and one-line appends to the prediction log with fsync at 
 second (the default) and after every write (``--log-fsync-seconds 0``). The service's own
 ``latency_ms`` (from the prediction log) is printed beside the client's, and the service's CPU
 time per single-record request, which depends much less on the machine's load than wall time.
-Targets (issue 14): p99 at most 20 ms for one record, at most 100 ms for 1,000. Prints figures;
-exit status 0 either way.
+Beside them, the bare model: the champion, loaded from the registry in this process, calling
+``predict_proba`` on the same records already typed, one request's rows at a time. Targets: p99 at
+most 20 ms for one record and 100 ms for 1,000 (issue 14); 1,000 records at most 2x bare and one
+record's p99 at most 2x bare's p99 (issue 30). Prints figures; exit status 0 either way.
 """
 
 import argparse
@@ -34,6 +36,7 @@ import pandas as pd
 
 SINGLE_TARGET_P99_MS = 20.0
 BULK_TARGET_MS = 100.0
+BARE_RATIO_TARGET = 2.0
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -168,6 +171,32 @@ def log_appends(folder: Path, fsync_seconds: float, count: int) -> np.ndarray:
     return np.asarray(times)
 
 
+def bare_predictions(data_dir: Path, version: str, singles: list[dict], bulk: dict, repeats: int):
+    """Milliseconds of the champion's own ``predict_proba`` on each request's rows, typed."""
+    from ml_assets.lib.model.modeling import model_inputs
+    from ml_assets.lib.project.project_config import DEMO_CONFIG, load_project
+    from ml_assets.lib.release.registry import ModelRegistry
+    from ml_assets.serving.records import RecordValidator
+
+    project = load_project(DEMO_CONFIG)
+    model, _ = ModelRegistry(data_dir / "registry").load(version)
+    validator = RecordValidator(project.contract, project.spec)
+
+    def inputs(body: dict):
+        return model_inputs(validator.model_frame(body["records"]), project.spec)
+
+    def timed(frames: list) -> np.ndarray:
+        times = []
+        for frame in frames:
+            started = time.perf_counter()
+            model.predict_proba(frame)
+            times.append((time.perf_counter() - started) * 1000)
+        return np.asarray(times)
+
+    timed([inputs(body) for body in singles[:100]])  # warm-up, as the service is warmed
+    return timed([inputs(body) for body in singles]), timed([inputs(bulk)] * repeats)
+
+
 def main() -> None:
     """Run every case and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -191,20 +220,30 @@ def main() -> None:
             bulk_ms = timed_posts(url, [bulk] * (args.bulk + 2), warmup=2)
             bulk_server = pd.Series(server_latency(log_path, 1000 * args.bulk)).unique()
         fsync = {seconds: log_appends(data_dir, seconds, args.appends) for seconds in (1.0, 0.0)}
+        bare_single, bare_bulk = bare_predictions(
+            data_dir, version, singles[warmup:], bulk, args.bulk
+        )
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"\nchampion {version}; {os.cpu_count()} cores, load average {load}")
     print(f"{'case':<44} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'target':>10}")
     rows = [
         (f"1 record x {args.single} (client)", single_ms, f"p99<={SINGLE_TARGET_P99_MS:g}"),
         ("1 record (service's latency_ms)", single_server, ""),
+        ("1 record, bare predict_proba", bare_single, ""),
         (f"1,000 records x {args.bulk} (client)", bulk_ms, f"<={BULK_TARGET_MS:g}"),
         ("1,000 records (service's latency_ms)", bulk_server, ""),
+        ("1,000 records, bare predict_proba", bare_bulk, ""),
         (f"log append x {args.appends}, fsync at most 1/s", fsync[1.0], ""),
         (f"log append x {args.appends}, fsync every write", fsync[0.0], ""),
     ]
     for name, values, target in rows:
         p50, p99, top = np.percentile(values, 50), np.percentile(values, 99), values.max()
         print(f"{name:<44} {p50:8.2f} {p99:8.2f} {top:8.2f} {target:>10}")
+    single_ratio = np.percentile(single_ms, 99) / np.percentile(bare_single, 99)
+    bulk_ratio = np.median(bulk_ms) / np.median(bare_bulk)
+    for name, ratio in (("1 record, p99", single_ratio), ("1,000 records, median", bulk_ratio)):
+        met = "yes" if ratio <= BARE_RATIO_TARGET else "NO"
+        print(f"{name}: /predict over bare {ratio:.2f}x (target <= {BARE_RATIO_TARGET:g}x): {met}")
     print(
         f"the service's CPU per single-record request: {single_cpu_ms:.2f} ms "
         "(user + system: far less sensitive to the machine's load than the wall times)"

@@ -24,7 +24,13 @@ from ml_assets.lib.contract.inference import (
 from ml_assets.lib.core.layout import Layout
 from ml_assets.lib.core.storage import atomic_write_text
 from ml_assets.lib.data.ingestion import IngestionError, read_landing_file
-from ml_assets.lib.project.project_config import CONFIG_ENV, ConfigError, load_project
+from ml_assets.lib.project.project_config import (
+    CONFIG_ENV,
+    ChecksSection,
+    ConfigError,
+    TrainingSection,
+    load_project,
+)
 from ml_assets.serving.server import add_arguments as add_serve_arguments
 from ml_assets.serving.server import serve_command
 
@@ -32,7 +38,6 @@ CONFIG_NAME = "ml_assets.yaml"
 CONTRACT_NAME = "contract.yaml"
 PROJECT_DATA_DIR = "data"  # what ``init`` writes as data_dir, beside the configuration
 REGISTRY_HELP = f"folder or URL (default: {Layout('<data_dir>').registry})"
-DEFAULT_MAX_NULL_SHARE = 0.5
 NULL_HEADROOM = 0.1  # a later batch may be a little emptier than the sample
 
 
@@ -107,7 +112,7 @@ def _null_limits(inference: Inference) -> dict[str, float]:
     return {
         column: min(1.0, math.ceil((share + NULL_HEADROOM) * 20) / 20)
         for column, share in inference.null_shares.items()
-        if share + NULL_HEADROOM > DEFAULT_MAX_NULL_SHARE
+        if share + NULL_HEADROOM > ChecksSection().default_max_null_share
     }
 
 
@@ -157,23 +162,24 @@ def _init(args: argparse.Namespace) -> str:
         "sensitive_columns": args.sensitive,
         "data_dir": PROJECT_DATA_DIR,
     }
+    checks, training = ChecksSection(), TrainingSection()  # the defaults, written out to edit
     config = {
         "dataset": {name: value for name, value in dataset.items() if value not in (None, [])},
         "contract": {"schema_file": CONTRACT_NAME},
         "checks": {
-            "min_rows": min(100, max(10, len(sample) // 2)),
-            "max_quarantined_share": 0.05,
-            "default_max_null_share": DEFAULT_MAX_NULL_SHARE,
+            "min_rows": min(checks.min_rows, max(10, len(sample) // 2)),
+            "max_quarantined_share": checks.max_quarantined_share,
+            "default_max_null_share": checks.default_max_null_share,
             **({"max_null_share": limits} if limits else {}),
-            "min_slice_rows": 30,
+            "min_slice_rows": checks.min_slice_rows,
         },
         "training": {
             "estimator": "auto",
             "budget": budget_for(len(sample)),
-            "cv_folds": 5,
-            "seed": 42,
-            "n_jobs": -1,
-            "feature_selection": {"method": "none"},
+            "cv_folds": training.cv_folds,
+            "seed": training.seed,
+            "n_jobs": training.n_jobs,
+            "feature_selection": {"method": training.feature_selection.method},
         },
     }
     notes = [f"{task} task on {args.target!r}" + (f"; {positive_note}" if positive_note else "")]

@@ -17,56 +17,26 @@ from ml_assets.lib.data.batch_records import BatchTable
 from ml_assets.lib.project.project_config import ApprovalSection, Project
 from ml_assets.resources.io_manager import STORAGE_FORMAT, process_version_metadata, step_process
 from ml_assets.resources.registry import ModelRegistryResource
+from ml_assets.section_config import SectionConfig, section_config
 
 # Every registry writer (these two steps and the rollback job) shares one pool: give it a limit of
 # 1 (UI: Deployment > Concurrency) where the registry has no lock of its own (object storage).
 REGISTRY_POOL = write_pool("registry")
 
 
-def approval_config(defaults: ApprovalSection) -> type[dg.Config]:
+class ApprovalThresholds(SectionConfig):
+    """What a candidate is held to before it may replace the champion (primary metric)."""
+
+    def thresholds(self):
+        """The plain thresholds the gate functions take."""
+        from ml_assets.lib.release.approval_gate import GateThresholds
+
+        return GateThresholds(**self.section().model_dump())
+
+
+def approval_config(defaults: ApprovalSection) -> type[ApprovalThresholds]:
     """The launchpad's gate thresholds, their defaults from the project's ``approval`` section."""
-
-    class ApprovalConfig(dg.Config):
-        """What a candidate is held to before it may replace the champion (primary metric)."""
-
-        baseline_margin: float = Field(
-            default=defaults.baseline_margin,
-            description="Least lift over the trivial baseline (majority class or mean predictor).",
-        )
-        linear_baseline_tolerance: float = Field(
-            default=defaults.linear_baseline_tolerance,
-            description="Most the candidate may trail the plain linear baseline (fails when the "
-            "whole 95% bootstrap interval of the difference lies below; they tie on the demo).",
-        )
-        champion_tolerance: float = Field(
-            default=defaults.champion_tolerance,
-            description="Most the candidate may trail the champion, both scored on the "
-            "candidate's held-out rows (negative: it must beat the champion by that much).",
-        )
-        max_fairness_gap: float = Field(
-            default=defaults.max_fairness_gap,
-            description="Largest gap of the primary metric between slices of a sensitive column "
-            "(fails when its whole 95% bootstrap interval lies above).",
-        )
-        slice_bounds: dict[str, float] | None = Field(
-            default=defaults.slice_bounds,
-            description="Per slice metric, its bound (a minimum; a maximum for rmse, mae, "
-            "log_loss) on every slice with checks.min_slice_rows rows; empty: the primary metric "
-            "(roc_auc ≥ 0.6, f1_macro ≥ 0.3, r2 ≥ 0); {} bounds nothing.",
-        )
-        compare_with_champion: bool = Field(
-            default=defaults.compare_with_champion,
-            description="Off: skip the champion criterion (when the champion cannot score the "
-            "new data, e.g. after a contract change).",
-        )
-
-        def thresholds(self):
-            """The plain thresholds the gate functions take."""
-            from ml_assets.lib.release.approval_gate import GateThresholds
-
-            return GateThresholds(**self.model_dump())
-
-    return ApprovalConfig
+    return section_config(defaults, "ApprovalConfig", base=ApprovalThresholds)
 
 
 class ProductionConfig(dg.Config):

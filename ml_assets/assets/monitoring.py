@@ -7,7 +7,6 @@ landed; ``live_performance`` scores that model on newly labelled data.
 import json
 
 import dagster as dg
-from pydantic import Field
 
 from ml_assets.constants import (
     AUTOMATION,
@@ -19,11 +18,12 @@ from ml_assets.constants import (
 )
 from ml_assets.lib.core.versioning import source_version
 from ml_assets.lib.data.batch_records import BatchTable
-from ml_assets.lib.project.project_config import FALSE_ALARM_RATE, Project
+from ml_assets.lib.project.project_config import Project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets.resources.settings import PipelineSettings, batch_store
+from ml_assets.section_config import section_config
 
 DRIFT_WARNING = dg.AssetCheckSpec(
     "drift_below_warning",
@@ -38,48 +38,7 @@ DRIFT_ERROR = dg.AssetCheckSpec(
 )
 DRIFT_CONDITION = "drift:drift_report"
 ESTIMATE_CONDITION = "performance:estimated"
-MAX_DROP = 0.05  # the primary metric's tolerated drop, live or estimated
 HISTORY_LIMIT = 50  # trained_model materializations searched for a batch's reference
-
-
-class DriftConfig(dg.Config):
-    """Thresholds of the drift statistics: a significant change warns or errs from these on."""
-
-    warn: dict[str, float] = Field(
-        default={"psi": 0.1, "ks": 0.1, "js_divergence": 0.05, "linf": 0.1}
-        | {"unseen_share": 0.01, "null_change": 0.05},
-        description="Warning level of each statistic (absolute value for null_change): the "
-        "practical minimum a significant change must reach.",
-    )
-    error: dict[str, float] = Field(
-        default={"psi": 0.25, "ks": 0.2, "js_divergence": 0.1, "linf": 0.2}
-        | {"unseen_share": 0.05, "null_change": 0.1},
-        description="Error level of each statistic; an error alerts and marks retraining due.",
-    )
-    min_batch_rows: int = Field(
-        default=50, ge=1, description="A batch with fewer rows is too small to judge drift on."
-    )
-    false_alarm_rate: float = Field(
-        default=FALSE_ALARM_RATE,
-        gt=0,
-        lt=1,
-        description="How often a batch drawn from the reference may raise a flag: a statistic "
-        "counts only when its p-value is below this rate divided by the batch's tests.",
-    )
-    max_drop: float = Field(
-        default=MAX_DROP,
-        ge=0,
-        description="Largest drop of the estimated primary metric (classification, before "
-        "labels) below the held-out one that is tolerated.",
-    )
-
-    def thresholds(self) -> dict:
-        """The thresholds as the drift library takes them."""
-        from ml_assets.lib.monitoring.drift import Threshold
-
-        if set(self.warn) != set(self.error):
-            raise ValueError(f"warn and error name different statistics: {self.warn} {self.error}")
-        return {name: Threshold(self.warn[name], self.error[name]) for name in self.warn}
 
 
 def _history(context: dg.AssetExecutionContext) -> list:
@@ -101,6 +60,7 @@ def _history(context: dg.AssetExecutionContext) -> list:
 
 def build_drift_report(project: Project) -> dg.AssetsDefinition:
     """The drift asset of one project."""
+    DriftConfig = section_config(project.config.drift, "DriftConfig")
 
     @dg.asset(
         group_name=MODEL,
@@ -153,15 +113,16 @@ def build_drift_report(project: Project) -> dg.AssetsDefinition:
                 loaded[version] = (models.load(version)[0], reference.model_version)
             return loaded[version]
 
+        limits = config.section()
         report = drift_report(
             store,
             features,
             project.spec,
             candidates=champions(models) or _history(context),
             scorer=scorer,
-            thresholds=config.thresholds(),
-            min_batch_rows=config.min_batch_rows,
-            false_alarm_rate=config.false_alarm_rate,
+            thresholds=limits.thresholds(),
+            min_batch_rows=limits.min_batch_rows,
+            false_alarm_rate=limits.false_alarm_rate,
             arrived=raw_data.records,
             contract=project.contract,
             importance=evaluation_report.get("permutation_importance", {}),
@@ -320,14 +281,6 @@ PERFORMANCE_CONDITION = "performance:live_performance"
 COVERAGE_CONDITION = "coverage:live_performance"
 
 
-class LivePerformanceConfig(dg.Config):
-    """How far the live metric may fall below the held-out one before it alerts."""
-
-    max_drop: float = Field(
-        default=MAX_DROP, ge=0, description="Largest drop of the primary metric that is tolerated."
-    )
-
-
 def _serving(registry: ModelRegistryResource, trained_model, evaluation_report: dict):
     """The champion (loaded, with its held-out metrics and batches), else the trained model."""
     models = registry.registry()
@@ -346,6 +299,7 @@ def _serving(registry: ModelRegistryResource, trained_model, evaluation_report: 
 
 def build_live_performance(project: Project) -> dg.AssetsDefinition:
     """The live-performance asset of one project."""
+    LivePerformanceConfig = section_config(project.config.live_performance, "LivePerformanceConfig")
 
     @dg.asset(
         group_name=MODEL,

@@ -4,7 +4,7 @@ Each data asset's DagsterType shows its columns (types, rules, nullability) in t
 view and checks, with dagster-pandera, the rows the run added against the table's Pandera
 schema. The schema is built, and Pandera imported, on the type's first check, not when the code
 location loads: importing dagster-pandera there costs 0.5 s of CPU and 85 MiB on every CLI call
-and UI reload (README, "Typed tables").
+and UI reload (docs/own_data.md, "Typed tables").
 """
 
 import re

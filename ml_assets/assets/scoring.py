@@ -6,7 +6,6 @@ the landing folder; the A/B report joins the serving log with labels that arrive
 """
 
 from pathlib import Path
-from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -19,6 +18,7 @@ from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.registry import ModelRegistryResource
 from ml_assets.resources.settings import PipelineSettings
+from ml_assets.section_config import SectionConfig, section_config
 
 PRODUCTION_MODEL = dg.AssetKey("production_model")
 HOURLY = "0 * * * *"
@@ -38,8 +38,8 @@ class BatchScoringConfig(dg.Config):
     )
 
 
-class ABTestConfig(dg.Config):
-    """Where the canary's evidence is, and how much of it a decision needs."""
+class ABTestPaths(SectionConfig):
+    """Where the canary's evidence is (how much of it a decision needs: the ``ab_test`` section)."""
 
     prediction_log: str = Field(
         default=SERVING_LOG,
@@ -48,27 +48,6 @@ class ABTestConfig(dg.Config):
     labels_subdir: str = Field(
         default=LABELS,
         description="Folder of label files (request_key and the target column), inside data_dir.",
-    )
-    metric: Literal["auto", "accuracy", "r2"] = Field(
-        default="auto",
-        description="Compared metric; auto: accuracy for classification, r2 for regression.",
-    )
-    alpha: float = Field(
-        default=0.05,
-        gt=0,
-        lt=1,
-        description="Error rate of the always-valid interval (two-sided), whatever the number of "
-        "looks: the report may be read every hour.",
-    )
-    min_effect: float = Field(
-        default=0.01,
-        gt=0,
-        description="Minimum detectable effect: the smallest gain of the challenger worth "
-        "promoting it for (below it: keep); also the mixture's spread and the effect the "
-        "'labelled requests needed' figure is for.",
-    )
-    min_samples_per_arm: int = Field(
-        default=100, ge=1, description="Fewest labelled predictions an arm needs for a verdict."
     )
 
 
@@ -195,6 +174,7 @@ def _scoring_metadata(run, root) -> dict:
 
 def build_ab_test_report(project: Project) -> dg.AssetsDefinition:
     """The A/B analysis asset of one project."""
+    ABTestConfig = section_config(project.config.ab_test, "ABTestConfig", base=ABTestPaths)
 
     @dg.asset(
         group_name=SERVING,

@@ -2,7 +2,6 @@
 
 import contextlib
 import json
-from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -15,9 +14,32 @@ from ml_assets.lib.data.batch_records import BatchTable
 from ml_assets.lib.project.project_config import DecisionSection, Project, TrainingSection
 from ml_assets.resources.io_manager import STORAGE_FORMAT
 from ml_assets.resources.settings import PipelineSettings
+from ml_assets.section_config import SectionConfig, section_config
 
 
-def training_config(defaults: TrainingSection, decision: DecisionSection) -> type[dg.Config]:
+class TrainingRun(SectionConfig):
+    """Estimator and hyperparameter search, editable in the launchpad."""
+
+    def parsed_search_space(self) -> dict[str, list] | None:
+        """The search space as a dict, or None for the estimator's default."""
+        text = self.search_space.strip()  # type: ignore[attr-defined]
+        if not text:
+            return None
+        space = json.loads(text)
+        if not isinstance(space, dict) or not all(isinstance(v, list) for v in space.values()):
+            raise ValueError('search_space must be a JSON object of lists: {"C": [0.1, 1]}')
+        return space
+
+    def feature_selection_section(self) -> dict:
+        """The selection as ``train_model`` takes it (a number as a number)."""
+        selection = self.feature_selection.model_dump()  # type: ignore[attr-defined]
+        threshold: float | str | None = selection["threshold"] or None
+        with contextlib.suppress(TypeError, ValueError):
+            threshold = float(threshold)  # type: ignore[arg-type]
+        return {**selection, "threshold": threshold}
+
+
+def training_config(defaults: TrainingSection, decision: DecisionSection) -> type[TrainingRun]:
     """The launchpad's training settings, from the project's ``training`` and ``decision``."""
     selection = defaults.feature_selection
     costs = decision.costs
@@ -55,101 +77,37 @@ def training_config(defaults: TrainingSection, decision: DecisionSection) -> typ
             }
             return DecisionSection(**given).model_dump()
 
-    class FeatureSelectionConfig(dg.Config):
-        """Which preprocessed inputs the estimator sees, chosen on training rows only."""
-
-        method: Literal["none", "variance", "univariate", "model"] = Field(
-            default=selection.method,
-            description="none; variance (drop near-constant inputs); univariate (the k best by "
-            "score); model (inputs a random forest finds important).",
-        )
-        k: int = Field(default=selection.k, ge=1, description="Inputs kept by univariate.")
-        score: Literal["mutual_info", "f_test"] = Field(
-            default=selection.score, description="The univariate score."
-        )
-        threshold: str | None = Field(
-            default=None if selection.threshold is None else str(selection.threshold),
-            description="variance: a number; model: a number, mean or median; empty: default.",
-        )
-
-        def as_section(self) -> dict:
-            """The selection as ``train_model`` takes it (numbers as numbers)."""
-            threshold: float | str | None = self.threshold or None
-            with contextlib.suppress(TypeError, ValueError):
-                threshold = float(threshold)  # type: ignore[arg-type]
-            return {**self.model_dump(), "threshold": threshold}
-
-    class TrainingConfig(dg.Config):
-        """Estimator and hyperparameter search, editable in the launchpad."""
-
-        estimator: Literal["auto", "random_forest", "hist_gradient_boosting", "linear"] = Field(
-            default=defaults.estimator,
-            description="The model's final step (linear: logistic regression or ridge, by "
-            "task); auto cross-validates every family and keeps the best.",
-        )
-        search: Literal["grid", "random", "none"] = Field(
-            default=defaults.search,
-            description="Cross-validated grid or randomized search, or none.",
-        )
-        search_space: str = Field(
-            default=json.dumps(defaults.search_space) if defaults.search_space is not None else "",
-            description="JSON object of estimator parameter to candidate values, "
-            'e.g. {"max_depth": [null, 8]}; empty uses the estimator\'s default space.',
-        )
-        cv_folds: int = Field(default=defaults.cv_folds, ge=2, description="Cross-validation folds")
-        n_iter: int = Field(
-            default=defaults.n_iter, ge=1, description="Candidates of a randomized search."
-        )
-        seed: int = Field(default=defaults.seed, description="Seed of folds, search and estimator.")
-        budget: int | None = Field(
-            default=defaults.budget,
-            ge=1,
-            description="Trials of the budgeted search: successive halving over this many seeded "
-            "random candidates from wide spaces (replaces search and n_iter); empty: off.",
-        )
-        time_limit: float | None = Field(
-            default=defaults.time_limit,
-            gt=0,
-            description="Seconds after which no further family's search starts (the report and "
-            "the metadata say when it cut the search); empty: no cap.",
-        )
-        coverage: float | None = Field(
-            default=defaults.coverage,
-            gt=0,
-            lt=1,
-            description="Share of new rows each prediction's range should hold (split "
-            "conformal on a calibration part of the training rows); empty: no ranges.",
-        )
-        n_jobs: int = Field(
-            default=defaults.n_jobs,
-            ge=-1,
-            description="Workers fitting candidates, folds and the final model; -1: every core. "
-            "The fitted model is the same whatever it is.",
-        )
-        feature_selection: FeatureSelectionConfig = Field(
-            default=FeatureSelectionConfig(), description="Feature selection inside the Pipeline."
-        )
-        max_rows: int | None = Field(
-            default=defaults.max_rows,
-            ge=1,
-            description="Past this many training rows, train on a seeded, stratified sample of "
-            "them (reported with a learning curve); empty: sized to the training machine's memory "
-            "and the search's time (lib/model/training_sample.py).",
-        )
-        decision: DecisionConfig = Field(
-            default=DecisionConfig(), description="Binary tasks: the cut-off by cost or precision."
-        )
-
-        def parsed_search_space(self) -> dict[str, list] | None:
-            """The search space as a dict, or None for the estimator's default."""
-            if not self.search_space.strip():
-                return None
-            space = json.loads(self.search_space)
-            if not isinstance(space, dict) or not all(isinstance(v, list) for v in space.values()):
-                raise ValueError('search_space must be a JSON object of lists: {"C": [0.1, 1]}')
-            return space
-
-    return TrainingConfig
+    threshold, space = selection.threshold, defaults.search_space
+    return section_config(
+        defaults,
+        "TrainingConfig",
+        base=TrainingRun,
+        overrides={
+            "search_space": (
+                str,
+                Field(
+                    default="" if space is None else json.dumps(space),
+                    description="JSON object of estimator parameter to candidate values, "
+                    'e.g. {"max_depth": [null, 8]}; empty uses the estimator\'s default space.',
+                ),
+            ),
+            "feature_selection.threshold": (
+                str | None,
+                Field(
+                    default=None if threshold is None else str(threshold),
+                    description="variance: a number; model: a number, mean or median; empty: "
+                    "default.",
+                ),
+            ),
+            "decision": (
+                DecisionConfig,
+                Field(
+                    default=DecisionConfig(),
+                    description="Binary tasks: the cut-off by cost or precision.",
+                ),
+            ),
+        },
+    )
 
 
 def build_trained_model(project: Project) -> dg.AssetsDefinition:
@@ -207,7 +165,7 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
             cv_folds=config.cv_folds,
             n_iter=config.n_iter,
             seed=config.seed,
-            feature_selection=config.feature_selection.as_section(),
+            feature_selection=config.feature_selection_section(),
             decision=config.decision.as_section(),
             budget=config.budget,
             time_limit=config.time_limit,

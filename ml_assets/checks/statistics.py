@@ -2,9 +2,10 @@
 
 Beyond the row-level contract: distribution bounds, outlier share, correlation stability and,
 for classification, class balance. Each reports its largest figure and a row per batch and
-column in its metadata; the thresholds are the configuration's ``statistics`` section, and a
-figure counts only when significant at its batch's size. They do not block: a batch that looks
-unlike the training set is for a person to judge.
+column in its metadata; the thresholds are the configuration's ``statistics`` section (the
+launchpad overrides them for one run, as ``statistical_checks``' config), and a figure counts
+only when significant at its batch's size. They do not block: a batch that looks unlike the
+training set is for a person to judge.
 """
 
 import dagster as dg
@@ -12,6 +13,7 @@ import dagster as dg
 from ml_assets.constants import FEATURES
 from ml_assets.lib.data.batch_records import BatchTable
 from ml_assets.lib.project.project_config import Project
+from ml_assets.section_config import section_config
 
 TRAINING_SET = "training_set"  # the data version each result judged, read by the model card
 
@@ -58,25 +60,21 @@ def statistical_check_names(project: Project) -> list[str]:
 
 def build_statistical_checks(project: Project) -> dg.AssetChecksDefinition:
     """The statistical checks of one project's features (class balance for classification)."""
+    StatisticsConfig = section_config(project.config.statistics, "StatisticsConfig")
     specs = [
         dg.AssetCheckSpec(name, asset=FEATURES, description=DESCRIPTIONS[name])
         for name in statistical_check_names(project)
     ]
 
     @dg.multi_asset_check(specs=specs, name="statistical_checks", ins={"features": FEATURES})
-    def statistical_checks(features: BatchTable):
+    def statistical_checks(config: StatisticsConfig, features: BatchTable):
         """Every batch of the training set against its training side, graded ok, warn or error."""
         from ml_assets.lib.core.markdown import table
-        from ml_assets.lib.monitoring.statistics import (
-            ERROR,
-            judged_columns,
-            limits_of,
-            statistical_checks,
-        )
+        from ml_assets.lib.core.thresholds import ERROR
+        from ml_assets.lib.monitoring.statistics import judged_columns, statistical_checks
 
         rows = features.read(judged_columns(project.spec))
-        limits = limits_of(project.config.statistics)
-        for outcome in statistical_checks(rows, project.spec, limits):
+        for outcome in statistical_checks(rows, project.spec, config.section()):
             yield dg.AssetCheckResult(
                 check_name=outcome.name,
                 passed=outcome.passed,

@@ -1,8 +1,9 @@
 """Launchpad-visible settings: the one data folder everything derives from, and every limit.
 
-Each default comes from the project configuration. The resource is configured at launch, so an
-override of any field in the launchpad (or ``--config-json``) reaches every resource built on it
-(the IO manager, the alert sink), whether or not an environment variable supplies another field.
+Each default comes from the project configuration (the thresholds: its ``checks`` section). The
+resource is configured at launch, so an override of any field in the launchpad (or
+``--config-json``) reaches every resource built on it (the IO manager, the alert sink), whether
+or not an environment variable supplies another field.
 """
 
 import os
@@ -14,10 +15,11 @@ from pydantic import Field
 
 from ml_assets.lib.core.layout import ALERTS_FILE, DATA_DIR_ENV, LANDING, STORAGE_URL_ENV, Layout
 from ml_assets.lib.data.training_set_gates import TrainingLimits
-from ml_assets.lib.project.project_config import Project
+from ml_assets.lib.project.project_config import ChecksSection, Project, TrainingSection
+from ml_assets.section_config import section_config
 
 
-class PipelineSettings(dg.ConfigurableResource):
+class _Settings(dg.ConfigurableResource):
     """The data folder (landing files, artifacts, records, alerts) and the data's limits."""
 
     data_dir: str = Field(
@@ -29,25 +31,9 @@ class PipelineSettings(dg.ConfigurableResource):
         default=False, description="Write the demo dataset into an empty landing folder."
     )
     demo_rows: int = Field(default=5000, description="Rows of generated demo data.")
-    min_rows: int = Field(default=100, description="Fewest rows the training set may have.")
-    max_quarantined_share: float = Field(
-        default=0.05,
-        description="A batch with a larger share of rows breaking the contract is rejected whole.",
+    seed: int = Field(
+        default=TrainingSection().seed, description="Seed for the baselines and their verdict."
     )
-    default_max_null_share: float = Field(
-        default=0.5,
-        description="Largest null share in the training set of a nullable column without its own.",
-    )
-    max_null_share: dict[str, float] = Field(
-        default={}, description="Largest null share in the training set, per column."
-    )
-    max_file_bytes: int = Field(
-        default=512 * 1024**2, description="Largest landing file, measured decompressed."
-    )
-    min_slice_rows: int = Field(
-        default=30, description="Fewest rows a fairness slice needs for its gap to be judged."
-    )
-    seed: int = Field(default=42, description="Seed for the baselines and their verdict.")
     storage_url: str = Field(
         default="",
         description="Where artifacts and the batch store live when not <data_dir>/storage: any "
@@ -87,7 +73,22 @@ class PipelineSettings(dg.ConfigurableResource):
 
     def limits(self) -> TrainingLimits:
         """The limits the training set is judged against."""
-        return TrainingLimits(self.min_rows, self.default_max_null_share, self.max_null_share)
+        return TrainingLimits(
+            self.min_rows,  # type: ignore[attr-defined]
+            self.default_max_null_share,  # type: ignore[attr-defined]
+            self.max_null_share,  # type: ignore[attr-defined]
+        )
+
+
+# The checks section's thresholds join the settings: the assets and checks that read them all
+# take this resource, so one override in the launchpad (resources: settings) reaches them all.
+# The freshness windows shape the definitions themselves, so a run cannot override them.
+PipelineSettings = section_config(
+    ChecksSection(),
+    "PipelineSettings",
+    base=_Settings,
+    exclude=frozenset({"landing_window_hours", "retraining_window_hours"}),
+)
 
 
 def settings_values(project: Project) -> dict[str, Any]:
@@ -97,12 +98,7 @@ def settings_values(project: Project) -> dict[str, Any]:
         "data_dir": str(project.data_dir),
         "landing_subdir": project.config.dataset.landing_subdir,
         "seed_demo_when_empty": project.spec.name == "demo",
-        "min_rows": checks.min_rows,
-        "max_quarantined_share": checks.max_quarantined_share,
-        "default_max_null_share": checks.default_max_null_share,
-        "max_null_share": dict(checks.max_null_share),
-        "max_file_bytes": checks.max_file_bytes,
-        "min_slice_rows": checks.min_slice_rows,
+        **checks.model_dump(include=set(PipelineSettings.model_fields)),
         "seed": project.config.training.seed,
         "storage_url": os.environ.get(STORAGE_URL_ENV, ""),
     }

@@ -122,11 +122,13 @@ class RecordValidator:
         Raises ``RecordsRejected`` naming every broken rule when any record breaks one; a
         missing field is a null; the target, when sent, is ignored.
         """
-        errors = self._shape_errors(records)
+        errors = self._unknown_fields(records)
         typed = {}
         for name, column in self.columns.items():
             given = [record.get(name) for record in records]
-            raw = pd.Series([_as_text(value) for value in given], dtype="object")
+            texts, missing, nested = _texts(given)
+            errors.extend(_errors(given, name, SCALAR, nested))
+            raw = pd.Series(texts, dtype="object")
             values, rules = convert_text(raw, self.kinds[name])
             unchecked = raw.isna().to_numpy()  # missing, or not a single value
             for rule, broken in rules:
@@ -134,7 +136,6 @@ class RecordValidator:
                 unchecked |= mask
                 errors.extend(_errors(given, name, rule, np.flatnonzero(mask)))
             if not column.nullable:
-                missing = [index for index, value in enumerate(given) if value is None]
                 errors.extend(_errors(given, name, NOT_NULLABLE, missing))
             checked = values[~unchecked] if unchecked.any() else values
             for check in column.checks:
@@ -148,15 +149,34 @@ class RecordValidator:
         frame = pd.DataFrame(typed, copy=False)
         return pd.concat([frame, derive_columns(frame, self.spec)], axis=1)
 
-    def _shape_errors(self, records: Sequence[Mapping[str, Any]]) -> list[RecordError]:
-        errors = []
-        for index, record in enumerate(records):
-            for field, value in record.items():
-                if self.strict and field not in self.accepted:
-                    errors.append(RecordError(index, field, UNKNOWN_FIELD, value))
-                elif field in self.columns and isinstance(value, dict | list):
-                    errors.append(RecordError(index, field, SCALAR, value))
-        return errors
+    def _unknown_fields(self, records: Sequence[Mapping[str, Any]]) -> list[RecordError]:
+        if not self.strict:
+            return []
+        return [
+            RecordError(index, field, UNKNOWN_FIELD, record[field])
+            for index, record in enumerate(records)
+            for field in record
+            if field not in self.accepted
+        ]
+
+
+def _texts(given: list[Any]) -> tuple[list[str | None], list[int], list[int]]:
+    """Each value as text (None when missing or nested), and where values are missing or nested.
+
+    One pass over the column: a 1,000-record request holds thousands of values.
+    """
+    texts: list[str | None] = []
+    missing, nested = [], []
+    for index, value in enumerate(given):
+        if type(value) is str:
+            texts.append(value)
+            continue
+        if value is None:
+            missing.append(index)
+        elif isinstance(value, dict | list):
+            nested.append(index)
+        texts.append(_as_text(value))
+    return texts, missing, nested
 
 
 def _errors(given: list[Any], name: str, rule: str, rows: Iterable[Any]) -> list[RecordError]:

@@ -10,7 +10,7 @@ import pytest
 
 from ml_assets_tests.conftest import FAST_TRAINING, ROOT, materialize, stored
 
-HEADING = "## Typed tables, and your own asset downstream"
+HEADING = "## Extend the pipeline with your own asset"
 
 
 def readme_example() -> str:

@@ -31,6 +31,7 @@ from ml_assets.lib.contract.dataset import (
 )
 from ml_assets.lib.core.frames import TEXT, TEXT_TYPES
 from ml_assets.lib.data.landing import file_sha256, is_candidate
+from ml_assets.lib.project.project_config import ChecksSection
 
 FORMATS = {
     ".csv": "csv",
@@ -41,7 +42,7 @@ FORMATS = {
 }
 COMPRESSED = ".gz"
 RESERVED = {*SOURCE_COLUMNS, REASON, FAILURES, ROW_KEY, SPLIT}
-DEFAULT_MAX_FILE_BYTES = 512 * 1024**2
+DEFAULT_MAX_FILE_BYTES = ChecksSection().max_file_bytes  # the checks section's default
 _CHUNK = 1 << 20
 
 

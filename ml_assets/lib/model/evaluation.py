@@ -24,6 +24,7 @@ from ml_assets.lib.model.bootstrap import (
 from ml_assets.lib.model.conformal import calibration_of, range_coverage
 from ml_assets.lib.model.modeling import build_pipeline, build_preprocessor, model_inputs
 from ml_assets.lib.model.plots import importance_positions
+from ml_assets.lib.project.project_config import ChecksSection
 
 Report = dict[str, Any]
 PRIMARY_METRIC = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "r2"}
@@ -33,7 +34,7 @@ SLICE_METRICS = {
     "multiclass": ("accuracy", "f1_macro", "f1_weighted"),
     "regression": ("rmse", "mae", "r2"),
 }
-MIN_SLICE_ROWS = 30
+MIN_SLICE_ROWS = ChecksSection().min_slice_rows  # the checks section's default
 BOOTSTRAP_ROUNDS = 500
 BOOTSTRAP_MAX_ROWS = 20_000
 BOOTSTRAP_SCORERS = {

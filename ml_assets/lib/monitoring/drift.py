@@ -15,52 +15,20 @@ error) level, the practical minimum that keeps a huge batch from alarming on a n
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ml_assets.lib.project.project_config import FALSE_ALARM_RATE
+from ml_assets.lib.core.thresholds import ERROR, OK, WARN, Threshold, worst
 
 PROFILE_VERSION = "3"  # bump when binning changes: cached profiles are rebuilt
 FINE_BINS = 100  # percentiles: the binned KS is within one reference percentile of the exact one
 PSI_BINS = 10  # deciles: PSI's usual bins, few enough that sampling noise stays below 0.01
 EPSILON = 1e-4  # stands in for an empty bin's share so PSI stays finite
 PREDICTION = "_prediction"
-OK, WARN, ERROR = "ok", "warn", "error"
-SEVERITY_ORDER = {OK: 0, WARN: 1, ERROR: 2}
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """The values of one statistic from which a significant change warns and errs."""
-
-    warn: float
-    error: float
-
-    def __post_init__(self) -> None:
-        """Refuse an error threshold below the warning one."""
-        if not 0 <= self.warn <= self.error:
-            raise ValueError(f"need 0 <= warn <= error, got warn={self.warn} error={self.error}")
-
-    def judge(self, value: float) -> str:
-        """ok, warn or error for one value of the statistic."""
-        return ERROR if value >= self.error else WARN if value >= self.warn else OK
-
-
-# Practical minimums: PSI 0.1/0.25 are the industry's "moderate"/"major" shift; KS 0.1 means a
-# tenth of the rows crossed some value (a quarter-sd mean shift of a normal column); a category's
-# share moved 10 points (linf), 1% of rows in new categories, 5 points more nulls.
-DEFAULT_THRESHOLDS: dict[str, Threshold] = {
-    "psi": Threshold(0.1, 0.25),
-    "ks": Threshold(0.1, 0.2),
-    "js_divergence": Threshold(0.05, 0.1),
-    "linf": Threshold(0.1, 0.2),
-    "unseen_share": Threshold(0.01, 0.05),
-    "null_change": Threshold(0.05, 0.1),
-}
 
 
 @dataclass(frozen=True)
@@ -319,7 +287,7 @@ def judge(
     """
     p_values = statistics.get("p_values", {})
     levels = {
-        name: thresholds[name].judge(abs(value)) if p_values.get(name, 0.0) < level else OK
+        name: thresholds[name].level(abs(value)) if p_values.get(name, 0.0) < level else OK
         for name, value in statistics.items()
         if name in thresholds and isinstance(value, float)
     }
@@ -338,8 +306,8 @@ def tests_of(columns: Mapping[str, Mapping[str, Any]], thresholds: Mapping[str, 
 def compare(
     profile: Profile,
     frame: pd.DataFrame,
-    thresholds: Mapping[str, Threshold] = DEFAULT_THRESHOLDS,
-    false_alarm_rate: float = FALSE_ALARM_RATE,
+    thresholds: Mapping[str, Threshold],
+    false_alarm_rate: float,
 ) -> dict[str, Any]:
     """Every profiled column of ``frame`` against the reference, with a verdict per column.
 
@@ -367,16 +335,15 @@ def compare(
     }
 
 
-def model_scores(model: Any, inputs: pd.DataFrame, positive: Any, classification: bool) -> Any:
-    """What drift watches of a model's output.
+def model_scores(outputs: tuple[Any, Any], classes: Any, positive: Any) -> Any:
+    """What drift watches of a model's outputs (predictions and probabilities, or None).
 
     The positive class's probability (binary), the predicted label (multiclass, as text) or
     the predicted number (regression).
     """
-    if not classification:
-        return np.asarray(model.predict(inputs), dtype=float)
-    probabilities = model.predict_proba(inputs)
-    classes = model.classes_
+    predicted, probabilities = outputs
+    if probabilities is None:
+        return np.asarray(predicted, dtype=float)
     if len(classes) == 2:
         from ml_assets.lib.model.evaluation import positive_index
 
@@ -393,8 +360,3 @@ def table_rows(comparison: Mapping[str, Any]) -> list[dict[str, Any]]:
         | {"verdict": statistics["verdict"], "unseen": ", ".join(statistics.get("unseen", []))}
         for column, statistics in comparison["columns"].items()
     ]
-
-
-def worst(verdicts: Iterable[str]) -> str:
-    """The most severe of some verdicts."""
-    return max(verdicts, key=SEVERITY_ORDER.__getitem__, default=OK)

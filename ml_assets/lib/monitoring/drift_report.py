@@ -16,25 +16,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ml_assets.lib.contract.dataset import SPLIT, TRAIN, DatasetSpec
 from ml_assets.lib.core.layout import Layout
 from ml_assets.lib.core.markdown import table
+from ml_assets.lib.core.thresholds import SEVERITY_ORDER, Threshold, worst
 from ml_assets.lib.data.batch_records import FEATURES, RAW, BatchRecord, BatchTable
 from ml_assets.lib.monitoring.drift import (
     PREDICTION,
-    SEVERITY_ORDER,
     Profile,
-    Threshold,
     build_profile,
     compare,
     model_scores,
     profile_key,
     table_rows,
-    worst,
 )
-from ml_assets.lib.project.project_config import FALSE_ALARM_RATE
 
 
 @dataclass(frozen=True)
@@ -88,13 +86,19 @@ def locate_training_set(store: Any, trained: TrainedOn) -> BatchTable | None:
     return None
 
 
-def scored(frame: pd.DataFrame, model: Any, spec: DatasetSpec) -> pd.DataFrame:
-    """The frame with the model's scores as one more column."""
+def scored(
+    frame: pd.DataFrame, model: Any, spec: DatasetSpec, outputs: tuple[Any, Any] | None = None
+) -> pd.DataFrame:
+    """The frame with the model's scores as one more column.
+
+    ``outputs`` are the model's (``evaluation.predict``) on ``frame`` when already computed:
+    one pass through the model then serves drift and the performance estimate of a batch.
+    """
+    from ml_assets.lib.model.evaluation import predict
     from ml_assets.lib.model.modeling import model_inputs
 
-    scores = model_scores(
-        model, model_inputs(frame, spec), spec.positive_label, spec.is_classification
-    )
+    outputs = outputs or predict(model, model_inputs(frame, spec), spec)
+    scores = model_scores(outputs, getattr(model, "classes_", None), spec.positive_label)
     return frame.assign(**{PREDICTION: pd.Series(scores, index=frame.index)})
 
 
@@ -129,7 +133,8 @@ def reference_profile(
     )
     if spec.is_classification:
         atomic_write_text(
-            calibration_path(store, key), json.dumps(calibration_of(model, held_out, spec))
+            calibration_path(store, key),
+            json.dumps(calibration_of(model, held_out, spec, train)),
         )
     atomic_write_text(path, profile.to_json())
     return profile
@@ -140,14 +145,29 @@ def calibration_path(store: Any, key: str) -> Any:
     return profile_path(store, key).with_name(f"{key}.calibration.json")
 
 
-def calibration_of(model: Any, held_out: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
-    """The model's calibration and primary metric on the reference's held-out side."""
+def calibration_of(
+    model: Any, held_out: pd.DataFrame, spec: DatasetSpec, train: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """The model's calibration and its primary metric on the reference's held-out side.
+
+    The calibration is fitted on the held-out side and, given ``train``, on the training side's
+    out-of-fold probabilities too (``performance_estimation.out_of_fold_probabilities``).
+    """
     from ml_assets.lib.model.evaluation import PRIMARY_METRIC, score_model
     from ml_assets.lib.model.modeling import model_inputs
-    from ml_assets.lib.monitoring.performance_estimation import calibrate
+    from ml_assets.lib.monitoring.performance_estimation import (
+        calibrate,
+        out_of_fold_probabilities,
+    )
 
     probabilities = model.predict_proba(model_inputs(held_out, spec))
-    calibration = calibrate(probabilities, held_out[spec.target], model.classes_)
+    truth = list(held_out[spec.target])
+    crossed = None
+    if train is not None and len(train):
+        crossed = out_of_fold_probabilities(model, model_inputs(train, spec), train[spec.target])
+    if crossed is not None:
+        probabilities, truth = np.vstack([crossed[0], probabilities]), crossed[1] + truth
+    calibration = calibrate(probabilities, truth, model.classes_)
     metric = PRIMARY_METRIC[spec.task]
     return {
         "calibration": calibration.to_dict(),
@@ -157,14 +177,18 @@ def calibration_of(model: Any, held_out: pd.DataFrame, spec: DatasetSpec) -> dic
 
 
 def estimated_performance(
-    model: Any, rows: pd.DataFrame, spec: DatasetSpec, reference: Mapping[str, Any]
+    model: Any,
+    rows: pd.DataFrame,
+    spec: DatasetSpec,
+    reference: Mapping[str, Any],
+    outputs: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """The model's expected primary metric on a batch, its interval, and the realised one.
 
     The realised metric is there when the batch carries labels (every batch of the training
-    data does); the estimate's error is estimate minus realised.
+    data does); the estimate's error is estimate minus realised. ``outputs`` as ``scored``.
     """
-    from ml_assets.lib.model.evaluation import positive_index, score_model
+    from ml_assets.lib.model.evaluation import positive_index, predict, score_model
     from ml_assets.lib.model.modeling import model_inputs
     from ml_assets.lib.monitoring.performance_estimation import Calibration, estimate
 
@@ -172,12 +196,14 @@ def estimated_performance(
     positive = (
         positive_index(model.classes_, spec.positive_label) if spec.task == "binary" else None
     )
-    raw = model.predict_proba(model_inputs(rows, spec))
+    predicted, raw = outputs or predict(model, model_inputs(rows, spec), spec)
     found = estimate(raw, Calibration.from_dict(reference["calibration"]), metric, positive)
-    labelled = rows[rows[spec.target].notna()]
+    has_label = rows[spec.target].notna().to_numpy()
+    labelled = rows[has_label]
     realised = None
     if len(labelled) and labelled[spec.target].astype(str).nunique() > 1:
-        realised = score_model(model, labelled, spec)[metric]
+        shared = (predicted[has_label], raw[has_label])
+        realised = score_model(model, labelled, spec, outputs=shared)[metric]
     return {
         "metric": metric,
         **found,
@@ -219,7 +245,7 @@ def drift_report(
     scorer: Callable[[TrainedOn], tuple[Any, str]],
     thresholds: Mapping[str, Threshold],
     min_batch_rows: int,
-    false_alarm_rate: float = FALSE_ALARM_RATE,
+    false_alarm_rate: float,
     arrived: Sequence[BatchRecord] = (),
     contract: Any = None,
     importance: Mapping[str, float] | None = None,
@@ -436,12 +462,16 @@ def _comparison(
     path = UPath(_storage_layout(store).drift_comparisons) / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
+    from ml_assets.lib.model.evaluation import predict
+    from ml_assets.lib.model.modeling import model_inputs
+
     rows = rows_of() if rows_of else batch_rows(store, features.version, batch)
-    comparison = compare(profile, scored(rows, model, spec), thresholds, false_alarm_rate)
+    outputs = predict(model, model_inputs(rows, spec), spec)  # one pass serves both
+    comparison = compare(profile, scored(rows, model, spec, outputs), thresholds, false_alarm_rate)
     calibration = calibration_path(store, profile.key)
     if spec.is_classification and calibration.exists():
         reference = json.loads(calibration.read_text())
-        comparison["performance"] = estimated_performance(model, rows, spec, reference)
+        comparison["performance"] = estimated_performance(model, rows, spec, reference, outputs)
     atomic_write_text(path, json.dumps(comparison))
     return comparison
 

@@ -3,9 +3,10 @@
 Confidence-based performance estimation (CBPE, as NannyML describes it): when the model's
 probabilities are calibrated, each row is a positive with its probability, so the expected
 confusion matrix, and from it the expected metric, follows from the probabilities alone. The
-probabilities are first calibrated on the reference's held-out side (Platt scaling per class),
-as a model's raw scores seldom are. The interval is that of the realised metric if the calibrated
-probabilities hold: labels drawn from them, the metric computed on each draw.
+probabilities are first calibrated on the reference's held-out side and the training side's
+out-of-fold probabilities (Platt scaling per class), as a model's raw scores seldom are. The
+interval is that of the realised metric if the calibrated probabilities hold: labels drawn from
+them, the metric computed on each draw.
 
 For regression nothing is estimated: a predicted number carries no probability of being wrong,
 so an estimate needs a second model of the loss (NannyML's DLE) trained on the reference, which
@@ -18,6 +19,12 @@ from typing import Any
 
 import numpy as np
 
+# The calibration is also fitted on the training side's out-of-fold probabilities (the model's
+# pipeline refitted on this many folds of at most CROSS_FIT_ROWS rows): a held-out side of a
+# few hundred rows is luckier or unluckier than the batches to come, and Platt scaling fitted on
+# it alone carries that luck into every estimate.
+CROSS_FIT_FOLDS = 5
+CROSS_FIT_ROWS = 20_000
 INTERVAL = 0.95
 DRAWS = 200  # label draws for the interval
 MAX_ROWS = 5_000  # rows an interval is drawn on, at most (its width then scaled)
@@ -80,6 +87,31 @@ def calibrate(
         else:
             maps.append(None)
     return Calibration([str(label) for label in classes], maps)
+
+
+def out_of_fold_probabilities(
+    model: Any, inputs: Any, truth: Sequence[Any]
+) -> tuple[np.ndarray, list[Any]] | None:
+    """Training rows' probabilities from copies of the model fitted without them, and labels.
+
+    At most ``CROSS_FIT_ROWS`` rows; None when a class is too rare to fold. A little less
+    confident than the model fitted on every row, they are how it behaves on rows it never
+    saw, as the batches to come are.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_predict
+
+    truth = np.asarray(truth, dtype=object)
+    if len(truth) > CROSS_FIT_ROWS:
+        picked = np.sort(np.random.default_rng(SEED).choice(len(truth), CROSS_FIT_ROWS, False))
+        inputs, truth = inputs.iloc[picked], truth[picked]
+    _, counts = np.unique(truth.astype(str), return_counts=True)
+    if len(counts) < 2 or counts.min() < CROSS_FIT_FOLDS:
+        return None
+    fitted = cross_val_predict(
+        clone(model), inputs, truth, cv=CROSS_FIT_FOLDS, method="predict_proba"
+    )
+    return fitted, list(truth)
 
 
 def expected_roc_auc(positive: np.ndarray) -> float:

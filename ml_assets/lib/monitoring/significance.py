@@ -35,7 +35,9 @@ def share_pvalue(count: float, rows: int, share: float, reference_rows: int) -> 
     """Two-sided p-value of ``count`` of ``rows`` having a property the reference has at ``share``.
 
     A binomial test at the effective size (the reference's share is itself estimated), read
-    from the regularized incomplete beta so a fractional effective count is exact.
+    from the regularized incomplete beta so a fractional effective count is exact. A share the
+    reference never showed (0 or 1) is taken as half a row of it: unseen in m rows is not
+    impossible, and one such value in a clean batch must not read as p = 0.
     """
     from scipy.special import betainc
 
@@ -43,7 +45,8 @@ def share_pvalue(count: float, rows: int, share: float, reference_rows: int) -> 
         return 1.0
     size = effective_rows(rows, reference_rows)
     k = count * size / rows
-    share = min(max(share, 0.0), 1.0)
+    floor = 0.5 / reference_rows if reference_rows > 0 else 0.0
+    share = min(max(share, floor), 1.0 - floor)
     if share in (0.0, 1.0):
         return 1.0 if k == size * share else 0.0
     # P(X >= k) and P(X <= k) for X ~ Binomial(size, share), continued to real k and size.

@@ -12,16 +12,15 @@ least the configured threshold (the practical minimum). Batches with fewer than
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ml_assets.lib.contract.dataset import BATCH, SPLIT, TRAIN, DatasetSpec
-from ml_assets.lib.project.project_config import FALSE_ALARM_RATE, StatisticsSection
+from ml_assets.lib.core.thresholds import OK, SEVERITY_ORDER, worst
+from ml_assets.lib.project.project_config import StatisticsSection
 
-OK, WARN, ERROR = "ok", "warn", "error"
-_ORDER = {OK: 0, WARN: 1, ERROR: 2}
 DISTRIBUTION_BOUNDS = "distribution_bounds"
 OUTLIER_SHARE = "outlier_share"
 CORRELATION_STABILITY = "correlation_stability"
@@ -36,55 +35,6 @@ _SETTINGS = {
 SAMPLE_ROWS, SAMPLE_SEED = 100_000, 0  # rows each batch and the reference are judged on, at most
 WINSOR_SHARE = 0.005  # means are taken of values clipped to the reference's 0.5%-99.5% range
 _MAD_TO_SIGMA = 1.4826  # a normal distribution's standard deviation per median absolute deviation
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """A significant figure above ``warn`` warns, above ``error`` is an error."""
-
-    warn: float
-    error: float
-
-    def level(self, figure: float, significant: bool = True) -> str:
-        """The grade of one figure (NaN, nothing to judge, or not significant, is ok)."""
-        if not significant:
-            return OK
-        if figure > self.error:
-            return ERROR
-        return WARN if figure > self.warn else OK
-
-
-@dataclass(frozen=True)
-class StatisticsLimits:
-    """Thresholds of the statistical checks; the defaults stay quiet on clean batches."""
-
-    min_batch_rows: int = 100
-    # |batch mean - reference mean| / reference std: 0.3 sd is between Cohen's small and medium
-    # effects, low enough that a 0.5 sd shift is seen in 97% of 100-row batches.
-    mean_shift: Threshold = Threshold(0.3, 1.0)
-    quantiles: tuple[float, ...] = (0.05, 0.5, 0.95)
-    quantile_shift: Threshold = Threshold(
-        1.0, 2.0
-    )  # |batch quantile - reference's| / reference std
-    # A quantile's move counts only when this share of rows crossed the reference's quantile:
-    # on a count (kitchens: 1 in 96% of rows) a one-point change of share moves q95 by a unit.
-    quantile_min_share: float = 0.03
-    outlier_rule: Literal["robust_z", "iqr"] = "robust_z"
-    outlier_z: float = 3.5  # robust z-score beyond which a value is an outlier
-    iqr_factor: float = 3.0  # IQR multiples beyond the quartiles for the iqr rule
-    outlier_share: Threshold = Threshold(0.05, 0.2)  # share of a column's values
-    correlation_change: Threshold = Threshold(0.4, 0.7)  # largest |batch r - reference r|
-    class_share_change: Threshold = Threshold(0.2, 0.35)  # largest |batch share - reference share|
-    false_alarm_rate: float = FALSE_ALARM_RATE  # per check and batch, shared over its tests
-
-
-def limits_of(section: StatisticsSection) -> StatisticsLimits:
-    """The configuration's ``statistics`` section as the checks take it."""
-    values = section.model_dump()
-    for name, value in values.items():
-        if isinstance(value, dict):
-            values[name] = Threshold(**value)
-    return StatisticsLimits(**{**values, "quantiles": tuple(section.quantiles)})
 
 
 @dataclass(frozen=True)
@@ -109,7 +59,7 @@ def judged_columns(spec: DatasetSpec) -> list[str]:
 
 
 def statistical_checks(
-    features: pd.DataFrame, spec: DatasetSpec, limits: StatisticsLimits
+    features: pd.DataFrame, spec: DatasetSpec, limits: StatisticsSection
 ) -> list[CheckOutcome]:
     """Every check, each batch of ``features`` judged against its training side."""
     if features.empty:  # no accepted batch yet: nothing to judge
@@ -153,7 +103,7 @@ def distribution_bounds(
     batches: Batches,
     reference: pd.DataFrame,
     columns: Sequence[str],
-    limits: StatisticsLimits,
+    limits: StatisticsSection,
     nulls: dict[tuple[str, int], np.ndarray] | None = None,
 ) -> CheckOutcome:
     """Each numeric column's mean and quantiles against the reference's, in its std deviations.
@@ -182,11 +132,13 @@ def distribution_bounds(
             continue
         # Means are of values clipped to the reference's ordinary range, so one value from a
         # heavy tail (an income of 1e7 in 100 rows) cannot make a clean batch look shifted.
+        # Quantiles and the shares below them are of the values as they are: the batch's are,
+        # and a clipped reference has no value beyond its clip (a share of 0 to test against).
         clip = tuple(np.quantile(ref, [WINSOR_SHARE, 1 - WINSOR_SHARE]))
-        ref = np.clip(ref, *clip)
-        ref_mean, ref_std = float(ref.mean()), float(ref.std(ddof=1))
         ref_quantiles = dict(zip(limits.quantiles, np.quantile(ref, limits.quantiles), strict=True))
         below = {q: _shares_below(ref, value) for q, value in ref_quantiles.items()}
+        ref = np.clip(ref, *clip)
+        ref_mean, ref_std = float(ref.mean()), float(ref.std(ddof=1))
         for batch, rows in batches:
             values = _numbers(rows[column])
             if not len(values) or ref_std <= 0:
@@ -204,16 +156,16 @@ def distribution_bounds(
             )
             moved = {q: abs(quantiles[q] - ref_quantiles[q]) / ref_std for q in limits.quantiles}
             quantile_p = {
-                q: _quantile_pvalue(values, ref_quantiles[q], below[q], len(ref))
+                q: _quantile_pvalue(
+                    values, ref_quantiles[q], below[q], len(ref), quantiles[q] > ref_quantiles[q]
+                )
                 if _crossed(values, ref_quantiles[q], below[q]) >= limits.quantile_min_share
                 else 1.0
                 for q in limits.quantiles
             }
             worst_q = max(moved, key=moved.__getitem__)
-            level = _worst(
-                limits.mean_shift.level(shift, mean_p < level_p),
-                *(limits.quantile_shift.level(moved[q], quantile_p[q] < level_p) for q in moved),
-            )
+            shifts = [limits.quantile_shift.level(moved[q], quantile_p[q] < level_p) for q in moved]
+            level = worst([limits.mean_shift.level(shift, mean_p < level_p), *shifts])
             table.append(
                 {
                     "batch": batch,
@@ -230,9 +182,9 @@ def distribution_bounds(
                     "level": level,
                 }
             )
-    worst = _worst_row(table, "mean_shift_sd")
+    top = _worst_row(table, "mean_shift_sd")
     figures = {
-        "largest_mean_shift_sd": worst["mean_shift_sd"] if worst else 0.0,
+        "largest_mean_shift_sd": top["mean_shift_sd"] if top else 0.0,
         "largest_quantile_shift_sd": float(
             max((row["quantile_shift_sd"] for row in table), default=0.0)
         ),
@@ -269,23 +221,31 @@ def _crossed(values: np.ndarray, quantile: float, below: tuple[float, float]) ->
 
 
 def _quantile_pvalue(
-    values: np.ndarray, quantile: float, below: tuple[float, float], reference_rows: int
+    values: np.ndarray,
+    quantile: float,
+    below: tuple[float, float],
+    reference_rows: int,
+    moved_up: bool,
 ) -> float:
-    """Whether the batch's share of values below the reference's quantile moved (binomial)."""
+    """Whether the batch's share of values below the reference's quantile moved (binomial).
+
+    Tested in the direction the batch's quantile moved: a significant shift the other way
+    (one value below the reference's floor) says nothing about the move being graded.
+    """
     from ml_assets.lib.monitoring.significance import share_pvalue
 
     under, at_most = below
-    fewer = share_pvalue(float(np.sum(values <= quantile)), len(values), at_most, reference_rows)
-    more = share_pvalue(float(np.sum(values < quantile)), len(values), under, reference_rows)
-    # The batch moved up if even its values at or below the quantile are too few; down if its
-    # values strictly below are too many: ties count for the batch in both readings.
-    up = fewer if np.mean(values <= quantile) < at_most else 1.0
-    down = more if np.mean(values < quantile) > under else 1.0
-    return min(up, down)
+    if moved_up:  # even the batch's values at or below the quantile are too few
+        count, share = float(np.sum(values <= quantile)), at_most
+        beyond = np.mean(values <= quantile) < at_most
+    else:  # the batch's values strictly below it are too many
+        count, share = float(np.sum(values < quantile)), under
+        beyond = np.mean(values < quantile) > under
+    return share_pvalue(count, len(values), share, reference_rows) if beyond else 1.0
 
 
 def outlier_share(
-    batches: Batches, reference: pd.DataFrame, columns: Sequence[str], limits: StatisticsLimits
+    batches: Batches, reference: pd.DataFrame, columns: Sequence[str], limits: StatisticsSection
 ) -> CheckOutcome:
     """Share of each numeric column's values outside the reference's robust range.
 
@@ -324,11 +284,11 @@ def outlier_share(
                     "level": limits.outlier_share.level(share - expected, significant),
                 }
             )
-    worst = _worst_row(table, "outlier_share")
+    top = _worst_row(table, "outlier_share")
     return _outcome(
         OUTLIER_SHARE,
         table,
-        {"largest_outlier_share": worst["outlier_share"] if worst else 0.0},
+        {"largest_outlier_share": top["outlier_share"] if top else 0.0},
         lambda row: (
             f"{row['batch']} {row['column']}: {row['outlier_share']:.1%} of values "
             f"outside [{row['low']:.4g}, {row['high']:.4g}] against "
@@ -341,7 +301,7 @@ def outlier_share(
 
 
 def correlation_stability(
-    batches: Batches, reference: pd.DataFrame, columns: Sequence[str], limits: StatisticsLimits
+    batches: Batches, reference: pd.DataFrame, columns: Sequence[str], limits: StatisticsSection
 ) -> CheckOutcome:
     """The largest change of a pairwise rank (Spearman) correlation against the reference.
 
@@ -376,7 +336,8 @@ def correlation_stability(
                     p_value = float(2 * norm.sf(abs(z) / se))
                     change = abs(float(r - r_ref))
                     level = limits.correlation_change.level(change, p_value < level_p)
-                    found.append((_ORDER[level], change, columns[i], columns[j], p_value, level))
+                    order = SEVERITY_ORDER[level]
+                    found.append((order, change, columns[i], columns[j], p_value, level))
             if not found:
                 continue
             _, delta, first, second, p_value, level = max(found)
@@ -391,11 +352,11 @@ def correlation_stability(
                     "level": level,
                 }
             )
-    worst = _worst_row(table, "change")
+    top = _worst_row(table, "change")
     return _outcome(
         CORRELATION_STABILITY,
         table,
-        {"largest_correlation_change": worst["change"] if worst else 0.0},
+        {"largest_correlation_change": top["change"] if top else 0.0},
         lambda row: (
             f"{row['batch']} {row['pair']}: rank r {row['correlation']:+.2f} against "
             f"{row['reference_correlation']:+.2f} in the reference (p {row['p_value']:.2g})"
@@ -406,7 +367,7 @@ def correlation_stability(
 
 
 def class_balance(
-    batches: Batches, reference: pd.DataFrame, target: str, limits: StatisticsLimits
+    batches: Batches, reference: pd.DataFrame, target: str, limits: StatisticsSection
 ) -> CheckOutcome:
     """The largest change of a class's share between a batch and the reference.
 
@@ -446,11 +407,11 @@ def class_balance(
                 ),
             }
         )
-    worst = _worst_row(table, "change")
+    top = _worst_row(table, "change")
     return _outcome(
         CLASS_BALANCE,
         table,
-        {"largest_class_share_change": worst["change"] if worst else 0.0},
+        {"largest_class_share_change": top["change"] if top else 0.0},
         lambda row: (
             f"{row['batch']} class {row['class']}: {row['share']:.1%} of rows against "
             f"{row['reference_share']:.1%} in the reference (p {row['p_value']:.2g})"
@@ -465,7 +426,7 @@ def _numbers(column: pd.Series) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _outlier_bounds(ref: np.ndarray, limits: StatisticsLimits) -> tuple[float, float] | None:
+def _outlier_bounds(ref: np.ndarray, limits: StatisticsSection) -> tuple[float, float] | None:
     """The reference's range of ordinary values, or None when it has no spread to judge by.
 
     The range never reaches past what the column's nature allows: no negative bound for a
@@ -492,12 +453,8 @@ def _outlier_bounds(ref: np.ndarray, limits: StatisticsLimits) -> tuple[float, f
     return low, high
 
 
-def _worst(*levels: str) -> str:
-    return max(levels, key=_ORDER.__getitem__, default=OK)
-
-
 def _worst_row(table: list[dict[str, Any]], figure: str) -> dict[str, Any] | None:
-    return max(table, key=lambda row: (_ORDER[row["level"]], row[figure]), default=None)
+    return max(table, key=lambda row: (SEVERITY_ORDER[row["level"]], row[figure]), default=None)
 
 
 def _outcome(
@@ -507,9 +464,9 @@ def _outcome(
     describe: Callable[[dict[str, Any]], str],
     limits_text: str,
 ) -> CheckOutcome:
-    level = _worst(*(row["level"] for row in table))
+    level = worst(row["level"] for row in table)
     flagged = [row for row in table if row["level"] != OK]
-    flagged.sort(key=lambda row: -_ORDER[row["level"]])
+    flagged.sort(key=lambda row: -SEVERITY_ORDER[row["level"]])
     if flagged:
         listed = "; ".join(f"{row['level'].upper()} {describe(row)}" for row in flagged[:5])
         more = f" (and {len(flagged) - 5} more)" if len(flagged) > 5 else ""

@@ -31,6 +31,7 @@ from ml_assets.lib.contract.dataset import (
 )
 from ml_assets.lib.contract.summary import ContractColumns
 from ml_assets.lib.core.layout import DATA_DIR_ENV, LANDING, Layout
+from ml_assets.lib.core.thresholds import Threshold
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -85,14 +86,31 @@ class ContractSection(_Strict):
 
 
 class ChecksSection(_Strict):
-    """Thresholds of the data checks."""
+    """Thresholds of the data checks (the launchpad overrides them as the settings resource's)."""
 
-    min_rows: int = Field(default=100, ge=1)
-    max_quarantined_share: float = Field(default=0.05, ge=0, le=1)
-    default_max_null_share: float = Field(default=0.5, ge=0, le=1)
-    max_null_share: dict[str, float] = {}
-    max_file_bytes: int = Field(default=512 * 1024**2, ge=1)
-    min_slice_rows: int = Field(default=30, ge=1)
+    min_rows: int = Field(default=100, ge=1, description="Fewest rows the training set may have.")
+    max_quarantined_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="A batch with a larger share of rows breaking the contract is rejected whole.",
+    )
+    default_max_null_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Largest null share in the training set of a nullable column without its own.",
+    )
+    max_null_share: dict[str, float] = Field(
+        default={}, description="Largest null share in the training set, per column."
+    )
+    max_file_bytes: int = Field(
+        default=512 * 1024**2, ge=1, description="Largest landing file, measured decompressed."
+    )
+    min_slice_rows: int = Field(
+        default=30, ge=1, description="Fewest rows a fairness slice needs for its gap to be judged."
+    )
+    # Freshness windows: read when the definitions load (checks and sensors), not per run.
     landing_window_hours: float = Field(default=24.0, gt=0)
     retraining_window_hours: float = Field(default=8 * 24.0, gt=0)
 
@@ -105,37 +123,78 @@ class FeatureSelectionSection(_Strict):
     reaches ``threshold``: a number, "mean" (the default) or "median").
     """
 
-    method: Literal["none", "variance", "univariate", "model"] = "none"
-    k: int = Field(default=20, ge=1)
-    score: Literal["mutual_info", "f_test"] = "mutual_info"
-    threshold: float | str | None = None
+    method: Literal["none", "variance", "univariate", "model"] = Field(
+        default="none",
+        description="none; variance (drop near-constant inputs); univariate (the k best by "
+        "score); model (inputs a random forest finds important).",
+    )
+    k: int = Field(default=20, ge=1, description="Inputs kept by univariate.")
+    score: Literal["mutual_info", "f_test"] = Field(
+        default="mutual_info", description="The univariate score."
+    )
+    threshold: float | str | None = Field(
+        default=None,
+        description="variance: a number; model: a number, mean or median; empty: default.",
+    )
 
 
 class TrainingSection(_Strict):
     """Estimator and hyperparameter search; ``auto`` compares every family by cross-validation."""
 
-    estimator: Literal["auto", "random_forest", "hist_gradient_boosting", "linear"] = (
-        "random_forest"
+    estimator: Literal["auto", "random_forest", "hist_gradient_boosting", "linear"] = Field(
+        default="random_forest",
+        description="The model's final step (linear: logistic regression or ridge, by task); "
+        "auto cross-validates every family and keeps the best.",
     )
-    search: Literal["grid", "random", "none"] = "grid"
-    search_space: dict[str, list[Any]] | None = None
-    cv_folds: int = Field(default=5, ge=2)
-    n_iter: int = Field(default=10, ge=1)
-    seed: int = 42
-    feature_selection: FeatureSelectionSection = FeatureSelectionSection()
-    # Past this many training rows, train on a stratified sample (None: sized to memory and
-    # the search's time, lib/model/training_sample.py).
-    max_rows: int | None = Field(default=None, ge=1)
-    # Trials of the budgeted search (successive halving over seeded random candidates from wide
-    # spaces); when set it replaces search and n_iter. Reproducible: a count, not a duration.
-    budget: int | None = Field(default=None, ge=1)
-    # Seconds after which no further family's search starts; a cut is reported, and breaks
-    # reproducibility, so it is off by default.
-    time_limit: float | None = Field(default=None, gt=0)
-    n_jobs: int = Field(default=-1, ge=-1, description="Workers of the search; -1: every core.")
-    # Share of new rows each prediction's range (interval or set of classes) should hold; a
-    # calibration part of the training side is set aside for it. null: no ranges.
-    coverage: float | None = Field(default=0.9, gt=0, lt=1)
+    search: Literal["grid", "random", "none"] = Field(
+        default="grid", description="Cross-validated grid or randomized search, or none."
+    )
+    search_space: dict[str, list[Any]] | None = Field(
+        default=None,
+        description="Estimator parameter to candidate values, e.g. {max_depth: [null, 8]}; "
+        "empty: the estimator's default space.",
+    )
+    cv_folds: int = Field(default=5, ge=2, description="Cross-validation folds")
+    n_iter: int = Field(default=10, ge=1, description="Candidates of a randomized search.")
+    seed: int = Field(default=42, description="Seed of folds, search and estimator.")
+    feature_selection: FeatureSelectionSection = Field(
+        default=FeatureSelectionSection(), description="Feature selection inside the Pipeline."
+    )
+    max_rows: int | None = Field(
+        default=None,
+        ge=1,
+        description="Past this many training rows, train on a seeded, stratified sample of "
+        "them (reported with a learning curve); empty: sized to the training machine's memory "
+        "and the search's time (lib/model/training_sample.py).",
+    )
+    # Reproducible: a count, not a duration.
+    budget: int | None = Field(
+        default=None,
+        ge=1,
+        description="Trials of the budgeted search: successive halving over this many seeded "
+        "random candidates from wide spaces (replaces search and n_iter); empty: off.",
+    )
+    # A cut breaks reproducibility, so it is off by default.
+    time_limit: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds after which no further family's search starts (the report and "
+        "the metadata say when it cut the search); empty: no cap.",
+    )
+    n_jobs: int = Field(
+        default=-1,
+        ge=-1,
+        description="Workers fitting candidates, folds and the final model; -1: every core. "
+        "The fitted model is the same whatever it is.",
+    )
+    # A calibration part of the training side is set aside for the ranges.
+    coverage: float | None = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="Share of new rows each prediction's range should hold (split "
+        "conformal on a calibration part of the training rows); empty: no ranges.",
+    )
 
     @model_validator(mode="after")
     def _space_names_one_estimator(self) -> TrainingSection:
@@ -201,50 +260,194 @@ class FeatureStoreSection(_Strict):
     columns: dict[str, ColumnDocSection] = {}
 
 
-class ThresholdSection(_Strict):
-    """A figure above ``warn`` warns, above ``error`` is an error."""
-
-    warn: float = Field(ge=0)
-    error: float = Field(ge=0)
-
-    @model_validator(mode="after")
-    def _warn_first(self) -> ThresholdSection:
-        if self.warn > self.error:
-            raise ValueError(f"warn ({self.warn}) must not exceed error ({self.error})")
-        return self
-
-
 class ApprovalSection(_Strict):
-    """The approval gate's thresholds on the primary metric (the launchpad may override them)."""
+    """What a candidate is held to before it may replace the champion (primary metric)."""
 
-    baseline_margin: float = 0.02
-    linear_baseline_tolerance: float = 0.01
-    champion_tolerance: float = 0.01
-    max_fairness_gap: float = Field(default=0.1, ge=0)
-    slice_bounds: dict[str, float] | None = None
-    compare_with_champion: bool = True
+    baseline_margin: float = Field(
+        default=0.02,
+        description="Least lift over the trivial baseline (majority class or mean predictor).",
+    )
+    linear_baseline_tolerance: float = Field(
+        default=0.01,
+        description="Most the candidate may trail the plain linear baseline (fails when the "
+        "whole 95% bootstrap interval of the difference lies below; they tie on the demo).",
+    )
+    champion_tolerance: float = Field(
+        default=0.01,
+        description="Most the candidate may trail the champion, both scored on the "
+        "candidate's held-out rows (negative: it must beat the champion by that much).",
+    )
+    max_fairness_gap: float = Field(
+        default=0.1,
+        ge=0,
+        description="Largest gap of the primary metric between slices of a sensitive column "
+        "(fails when its whole 95% bootstrap interval lies above).",
+    )
+    slice_bounds: dict[str, float] | None = Field(
+        default=None,
+        description="Per slice metric, its bound (a minimum; a maximum for rmse, mae, "
+        "log_loss) on every slice with checks.min_slice_rows rows; empty: the primary metric "
+        "(roc_auc ≥ 0.6, f1_macro ≥ 0.3, r2 ≥ 0); {} bounds nothing.",
+    )
+    compare_with_champion: bool = Field(
+        default=True,
+        description="Off: skip the champion criterion (when the champion cannot score the "
+        "new data, e.g. after a contract change).",
+    )
 
 
 FALSE_ALARM_RATE = 0.01  # per monitoring check and batch: a clean batch flags at most this often
+MAX_DROP = 0.05  # the primary metric's tolerated drop, live or estimated
 
 
 class StatisticsSection(_Strict):
-    """Thresholds of the statistical checks of each batch against the training set."""
+    """Thresholds of the statistical checks of each batch against the training set.
 
-    min_batch_rows: int = Field(default=100, ge=2)
-    mean_shift: ThresholdSection = ThresholdSection(warn=0.3, error=1.0)
-    quantiles: list[float] = Field(default=[0.05, 0.5, 0.95], min_length=1)
-    quantile_shift: ThresholdSection = ThresholdSection(warn=1.0, error=2.0)
-    quantile_min_share: float = Field(default=0.03, ge=0, le=1)
-    outlier_rule: Literal["robust_z", "iqr"] = "robust_z"
-    outlier_z: float = Field(default=3.5, gt=0)
-    iqr_factor: float = Field(default=3.0, gt=0)
-    outlier_share: ThresholdSection = ThresholdSection(warn=0.05, error=0.2)
-    correlation_change: ThresholdSection = ThresholdSection(warn=0.4, error=0.7)
-    class_share_change: ThresholdSection = ThresholdSection(warn=0.2, error=0.35)
-    # A clean batch fails each check at most this often: the thresholds above are practical
-    # minimums, and a figure counts only when significant at this rate over the check's tests.
-    false_alarm_rate: float = Field(default=FALSE_ALARM_RATE, gt=0, lt=1)
+    The thresholds are practical minimums: a figure counts only when it is also significant at
+    ``false_alarm_rate`` over the check's tests, so the defaults stay quiet on clean batches.
+    """
+
+    min_batch_rows: int = Field(
+        default=100, ge=2, description="A batch with fewer rows is listed as too small to judge."
+    )
+    # 0.3 sd is between Cohen's small and medium effects, low enough that a 0.5 sd shift is
+    # seen in 97% of 100-row batches.
+    mean_shift: Threshold = Field(
+        default=Threshold(warn=0.3, error=1.0),
+        description="|batch mean - reference mean| / reference standard deviation.",
+    )
+    quantiles: list[float] = Field(
+        default=[0.05, 0.5, 0.95], min_length=1, description="The quantiles compared."
+    )
+    quantile_shift: Threshold = Field(
+        default=Threshold(warn=1.0, error=2.0),
+        description="|batch quantile - reference quantile| / reference standard deviation.",
+    )
+    # On a count (kitchens: 1 in 96% of rows) a one-point change of share moves q95 by a unit.
+    quantile_min_share: float = Field(
+        default=0.03,
+        ge=0,
+        le=1,
+        description="A quantile's move counts only when this share of rows crossed the "
+        "reference's quantile.",
+    )
+    outlier_rule: Literal["robust_z", "iqr"] = Field(
+        default="robust_z", description="robust_z (median and MAD) or iqr (quartiles)."
+    )
+    outlier_z: float = Field(
+        default=3.5, gt=0, description="Robust z-score beyond which a value is an outlier."
+    )
+    iqr_factor: float = Field(
+        default=3.0, gt=0, description="IQR multiples beyond the quartiles, for the iqr rule."
+    )
+    outlier_share: Threshold = Field(
+        default=Threshold(warn=0.05, error=0.2),
+        description="Share of a column's values outside the reference's robust range, beyond "
+        "the reference's own share there.",
+    )
+    correlation_change: Threshold = Field(
+        default=Threshold(warn=0.4, error=0.7),
+        description="Largest |batch r - reference r| of a pair of numeric features.",
+    )
+    class_share_change: Threshold = Field(
+        default=Threshold(warn=0.2, error=0.35),
+        description="Largest |batch share - reference share| of a class.",
+    )
+    false_alarm_rate: float = Field(
+        default=FALSE_ALARM_RATE,
+        gt=0,
+        lt=1,
+        description="How often a clean batch may fail each check: a figure counts only when "
+        "significant at this rate shared over the check's tests.",
+    )
+
+
+class DriftSection(_Strict):
+    """Thresholds of the drift of each batch against its model's training set.
+
+    Practical minimums: PSI 0.1/0.25 are the industry's "moderate"/"major" shift; KS 0.1 means a
+    tenth of the rows crossed some value (a quarter-sd mean shift of a normal column); a
+    category's share moved 10 points (linf), 1% of rows in new categories, 5 points more nulls.
+    """
+
+    psi: Threshold = Field(
+        default=Threshold(warn=0.1, error=0.25),
+        description="Population stability index of a numeric column (reference deciles).",
+    )
+    ks: Threshold = Field(
+        default=Threshold(warn=0.1, error=0.2),
+        description="Kolmogorov-Smirnov statistic of a numeric column.",
+    )
+    js_divergence: Threshold = Field(
+        default=Threshold(warn=0.05, error=0.1),
+        description="Jensen-Shannon divergence (base 2) of a categorical column's shares.",
+    )
+    linf: Threshold = Field(
+        default=Threshold(warn=0.1, error=0.2),
+        description="Largest change of a category's share.",
+    )
+    unseen_share: Threshold = Field(
+        default=Threshold(warn=0.01, error=0.05),
+        description="Share of rows in categories the reference never saw.",
+    )
+    null_change: Threshold = Field(
+        default=Threshold(warn=0.05, error=0.1),
+        description="Change of a column's null rate (its absolute value).",
+    )
+    min_batch_rows: int = Field(
+        default=50, ge=1, description="A batch with fewer rows is too small to judge drift on."
+    )
+    false_alarm_rate: float = Field(
+        default=FALSE_ALARM_RATE,
+        gt=0,
+        lt=1,
+        description="How often a batch drawn from the reference may raise a flag: a statistic "
+        "counts only when its p-value is below this rate divided by the batch's tests.",
+    )
+    max_drop: float = Field(
+        default=MAX_DROP,
+        ge=0,
+        description="Largest drop of the estimated primary metric (classification, before "
+        "labels) below the held-out one that is tolerated.",
+    )
+
+    def thresholds(self) -> dict[str, Threshold]:
+        """Each statistic's threshold, by the statistic's name."""
+        return {name: value for name, value in iter(self) if isinstance(value, Threshold)}
+
+
+class LivePerformanceSection(_Strict):
+    """How far the live metric may fall below the held-out one before it alerts."""
+
+    max_drop: float = Field(
+        default=MAX_DROP, ge=0, description="Largest drop of the primary metric that is tolerated."
+    )
+
+
+class ABTestSection(_Strict):
+    """How much evidence the A/B analysis of champion and challenger needs for a verdict."""
+
+    metric: Literal["auto", "accuracy", "r2"] = Field(
+        default="auto",
+        description="Compared metric; auto: accuracy for classification, r2 for regression.",
+    )
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Error rate of the always-valid interval (two-sided), whatever the number of "
+        "looks: the report may be read every hour.",
+    )
+    min_effect: float = Field(
+        default=0.01,
+        gt=0,
+        description="Minimum detectable effect: the smallest gain of the challenger worth "
+        "promoting it for (below it: keep); also the mixture's spread and the effect the "
+        "'labelled requests needed' figure is for.",
+    )
+    min_samples_per_arm: int = Field(
+        default=100, ge=1, description="Fewest labelled predictions an arm needs for a verdict."
+    )
 
 
 class ProjectConfig(_Strict):
@@ -257,6 +460,9 @@ class ProjectConfig(_Strict):
     schedule: ScheduleSection = ScheduleSection()
     feature_store: FeatureStoreSection = FeatureStoreSection()
     statistics: StatisticsSection = StatisticsSection()
+    drift: DriftSection = DriftSection()
+    live_performance: LivePerformanceSection = LivePerformanceSection()
+    ab_test: ABTestSection = ABTestSection()
     approval: ApprovalSection = ApprovalSection()
     decision: DecisionSection = DecisionSection()
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_assets.lib.project.project_config import ABTestSection
 from ml_assets.lib.release.prediction_log import SHADOW
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -28,6 +29,7 @@ LABEL = "label"
 CORRECT = "correct"
 SHADOWED = "shadowed"  # outcome column: the challenger's prediction came from the shadow
 METRICS = ("accuracy", "r2")
+_DEFAULTS = ABTestSection()  # the configuration's ab_test section, its defaults
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,9 @@ class ABSettings:
     """How the arms are compared and what counts as enough evidence."""
 
     metric: str = "accuracy"
-    alpha: float = 0.05
-    min_effect: float = 0.01
-    min_samples_per_arm: int = 100
+    alpha: float = _DEFAULTS.alpha
+    min_effect: float = _DEFAULTS.min_effect
+    min_samples_per_arm: int = _DEFAULTS.min_samples_per_arm
 
     def __post_init__(self) -> None:
         """Refuse settings no test can run with."""

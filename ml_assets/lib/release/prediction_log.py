@@ -33,6 +33,7 @@ ARMS = ("champion", "challenger")
 # for the paired A/B comparison, never returned to the caller.
 SHADOW = "shadow"
 LOGGED_ARMS = (*ARMS, SHADOW)
+_LINE = json.JSONEncoder(allow_nan=False)  # one encoder for every line, not one per json.dumps
 
 
 class PredictionLog:
@@ -52,7 +53,7 @@ class PredictionLog:
         for entry in entries:
             if tuple(entry) != LOG_FIELDS:
                 raise ValueError(f"a log entry has the keys {list(LOG_FIELDS)}, got {list(entry)}")
-        data = "".join(json.dumps(entry, allow_nan=False) + "\n" for entry in entries).encode()
+        data = "".join(_LINE.encode(entry) + "\n" for entry in entries).encode()
         with self._lock:
             if self._torn:
                 data = b"\n" + data

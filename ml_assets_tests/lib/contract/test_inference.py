@@ -357,12 +357,18 @@ def test_a_failed_init_over_an_existing_project_keeps_its_files(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["customers.csv", "project"]
 
 
-def test_categories_seen_once_make_an_open_set_that_is_not_restricted() -> None:
+def test_rare_categories_make_an_open_set_that_is_not_restricted() -> None:
     closed, _ = rule(["red", "green", "blue"] * 20, "colour")
     assert statistics(closed) == {"isin": {"allowed_values": ["blue", "green", "red"]}}
     column, inference = rule(["red", "green", "blue"] * 19 + ["teal", "plum", "red"], "colour")
     assert statistics(column) == {} and inference.categorical == ["colour"]
-    assert "2 of them seen once: an open set" in inference.reasons["colour"]
+    assert (
+        "2 of them seen fewer than 10 times (the rarest 1): an open set"
+        in (inference.reasons["colour"])
+    )
+    # Every value seen at least twice, one only 5 times: still a tail of rare values.
+    column, _ = rule(["red", "green", "blue"] * 19 + ["teal"] * 5, "colour")
+    assert statistics(column) == {}
 
 
 def test_the_init_budget_shrinks_with_the_table_within_its_bounds() -> None:

@@ -12,6 +12,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from ml_assets.lib.model import plots
 from ml_assets.lib.monitoring.drift import build_profile, compare
+from ml_assets.lib.project.project_config import DriftSection
 
 
 def decoded(png: bytes) -> Image.Image:
@@ -32,7 +33,10 @@ def test_each_picture_is_a_png_of_its_figure_size() -> None:
     fairness = {"g": {"groups": {"x": {"accuracy": 0.9, "f1": 0.8}, "y": {"accuracy": 0.7}}}}
     frame = pd.DataFrame({"n": rng.normal(size=500), "c": rng.choice(["p", "q"], 500)})
     profile = build_profile(frame, ["n"], ["c"], key="k")
-    comparison = compare(profile, frame.assign(n=frame["n"] + 1))
+    drift = DriftSection()
+    comparison = compare(
+        profile, frame.assign(n=frame["n"] + 1), drift.thresholds(), drift.false_alarm_rate
+    )
     importance, means = plots.permutation_importance(classifier, inputs, labels, "roc_auc", 0)
     images = {
         plots.confusion_matrix([[50, 3], [4, 43]], [0, 1]): (1, 1),

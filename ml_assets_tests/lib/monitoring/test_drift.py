@@ -7,11 +7,9 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 
+from ml_assets.lib.core.thresholds import ERROR, OK
 from ml_assets.lib.monitoring.drift import (
-    ERROR,
-    OK,
     Profile,
-    Threshold,
     binned_ks,
     build_profile,
     categorical_drift,
@@ -23,6 +21,10 @@ from ml_assets.lib.monitoring.drift import (
     numeric_profile,
     population_stability_index,
 )
+from ml_assets.lib.project.project_config import DriftSection
+
+# The drift section's defaults, as ``compare`` takes them.
+DRIFT = (DriftSection().thresholds(), DriftSection().false_alarm_rate)
 
 
 def test_psi_of_two_histograms_is_the_sum_of_share_gaps_times_log_ratios() -> None:
@@ -92,14 +94,14 @@ def _profile(frame: pd.DataFrame) -> Profile:
 
 def test_a_shifted_batch_is_flagged_on_exactly_the_shifted_columns() -> None:
     profile = _profile(_frame(5000, seed=1))
-    shifted = compare(profile, _frame(2000, seed=2, shift=0.5, new_category_share=0.1))
+    shifted = compare(profile, _frame(2000, seed=2, shift=0.5, new_category_share=0.1), *DRIFT)
     assert shifted["verdict"] == ERROR
     assert shifted["drifted"] == ["x", "colour"] and shifted["warned"] == []
     assert shifted["columns"]["colour"]["unseen"] == ["D"]
     assert "unseen_share" in shifted["columns"]["colour"]["crossed"]
     assert set(shifted["columns"]["x"]["crossed"]) == {"psi", "ks"}
 
-    unshifted = compare(profile, _frame(2000, seed=2))
+    unshifted = compare(profile, _frame(2000, seed=2), *DRIFT)
     assert unshifted["verdict"] == OK and unshifted["drifted"] == unshifted["warned"] == []
 
 
@@ -107,12 +109,7 @@ def test_a_profile_survives_its_json_cache() -> None:
     profile = _profile(_frame(500, seed=4))
     again = Profile.from_json(profile.to_json())
     batch = _frame(300, seed=5, shift=1.0)
-    assert again == profile and compare(again, batch) == compare(profile, batch)
-
-
-def test_a_threshold_refuses_an_error_level_below_its_warning() -> None:
-    with pytest.raises(ValueError, match="warn <= error"):
-        Threshold(0.3, 0.1)
+    assert again == profile and compare(again, batch, *DRIFT) == compare(profile, batch, *DRIFT)
 
 
 def test_a_batch_is_judged_against_the_newest_model_not_trained_on_it() -> None:
@@ -166,7 +163,10 @@ def test_clean_batches_of_real_shapes_do_not_alarm_at_any_size() -> None:
         flagged = [
             found
             for _ in range(trials)
-            if (found := (c := compare(profile, _real_shapes(rows, rng)))["drifted"] + c["warned"])
+            if (
+                found := (c := compare(profile, _real_shapes(rows, rng), *DRIFT))["drifted"]
+                + c["warned"]
+            )
         ]
         assert len(flagged) <= max(1, trials // 100), (rows, flagged)
 
@@ -180,11 +180,11 @@ def test_a_half_sd_shift_in_a_thousand_rows_is_seen_and_a_tiny_one_in_a_million_
         for _ in range(40):
             batch = _real_shapes(1000, rng)
             batch[column] += 0.5 * reference[column].std()
-            judged = compare(profile, batch)
+            judged = compare(profile, batch, *DRIFT)
             seen += column in judged["warned"] + judged["drifted"]
         assert seen >= 38, (column, seen)
     huge = _real_shapes(1_000_000, rng)
     huge["income"] += 0.01 * reference["income"].std()
-    judged = compare(profile, huge)
+    judged = compare(profile, huge, *DRIFT)
     assert judged["verdict"] == OK
     assert judged["columns"]["income"]["p_values"]["ks"] < judged["alarm_p_value"]  # real, tiny

@@ -5,9 +5,12 @@ import pandas as pd
 from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
 from ml_assets.lib.contract.dataset import SPLIT, TRAIN
 from ml_assets.lib.data.features import build_features
-from ml_assets.lib.monitoring.drift import DEFAULT_THRESHOLDS, build_profile, compare
+from ml_assets.lib.monitoring.drift import build_profile, compare
 from ml_assets.lib.monitoring.drift_report import drift_alerts, profile_columns
-from ml_assets.lib.monitoring.statistics import StatisticsLimits, statistical_checks
+from ml_assets.lib.monitoring.statistics import statistical_checks
+from ml_assets.lib.project.project_config import DriftSection, StatisticsSection
+
+DRIFT = DriftSection()
 
 
 def features(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -19,11 +22,14 @@ def features(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def report_of(profile, batches: dict[str, pd.DataFrame]) -> dict:
     """The parts of a drift report its alerts read, for batches already featurized."""
-    compared = {name: compare(profile, rows) for name, rows in batches.items()}
+    compared = {
+        name: compare(profile, rows, DRIFT.thresholds(), DRIFT.false_alarm_rate)
+        for name, rows in batches.items()
+    }
     return {
         "batches": compared,
         "drifted": {name: c["drifted"] for name, c in compared.items() if c["drifted"]},
-        "thresholds": {name: [t.warn, t.error] for name, t in DEFAULT_THRESHOLDS.items()},
+        "thresholds": {name: [t.warn, t.error] for name, t in DRIFT.thresholds().items()},
     }
 
 
@@ -39,7 +45,7 @@ def test_a_hundred_clean_batches_raise_no_alert_and_a_drifted_one_raises_one() -
     everything = pd.concat([reference, *clean.values()], ignore_index=True)
     failing = [
         o.name
-        for o in statistical_checks(everything, DEMO_SPEC, StatisticsLimits())
+        for o in statistical_checks(everything, DEMO_SPEC, StatisticsSection())
         if not o.passed
     ]
     assert failing == []

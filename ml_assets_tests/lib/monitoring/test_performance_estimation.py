@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from ml_assets.lib.monitoring.performance_estimation import Calibration, calibrate, estimate
+from ml_assets.lib.monitoring.performance_estimation import (
+    Calibration,
+    calibrate,
+    estimate,
+    out_of_fold_probabilities,
+)
 
 
 def binary(rows: int, rng: np.random.Generator, shift: float = 0.0):
@@ -64,3 +69,22 @@ def test_an_overconfident_model_is_calibrated_on_held_out_rows_first() -> None:
     calibrated = estimate(raw[2000:], again, "roc_auc", 1)["estimate"]
     naive = estimate(raw[2000:], IDENTITY, "roc_auc", 1)["estimate"]
     assert abs(calibrated - realised) < 0.02 < abs(naive - realised)
+
+
+def test_out_of_fold_probabilities_come_from_models_that_never_saw_the_row() -> None:
+    import pandas as pd
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(4)
+    inputs = pd.DataFrame({"x": rng.normal(size=400)})
+    labels = np.where(rng.random(400) < 1 / (1 + np.exp(-inputs["x"])), "yes", "no")
+    memorising = KNeighborsClassifier(n_neighbors=1).fit(inputs, labels)  # right on every row
+    in_sample = memorising.predict_proba(inputs)[:, 1]
+    assert np.array_equal(in_sample == 1, labels == "yes")
+    folded, truth = out_of_fold_probabilities(memorising, inputs, labels)
+    assert folded.shape == (400, 2) and list(truth) == list(labels)
+    assert np.mean((folded[:, 1] == 1) != (labels == "yes")) > 0.2  # its neighbour, not itself
+    rare = labels.copy()
+    rare[:] = "no"
+    rare[:3] = "yes"  # three of a class cannot be spread over five folds
+    assert out_of_fold_probabilities(memorising, inputs, rare) is None

@@ -48,3 +48,10 @@ def test_a_resampled_mean_null_keeps_false_alarms_below_the_level_on_a_skewed_co
         for _ in range(400)
     )
     assert alarms / 400 <= 0.06
+
+
+def test_a_share_the_reference_never_showed_is_not_impossible() -> None:
+    # One value of a kind 1,900 reference rows never had, in 500 batch rows: plausible, not p 0.
+    assert share_pvalue(1, 500, 0.0, 1900) > 0.1
+    assert share_pvalue(499, 500, 1.0, 1900) > 0.1
+    assert share_pvalue(50, 500, 0.0, 1900) < 1e-6

@@ -5,20 +5,19 @@ import pandas as pd
 import pytest
 
 from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
+from ml_assets.lib.core.thresholds import ERROR, OK, WARN
 from ml_assets.lib.data.features import build_features
 from ml_assets.lib.monitoring.statistics import (
     CLASS_BALANCE,
     CORRELATION_STABILITY,
     DISTRIBUTION_BOUNDS,
-    ERROR,
-    OK,
     OUTLIER_SHARE,
-    WARN,
-    StatisticsLimits,
+    distribution_bounds,
     statistical_checks,
 )
+from ml_assets.lib.project.project_config import StatisticsSection
 
-LIMITS = StatisticsLimits()
+LIMITS = StatisticsSection()
 
 
 def batch(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -84,7 +83,7 @@ def test_outliers_beyond_the_share_limit_are_flagged() -> None:
     assert level == WARN and outcome.figures["largest_outlier_share"] == pytest.approx(
         40 / frame["numeric1"].notna().sum(), abs=0.01
     )
-    iqr = StatisticsLimits(outlier_rule="iqr")
+    iqr = StatisticsSection(outlier_rule="iqr")
     features = pd.concat([*reference(), batch(frame, "candidate")], ignore_index=True)
     (by_iqr,) = [o for o in statistical_checks(features, DEMO_SPEC, iqr) if o.name == OUTLIER_SHARE]
     assert by_iqr.level == WARN
@@ -170,3 +169,18 @@ def test_heavy_tailed_clean_batches_pass_and_bounds_respect_a_non_negative_colum
     bounds = outlier_share(batches[:1], reference, columns, LIMITS).table
     assert all(row["low"] >= 0 for row in bounds)  # robust z would reach below zero
     assert all(row["reference_share"] > 0.02 for row in bounds if row["column"] == "income")
+
+
+def test_a_value_below_the_clipped_floor_does_not_make_a_tied_quantile_significant() -> None:
+    # A kitchen count as in the Ames houses: 1 in 96% of rows, q95 on that tie. The clean batch
+    # has one 0 (below the reference's 0.5% clip) and 6.8% of 2s: q95 reads 2, a 5 sd move,
+    # but its 2s are within chance; once the clipped reference (no 0 left) gave p = 0 here.
+    reference_rows = pd.DataFrame({"kitchens": [0.0] * 2 + [1.0] * 1827 + [2.0] * 71 + [3.0]})
+    candidate = pd.DataFrame({"kitchens": [0.0] + [1.0] * 465 + [2.0] * 34})
+    outcome = distribution_bounds([("clean", candidate)], reference_rows, ["kitchens"], LIMITS)
+    (row,) = outcome.table
+    assert row["quantile"] == 0.95 and row["quantile_shift_sd"] > 5
+    assert row["quantile_p_value"] > 1e-3 and row["level"] == OK
+    shifted = pd.DataFrame({"kitchens": [1.0] * 440 + [2.0] * 60})  # 12% of 2s: a real move
+    found = distribution_bounds([("shifted", shifted)], reference_rows, ["kitchens"], LIMITS)
+    assert found.level == ERROR
