@@ -295,25 +295,23 @@ def trained_model(bare: Bare, features: Any, training: dict) -> tuple[Any, dict]
 
 def evaluation_report(bare: Bare, model: Any, features: Any, facts: dict) -> dict:
     """``evaluation_report``: held-out metrics, baselines, slices, pictures and importances."""
-    from ml_assets.lib.contract.dataset import SPLIT, TEST
-    from ml_assets.lib.model.evaluation import evaluate, provenance, report_markdown
+    from ml_assets.lib.data.batch_records import CHUNK_ROWS
+    from ml_assets.lib.model.evaluation import evaluate_table, provenance, report_markdown
     from ml_assets.lib.model.modeling import model_fingerprint
     from ml_assets.lib.model.plots import evaluation_images, images_markdown, report_html
 
     project, seed = bare.project, bare.settings["seed"]
     fingerprint = model_fingerprint(model)
-    rows = bare.rows(features, project.spec.scored_columns)
-    report = evaluate(
+    report, held_out = evaluate_table(
         model,
-        rows,
+        lambda columns: bare.store().chunks(features, columns, CHUNK_ROWS),
         project.spec,
         seed=seed,
         training=facts["training"],
         min_slice_rows=bare.settings["min_slice_rows"],
     )
     report["provenance"] = provenance(fingerprint, features, project.config_hash)
-    test = rows[rows[SPLIT] == TEST]
-    images, importances = evaluation_images(model, test, project.spec, report, seed)
+    images, importances = evaluation_images(model, held_out, project.spec, report, seed)
     report["permutation_importance"] = importances
     markdown = report_markdown(report) + images_markdown(images)
     html = report_html("Evaluation report", markdown)

@@ -93,18 +93,18 @@ def plot_figures(repeats: int) -> None:
     from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
     from ml_assets.lib.data.features import build_features
     from ml_assets.lib.model import plots
-    from ml_assets.lib.model.evaluation import evaluate
+    from ml_assets.lib.model.evaluation import evaluate_table, frame_reader
     from ml_assets.lib.model.modeling import train_model
 
     demo = make_demo_frame(5000).assign(_batch="demo", _source_file="demo.csv")
     features = build_features(demo.assign(_source_line=np.arange(2, 5002)), DEMO_SPEC)
     train = features[features["_split"] == "train"]
     model = train_model(train, DEMO_SPEC, search="none", seed=0).model
-    report = evaluate(model, features, DEMO_SPEC)
-    test = features[features["_split"] == "test"]
+    report, held_out = evaluate_table(model, frame_reader(features), DEMO_SPEC)
+    test = held_out.rows
     plots.render(plots._figure()[0])  # matplotlib's first import and font cache, paid once
     evaluation, (images, _) = timed(
-        lambda: plots.evaluation_images(model, test, DEMO_SPEC, report, 42), repeats
+        lambda: plots.evaluation_images(model, held_out, DEMO_SPEC, report, 42), repeats
     )
     frame, numeric, categorical = table(5000, seed=1)
     profile = build_profile(frame, numeric[:3], categorical[:2], "p")

@@ -42,7 +42,7 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
         the training set's data version and batches, the configuration hash and the time.
         """
         from ml_assets.lib.core.threads import one_thread
-        from ml_assets.lib.model.evaluation import evaluate, provenance, report_markdown
+        from ml_assets.lib.model.evaluation import evaluate_table, provenance, report_markdown
         from ml_assets.lib.model.modeling import model_fingerprint
         from ml_assets.lib.model.plots import report_html
 
@@ -56,17 +56,17 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
                 f"{features.data_version}: rematerialize trained_model first",
                 allow_retries=False,
             )
-        rows = features.read(project.spec.scored_columns)
         with one_thread():
-            report = evaluate(
+            # Held-out rows are streamed a chunk at a time: the table may not fit in memory.
+            report, held_out = evaluate_table(
                 trained_model,
-                rows,
+                features.chunks,
                 project.spec,
                 seed=settings.seed,
                 training=trained["training"].value if "training" in trained else None,
                 min_slice_rows=settings.min_slice_rows,
             )
-            pictures, importances = _plots(trained_model, rows, project, report, settings)
+            pictures, importances = _plots(trained_model, held_out, project, report, settings)
         report["provenance"] = provenance(fingerprint, features, project.config_hash)
         report["permutation_importance"] = importances
         markdown = report_markdown(report) + pictures
@@ -90,16 +90,14 @@ def build_evaluation_report(project: Project) -> dg.AssetsDefinition:
     return evaluation_report
 
 
-def _plots(model, rows, project: Project, report: dict, settings: PipelineSettings):
+def _plots(model, held_out, project: Project, report: dict, settings: PipelineSettings):
     """The report's pictures (a Markdown section of inline PNGs) and the importances.
 
     An importance is the drop of the primary metric when one input column is shuffled.
     """
-    from ml_assets.lib.contract.dataset import SPLIT, TEST
     from ml_assets.lib.model.plots import evaluation_images, images_markdown
 
-    test = rows[rows[SPLIT] == TEST]
-    images, importances = evaluation_images(model, test, project.spec, report, settings.seed)
+    images, importances = evaluation_images(model, held_out, project.spec, report, settings.seed)
     return images_markdown(images), importances
 
 

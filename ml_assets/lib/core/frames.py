@@ -5,7 +5,7 @@ of text costs what numbers cost; the contract's ``str`` columns are kept that wa
 """
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -79,3 +79,18 @@ def read_frames(paths: list[Any], columns: list[str] | None = None) -> pd.DataFr
             tables.append(pq.read_table(handle, columns=columns))
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     return table.to_pandas(types_mapper=TEXT_TYPES.get)
+
+
+def iter_frames(
+    paths: list[Any], columns: list[str] | None = None, chunk_rows: int = 1_000_000
+) -> Iterator[pd.DataFrame]:
+    """The rows of ``read_frames``, in the same order, as frames of at most ``chunk_rows`` rows.
+
+    Memory holds one chunk, so a table larger than memory can be read through.
+    """
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        with path.open("rb") as handle:
+            for chunk in pq.ParquetFile(handle).iter_batches(chunk_rows, columns=columns):
+                yield chunk.to_pandas(types_mapper=TEXT_TYPES.get)

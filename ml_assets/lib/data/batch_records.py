@@ -14,6 +14,8 @@ from typing import Any, Protocol
 ACCEPTED, REJECTED, DUPLICATE, REFUSED = "accepted", "rejected", "duplicate", "refused"
 RAW, VALIDATED, QUARANTINED, FEATURES = "raw_data", "validated_data", "quarantined_rows", "features"
 ALL_ROWS = "*"  # the split-count key of tasks without classes
+# Rows a step that reads a table through holds at once (a few hundred MB of the demo's shape).
+CHUNK_ROWS = 1_000_000
 
 
 def batch_id(file: str, sha256: str) -> str:
@@ -78,6 +80,9 @@ class TableReader(Protocol):
     def read(self, table: "BatchTable", columns: list[str] | None = None) -> Any:
         """The table's rows, its batches stacked in order (only ``columns``, when given)."""
 
+    def chunks(self, table: "BatchTable", columns: list[str] | None, chunk_rows: int) -> Any:
+        """The same rows, in the same order, as frames of at most ``chunk_rows`` rows."""
+
 
 @dataclass(frozen=True)
 class BatchTable:
@@ -95,9 +100,16 @@ class BatchTable:
 
     def read(self, columns: list[str] | None = None) -> Any:
         """The table's rows as a pandas DataFrame, its batches in order (only ``columns``)."""
+        return self._store().read(self, columns)
+
+    def chunks(self, columns: list[str] | None = None, chunk_rows: int = CHUNK_ROWS) -> Any:
+        """``read``'s rows as frames of at most ``chunk_rows`` rows: memory holds one at a time."""
+        return self._store().chunks(self, columns, chunk_rows)
+
+    def _store(self) -> TableReader:
         if self.store is None:
             raise RuntimeError(f"{self.table}: this table was not loaded with its batch store")
-        return self.store.read(self, columns)
+        return self.store
 
     @property
     def added_batches(self) -> list[str]:

@@ -52,7 +52,7 @@ from ml_assets.lib.contract.dataset import (
     DatasetSpec,
 )
 from ml_assets.lib.data.features import build_features, features_schema
-from ml_assets.lib.core.frames import read_frames, write_frame
+from ml_assets.lib.core.frames import iter_frames, read_frames, write_frame
 from ml_assets.lib.data.ingestion import (
     IngestionError,
     check_columns,
@@ -123,8 +123,17 @@ class BatchStore:
 
     def read(self, table: BatchTable, columns: list[str] | None = None) -> pd.DataFrame:
         """A table's rows, its batches stacked in order (only ``columns``, when given)."""
-        folders = [self.folder(table.version, batch) for batch in table.batches]
-        return read_frames([folder / f"{table.table}.parquet" for folder in folders], columns)
+        return read_frames(self._paths(table), columns)
+
+    def chunks(
+        self, table: BatchTable, columns: list[str] | None, chunk_rows: int
+    ) -> Iterator[pd.DataFrame]:
+        """A table's rows in ``read``'s order, at most ``chunk_rows`` at a time."""
+        return iter_frames(self._paths(table), columns, chunk_rows)
+
+    def _paths(self, table: BatchTable) -> list[Any]:
+        """The table's Parquet file in each of its batches, in order."""
+        return [self.folder(table.version, batch) / f"{table.table}.parquet" for batch in table.batches]
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

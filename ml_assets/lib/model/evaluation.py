@@ -1,6 +1,7 @@
 """Held-out evaluation: metrics, baselines trained on the same split, a verdict, fairness slices."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from ml_assets.lib.contract.dataset import SPLIT, DatasetSpec
 from ml_assets.lib.contract.inference import minority_label
-from ml_assets.lib.data.batch_records import BatchTable, now_iso
+from ml_assets.lib.data.batch_records import CHUNK_ROWS, BatchTable, now_iso
 from ml_assets.lib.data.features import TEST, TRAIN
 from ml_assets.lib.model.bootstrap import (
     f1_macro_scorer,
@@ -22,6 +23,7 @@ from ml_assets.lib.model.bootstrap import (
 )
 from ml_assets.lib.model.conformal import calibration_of, range_coverage
 from ml_assets.lib.model.modeling import build_pipeline, build_preprocessor, model_inputs
+from ml_assets.lib.model.plots import importance_positions
 from ml_assets.lib.project.project_config import ChecksSection
 
 Report = dict[str, Any]
@@ -175,7 +177,7 @@ def per_class_metrics(
 
 
 def fit_baselines(train: pd.DataFrame, spec: DatasetSpec, seed: int) -> dict[str, Pipeline]:
-    """Trivial and plain linear baselines, fitted on the same train rows as the candidate."""
+    """Trivial and plain linear baselines, fitted on ``train`` (the ``baseline_rows``)."""
     if spec.is_classification:
         trivial, trivial_name = DummyClassifier(strategy="most_frequent"), "majority_class"
         linear, linear_name = build_pipeline(spec, "linear", seed=seed), "logistic_regression"
@@ -191,7 +193,6 @@ def fit_baselines(train: pd.DataFrame, spec: DatasetSpec, seed: int) -> dict[str
         ),
         linear_name: linear,
     }
-    train = baseline_rows(train, spec, seed)
     inputs, target = model_inputs(train, spec), train[spec.target]
     return {name: model.fit(inputs, target) for name, model in baselines.items()}
 
@@ -297,30 +298,27 @@ def _bootstrap_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
 
 def baseline_verdict(
     model: Pipeline,
-    baselines: Mapping[str, Pipeline],
-    test: pd.DataFrame,
+    truth: pd.Series,
+    outputs: Mapping[str, Outputs],
     spec: DatasetSpec,
     positive: Any,
     seed: int = 42,
     rounds: int = BOOTSTRAP_ROUNDS,
-    computed: Mapping[str, Outputs] | None = None,
 ) -> dict[str, Any]:
     """The candidate against the strongest baseline on the primary metric, with a paired bootstrap.
 
-    Test rows are resampled with replacement ``rounds`` times and both models scored on each
-    resample; the verdict is "better" or "worse" when the 95% interval of the difference
+    ``outputs`` are each model's outputs on the held-out rows, the candidate's under
+    ``candidate``. Test rows are resampled with replacement ``rounds`` times and both models scored
+    on each resample; the verdict is "better" or "worse" when the 95% interval of the difference
     excludes zero, else "within noise".
     """
-    inputs = model_inputs(test, spec)
     index = positive_index(model.classes_, positive) if spec.task == "binary" else 0
-    truth = test[spec.target].to_numpy()
+    truth = truth.to_numpy()
     if spec.task == "binary":
         truth = np.array([str(label) for label in truth]) == str(model.classes_[index])
-    computed = computed or {}
-    ours = _primary(computed.get("candidate") or predict(model, inputs, spec), spec, index)
+    ours = _primary(outputs["candidate"], spec, index)
     theirs = {
-        name: _primary(computed.get(name) or predict(base, inputs, spec), spec, index)
-        for name, base in baselines.items()
+        name: _primary(found, spec, index) for name, found in outputs.items() if name != "candidate"
     }
     scores = {name: _primary_score(spec, truth, outputs) for name, outputs in theirs.items()}
     against = max(scores, key=scores.get)
@@ -350,6 +348,39 @@ def baseline_verdict(
     }
 
 
+RowReader = Callable[[list[str]], Iterable[pd.DataFrame]]
+"""A table's rows in order, a chunk at a time, only the named columns (``BatchTable.chunks``)."""
+
+
+def frame_reader(frame: pd.DataFrame, chunk_rows: int = CHUNK_ROWS) -> RowReader:
+    """Rows already in memory, read as a table is: in chunks of at most ``chunk_rows``."""
+
+    def read(columns: list[str]) -> Iterator[pd.DataFrame]:
+        for start in range(0, len(frame), chunk_rows):
+            yield frame[columns].iloc[start : start + chunk_rows]
+
+    return read
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """What the report needs of every held-out row, without its features.
+
+    ``rows``: the target and sensitive columns of each held-out row (in table order, numbered
+    from 0); ``outputs``: each model's outputs on them, the candidate's under ``candidate``;
+    ``sample``: the few whole rows permutation importance shuffles (``importance_positions``).
+    """
+
+    rows: pd.DataFrame
+    outputs: dict[str, Outputs]
+    sample: pd.DataFrame
+
+    @property
+    def truth(self) -> pd.Series:
+        """The target of every held-out row."""
+        return self.rows.iloc[:, 0]
+
+
 def evaluate(
     model: Pipeline,
     features: pd.DataFrame,
@@ -358,7 +389,24 @@ def evaluate(
     training: Mapping[str, Any] | None = None,
     min_slice_rows: int = MIN_SLICE_ROWS,
 ) -> Report:
+    """``evaluate_table``'s report for rows already in memory."""
+    return evaluate_table(model, frame_reader(features), spec, seed, training, min_slice_rows)[0]
+
+
+def evaluate_table(
+    model: Pipeline,
+    read: RowReader,
+    spec: DatasetSpec,
+    seed: int = 42,
+    training: Mapping[str, Any] | None = None,
+    min_slice_rows: int = MIN_SLICE_ROWS,
+) -> tuple[Report, HeldOut]:
     """Score the model on the held-out side against baselines and across fairness slices.
+
+    The rows are read chunk by chunk, three times (the train side's target; the rows the
+    baselines fit on; the held-out rows, scored by every model), so memory holds one chunk and a
+    compact record of each held-out row (``HeldOut``), never the whole table: every held-out row
+    is still scored, and the report is the same whatever the chunk size.
 
     ``training`` (copied into ``report["training"]``) is what training found, as
     ``TrainingResult.summary()`` gives it: ``estimator`` (the family kept), ``best_params``,
@@ -372,19 +420,19 @@ def evaluate(
     For binary tasks without a configured positive label, the positive label is the minority
     class of the training rows.
     """
-    train, test = features[features[SPLIT] == TRAIN], features[features[SPLIT] == TEST]
-    if test.empty or train.empty:
-        raise ValueError(f"cannot evaluate: {len(train)} train rows and {len(test)} test rows")
+    train_truth, test_rows = _side_targets(read, spec)
+    if not test_rows or train_truth.empty:
+        raise ValueError(
+            f"cannot evaluate: {len(train_truth)} train rows and {test_rows} test rows"
+        )
     primary = PRIMARY_METRIC[spec.task]
     positive = spec.positive_label
     if spec.task == "binary" and positive is None:
-        positive = minority_label(train[spec.target])
-    inputs, truth = model_inputs(test, spec), test[spec.target]
-    fitted_baselines = fit_baselines(train, spec, seed)
-    outputs = {
-        name: predict(each, inputs, spec)
-        for name, each in {"candidate": model, **fitted_baselines}.items()
-    }
+        positive = minority_label(train_truth)
+    chosen = baseline_rows(train_truth.to_frame(), spec, seed).index.to_numpy()
+    fitted_baselines = fit_baselines(_rows_at(read, spec, TRAIN, chosen), spec, seed)
+    held = _held_out(read, spec, {"candidate": model, **fitted_baselines}, test_rows, seed)
+    outputs, truth = held.outputs, held.truth
     classes = getattr(model, "classes_", None)
     candidate = score_outputs(truth, outputs["candidate"], classes, spec, positive)
     baselines = {
@@ -397,18 +445,16 @@ def evaluate(
         "task": spec.task,
         "target": spec.target,
         "primary_metric": primary,
-        "rows": {"train": len(train), "test": len(test)},
+        "rows": {"train": len(train_truth), "test": test_rows},
         "metrics": candidate,
         "baselines": baselines,
         "lift_over_baselines": {
             name: lift(candidate, scores, primary) for name, scores in baselines.items()
         },
-        "verdict": baseline_verdict(
-            model, fitted_baselines, test, spec, positive, seed, computed=outputs
-        ),
+        "verdict": baseline_verdict(model, truth, outputs, spec, positive, seed),
         "fairness": {
             column: fairness_slices(
-                model, test, spec, column, min_slice_rows, positive, outputs["candidate"]
+                model, held.rows, spec, column, min_slice_rows, positive, outputs["candidate"]
             )
             for column in spec.sensitive_columns
         },
@@ -425,16 +471,82 @@ def evaluate(
             _plain(classes[positive_index(classes, positive)]) if spec.task == "binary" else None
         )
         report["confusion_matrix"] = metrics.confusion_matrix(
-            test[spec.target], predicted, labels=classes
+            truth, predicted, labels=classes
         ).tolist()
-        report["per_class"] = per_class_metrics(test[spec.target], predicted, classes)
+        report["per_class"] = per_class_metrics(truth, predicted, classes)
     if spec.task == "binary":
         probabilities = outputs["candidate"][1]
         index = positive_index(classes, report["positive_label"])
         is_positive = (truth.astype(str) == str(classes[index])).to_numpy()
         report["calibration"] = calibration(is_positive, probabilities[:, index])
         report["decision"] = decision_report(model, truth, predicted)
-    return report
+    return report, held
+
+
+def _side_targets(read: RowReader, spec: DatasetSpec) -> tuple[pd.Series, int]:
+    """The target of every train row (numbered from 0), and how many rows are held out."""
+    train, test_rows = [], 0
+    for chunk in read([SPLIT, spec.target]):
+        train.append(chunk.loc[chunk[SPLIT] == TRAIN, spec.target])
+        test_rows += int((chunk[SPLIT] == TEST).sum())
+    found = pd.concat(train, ignore_index=True) if train else pd.Series(dtype=object)
+    return found, test_rows
+
+
+def _side_chunks(
+    read: RowReader, spec: DatasetSpec, side: str
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Each chunk's rows of one side, with the position of its first among that side's rows."""
+    seen = 0
+    for chunk in read(spec.scored_columns):
+        rows = chunk[chunk[SPLIT] == side]
+        if len(rows):
+            yield seen, rows
+        seen += len(rows)
+
+
+def _pick(rows: pd.DataFrame, first: int, positions: np.ndarray) -> pd.DataFrame:
+    """The rows of a chunk whose side positions (``first`` onward) are in sorted ``positions``."""
+    inside = positions[(positions >= first) & (positions < first + len(rows))]
+    return rows.iloc[inside - first]
+
+
+def _in_order(pieces: list[pd.DataFrame], positions: np.ndarray) -> pd.DataFrame:
+    """Picked rows (by sorted position) put in the order of ``positions``."""
+    found = pd.concat(pieces).set_axis(np.sort(positions))
+    return found.loc[positions]
+
+
+def _rows_at(read: RowReader, spec: DatasetSpec, side: str, positions: np.ndarray) -> pd.DataFrame:
+    """The rows of one side at ``positions`` among that side's rows, in that order."""
+    ordered = np.sort(positions)
+    pieces = [_pick(rows, first, ordered) for first, rows in _side_chunks(read, spec, side)]
+    return _in_order(pieces, positions)
+
+
+def _held_out(
+    read: RowReader, spec: DatasetSpec, models: Mapping[str, Pipeline], test_rows: int, seed: int
+) -> HeldOut:
+    """Every model's outputs on every held-out row, read a chunk at a time (``HeldOut``)."""
+    picked = importance_positions(test_rows, seed)
+    ordered = np.sort(picked)
+    kept, sample = [], []
+    found: dict[str, list[Outputs]] = {name: [] for name in models}
+    for first, rows in _side_chunks(read, spec, TEST):
+        inputs = model_inputs(rows, spec)
+        for name, each in models.items():
+            found[name].append(predict(each, inputs, spec))
+        kept.append(rows[[spec.target, *spec.sensitive_columns]])
+        sample.append(_pick(rows, first, ordered))
+    outputs = {
+        name: (
+            np.concatenate([predicted for predicted, _ in parts]),
+            None if parts[0][1] is None else np.concatenate([p for _, p in parts]),
+        )
+        for name, parts in found.items()
+    }
+    record = pd.concat(kept, ignore_index=True)
+    return HeldOut(record, outputs, _in_order(sample, picked).reset_index(drop=True))
 
 
 CALIBRATION_BINS = 10

@@ -123,17 +123,24 @@ def regression_plots(truth: np.ndarray, predicted: np.ndarray) -> bytes:
     return render(figure)
 
 
+def importance_positions(rows: int, seed: int) -> np.ndarray:
+    """Which of ``rows`` held-out rows permutation importance shuffles (seeded), in order.
+
+    At most ``IMPORTANCE_ROWS``: every shuffle costs a prediction, and 500 rows rank the inputs
+    as well as all of them for a picture.
+    """
+    if rows <= IMPORTANCE_ROWS:
+        return np.arange(rows)
+    return np.random.default_rng(seed).choice(rows, IMPORTANCE_ROWS, replace=False)
+
+
 def permutation_importance(
     model: Any, inputs: Any, truth: Any, scoring: str, seed: int
 ) -> tuple[bytes, dict[str, float]]:
     """How much the score drops when each input column is shuffled, on held-out rows.
 
-    At most ``IMPORTANCE_ROWS`` rows (sampled with ``seed``): every shuffle costs a prediction,
-    and 500 rows rank the inputs as well as all of them for a picture.
+    The rows are ``importance_positions``' few: shuffling every held-out row would add nothing.
     """
-    if len(inputs) > IMPORTANCE_ROWS:
-        picked = np.random.default_rng(seed).choice(len(inputs), IMPORTANCE_ROWS, replace=False)
-        inputs, truth = inputs.iloc[picked], truth.iloc[picked]
     drops = shuffled_drops(model, inputs, truth, scoring, seed)
     mean, spread = drops.mean(axis=1), drops.std(axis=1)
     order = np.argsort(mean)
@@ -314,19 +321,17 @@ def report_html(title: str, markdown: str) -> str:
 
 
 def evaluation_images(
-    model: Any, test: Any, spec: Any, report: Mapping[str, Any], seed: int
+    model: Any, held_out: Any, spec: Any, report: Mapping[str, Any], seed: int
 ) -> tuple[dict[str, bytes], dict[str, float]]:
-    """Every picture of the evaluation report by name, and the permutation importances."""
-    from ml_assets.lib.model.evaluation import (
-        PRIMARY_METRIC,
-        SLICE_METRICS,
-        positive_index,
-        predict,
-    )
+    """Every picture of the evaluation report by name, and the permutation importances.
+
+    ``held_out`` is ``evaluate_table``'s record of the held-out rows (``HeldOut``).
+    """
+    from ml_assets.lib.model.evaluation import PRIMARY_METRIC, SLICE_METRICS, positive_index
     from ml_assets.lib.model.modeling import model_inputs
 
-    inputs, truth = model_inputs(test, spec), test[spec.target]
-    predicted, probabilities = predict(model, inputs, spec)
+    truth = held_out.truth
+    predicted, probabilities = held_out.outputs["candidate"]
     images: dict[str, bytes] = {}
     if spec.is_classification:
         images["confusion_matrix"] = confusion_matrix(report["confusion_matrix"], report["classes"])
@@ -337,8 +342,9 @@ def evaluation_images(
             images["roc_pr_calibration"] = classifier_curves(positive, probabilities[:, index])
     if not spec.is_classification:
         images["predicted_vs_actual"] = regression_plots(truth.to_numpy(float), predicted)
+    sample = held_out.sample
     images["permutation_importance"], importances = permutation_importance(
-        model, inputs, truth, PRIMARY_METRIC[spec.task], seed
+        model, model_inputs(sample, spec), sample[spec.target], PRIMARY_METRIC[spec.task], seed
     )
     if report["fairness"]:
         images["metrics_per_group"] = group_metrics(report["fairness"], SLICE_METRICS[spec.task])

@@ -164,7 +164,8 @@ class TrainingSection(_Strict):
         default=None,
         ge=1,
         description="Past this many training rows, train on a seeded, stratified sample of "
-        "them (reported with a learning curve); empty: sized to the training machine's memory.",
+        "them (reported with a learning curve); empty: sized to the training machine's memory "
+        "and the search's time (lib/model/training_sample.py).",
     )
     # Reproducible: a count, not a duration.
     budget: int | None = Field(

@@ -221,3 +221,34 @@ def test_baselines_fit_on_a_sample_that_keeps_every_class(monkeypatch) -> None:
     assert sample.index.isin(train.index).all()
     fitted = evaluation.fit_baselines(train, DEMO_SPEC, seed=1)
     assert all(list(model.classes_) == [0, 1, 7] for model in fitted.values())
+
+
+def test_streaming_the_rows_chunk_by_chunk_gives_the_report_of_the_whole_table(
+    monkeypatch,
+) -> None:
+    """Baselines and bootstrap sampled, importance rows picked: chunks change nothing."""
+    from ml_assets.lib.model import evaluation
+    from ml_assets.lib.model.plots import evaluation_images
+
+    table = build_features(validated(3000), DEMO_SPEC)[DEMO_SPEC.scored_columns]
+    train = table[table["_split"] == "train"]
+    model = train_model(train, DEMO_SPEC, search="none", cv_folds=3, coverage=0.9).model
+    monkeypatch.setattr(evaluation, "BASELINE_MAX_ROWS", 300)
+    monkeypatch.setattr(evaluation, "BOOTSTRAP_MAX_ROWS", 200)
+    whole, whole_held = evaluation.evaluate_table(
+        model, evaluation.frame_reader(table, len(table)), DEMO_SPEC, seed=5
+    )
+    streamed, streamed_held = evaluation.evaluate_table(
+        model, evaluation.frame_reader(table, 97), DEMO_SPEC, seed=5
+    )
+    assert streamed == whole
+    assert streamed["rows"]["test"] == len(streamed_held.rows) > len(streamed_held.sample)
+    assert (
+        evaluation_images(model, streamed_held, DEMO_SPEC, streamed, 5)[1]
+        == (evaluation_images(model, whole_held, DEMO_SPEC, whole, 5)[1])
+    )
+
+
+def test_a_table_without_rows_cannot_be_evaluated() -> None:
+    with pytest.raises(ValueError, match="cannot evaluate: 0 train rows and 0 test rows"):
+        evaluate(None, pd.DataFrame(columns=DEMO_SPEC.scored_columns), DEMO_SPEC)

@@ -16,6 +16,7 @@ from ml_assets.lib.model.modeling import train_model
 from ml_assets.lib.model.training_sample import (
     BYTES_PER_ROW,
     MEMORY_SHARE,
+    SEARCH_MAX_ROWS,
     default_max_rows,
     learning_curve,
     read_training_rows,
@@ -38,9 +39,11 @@ def stored(tmp_path: Path) -> tuple[BatchStore, BatchTable]:
     return store, refresh_batches(landing, store, rules()).table("features")
 
 
-def test_the_default_cap_is_a_share_of_the_memory() -> None:
-    assert default_max_rows(24 * 2**30) == int(24 * 2**30 * MEMORY_SHARE / BYTES_PER_ROW)
-    assert default_max_rows() >= 1
+def test_the_default_cap_is_a_share_of_the_memory_and_at_most_what_a_search_fits() -> None:
+    small = 2**26  # 64 MiB: memory binds
+    assert default_max_rows(small) == int(small * MEMORY_SHARE / BYTES_PER_ROW) < SEARCH_MAX_ROWS
+    assert default_max_rows(24 * 2**30) == SEARCH_MAX_ROWS  # 24 GiB: the search's time binds
+    assert 1 <= default_max_rows() <= SEARCH_MAX_ROWS
 
 
 def test_under_the_cap_every_training_row_is_read(
