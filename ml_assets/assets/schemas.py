@@ -160,6 +160,11 @@ def table_type(project: Project, table: str, columns: list[ColumnSummary]) -> dg
     )
 
 
+# Rows read back and checked at once: reading a 1e6-row batch whole for its check raised the
+# step's peak by about 160 MB; in chunks of 1e5 by about 20 MB, for the same CPU. A rule over a
+# whole table (uniqueness) is judged per chunk here; the step judged each batch whole before.
+CHECK_ROWS = 100_000
+
 _PANDERA_TYPES: dict[tuple[str, str, str], tuple[Any, dg.DagsterType]] = {}
 
 
@@ -185,13 +190,15 @@ def _check_added_rows(
     from ml_assets.lib.data.batches import schema_failures
 
     schema, pandera_type = _pandera_type(project, table)
-    rows = value.read_added()
-    checked = {"rows_checked": len(rows), "batches_checked": len(value.added_batches)}
-    if pandera_type.type_check(context, rows).success:
-        return dg.TypeCheck(True, metadata=checked)
-    try:
-        schema.validate(rows, lazy=True)
-    except pandera.errors.SchemaErrors as errors:
-        description = f"{table} breaks its schema:\n{schema_failures(errors.failure_cases, rows)}"
-        return dg.TypeCheck(False, description, metadata=checked)
-    return dg.TypeCheck(False, f"{table}: rows that break its schema", metadata=checked)
+    checked = {"rows_checked": 0, "batches_checked": len(value.added_batches)}
+    for rows in value.added_chunks(CHECK_ROWS):
+        checked["rows_checked"] += len(rows)
+        if pandera_type.type_check(context, rows).success:
+            continue
+        try:
+            schema.validate(rows, lazy=True)
+        except pandera.errors.SchemaErrors as errors:
+            failures = schema_failures(errors.failure_cases, rows)
+            return dg.TypeCheck(False, f"{table} breaks its schema:\n{failures}", metadata=checked)
+        return dg.TypeCheck(False, f"{table}: rows that break its schema", metadata=checked)
+    return dg.TypeCheck(True, metadata=checked)

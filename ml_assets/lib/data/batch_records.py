@@ -116,10 +116,10 @@ class BatchTable:
         """The batches of this table that the run that made it added."""
         return [batch for batch in self.batches if batch in self.added]
 
-    def read_added(self, columns: list[str] | None = None) -> Any:
-        """The rows of the batches the run that made this table added."""
+    def added_chunks(self, chunk_rows: int = CHUNK_ROWS) -> Any:
+        """The rows of the batches the run that made this table added, a chunk at a time."""
         added = tuple(record for record in self.records if record.batch in self.added)
-        return replace(self, records=added).read(columns)
+        return replace(self, records=added).chunks(chunk_rows=chunk_rows)
 
     @property
     def batches(self) -> list[str]:
