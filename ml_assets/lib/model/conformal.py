@@ -7,6 +7,10 @@ rows like these (Angelopoulos & Bates, "A Gentle Introduction to Conformal Predi
 The served model is the same settings fitted on every row, so the ranges cost no accuracy; its
 errors are no larger than the calibrated model's, so its coverage is approximate and measured
 on the held-out side by the evaluation.
+A set holds every class whose probability clears the quantile (MAPIE's "lac" score), and may be
+empty: forcing the top class in would hold the truth on every row a very accurate model gets
+right, whatever the target (0.988 at a 0.9 target on a 98.8%-accurate model, measured). An
+empty set says no class is credible at this coverage; the evaluation reports how often.
 A few lines on NumPy rather than MAPIE, which is not in the lock: split conformal is a quantile.
 """
 
@@ -74,10 +78,8 @@ def intervals(predicted: Any, calibration: dict[str, Any]) -> tuple[np.ndarray, 
 
 
 def set_members(probabilities: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
-    """A boolean row per prediction: which classes its set holds (never empty: the top class)."""
-    members = probabilities >= 1 - calibration["quantile"]
-    members[np.arange(len(probabilities)), probabilities.argmax(axis=1)] = True
-    return members
+    """A boolean row per prediction: which classes its set holds (none when no class clears it)."""
+    return probabilities >= 1 - calibration["quantile"]
 
 
 def prediction_sets(probabilities: np.ndarray, classes: Any, calibration: dict[str, Any]) -> list:
@@ -110,7 +112,9 @@ def range_coverage(
         facts["covered"] = int(
             sum(index >= 0 and members[row, index] for row, index in enumerate(truth_columns))
         )
-        facts["mean_set_size"] = float(members.sum(axis=1).mean()) if len(members) else None
+        sizes = members.sum(axis=1)
+        facts["mean_set_size"] = float(sizes.mean()) if len(members) else None
+        facts["empty_sets"] = int((sizes == 0).sum())
     facts["coverage"] = facts["covered"] / len(truth) if len(truth) else None
     return facts
 
