@@ -37,13 +37,16 @@ def calibrate(
 ) -> dict[str, Any]:
     """The calibration of a model from its outputs on calibration rows it was not fitted on.
 
-    ``quantile`` is the ``ceil((n + 1) * coverage) / n`` empirical quantile of the scores; a
-    calibration part too small for that level is refused, naming the fix.
+    ``quantile`` is the ``k``-th smallest of the ``n`` scores, ``k = ceil((n + 1) * coverage)``,
+    so a new row is covered with chance ``k / (n + 1)``: at least ``coverage``, by under
+    ``1 / (n + 1)`` more. (``np.quantile(scores, k / n, method="higher")``, the usual recipe,
+    takes the next score up: 0.929 instead of 0.911 on 55 rows.) A calibration part too small
+    for ``k`` is refused, naming the fix.
     """
     scores = _scores(truth, predicted, probabilities, classes)
     rows = len(scores)
-    level = np.ceil((rows + 1) * coverage) / rows if rows else np.inf
-    if level > 1:
+    k = int(np.ceil((rows + 1) * coverage))
+    if k > rows:
         needed = int(np.ceil(coverage / (1 - coverage)))
         raise ValueError(
             f"{rows} calibration rows cannot give ranges at coverage {coverage}: at least "
@@ -53,7 +56,7 @@ def calibrate(
     return {
         "kind": "interval" if probabilities is None else "set",
         "coverage": float(coverage),
-        "quantile": float(np.quantile(scores, level, method="higher")),
+        "quantile": float(np.sort(scores)[k - 1]),
         "rows": rows,
     }
 

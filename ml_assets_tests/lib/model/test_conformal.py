@@ -69,6 +69,13 @@ def test_a_very_accurate_model_still_covers_at_the_target_by_empty_sets() -> Non
     assert conformal.prediction_sets(new_probabilities[[least_sure]], classes, calibration) == [[]]
 
 
+def test_the_quantile_is_the_kth_smallest_score_so_coverage_is_k_over_n_plus_1() -> None:
+    # 55 scores 1..55 at 0.9: k = ceil(56 * 0.9) = 51, a new row's chance 51/56 = 0.911; the
+    # next score up (52) would give 52/56 = 0.929 on average.
+    calibration = conformal.calibrate(np.arange(1.0, 56.0), np.zeros(55), None, None, 0.9)
+    assert calibration["quantile"] == 51.0
+
+
 def test_a_calibration_part_too_small_for_the_coverage_is_refused() -> None:
     with pytest.raises(ValueError, match="5 calibration rows cannot give ranges at coverage 0.9"):
         conformal.calibrate(np.zeros(5), np.zeros(5), None, None, 0.9)
