@@ -98,6 +98,9 @@ def test_the_model_carries_its_calibration_through_skops(table) -> None:
     assert model_fingerprint(loaded) == model_fingerprint(result.model)
     plain = train_model(train, DEMO_SPEC, "linear", search="none", cv_folds=3)
     assert conformal.calibration_of(plain.model) is None
+    report = evaluate(result.model, table, DEMO_SPEC)
+    empty = report["ranges"]["empty_sets"]
+    assert f"{empty} empty (no class credible at this coverage)" in report_markdown(report)
 
 
 def test_the_report_shows_held_out_coverage_and_width_for_regression() -> None:
