@@ -49,7 +49,7 @@ class Prediction(BaseModel):
     )
     prediction_set: list[Any] | None = Field(
         description="The classes that stay plausible at the model's coverage (classification, "
-        "split conformal), else null."
+        "split conformal; empty when no class is credible at that coverage), else null."
     )
 
 

@@ -7,6 +7,10 @@ rows like these (Angelopoulos & Bates, "A Gentle Introduction to Conformal Predi
 The served model is the same settings fitted on every row, so the ranges cost no accuracy; its
 errors are no larger than the calibrated model's, so its coverage is approximate and measured
 on the held-out side by the evaluation.
+A set holds every class whose probability clears the quantile (MAPIE's "lac" score), and may be
+empty: forcing the top class in would hold the truth on every row a very accurate model gets
+right, whatever the target (0.988 at a 0.9 target on a 98.8%-accurate model, measured). An
+empty set says no class is credible at this coverage; the evaluation reports how often.
 A few lines on NumPy rather than MAPIE, which is not in the lock: split conformal is a quantile.
 """
 
@@ -33,13 +37,16 @@ def calibrate(
 ) -> dict[str, Any]:
     """The calibration of a model from its outputs on calibration rows it was not fitted on.
 
-    ``quantile`` is the ``ceil((n + 1) * coverage) / n`` empirical quantile of the scores; a
-    calibration part too small for that level is refused, naming the fix.
+    ``quantile`` is the ``k``-th smallest of the ``n`` scores, ``k = ceil((n + 1) * coverage)``,
+    so a new row is covered with chance ``k / (n + 1)``: at least ``coverage``, by under
+    ``1 / (n + 1)`` more. (``np.quantile(scores, k / n, method="higher")``, the usual recipe,
+    takes the next score up: 0.929 instead of 0.911 on 55 rows.) A calibration part too small
+    for ``k`` is refused, naming the fix.
     """
     scores = _scores(truth, predicted, probabilities, classes)
     rows = len(scores)
-    level = np.ceil((rows + 1) * coverage) / rows if rows else np.inf
-    if level > 1:
+    k = int(np.ceil((rows + 1) * coverage))
+    if k > rows:
         needed = int(np.ceil(coverage / (1 - coverage)))
         raise ValueError(
             f"{rows} calibration rows cannot give ranges at coverage {coverage}: at least "
@@ -49,7 +56,7 @@ def calibrate(
     return {
         "kind": "interval" if probabilities is None else "set",
         "coverage": float(coverage),
-        "quantile": float(np.quantile(scores, level, method="higher")),
+        "quantile": float(np.sort(scores)[k - 1]),
         "rows": rows,
     }
 
@@ -74,10 +81,8 @@ def intervals(predicted: Any, calibration: dict[str, Any]) -> tuple[np.ndarray, 
 
 
 def set_members(probabilities: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
-    """A boolean row per prediction: which classes its set holds (never empty: the top class)."""
-    members = probabilities >= 1 - calibration["quantile"]
-    members[np.arange(len(probabilities)), probabilities.argmax(axis=1)] = True
-    return members
+    """A boolean row per prediction: which classes its set holds (none when no class clears it)."""
+    return probabilities >= 1 - calibration["quantile"]
 
 
 def prediction_sets(probabilities: np.ndarray, classes: Any, calibration: dict[str, Any]) -> list:
@@ -110,7 +115,9 @@ def range_coverage(
         facts["covered"] = int(
             sum(index >= 0 and members[row, index] for row, index in enumerate(truth_columns))
         )
-        facts["mean_set_size"] = float(members.sum(axis=1).mean()) if len(members) else None
+        sizes = members.sum(axis=1)
+        facts["mean_set_size"] = float(sizes.mean()) if len(members) else None
+        facts["empty_sets"] = int((sizes == 0).sum())
     facts["coverage"] = facts["covered"] / len(truth) if len(truth) else None
     return facts
 

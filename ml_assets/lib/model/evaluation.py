@@ -798,7 +798,8 @@ def _range_lines(ranges: Mapping[str, Any]) -> list[str]:
     size = (
         f"mean interval width {number(ranges['mean_width'])}"
         if "mean_width" in ranges
-        else f"mean set size {number(ranges['mean_set_size'])} classes"
+        else f"mean set size {number(ranges['mean_set_size'])} classes, "
+        f"{ranges['empty_sets']} empty (no class credible at this coverage)"
     )
     return [
         "",

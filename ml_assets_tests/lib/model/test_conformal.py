@@ -27,7 +27,7 @@ def test_intervals_hold_the_truth_at_the_coverage_on_new_rows(coverage) -> None:
     assert facts["mean_width"] == pytest.approx(expected, rel=0.08)
 
 
-def test_sets_hold_the_true_class_at_the_coverage_and_are_never_empty() -> None:
+def test_sets_hold_the_true_class_at_the_coverage() -> None:
     rng = np.random.default_rng(1)
     classes = np.array(["a", "b", "c"])
 
@@ -43,8 +43,37 @@ def test_sets_hold_the_true_class_at_the_coverage_and_are_never_empty() -> None:
     assert abs(facts["coverage"] - 0.9) < 0.02
     assert 1 <= facts["mean_set_size"] < 3
     sets = conformal.prediction_sets(new_probabilities[:50], classes, calibration)
-    tops = classes[new_probabilities[:50].argmax(axis=1)]
-    assert all(top in members for top, members in zip(tops, sets, strict=True))
+    members = conformal.set_members(new_probabilities[:50], calibration)
+    assert [len(labels) for labels in sets] == members.sum(axis=1).tolist()
+
+
+def test_a_very_accurate_model_still_covers_at_the_target_by_empty_sets() -> None:
+    """Were the top class always in the set, a 98%-accurate model would cover 0.98, not 0.9."""
+    rng = np.random.default_rng(2)
+    classes = np.array(["a", "b", "c"])
+
+    def draw(rows):
+        top = rng.uniform(0.5, 1.0, rows)
+        probabilities = np.column_stack([top, (1 - top) * 0.6, (1 - top) * 0.4])
+        right = rng.uniform(size=rows) < 0.98
+        truth = np.where(right, "a", rng.choice(["b", "c"], rows))
+        return truth, probabilities
+
+    truth, probabilities = draw(3000)
+    calibration = conformal.calibrate(truth, None, probabilities, classes, 0.9)
+    new_truth, new_probabilities = draw(10000)
+    facts = conformal.range_coverage(new_truth, None, new_probabilities, classes, calibration)
+    assert abs(facts["coverage"] - 0.9) < 0.02
+    assert 0.05 < facts["empty_sets"] / facts["rows"] < 0.15
+    least_sure = new_probabilities[:, 0].argmin()
+    assert conformal.prediction_sets(new_probabilities[[least_sure]], classes, calibration) == [[]]
+
+
+def test_the_quantile_is_the_kth_smallest_score_so_coverage_is_k_over_n_plus_1() -> None:
+    # 55 scores 1..55 at 0.9: k = ceil(56 * 0.9) = 51, a new row's chance 51/56 = 0.911; the
+    # next score up (52) would give 52/56 = 0.929 on average.
+    calibration = conformal.calibrate(np.arange(1.0, 56.0), np.zeros(55), None, None, 0.9)
+    assert calibration["quantile"] == 51.0
 
 
 def test_a_calibration_part_too_small_for_the_coverage_is_refused() -> None:
@@ -69,6 +98,9 @@ def test_the_model_carries_its_calibration_through_skops(table) -> None:
     assert model_fingerprint(loaded) == model_fingerprint(result.model)
     plain = train_model(train, DEMO_SPEC, "linear", search="none", cv_folds=3)
     assert conformal.calibration_of(plain.model) is None
+    report = evaluate(result.model, table, DEMO_SPEC)
+    empty = report["ranges"]["empty_sets"]
+    assert f"{empty} empty (no class credible at this coverage)" in report_markdown(report)
 
 
 def test_the_report_shows_held_out_coverage_and_width_for_regression() -> None:

@@ -166,4 +166,8 @@ def test_scored_rows_carry_the_models_interval_or_set() -> None:
     probabilities = np.array([[0.5, 0.35, 0.15], [0.1, 0.2, 0.7]])
     columns = range_columns(classifier, None, probabilities)
     assert [json.loads(value) for value in columns["prediction_set"]] == [["a", "b"], ["c"]]
+    # No class clears a stricter quantile on an unsure row: its set is empty, not its top class.
+    setattr(classifier, ATTRIBUTE, {"kind": "set", "coverage": 0.9, "quantile": 0.5})
+    columns = range_columns(classifier, None, np.array([[0.4, 0.35, 0.25]]))
+    assert json.loads(columns["prediction_set"][0]) == []
     assert range_columns(Line(), np.array([1.0]), None) == {}
