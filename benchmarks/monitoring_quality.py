@@ -60,8 +60,11 @@ SHIFTS = (
 SEED = 0
 
 
-def prepare(name: str, work: Path) -> dict[str, Any]:
-    """Init on four fifths, the held-out fifth's quarantine, the reference and its model."""
+def prepare(name: str, work: Path, seed: int = SEED) -> dict[str, Any]:
+    """Init on four fifths, the held-out fifth's quarantine, the reference and its model.
+
+    ``seed`` shuffles the table (which rows are held out) and draws every batch of the run.
+    """
     from ml_assets.lib.contract.dataset import SPLIT, TRAIN
     from ml_assets.lib.contract.validation import validate_rows
     from ml_assets.lib.data.features import build_features
@@ -72,7 +75,7 @@ def prepare(name: str, work: Path) -> dict[str, Any]:
     from ml_assets.lib.project.project_config import load_project
 
     load, target, _ = TABLES[name]
-    table = load().sample(frac=1.0, random_state=SEED).reset_index(drop=True)
+    table = load().sample(frac=1.0, random_state=seed).reset_index(drop=True)
     fifth = len(table) // 5
     held_out, rest = table.iloc[:fifth], table.iloc[fifth:]
     csv, held_csv = work / f"{name}.csv", work / f"{name}_held_out.csv"
@@ -99,6 +102,7 @@ def prepare(name: str, work: Path) -> dict[str, Any]:
     population = pd.concat([held_features, test], ignore_index=True)
     return {
         "name": name,
+        "seed": seed,
         "spec": spec,
         "limits": project.config.statistics,
         "drift": project.config.drift,
@@ -193,7 +197,7 @@ def draw(population: pd.DataFrame, size: int, rng) -> pd.DataFrame:
 
 def quality(setup: dict[str, Any]) -> dict[str, Any]:
     """False-alarm and detection rates of one table."""
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(setup["seed"])
     spec, population = setup["spec"], setup["population"]
     false_alarms: dict[int, dict[str, float]] = {}
     for size in SIZES:
@@ -242,7 +246,7 @@ def performance_estimates(setup: dict[str, Any]) -> dict[str, Any] | None:
     if not spec.is_classification:
         return None
     reference = calibration_of(model, setup["reference_test"], spec, setup["train"])
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(setup["seed"])
     held = setup["held_out"]
     numeric = [c for c in spec.numeric_features if setup["train"][c].std() > 0]
     found: dict[str, list[tuple[float, float]]] = {"clean": [], "one column +1 sd": []}
@@ -284,7 +288,7 @@ def cost(setup: dict[str, Any], rows: int) -> tuple[float, float]:
 
     spec = setup["spec"]
     reference = calibration_of(setup["model"], setup["reference_test"], spec, setup["train"])
-    batch = setup["population"].sample(rows, replace=True, random_state=SEED)
+    batch = setup["population"].sample(rows, replace=True, random_state=setup["seed"])
     batch = batch.reset_index(drop=True)
     began, cpu = time.perf_counter(), time.process_time()
     outputs = predict(setup["model"], model_inputs(batch, spec), spec)
@@ -298,11 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", nargs="*", default=list(TABLES), choices=list(TABLES))
     parser.add_argument("--no-cost", action="store_true", help="skip the 1e4/1e6-row timing")
+    parser.add_argument("--seed", type=int, default=SEED, help="shuffle and batches (0: the docs')")
     args = parser.parse_args(argv)
     _require_packages()
     with tempfile.TemporaryDirectory() as folder:
         for index, name in enumerate(args.tables):
-            setup = prepare(name, Path(folder))
+            setup = prepare(name, Path(folder), args.seed)
             share = setup["quarantined"] / setup["held_out_rows"]
             print(
                 f"\n## {name} ({setup['spec'].task}, {len(setup['population'])} rows): held-out "
