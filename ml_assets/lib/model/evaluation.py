@@ -23,10 +23,10 @@ from ml_assets.lib.model.bootstrap import (
 )
 from ml_assets.lib.model.conformal import calibration_of, range_coverage
 from ml_assets.lib.model.modeling import build_pipeline, build_preprocessor, model_inputs
-from ml_assets.lib.model.plots import importance_positions
 from ml_assets.lib.project.project_config import ChecksSection
 
 Report = dict[str, Any]
+IMPORTANCE_ROWS = 500  # held-out rows permutation importance shuffles, at most
 PRIMARY_METRIC = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "r2"}
 LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
 SLICE_METRICS = {
@@ -47,6 +47,17 @@ PRF = ("precision", "recall", "f1")
 # Rows the baselines are fitted on, at most: beyond this a trivial or linear model's held-out
 # score moves less than the bootstrap's noise, and fitting on every row cost 1.4 s per 1e6.
 BASELINE_MAX_ROWS = 100_000
+
+
+def importance_positions(rows: int, seed: int) -> np.ndarray:
+    """Which of ``rows`` held-out rows permutation importance shuffles (seeded), in order.
+
+    At most ``IMPORTANCE_ROWS``: every shuffle costs a prediction, and 500 rows rank the inputs
+    as well as all of them for a picture.
+    """
+    if rows <= IMPORTANCE_ROWS:
+        return np.arange(rows)
+    return np.random.default_rng(seed).choice(rows, IMPORTANCE_ROWS, replace=False)
 
 
 def positive_index(classes: np.ndarray, positive: Any) -> int:

@@ -16,7 +16,6 @@ import numpy as np
 FIGURE_DPI = 80
 PANEL = (3.6, 2.8)  # inches of one panel: 288 x 224 pixels
 REFERENCE_COLOUR, CURRENT_COLOUR = "#4c72b0", "#dd8452"
-IMPORTANCE_ROWS = 500
 IMPORTANCE_REPEATS = 3
 IMPORTANCE_CELLS = 2_000_000  # shuffled cells predicted at once: a few tens of MB
 TOP_CATEGORIES = 12
@@ -123,23 +122,13 @@ def regression_plots(truth: np.ndarray, predicted: np.ndarray) -> bytes:
     return render(figure)
 
 
-def importance_positions(rows: int, seed: int) -> np.ndarray:
-    """Which of ``rows`` held-out rows permutation importance shuffles (seeded), in order.
-
-    At most ``IMPORTANCE_ROWS``: every shuffle costs a prediction, and 500 rows rank the inputs
-    as well as all of them for a picture.
-    """
-    if rows <= IMPORTANCE_ROWS:
-        return np.arange(rows)
-    return np.random.default_rng(seed).choice(rows, IMPORTANCE_ROWS, replace=False)
-
-
 def permutation_importance(
     model: Any, inputs: Any, truth: Any, scoring: str, seed: int
 ) -> tuple[bytes, dict[str, float]]:
     """How much the score drops when each input column is shuffled, on held-out rows.
 
-    The rows are ``importance_positions``' few: shuffling every held-out row would add nothing.
+    The rows are ``evaluation.importance_positions``' few: shuffling every held-out row would
+    add nothing.
     """
     drops = shuffled_drops(model, inputs, truth, scoring, seed)
     mean, spread = drops.mean(axis=1), drops.std(axis=1)
