@@ -635,7 +635,7 @@ STEP_FAULTS = {
     "batches": "ml_assets.lib.data.batches.refresh_batches",
     "batches, mid-batch": "ml_assets.lib.data.batches.write_frame",  # a batch half written
     "trained_model": "ml_assets.lib.model.modeling.train_model",
-    "evaluation_report": "ml_assets.lib.model.evaluation.evaluate",
+    "evaluation_report": "ml_assets.lib.model.evaluation.evaluate_table",
 }
 
 
