@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_assets.lib.core.values import plain
+
 # The fitted Pipeline carries its calibration as this attribute, so the model file, its
 # fingerprint, batch scoring and the service all hold the same ranges without another artifact.
 ATTRIBUTE = "conformal_"
@@ -87,7 +89,7 @@ def set_members(probabilities: np.ndarray, calibration: dict[str, Any]) -> np.nd
 
 def prediction_sets(probabilities: np.ndarray, classes: Any, calibration: dict[str, Any]) -> list:
     """Each prediction's set of plausible classes, in the model's class order."""
-    labels = [_plain(label) for label in classes]
+    labels = [plain(label) for label in classes]
     return [
         [label for label, member in zip(labels, row, strict=True) if member]
         for row in set_members(probabilities, calibration)
@@ -120,10 +122,6 @@ def range_coverage(
         facts["empty_sets"] = int((sizes == 0).sum())
     facts["coverage"] = facts["covered"] / len(truth) if len(truth) else None
     return facts
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def coverage_shortfall(facts: dict[str, Any], alpha: float = SHORTFALL_ALPHA) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from ml_assets.lib.contract.dataset import SPLIT, DatasetSpec
 from ml_assets.lib.contract.inference import minority_label
+from ml_assets.lib.core.values import plain
 from ml_assets.lib.data.batch_records import CHUNK_ROWS, BatchTable, now_iso
 from ml_assets.lib.data.features import TEST, TRAIN
 from ml_assets.lib.model.bootstrap import (
@@ -477,9 +478,9 @@ def evaluate_table(
         report["ranges"] = range_coverage(truth, *outputs["candidate"], classes, conformal)
     if spec.is_classification:
         predicted = outputs["candidate"][0]
-        report["classes"] = [_plain(label) for label in classes]
+        report["classes"] = [plain(label) for label in classes]
         report["positive_label"] = (
-            _plain(classes[positive_index(classes, positive)]) if spec.task == "binary" else None
+            plain(classes[positive_index(classes, positive)]) if spec.task == "binary" else None
         )
         report["confusion_matrix"] = metrics.confusion_matrix(
             truth, predicted, labels=classes
@@ -620,10 +621,6 @@ def provenance(fingerprint: str, features: BatchTable, config_hash: str) -> dict
         "config_hash": config_hash,
         "created_at": now_iso(),
     }
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def number(value: Any) -> str:

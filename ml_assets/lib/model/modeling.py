@@ -51,6 +51,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ml_assets.lib.contract.dataset import DatasetSpec
+from ml_assets.lib.core.values import plain
 from ml_assets.lib.model import conformal
 
 SearchKind = Literal["grid", "random", "none"]
@@ -460,7 +461,7 @@ def _search_family(plan: _SearchPlan, family: _Family) -> Candidate:
         best_params={
             **family.fixed,
             **{
-                key.removeprefix(f"{ESTIMATOR_STEP}__"): _plain(value)
+                key.removeprefix(f"{ESTIMATOR_STEP}__"): plain(value)
                 for key, value in results["params"][best].items()
             },
         },
@@ -780,10 +781,6 @@ def feature_report(
     return [row for row, kept in rows if kept], [row for row, kept in rows if not kept]
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 # A fitted binary Pipeline carries its tuned cut-off as this attribute, so the skops file, the
 # registry version and everything that scores with it (evaluation, gate, batch scoring, serving)
 # share one cut-off: {"threshold", "positive_label", "rule", "costs", "min_precision", "cv_score"}.
@@ -846,7 +843,7 @@ def tune_decision(
         DECISION,
         {
             "threshold": float(tuner.best_threshold_),
-            "positive_label": _plain(positive),
+            "positive_label": plain(positive),
             "rule": rule,
             "costs": dict(costs) if costs else None,
             "min_precision": decision.get("min_precision"),
