@@ -126,14 +126,17 @@ class RecordValidator:
         typed = {}
         for name, column in self.columns.items():
             given = [record.get(name) for record in records]
-            numbers = _as_numbers(given) if self.kinds[name] in ("int", "float") else None
+            kind = self.kinds[name]
+            numbers = _as_numbers(given) if kind in ("int", "float") else None
             if numbers is None:
                 texts, missing, nested = _texts(given)
                 errors.extend(_errors(given, name, SCALAR, nested))
                 raw = pd.Series(texts, dtype="object")
+                values, rules = convert_text(raw, kind)
             else:
                 raw, missing = pd.Series(numbers), np.flatnonzero(np.isnan(numbers))
-            values, rules = convert_text(raw, self.kinds[name])
+                # plain numbers are floats already; an int column still checks they are whole
+                values, rules = (raw, []) if kind == "float" else convert_text(raw, kind)
             unchecked = raw.isna().to_numpy()  # missing, or not a single value
             for rule, broken in rules:
                 mask = broken.to_numpy(dtype=bool)
@@ -150,11 +153,11 @@ class RecordValidator:
             typed[name] = values
         if errors:
             raise RecordsRejected(errors)
-        frame = pd.DataFrame(typed, copy=False)
-        return pd.concat([frame, derive_columns(frame, self.spec)], axis=1)
+        derived = derive_columns(pd.DataFrame(typed, copy=False), self.spec)
+        return pd.DataFrame({**typed, **derived}, copy=False)
 
     def _unknown_fields(self, records: Sequence[Mapping[str, Any]]) -> list[RecordError]:
-        if not self.strict:
+        if not self.strict or set().union(*records) <= self.accepted:
             return []
         return [
             RecordError(index, field, UNKNOWN_FIELD, record[field])
