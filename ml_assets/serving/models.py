@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.lib.contract.dataset import DatasetSpec
-from ml_assets.lib.core.values import plain
+from ml_assets.lib.core.values import plain_list
 from ml_assets.lib.model.conformal import calibration_of, intervals, prediction_sets
 from ml_assets.lib.model.evaluation import decide, positive_index
 from ml_assets.lib.model.modeling import model_inputs
@@ -83,8 +83,8 @@ class ServedModel:
                 ranges = np.column_stack(intervals(values, calibration)).tolist()
             return Outputs([float(value) for value in values], None, None, None, ranges)
         probabilities = self.model.predict_proba(inputs)
-        classes = [plain(label) for label in self.model.classes_]
-        labels = [plain(label) for label in decide(self.model, probabilities)]
+        classes = plain_list(np.asarray(self.model.classes_))
+        labels = plain_list(decide(self.model, probabilities))
         ranges = None
         if calibration is not None:
             ranges = prediction_sets(probabilities, classes, calibration)

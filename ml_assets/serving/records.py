@@ -126,10 +126,17 @@ class RecordValidator:
         typed = {}
         for name, column in self.columns.items():
             given = [record.get(name) for record in records]
-            texts, missing, nested = _texts(given)
-            errors.extend(_errors(given, name, SCALAR, nested))
-            raw = pd.Series(texts, dtype="object")
-            values, rules = convert_text(raw, self.kinds[name])
+            kind = self.kinds[name]
+            numbers = _as_numbers(given) if kind in ("int", "float") else None
+            if numbers is None:
+                texts, missing, nested = _texts(given)
+                errors.extend(_errors(given, name, SCALAR, nested))
+                raw = pd.Series(texts, dtype="object")
+                values, rules = convert_text(raw, kind)
+            else:
+                raw, missing = pd.Series(numbers), np.flatnonzero(np.isnan(numbers))
+                # plain numbers are floats already; an int column still checks they are whole
+                values, rules = (raw, []) if kind == "float" else convert_text(raw, kind)
             unchecked = raw.isna().to_numpy()  # missing, or not a single value
             for rule, broken in rules:
                 mask = broken.to_numpy(dtype=bool)
@@ -146,11 +153,11 @@ class RecordValidator:
             typed[name] = values
         if errors:
             raise RecordsRejected(errors)
-        frame = pd.DataFrame(typed, copy=False)
-        return pd.concat([frame, derive_columns(frame, self.spec)], axis=1)
+        derived = derive_columns(pd.DataFrame(typed, copy=False), self.spec)
+        return pd.DataFrame({**typed, **derived}, copy=False)
 
     def _unknown_fields(self, records: Sequence[Mapping[str, Any]]) -> list[RecordError]:
-        if not self.strict:
+        if not self.strict or set().union(*records) <= self.accepted:
             return []
         return [
             RecordError(index, field, UNKNOWN_FIELD, record[field])
@@ -158,6 +165,27 @@ class RecordValidator:
             for field in record
             if field not in self.accepted
         ]
+
+
+def _as_numbers(given: list[Any]) -> np.ndarray | None:
+    """The values as float64 (null as NaN) when each is null or a number under 2**53, else None.
+
+    Such a number reads back from its text as exactly this float, so the conversion's verdicts
+    are the same without writing and parsing thousands of texts a request; NaN, infinities,
+    true/false, text and larger numbers keep the text path and its exact failures.
+    """
+    if not set(map(type, given)) <= _PLAIN_NUMBERS:
+        return None
+    try:
+        numbers = np.array(given, dtype="float64")
+    except OverflowError:  # an integer past float64's range
+        return None
+    if np.count_nonzero(np.isnan(numbers)) != given.count(None):  # some null is not a NaN
+        return None
+    return None if (np.abs(numbers) >= 2.0**53).any() else numbers
+
+
+_PLAIN_NUMBERS = {int, float, type(None)}
 
 
 def _texts(given: list[Any]) -> tuple[list[str | None], list[int], list[int]]:

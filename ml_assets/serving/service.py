@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ml_assets.lib.core.json_text import encode_each
 from ml_assets.lib.release.prediction_log import SHADOW, PredictionLog, log_entry
 from ml_assets.serving.models import CHALLENGER, CHAMPION, Models, ModelWatcher, utc_now
 from ml_assets.serving.records import RecordValidator
@@ -73,7 +74,13 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 def input_sha256(record: Mapping[str, Any]) -> str:
     """sha256 of the record's canonical JSON (sorted keys, no spaces, UTF-8)."""
-    return hashlib.sha256(_CANONICAL.encode(record).encode("utf-8")).hexdigest()
+    return input_hashes([record])[0]
+
+
+def input_hashes(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``input_sha256`` of each record, their JSON written in one call."""
+    texts = encode_each(_CANONICAL, records)
+    return [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
 
 
 class PredictionService:
@@ -146,7 +153,7 @@ class PredictionService:
         shadowed = self._shadow(models, frame, keys)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         now = utc_now()
-        hashes = [input_sha256(record) for record in records]
+        hashes = input_hashes(records)
         hashes += hashes if shadowed else []
         entries = [
             log_entry(

@@ -279,14 +279,17 @@ def model_inputs(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     Categories become text so that integer codes and booleans one-hot encode beside the
     imputer's "missing" fill (the encoder refuses a column mixing numbers and text).
     """
-    inputs = frame[spec.model_columns].copy()
-    for column in spec.model_numeric_columns:
-        inputs[column] = inputs[column].astype("float64")
-    for column in spec.categorical_features:
-        values = inputs[column].astype("object")
+    # Arrays assembled into one frame: copying the frame and setting each column cost more.
+    columns = {
+        name: frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        for name in spec.model_numeric_columns
+    }
+    for name in spec.categorical_features:
+        values = frame[name].astype("object")
         present = values.notna()
-        inputs[column] = values.where(~present, values[present].map(str)).where(present, np.nan)
-    return inputs
+        text = values.where(~present, values[present].map(str)).where(present, np.nan)
+        columns[name] = text.to_numpy()
+    return pd.DataFrame(columns, index=frame.index, copy=False)
 
 
 def build_preprocessor(spec: DatasetSpec, native_categories: bool = False) -> ColumnTransformer:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from ml_assets.lib.core.json_text import encode_each
+
 LOG_FIELDS = (
     "time",
     "request_key",
@@ -53,7 +55,7 @@ class PredictionLog:
         for entry in entries:
             if tuple(entry) != LOG_FIELDS:
                 raise ValueError(f"a log entry has the keys {list(LOG_FIELDS)}, got {list(entry)}")
-        data = "".join(_LINE.encode(entry) + "\n" for entry in entries).encode()
+        data = "".join(line + "\n" for line in encode_each(_LINE, entries)).encode()
         with self._lock:
             if self._torn:
                 data = b"\n" + data
