@@ -104,10 +104,19 @@ def null_size(rows: int) -> int:
 
 
 def _merge_neighbours(counts: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Adjacent bins merged left to right until each is expected ``MIN_EXPECTED`` times."""
-    group = np.floor(np.cumsum(expected) / MIN_EXPECTED).astype(int)
-    group = np.minimum(group, max(group.max() - 1, 0))  # a short last group joins the one before
-    _, group = np.unique(group, return_inverse=True)
+    """Adjacent bins merged left to right until each is expected ``MIN_EXPECTED`` times.
+
+    Greedy, so a rare bin before a common one is not left alone (as binning the running total
+    by tens would: 0.2 then 22 expected gave cells of 0.2 and 22, and one row in the rare bin a
+    p-value of about 1e-5 on a clean batch).
+    """
+    group, filled, current = np.empty(len(expected), dtype=int), 0.0, 0
+    for index, value in enumerate(expected):
+        group[index], filled = current, filled + value
+        if filled >= MIN_EXPECTED:
+            current, filled = current + 1, 0.0
+    if filled and current:  # a short last group joins the one before
+        group[group == current] = current - 1
     return np.bincount(group, weights=counts), np.bincount(group, weights=expected)
 
 

@@ -38,6 +38,25 @@ def test_chi_square_pools_rare_categories() -> None:
     assert chi_square_pvalue([90, 10], [0.5, 0.5], reference_rows=10**9) < 1e-10
 
 
+def test_ordered_bins_merge_until_each_cell_is_expected_ten_times() -> None:
+    # A rare first bin (a column's lowest value, 0.4% of the reference) before a common one: it
+    # joins its neighbour, so one such row in 50 is not a p-value of about 1e-5.
+    shares = np.array([0.004, 0.44, 0.52, 0.03, 0.006])
+    counts = np.array([1, 21, 26, 2, 0])
+    merged = chi_square_pvalue(counts, shares, reference_rows=10**9, ordered=True)
+    assert merged == pytest.approx(chisquare([22, 28], [22.2, 27.8]).pvalue)
+    # Equal deciles at 50 rows (5 expected each): five cells of 10, none of 5.
+    even = chi_square_pvalue([5] * 9 + [5], [0.1] * 10, reference_rows=10**9, ordered=True)
+    assert even == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    level = alarm_level(0.01, 1)
+    alarms = sum(
+        chi_square_pvalue(rng.multinomial(50, shares), shares, 10**9, ordered=True) < level
+        for _ in range(2000)
+    )
+    assert alarms / 2000 <= 0.015
+
+
 def test_a_resampled_mean_null_keeps_false_alarms_below_the_level_on_a_skewed_column() -> None:
     rng = np.random.default_rng(1)
     reference = rng.lognormal(0, 1.5, 20_000)
