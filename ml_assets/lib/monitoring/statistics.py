@@ -33,6 +33,10 @@ _SETTINGS = {
     CLASS_BALANCE: "statistics.class_share_change",
 }
 SAMPLE_ROWS, SAMPLE_SEED = 100_000, 0  # rows each batch and the reference are judged on, at most
+# A rank correlation moves only with the rows off a column's most common value: with fewer of
+# them in a batch (a column that is 0 in 99% of 500 rows), one row swings it and Fisher's z, which
+# assumes every row carries information, calls the swing significant. Such pairs are not judged.
+MIN_VARIED_ROWS = 10
 WINSOR_SHARE = 0.005  # means are taken of values clipped to the reference's 0.5%-99.5% range
 _MAD_TO_SIGMA = 1.4826  # a normal distribution's standard deviation per median absolute deviation
 
@@ -319,15 +323,19 @@ def correlation_stability(
         ref_frame = reference[list(columns)].astype("float64")
         ref_corr = ref_frame.corr(method="spearman")
         ref_n = ref_frame.notna().astype(int).T @ ref_frame.notna().astype(int)
+        ref_varied = _varied_rows(ref_frame)
         for batch, rows in batches:
             frame = rows[list(columns)].astype("float64")
             corr = frame.corr(method="spearman")
             n = frame.notna().astype(int).T @ frame.notna().astype(int)
+            varied = np.minimum(_varied_rows(frame), ref_varied) >= MIN_VARIED_ROWS
             found = []
             for i in range(len(columns)):
                 for j in range(i + 1, len(columns)):
                     r, r_ref = corr.iloc[i, j], ref_corr.iloc[i, j]
                     if np.isnan(r) or np.isnan(r_ref) or min(n.iloc[i, j], ref_n.iloc[i, j]) < 4:
+                        continue
+                    if not (varied[i] and varied[j]):
                         continue
                     z = (np.arctanh(np.clip(r, -0.9999, 0.9999))) - np.arctanh(
                         np.clip(r_ref, -0.9999, 0.9999)
@@ -363,6 +371,16 @@ def correlation_stability(
         ),
         f"change limit {limits.correlation_change.warn}/{limits.correlation_change.error} "
         f"(warn/error), when p < {level_p:.2g}",
+    )
+
+
+def _varied_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Per column, the non-null rows off its most common value."""
+    return np.array(
+        [
+            column.count() - (column.value_counts().iloc[0] if column.count() else 0)
+            for _, column in frame.items()
+        ]
     )
 
 
