@@ -335,7 +335,7 @@ def correlation_stability(
                     r, r_ref = corr.iloc[i, j], ref_corr.iloc[i, j]
                     if np.isnan(r) or np.isnan(r_ref) or min(n.iloc[i, j], ref_n.iloc[i, j]) < 4:
                         continue
-                    if not (varied[i] and varied[j]):
+                    if not (varied[i] and varied[j]):  # one row would swing the correlation
                         continue
                     z = (np.arctanh(np.clip(r, -0.9999, 0.9999))) - np.arctanh(
                         np.clip(r_ref, -0.9999, 0.9999)
@@ -376,12 +376,8 @@ def correlation_stability(
 
 def _varied_rows(frame: pd.DataFrame) -> np.ndarray:
     """Per column, the non-null rows off its most common value."""
-    return np.array(
-        [
-            column.count() - (column.value_counts().iloc[0] if column.count() else 0)
-            for _, column in frame.items()
-        ]
-    )
+    counts = [column.value_counts() for _, column in frame.items()]  # nulls left out
+    return np.array([int(count.sum() - count.max()) if len(count) else 0 for count in counts])
 
 
 def class_balance(
