@@ -21,7 +21,7 @@ from ml_assets.lib.contract.dataset import SOURCE_COLUMNS, Task
 
 MAX_CATEGORIES = 50
 MAX_CLASSES = 20
-MAX_CODES = 10  # integer columns with at most this many distinct, non-consecutive values...
+MAX_CODES = 10  # integer columns with at most this many distinct values, not one even run...
 MIN_ROWS_PER_CODE = 5  # ... each seen at least this often: codes, not a sparse quantity
 MIN_IDENTIFIER_ROWS = 20  # uniqueness in fewer rows says nothing
 # A category set is closed only when its rarest value was seen this often: values seen fewer
@@ -117,14 +117,20 @@ def _is_identifier(values: pd.Series, numbers: pd.Series | None, column: str) ->
 
 
 def _is_code(numbers: pd.Series) -> bool:
-    """Few distinct integers, each common: two values, or several that are not one run."""
+    """Few distinct integers, each common: two values, or several that are not one even run.
+
+    An even run (0 1 2, or a loan's 6 12 ... 60 months) is a count on a step, whose next
+    step will come: on the credit table a held-out row's 72 months was quarantined as an
+    unknown code.
+    """
     counts = numbers.value_counts()
-    distinct = np.sort(counts.index.to_numpy())
+    distinct = np.sort(counts.index.to_numpy().astype("int64"))
     if len(distinct) == 2:
         return True
-    consecutive = distinct[-1] - distinct[0] + 1 == len(distinct)
+    step = int(np.gcd.reduce(np.diff(distinct)))
+    even_run = (distinct[-1] - distinct[0]) // step + 1 == len(distinct)
     common = counts.min() >= MIN_ROWS_PER_CODE
-    return len(distinct) <= MAX_CODES and not consecutive and common
+    return len(distinct) <= MAX_CODES and not even_run and common
 
 
 def _numeric_column(

@@ -205,6 +205,7 @@ def test_two_valued_and_few_valued_integer_codes_become_categories(values, codes
     "values",
     [
         [0, 1, 2] * 20,  # one consecutive run: a count or a scale
+        list(range(6, 61, 6)) * 6,  # an even run: months on a six-month step
         [1, 2, 5, 9] * 14 + [1, 2, 5, 11],  # 11 seen once: not a common code
         list(range(0, 120, 10)) * 5,  # twelve values: more than a few
     ],
