@@ -112,11 +112,9 @@ def range_coverage(
         facts["mean_width"] = float(np.mean(upper - lower)) if len(values) else None
     else:
         members = set_members(probabilities, calibration)
-        column = {label: index for index, label in enumerate(np.asarray(classes).tolist())}
-        truth_columns = [column.get(label, -1) for label in pd.Series(truth).tolist()]
-        facts["covered"] = int(
-            sum(index >= 0 and members[row, index] for row, index in enumerate(truth_columns))
-        )
+        columns = pd.Index(np.asarray(classes)).get_indexer(np.asarray(truth))
+        rows = np.flatnonzero(columns >= 0)  # a label the model never learned is not covered
+        facts["covered"] = int(members[rows, columns[rows]].sum())
         sizes = members.sum(axis=1)
         facts["mean_set_size"] = float(sizes.mean()) if len(members) else None
         facts["empty_sets"] = int((sizes == 0).sum())

@@ -12,6 +12,7 @@ from ml_assets.lib.model.evaluation import (
     classification_metrics,
     evaluate,
     fairness_slices,
+    per_class_metrics,
     report_markdown,
 )
 from ml_assets.lib.model.modeling import build_pipeline, model_inputs, train_model
@@ -30,6 +31,37 @@ def test_binary_metrics_on_a_hand_checked_case() -> None:
     assert scores["precision"] == pytest.approx(2 / 3)
     assert scores["recall"] == 1.0
     assert scores["roc_auc"] == 1.0
+
+
+@pytest.mark.parametrize("classes", [["bad", "good"], ["a", "b", "c"]])
+def test_text_labels_score_as_scikit_learn_scores_them(classes) -> None:
+    """Metrics read coded labels; a held-out label the model never saw is told apart."""
+    from sklearn import metrics
+
+    rng = np.random.default_rng(0)
+    labels = np.array(classes, dtype=object)
+    truth = pd.Series(labels[rng.integers(0, len(labels), 300)])
+    probabilities = rng.dirichlet(np.ones(len(labels)), 300)
+    predicted = labels[probabilities.argmax(axis=1)]
+    scores = classification_metrics(truth, predicted, probabilities, labels, positive="good")
+    average = {"average": "binary", "pos_label": "good"} if len(labels) == 2 else {}
+    suffix = "" if len(labels) == 2 else "_macro"
+    found = metrics.precision_recall_fscore_support(
+        truth, predicted, zero_division=0, **(average or {"average": "macro"})
+    )
+    for name, value in zip(("precision", "recall", "f1"), found[:3], strict=True):
+        assert scores[name + suffix] == pytest.approx(value)
+    assert scores["accuracy"] == pytest.approx(metrics.accuracy_score(truth, predicted))
+    assert scores["log_loss"] == pytest.approx(metrics.log_loss(truth, probabilities))
+    report = metrics.classification_report(truth, predicted, output_dict=True, zero_division=0)
+    for label, row in per_class_metrics(truth, predicted, labels).items():
+        assert row == pytest.approx(report[label])
+    unseen = truth.where(truth != classes[0], "new")  # a label the model never learned
+    report = metrics.classification_report(
+        unseen, predicted, labels=labels, output_dict=True, zero_division=0
+    )
+    for label, row in per_class_metrics(unseen, predicted, labels).items():
+        assert row == pytest.approx(report[label])
 
 
 @pytest.fixture(scope="module")
