@@ -139,3 +139,11 @@ def run_cli(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
         timeout=600,
         check=False,
     )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under pytest-xdist, a file's tests stay on one worker: module fixtures start once."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(str(item.path)))
