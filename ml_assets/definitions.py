@@ -42,7 +42,7 @@ from ml_assets.lib.project.project_config import Project, active_config_path, lo
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import ArtifactStorage
 from ml_assets.resources.registry import registry_resource
-from ml_assets.resources.settings import current_settings, launch_settings
+from ml_assets.resources.settings import batch_store, current_settings, launch_settings
 
 
 def project_resources(settings: object) -> dict[str, object]:
@@ -87,7 +87,7 @@ def build_definitions(project: Project) -> dg.Definitions:
         jobs=JOBS,
         schedules=[build_retrain_schedule(project)],
         sensors=[
-            build_landing_sensor(now.landing_dir),
+            build_landing_sensor(now.landing_dir, known=lambda: batch_store(now).landing_hashes()),
             build_automation_sensor(),
             build_run_failure_sensor(sink),
             build_run_recovery_sensor(),

@@ -1,6 +1,8 @@
 """Sensors that keep the asset graph fresh and report failures without anyone clicking."""
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -21,8 +23,14 @@ BATCH_ASSETS = [RAW_DATA, VALIDATED_DATA, QUARANTINED_ROWS, FEATURES_KEY]
 MAX_TAG_LENGTH = 200
 
 
-def build_landing_sensor(landing_dir: Path) -> dg.SensorDefinition:
-    """Requests the batches step when files with new content have settled in ``landing_dir``."""
+def build_landing_sensor(
+    landing_dir: Path, known: Callable[[], Mapping[str, Sequence[Any]]] | None = None
+) -> dg.SensorDefinition:
+    """Requests the batches step when files with new content have settled in ``landing_dir``.
+
+    ``known`` gives, for a first tick, the files the batches step already identified
+    (``BatchStore.landing_hashes``).
+    """
 
     @dg.sensor(
         name="landing_sensor",
@@ -33,7 +41,11 @@ def build_landing_sensor(landing_dir: Path) -> dg.SensorDefinition:
     )
     def landing_sensor(context: dg.SensorEvaluationContext):
         """One run per batch of new content; repeats, partial or unchanged files start nothing."""
-        scan = scan_landing(landing_dir, LandingCursor.from_json(context.cursor))
+        if context.cursor or known is None:
+            previous = LandingCursor.from_json(context.cursor)
+        else:
+            previous = LandingCursor.from_known(known())
+        scan = scan_landing(landing_dir, previous)
         for error in scan.errors:
             context.log.error(error)
         context.update_cursor(scan.cursor.to_json())

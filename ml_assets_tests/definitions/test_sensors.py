@@ -202,3 +202,23 @@ def test_alert_sink_posts_to_a_webhook_as_well_as_the_file(tmp_path: Path) -> No
     server.server_close()
     assert received == [sent]
     assert json.loads((tmp_path / "alerts.jsonl").read_text()) == sent
+
+
+def test_a_first_tick_skips_what_a_run_without_the_sensor_took_in(
+    data_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    """The README's command, then `dagster dev`: the folder is not taken in (and trained) twice."""
+    from ml_assets.resources.settings import batch_store
+    from ml_assets_tests.conftest import materialize
+
+    materialize(data_dir, instance, "tag:stage=data")
+    store = batch_store(settings_for(data_dir))
+    landing = Landing(data_dir)
+    landing.sensor = build_landing_sensor(landing.folder, known=store.landing_hashes)
+    assert isinstance(landing.tick(), dg.SkipReason)
+    assert isinstance(landing.tick(), dg.SkipReason)
+
+    landing.drop("new.csv", "numeric1,numeric2,category,target\n1,2,A,0\n")
+    request = landing.settled_tick()
+    assert isinstance(request, dg.RunRequest)
+    assert request.tags[FILES_TAG] == "new.csv"

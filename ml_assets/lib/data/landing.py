@@ -8,8 +8,10 @@ skipped.
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
 
@@ -53,6 +55,16 @@ class LandingCursor:
         data = json.loads(text)
         seen = {name: SeenFile(*values) for name, values in data["seen"].items()}
         return cls(seen=seen, processed=set(data["processed"]))
+
+    @classmethod
+    def from_known(cls, hashes: Mapping[str, Sequence[Any]]) -> "LandingCursor":
+        """A first tick's cursor from the batches step's record of the files it identified.
+
+        Content a run without the sensor took in (the CLI, before `dagster dev` first starts)
+        is then not requested again: that run would change no data yet retrain every model.
+        """
+        seen = {name: SeenFile(*values) for name, values in hashes.items()}
+        return cls(seen=seen, processed={f.sha256 for f in seen.values() if f.sha256})
 
 
 @dataclass(frozen=True)
