@@ -132,8 +132,8 @@ def one_refresh(data: Path, home: Path, env: dict[str, str], new: Path) -> dict:
     quiet = 4 * float(env.get("ML_ASSETS_SENSOR_INTERVAL", "10"))
     with started(dev, env, log), started(serve, env, log):
         wait_for(lambda: get_json(f"http://127.0.0.1:{web}/server_info"), 180, "dagster dev")
-        # The landing sensor starts without a cursor: its first ticks take in the files already
-        # there (a run that finds nothing new), and the runs that follow must end first.
+        # Whatever `dagster dev` starts on its own (a freshness check, a scheduled run) ends
+        # first, so the clock times the landing alone.
         began = time.time()
         wait_for(lambda: settled(home, began, quiet), TIMEOUT, "the first runs to end")
         before = wait_for(lambda: get_json(f"http://127.0.0.1:{api}/model"), 120, "the champion")
