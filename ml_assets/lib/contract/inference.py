@@ -125,8 +125,8 @@ def _is_code(numbers: pd.Series) -> bool:
     """
     counts = numbers.value_counts()
     distinct = np.sort(counts.index.to_numpy().astype("int64"))
-    if len(distinct) == 2:
-        return True
+    if len(distinct) <= 2:
+        return len(distinct) == 2  # one value is a constant, not a code
     step = int(np.gcd.reduce(np.diff(distinct)))
     even_run = (distinct[-1] - distinct[0]) // step + 1 == len(distinct)
     common = counts.min() >= MIN_ROWS_PER_CODE

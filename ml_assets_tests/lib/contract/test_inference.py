@@ -206,10 +206,12 @@ def test_two_valued_and_few_valued_integer_codes_become_categories(values, codes
     [
         [0, 1, 2] * 20,  # one consecutive run: a count or a scale
         list(range(6, 61, 6)) * 6,  # an even run: months on a six-month step
+        [3] * 60,  # one value: a constant
         [1, 2, 5, 9] * 14 + [1, 2, 5, 11],  # 11 seen once: not a common code
         list(range(0, 120, 10)) * 5,  # twelve values: more than a few
     ],
 )
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_near_miss_integers_keep_a_range(values) -> None:
     column, inference = rule(values)
     assert set(statistics(column)) == {"greater_than_or_equal_to"}
