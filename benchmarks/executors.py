@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,17 +26,21 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from run import DAGSTER, ROOT, SEED, label, land, log_tail, measure, rows_arg, run_config
+from run import (
+    DAGSTER,
+    ROOT,
+    SEED,
+    free_port,
+    label,
+    land,
+    log_tail,
+    measure,
+    rows_arg,
+    run_config,
+)
 
 DEMO_ROWS = 5000  # what the bundled demo seeds an empty landing folder with
 EXECUTORS = ("in_process", "dask")
-
-
-def free_port() -> int:
-    """A port nothing listens on now, on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

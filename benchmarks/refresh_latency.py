@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,16 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from run import DAGSTER, PYTHON, ROOT, SEED, TRAINING, Bench, median, rows_arg
+from run import DAGSTER, PYTHON, ROOT, SEED, TRAINING, Bench, free_port, median, rows_arg
 
 SERVE = str(Path(PYTHON).with_name("ml-assets"))
 TIMEOUT = 1800
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get_json(url: str) -> dict[str, Any] | None:

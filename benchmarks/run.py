@@ -24,6 +24,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -117,6 +118,13 @@ def label(rows: int) -> str:
     """``10000`` -> ``1e4``; other counts as they are."""
     exponent = len(str(rows)) - 1
     return f"1e{exponent}" if rows == 10**exponent else str(rows)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def median(values: Sequence[float]) -> float:

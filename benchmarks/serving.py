@@ -24,7 +24,6 @@ and one record's p99 at most 2x bare's p99 (issue 30). Prints figures; exit stat
 import argparse
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from run import free_port
 
 SINGLE_TARGET_P99_MS = 20.0
 BULK_TARGET_MS = 100.0
@@ -78,13 +78,6 @@ def train_and_promote(data_dir: Path) -> str:
     )
     registry.set_alias("champion", record.version, reason="benchmark", actor="benchmark")
     return record.version
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
