@@ -5,11 +5,11 @@ penguins' ~69 rows at c = 0.9), and the calibration part's own draw adds as much
 ±0.03 bar on one split cannot be met on a small table by any method. For each table this runs
 ``ml-assets init`` and the default training once (as ``model_quality.py``) to find the chosen
 family and settings, then, for each of ``--resplits`` seeds, draws a new random train/test
-split at the contract's test fraction and refits those settings with ranges (``train_model``,
-one candidate, so the search is not re-run: coverage is a property of the calibration, not of
-the search), scoring the held-out coverage. Prints, per table: the coverage on the project's
-own hashed split, the mean and SD over resplits, the range, the share of splits inside the
-binomial 99% band around the target, and the mean set size (or width) and empty-set share.
+split at the contract's test fraction and refits those settings with ranges (``refit``, so
+the search is not re-run: coverage is a property of the calibration, not of the search),
+scoring the held-out coverage. Prints, per table: the coverage on the project's own hashed
+split, the mean and SD over resplits, the range, the share of splits inside the binomial 99%
+band around the target, and the mean set size (or width) and empty-set share.
 
     PYTHONPATH=/tmp/tables nice -n 10 .venv/bin/python benchmarks/coverage_resplits.py \\
         [--tables penguins ...] [--resplits 20] [--json F]
@@ -51,7 +51,7 @@ def measure(name: str, work: Path, resplits: int) -> dict[str, Any]:
     from sklearn.model_selection import train_test_split
 
     from ml_assets.lib.contract.dataset import SPLIT
-    from ml_assets.lib.model.modeling import train_model
+    from ml_assets.lib.model.modeling import refit
     from ml_assets.lib.project.project_config import load_project
 
     load, target, _ = TABLES[name]
@@ -63,25 +63,22 @@ def measure(name: str, work: Path, resplits: int) -> dict[str, Any]:
     features, _ = _first_run(csv, project)
     own = _train(features[features[SPLIT] == "train"], spec, training, training.budget)
     hashed = _split_coverage(own.model, features[features[SPLIT] == "test"], spec)
-    space = {key: [value] for key, value in own.best_params.items()}
     splits = []
     for seed in range(resplits):
         stratify = features[spec.target] if spec.is_classification else None
         train, test = train_test_split(
             features, test_size=spec.test_fraction, random_state=seed, stratify=stratify
         )
-        fitted = train_model(
+        fitted = refit(
             train,
             spec,
             own.estimator,
-            search="grid",
-            search_space=space,
-            cv_folds=2,
+            own.best_params,
             seed=seed,
-            n_jobs=training.n_jobs,
             coverage=training.coverage,
+            n_jobs=training.n_jobs,
         )
-        splits.append(_split_coverage(fitted.model, test, spec))
+        splits.append(_split_coverage(fitted, test, spec))
     coverages = np.array([split["coverage"] for split in splits])
     rows = int(np.median([split["rows"] for split in splits]))
     low, high = _band(rows, training.coverage)

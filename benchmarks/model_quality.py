@@ -178,6 +178,7 @@ def _train(train: pd.DataFrame, spec: Any, training: Any, budget: int | None) ->
             time_limit=training.time_limit,
             n_jobs=training.n_jobs,
             coverage=training.coverage,
+            ensemble=training.ensemble,
         )
     finally:
         get_reusable_executor().shutdown(wait=True)

@@ -179,6 +179,7 @@ def _init(args: argparse.Namespace) -> str:
             "cv_folds": training.cv_folds,
             "seed": training.seed,
             "n_jobs": training.n_jobs,
+            "ensemble": training.ensemble,
             "feature_selection": {"method": training.feature_selection.method},
         },
     }

@@ -171,6 +171,7 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
             time_limit=config.time_limit,
             n_jobs=config.n_jobs,
             coverage=config.coverage,
+            ensemble=config.ensemble,
         )
         training = result.summary()
         if sample.sampled:

@@ -5,7 +5,8 @@ random forest, histogram gradient boosting) on the training rows and keeps the f
 best mean score; successive halving trims the tree families' searches, whose fits cost the most.
 A ``budget`` of trials instead draws that many seeded random candidates from each family's wide
 space (``BUDGET_SPACES``) and spends them by successive halving: the same seed, rows and budget
-give the same model, whatever ``n_jobs`` is.
+give the same model, whatever ``n_jobs`` is. ``auto`` then blends the families' best models
+when their weighted average scores higher on the same folds (``ENSEMBLE``).
 """
 
 import hashlib
@@ -25,6 +26,8 @@ from sklearn.ensemble import (
     HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
+    VotingClassifier,
+    VotingRegressor,
 )
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - enables the import below
 from sklearn.feature_selection import (
@@ -38,6 +41,7 @@ from sklearn.feature_selection import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import f1_score, r2_score, roc_auc_score
 from sklearn.model_selection import (
     GridSearchCV,
     HalvingGridSearchCV,
@@ -45,6 +49,7 @@ from sklearn.model_selection import (
     KFold,
     RandomizedSearchCV,
     StratifiedKFold,
+    cross_val_predict,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
@@ -144,6 +149,10 @@ INIT_BUDGET = {"most": 30, "least": 9, "table_rows": 5000}
 HALVING_FAMILIES = frozenset({"random_forest", "hist_gradient_boosting"})
 HALVING_FACTOR = 3
 SELECTOR_TREES = 50
+# ``auto``'s blend: greedy ensemble selection with replacement (Caruana et al., 2004) over the
+# families' best models, on their out-of-fold predictions; the weights are counts of this many.
+ENSEMBLE = "ensemble"
+ENSEMBLE_STEPS = 20
 
 
 def mutual_information_classif(features: Any, target: Any) -> np.ndarray:
@@ -229,7 +238,7 @@ class TrainingResult:
     tried, the ``time_limit``, ``cut`` (why the cap cut the search, or None) and ``n_jobs``.
     """
 
-    model: Pipeline
+    model: BaseEstimator
     best_params: dict[str, Any]
     cv_scores: list[float]
     scoring: str
@@ -367,6 +376,31 @@ def build_pipeline(
     return Pipeline([*steps, (ESTIMATOR_STEP, model)])
 
 
+def build_model(
+    spec: DatasetSpec,
+    estimator: str,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 42,
+    feature_selection: FeatureSelection | Mapping[str, Any] | None = None,
+) -> BaseEstimator:
+    """The named family's Pipeline, or for ``ENSEMBLE`` the weighted average of its members'.
+
+    An ensemble's ``params`` map each member family to its settings and its ``weight``; a
+    classifier averages the members' probabilities, a regressor their predictions.
+    """
+    if estimator != ENSEMBLE:
+        return build_pipeline(spec, estimator, params, seed, feature_selection)
+    members = {name: dict(settings) for name, settings in (params or {}).items()}
+    weights = [members[name].pop("weight") for name in members]
+    pipelines = [
+        (name, build_pipeline(spec, name, settings, seed, feature_selection))
+        for name, settings in members.items()
+    ]
+    if spec.is_classification:
+        return VotingClassifier(pipelines, voting="soft", weights=weights)
+    return VotingRegressor(pipelines, weights=weights)
+
+
 def default_scoring(spec: DatasetSpec) -> str:
     """The cross-validation metric of the task."""
     return {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "r2"}[spec.task]
@@ -477,6 +511,89 @@ def _search_family(plan: _SearchPlan, family: _Family) -> Candidate:
     )
 
 
+def _out_of_fold_metric(scoring: str, classes: np.ndarray | None) -> Any:
+    """``scoring`` from predictions (probabilities for a classifier), as its scorer computes it."""
+    if scoring == "roc_auc":
+        return lambda truth, predicted: float(roc_auc_score(truth, predicted[:, 1]))
+    if scoring == "f1_macro":
+        return lambda truth, predicted: float(
+            f1_score(truth, classes[predicted.argmax(axis=1)], average="macro")
+        )
+    return lambda truth, predicted: float(r2_score(truth, predicted))
+
+
+def greedy_weights(predictions: Mapping[str, np.ndarray], score: Any) -> dict[str, int]:
+    """Ensemble selection with replacement: step by step, add the member that helps most.
+
+    Runs ``ENSEMBLE_STEPS`` steps and keeps the counts of the best-scoring step; ties go to the
+    member listed first (the simpler family), so the weights are fixed for given predictions.
+    """
+    counts = dict.fromkeys(predictions, 0)
+    best, kept = -np.inf, counts
+    for _ in range(ENSEMBLE_STEPS):
+        trials = {}
+        for name in predictions:
+            trial = {**counts, name: counts[name] + 1}
+            blended = sum(trial[member] * predictions[member] for member in predictions)
+            trials[name] = score(blended / sum(trial.values()))
+        pick = max(trials, key=trials.__getitem__)
+        counts = {**counts, pick: counts[pick] + 1}
+        if trials[pick] > best + 1e-9:  # a gain, not the float noise of re-weighting equals
+            best, kept = trials[pick], counts
+    return {name: count for name, count in kept.items() if count}
+
+
+def _blend(plan: _SearchPlan, candidates: Sequence[Candidate]) -> Candidate | None:
+    """The families' best blended by ``greedy_weights``, if that beats each alone on the folds.
+
+    Each family's best is cross-validated once more on the search's folds to get its
+    out-of-fold predictions; the blend and the families are then scored on the same rows.
+    """
+    started = time.perf_counter()
+    classification = plan.spec.is_classification
+    method = "predict_proba" if classification else "predict"
+    predictions = {
+        candidate.estimator: cross_val_predict(
+            build_pipeline(
+                plan.spec, candidate.estimator, candidate.best_params, plan.seed, plan.selection
+            ),
+            plan.inputs,
+            plan.target,
+            cv=plan.folds,
+            method=method,
+            n_jobs=plan.n_jobs,
+        )
+        for candidate in candidates
+    }
+    metric = _out_of_fold_metric(plan.scoring, np.unique(plan.target) if classification else None)
+    weights = greedy_weights(predictions, lambda predicted: metric(plan.target, predicted))
+    if len(weights) < 2:
+        return None
+    blended = sum(count * predictions[name] for name, count in weights.items()) / sum(
+        weights.values()
+    )
+    tests = [test for _, test in plan.folds.split(plan.inputs, plan.target)]
+
+    def fold_scores(predicted: np.ndarray) -> list[float]:
+        return [metric(plan.target.iloc[test], predicted[test]) for test in tests]
+
+    scores = fold_scores(blended)
+    if np.mean(scores) <= max(np.mean(fold_scores(each)) for each in predictions.values()):
+        return None
+    return Candidate(
+        estimator=ENSEMBLE,
+        search=f"greedy selection over out-of-fold predictions ({ENSEMBLE_STEPS} steps)",
+        best_params={
+            candidate.estimator: {"weight": weights[candidate.estimator], **candidate.best_params}
+            for candidate in candidates
+            if candidate.estimator in weights
+        },
+        cv_scores=scores,
+        tried=len(predictions),
+        seconds=time.perf_counter() - started,
+    )
+
+
 def budget_shares(budget: int, families: Sequence[str]) -> dict[str, int]:
     """Trials per family: the budget split by ``BUDGET_WEIGHTS``, at least one each, summing to it.
 
@@ -568,7 +685,7 @@ def resolve_n_jobs(n_jobs: int) -> int:
     return cores if n_jobs == -1 else min(n_jobs, cores)
 
 
-def _fit_final(model: Pipeline, plan: _SearchPlan) -> None:
+def _fit_final(model: BaseEstimator, plan: _SearchPlan) -> None:
     """Refit on every training row: a forest's trees on the plan's cores, boosting on one thread.
 
     A forest seeds each tree before sharing them out, so its threads leave the model as it
@@ -581,8 +698,8 @@ def _fit_final(model: Pipeline, plan: _SearchPlan) -> None:
 
 
 def _fit_chosen(
-    model: Pipeline, plan: _SearchPlan, decision: Mapping[str, Any] | None
-) -> tuple[Pipeline, dict[str, Any] | None]:
+    model: BaseEstimator, plan: _SearchPlan, decision: Mapping[str, Any] | None
+) -> tuple[BaseEstimator, dict[str, Any] | None]:
     """The final fit on the plan's rows, its binary cut-off tuned when ``decision`` asks."""
     spec = plan.spec
     if not (
@@ -623,7 +740,7 @@ def _calibration_split(
 
 
 def _calibrate(
-    model: Pipeline, rows: pd.DataFrame, spec: DatasetSpec, coverage: float
+    model: BaseEstimator, rows: pd.DataFrame, spec: DatasetSpec, coverage: float
 ) -> dict[str, Any]:
     inputs = model_inputs(rows, spec)
     if spec.is_classification:
@@ -634,6 +751,68 @@ def _calibrate(
     return conformal.calibrate(
         rows[spec.target], predicted, probabilities, getattr(model, "classes_", None), coverage
     )
+
+
+def _fit_with_ranges(
+    estimator: str,
+    params: Mapping[str, Any],
+    plan: _SearchPlan,
+    fit_rows: pd.DataFrame,
+    calibration_rows: pd.DataFrame | None,
+    coverage: float | None,
+    decision: Mapping[str, Any] | None,
+) -> tuple[BaseEstimator, dict[str, Any] | None]:
+    """The chosen settings fitted, calibrated for ranges on ``calibration_rows`` if any, and refit.
+
+    The plan holds ``fit_rows``' inputs. With a calibration part, a first fit scores it, and the
+    settings are fitted again on every row, so the ranges cost no accuracy; the quantile of the
+    model that never saw the calibration rows stays.
+    """
+    spec, seed, selection = plan.spec, plan.seed, plan.selection
+    model = build_model(spec, estimator, params, seed, selection)
+    if calibration_rows is not None and coverage is not None:
+        _fit_final(model, plan)
+        calibration = _calibrate(model, calibration_rows, spec, coverage)
+        every_row = pd.concat([fit_rows, calibration_rows])
+        plan = replace(plan, inputs=model_inputs(every_row, spec), target=every_row[spec.target])
+        model = build_model(spec, estimator, params, seed, selection)
+    model, tuned = _fit_chosen(model, plan, decision)
+    if calibration_rows is not None and coverage is not None:
+        setattr(model, conformal.ATTRIBUTE, calibration)
+    return model, tuned
+
+
+def refit(
+    train: pd.DataFrame,
+    spec: DatasetSpec,
+    estimator: str,
+    params: Mapping[str, Any],
+    seed: int = 42,
+    coverage: float | None = None,
+    n_jobs: int = -1,
+) -> BaseEstimator:
+    """A search's choice fitted on other rows as ``train_model`` fits it, without the search.
+
+    ``estimator`` and ``params`` are a ``TrainingResult``'s (an ensemble's too); ranges included.
+    """
+    fit_rows, calibration_rows = _calibration_split(train, spec, coverage, seed)
+    plan = _SearchPlan(
+        spec=spec,
+        inputs=model_inputs(fit_rows, spec),
+        target=fit_rows[spec.target],
+        search="none",
+        folds=None,
+        scoring=default_scoring(spec),
+        n_iter=1,
+        seed=seed,
+        selection=FeatureSelection(),
+        n_jobs=resolve_n_jobs(n_jobs),
+    )
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model, _ = _fit_with_ranges(
+            estimator, params, plan, fit_rows, calibration_rows, coverage, None
+        )
+    return model
 
 
 def train_model(
@@ -651,6 +830,7 @@ def train_model(
     time_limit: float | None = None,
     n_jobs: int = -1,
     coverage: float | None = None,
+    ensemble: bool = True,
 ) -> TrainingResult:
     """Cross-validate seeded searches on the train rows; refit the best Pipeline on all of them.
 
@@ -660,6 +840,8 @@ def train_model(
     from the wide spaces (``search_space`` for a named estimator). ``time_limit`` (seconds) is
     looked at before each family: a family not started in time is not searched, and
     ``search_facts["cut"]`` says so. ``n_jobs`` workers fit candidates and folds side by side.
+    With ``ensemble`` (and no feature selection, whose report names one model's inputs), ``auto``
+    then keeps ``_blend``'s weighted average of the families' best when it scores higher.
     ``coverage`` sets a seeded calibration part of the rows aside (``conformal``): the search and
     a first fit use the rest, the calibration rows score that fit, and the chosen settings are
     fitted again on every row; the model carries the ranges' calibration. ``decision`` (binary:
@@ -698,21 +880,20 @@ def train_model(
                     skipped.append(family.estimator)
                     continue
                 candidates.append(_search_family(plan, family))
-        chosen = max(candidates, key=lambda candidate: np.mean(candidate.cv_scores))
-        model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
-        if calibration_rows is not None:
-            _fit_final(model, plan)
-            calibration = _calibrate(model, calibration_rows, spec, coverage)
-            # The chosen settings fitted again on every training row, so the ranges cost no
-            # accuracy; the quantile of the model that never saw the calibration rows stays.
-            every_row = pd.concat([train, calibration_rows])
-            plan = replace(
-                plan, inputs=model_inputs(every_row, spec), target=every_row[spec.target]
-            )
-            model = build_pipeline(spec, chosen.estimator, chosen.best_params, seed, selection)
-        model, tuned = _fit_chosen(model, plan, decision)
-        if calibration_rows is not None:
-            setattr(model, conformal.ATTRIBUTE, calibration)
+            chosen = max(candidates, key=lambda candidate: np.mean(candidate.cv_scores))
+            if ensemble and len(candidates) > 1 and selection.method == "none":
+                spent = time.perf_counter() - started
+                blend = None
+                if time_limit is not None and spent >= time_limit:
+                    skipped.append(ENSEMBLE)
+                else:
+                    blend = _blend(plan, candidates)
+                if blend is not None:
+                    candidates.append(blend)
+                    chosen = blend
+        model, tuned = _fit_with_ranges(
+            chosen.estimator, chosen.best_params, plan, train, calibration_rows, coverage, decision
+        )
     kept, dropped = feature_report(model, spec)
     cut = (
         f"the wall-clock cap of {time_limit:g} s was reached after "
@@ -735,7 +916,7 @@ def train_model(
         decision=tuned,
         search_facts={
             "budget": budget,
-            "trials": sum(candidate.tried for candidate in candidates),
+            "trials": sum(c.tried for c in candidates if c.estimator != ENSEMBLE),
             "time_limit": time_limit,
             "cut": cut,
             "n_jobs": plan.n_jobs,
@@ -768,9 +949,15 @@ def _selector_scores(selector: Any) -> np.ndarray:
 
 
 def feature_report(
-    model: Pipeline, spec: DatasetSpec
+    model: BaseEstimator, spec: DatasetSpec
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Inputs kept and dropped by the fitted selector, best score first, with their scores."""
+    """Inputs kept and dropped by the fitted selector, best score first, with their scores.
+
+    An ensemble (never given a selector) keeps every input column; its members encode them
+    each their own way.
+    """
+    if not isinstance(model, Pipeline):
+        return [{"feature": name, "score": None} for name in spec.model_columns], []
     names = transformed_feature_names(model, spec)
     selector = model.named_steps.get(SELECTOR_STEP)
     if selector is None:

@@ -187,6 +187,11 @@ class TrainingSection(_Strict):
         description="Workers fitting candidates, folds and the final model; -1: every core. "
         "The fitted model is the same whatever it is.",
     )
+    ensemble: bool = Field(
+        default=True,
+        description="auto: blend the families' best models (greedy selection on their "
+        "out-of-fold predictions) when the blend scores higher on the same folds.",
+    )
     # A calibration part of the training side is set aside for the ranges.
     coverage: float | None = Field(
         default=0.9,

@@ -25,10 +25,16 @@ from ml_assets.lib.model.modeling import (
     AUTO_FAMILIES,
     BUDGET_SPACES,
     EARLY_STOPPING,
+    ENSEMBLE,
+    ENSEMBLE_STEPS,
     ESTIMATORS,
     budget_shares,
+    build_model,
+    feature_report,
+    greedy_weights,
     model_fingerprint,
     model_inputs,
+    refit,
     resolve_n_jobs,
     train_model,
 )
@@ -127,8 +133,17 @@ def test_every_estimator_and_selector_round_trips_through_skops_with_the_trusted
     assert (loaded.predict(inputs) == model.predict(inputs)).all()
 
 
+def small_ensemble(spec: DatasetSpec) -> object:
+    """A two-member blend as ``auto`` builds one, unfitted."""
+    return build_model(
+        spec, ENSEMBLE, {"linear": {"weight": 2}, "hist_gradient_boosting": {"weight": 1}}
+    )
+
+
 def test_trusted_list_holds_only_types_some_estimator_or_selector_needs(train_rows) -> None:
-    needed = set()
+    inputs = model_inputs(train_rows, DEMO_SPEC)
+    ensemble = small_ensemble(DEMO_SPEC).fit(inputs, train_rows[DEMO_SPEC.target])
+    needed = set(skops.io.get_untrusted_types(data=dump_model(ensemble)))
     for estimator, task, selection in COMBINATIONS:
         model = train_model(
             train_rows,
@@ -244,6 +259,77 @@ def test_auto_picks_the_family_that_truly_wins_and_lists_every_candidate(family)
     assert {key: step.get_params()[key] for key in result.best_params} == result.best_params
     summary = result.summary()
     assert summary["estimator"] == family and summary["cv_metric"] == "r2"
+
+
+def blended_table() -> tuple[pd.DataFrame, DatasetSpec]:
+    """Linear terms, a wave and a step: boosting fits most of it, the linear model its slopes."""
+    rng = np.random.default_rng(3)
+    inputs = rng.uniform(-2, 2, size=(300, 4))
+    target = (
+        2 * inputs[:, 0]
+        + inputs[:, 1]
+        + np.sin(3 * inputs[:, 2])
+        + (inputs[:, 3] > 0)
+        + rng.normal(0, 0.3, 300)
+    )
+    names = [f"x{i}" for i in range(4)]
+    spec = DatasetSpec(
+        name="blend",
+        target="y",
+        task="regression",
+        numeric_features=tuple(names),
+        categorical_features=(),
+    )
+    return pd.DataFrame(inputs, columns=names).assign(y=target), spec
+
+
+def test_auto_keeps_a_blend_of_the_families_when_it_beats_each_on_the_same_folds() -> None:
+    frame, spec = blended_table()
+    runs = [train_model(frame, spec, AUTO, cv_folds=3, n_jobs=jobs) for jobs in (1, 2)]
+    result = runs[0]
+    assert result.estimator == ENSEMBLE
+    names = [c["estimator"] for c in result.candidates]
+    assert names == [*AUTO_FAMILIES, ENSEMBLE]
+    means = {c["estimator"]: c["cv_mean"] for c in result.candidates}
+    assert result.cv_mean == means[ENSEMBLE] > max(means[name] for name in AUTO_FAMILIES)
+    members = result.best_params
+    assert len(members) >= 2 and sum(m["weight"] for m in members.values()) <= ENSEMBLE_STEPS
+    assert list(result.model.named_estimators_) == list(members)
+    assert result.model.weights == [m["weight"] for m in members.values()]
+    # Every input is kept (no selector) and the trials count the families' settings only.
+    assert [row["feature"] for row in feature_report(result.model, spec)[0]] == spec.model_columns
+    assert result.search_facts["trials"] == sum(c["settings_tried"] for c in result.candidates[:3])
+    # One model whatever n_jobs; the same settings refitted outside the search are that model.
+    assert model_fingerprint(runs[1].model) == model_fingerprint(result.model)
+    again = refit(frame, spec, ENSEMBLE, members, n_jobs=1)
+    assert model_fingerprint(again) == model_fingerprint(result.model)
+    alone = train_model(frame, spec, AUTO, cv_folds=3, ensemble=False)
+    assert alone.estimator == max(AUTO_FAMILIES, key=means.__getitem__)
+
+
+def test_a_classifier_blend_averages_its_members_probabilities_by_weight(train_rows) -> None:
+    inputs, target = model_inputs(train_rows, DEMO_SPEC), train_rows[DEMO_SPEC.target]
+    blend = small_ensemble(DEMO_SPEC).fit(inputs, target)
+    linear = build_model(DEMO_SPEC, "linear").fit(inputs, target)
+    boosting = build_model(DEMO_SPEC, "hist_gradient_boosting").fit(inputs, target)
+    expected = (2 * linear.predict_proba(inputs) + boosting.predict_proba(inputs)) / 3
+    np.testing.assert_allclose(blend.predict_proba(inputs), expected)
+    assert list(blend.classes_) == list(linear.classes_)
+    loaded = load_model_bytes(dump_model(blend), "blend")
+    assert model_fingerprint(loaded) == model_fingerprint(blend)
+    assert (loaded.predict(inputs) == blend.predict(inputs)).all()
+
+
+def test_greedy_weights_blend_members_whose_errors_cancel_and_keep_a_sole_best() -> None:
+    truth = np.linspace(-1, 1, 200)
+    noise = np.random.default_rng(0).normal(0, 0.5, 200)
+
+    def score(predicted: np.ndarray) -> float:
+        return -float(np.mean((predicted - truth) ** 2))
+
+    assert greedy_weights({"a": truth + noise, "b": truth - noise}, score) == {"a": 1, "b": 1}
+    assert greedy_weights({"bad": truth + noise, "good": truth}, score) == {"good": 1}
+    assert greedy_weights({"a": truth + noise, "b": truth + noise}, score) == {"a": 1}
 
 
 def test_auto_searches_the_tree_families_by_successive_halving() -> None:
