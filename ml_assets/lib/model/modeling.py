@@ -143,7 +143,7 @@ EARLY_STOPPING_MIN_ROWS = 20
 BUDGET_WEIGHTS = {"linear": 1, "random_forest": 1, "hist_gradient_boosting": 3}
 # ``ml-assets init``'s budget: the most trials up to TABLE_ROWS rows, fewer (by the square root
 # of the size) on larger tables, whose every trial costs more, never under the least.
-INIT_BUDGET = {"most": 30, "least": 9, "table_rows": 5000}
+INIT_BUDGET = {"most": 15, "least": 9, "table_rows": 5000}
 
 # Families whose fits cost enough that successive halving (on rows) pays for itself.
 HALVING_FAMILIES = frozenset({"random_forest", "hist_gradient_boosting"})
