@@ -578,7 +578,10 @@ def _blend(plan: _SearchPlan, candidates: Sequence[Candidate]) -> Candidate | No
         return [metric(plan.target.iloc[test], predicted[test]) for test in tests]
 
     scores = fold_scores(blended)
-    if np.mean(scores) <= max(np.mean(fold_scores(each)) for each in predictions.values()):
+    # It must beat each family's out-of-fold score and the score its search reported (halving's
+    # last round may fit on a subsample), so the candidates' table never shows a better one.
+    alone = [np.mean(fold_scores(each)) for each in predictions.values()]
+    if np.mean(scores) <= max(*alone, *(np.mean(c.cv_scores) for c in candidates)):
         return None
     return Candidate(
         estimator=ENSEMBLE,
