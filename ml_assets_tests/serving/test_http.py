@@ -8,8 +8,10 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from ml_assets.demo.data import make_demo_frame
+from ml_assets.lib.data.features import derive_columns
 from ml_assets.lib.model.conformal import ATTRIBUTE
-from ml_assets.lib.model.modeling import model_inputs
+from ml_assets.lib.model.modeling import ENSEMBLE, build_model, model_inputs
 from ml_assets.lib.release.prediction_log import LOG_FIELDS, read_prediction_log
 from ml_assets.serving.service import challenger_share, input_sha256
 from ml_assets_tests.serving.support import (
@@ -39,6 +41,29 @@ def test_predict_returns_each_records_prediction_set_at_the_models_coverage(
         plausible = [int(label) for label, p in probabilities.items() if p >= 0.4]
         assert prediction["prediction_set"] == sorted(plausible)
         assert prediction["interval"] is None
+
+
+def test_a_blended_champion_is_served_from_the_registry_with_its_ranges(tmp_path: Path) -> None:
+    """auto's blend (a soft-voting ensemble of Pipelines) loads with the trusted types and answers."""
+    frame = make_demo_frame(400, seed=3)
+    frame = pd.concat([frame, derive_columns(frame, DEMO.spec)], axis=1)
+    members = {"linear": {"weight": 3}, "random_forest": {"weight": 1, "n_estimators": 10}}
+    model = build_model(DEMO.spec, ENSEMBLE, members).fit(
+        model_inputs(frame, DEMO.spec), frame[DEMO.spec.target]
+    )
+    setattr(model, ATTRIBUTE, {"kind": "set", "coverage": 0.9, "quantile": 0.6, "rows": 80})
+    with running_service(tmp_path) as service:
+        promote(service.registry, "champion", register(service.registry, model))
+        with httpx.Client(base_url=service.url) as client:
+            wait_for(lambda: client.get("/health").status_code == 200)
+            response = client.post("/predict", json={"records": [RECORD]})
+    assert response.status_code == 200, response.text
+    (prediction,) = response.json()["predictions"]
+    row = pd.DataFrame([RECORD]).astype({"numeric1": "float64", "numeric2": "float64"})
+    row["numeric_ratio"] = row["numeric1"] / row["numeric2"]
+    expected = model.predict_proba(model_inputs(row, DEMO.spec))[0]
+    assert np.isclose(prediction["probability"], expected[1])
+    assert prediction["prediction_set"] == [i for i, p in enumerate(expected) if p >= 0.4]
 
 
 def test_the_champion_predicts_with_probabilities_and_every_prediction_is_logged(
