@@ -23,7 +23,12 @@ from ml_assets.lib.model.bootstrap import (
     roc_auc_scorer,
 )
 from ml_assets.lib.model.conformal import calibration_of, range_coverage
-from ml_assets.lib.model.modeling import build_pipeline, build_preprocessor, model_inputs
+from ml_assets.lib.model.modeling import (
+    ENSEMBLE_STEPS,
+    build_pipeline,
+    build_preprocessor,
+    model_inputs,
+)
 from ml_assets.lib.project.project_config import ChecksSection
 
 Report = dict[str, Any]
@@ -687,7 +692,19 @@ def _decision_lines(decision: Mapping[str, Any], calibration: Mapping[str, Any])
 
 
 def _params(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{name}={value}" for name, value in params.items()) or "defaults"
+    """Settings as ``name=value``; a blend's members as ``family ×weight/steps (settings)``."""
+    parts = []
+    for name, value in sorted(params.items(), key=lambda item: -_weight(item[1])):
+        if _weight(value):
+            settings = {key: setting for key, setting in value.items() if key != "weight"}
+            parts.append(f"{name} ×{value['weight']}/{ENSEMBLE_STEPS} ({_params(settings)})")
+        else:
+            parts.append(f"{name}={value}")
+    return ", ".join(parts) or "defaults"
+
+
+def _weight(value: Any) -> int:
+    return value.get("weight", 0) if isinstance(value, Mapping) else 0
 
 
 def _summary_lines(report: Report) -> list[str]:

@@ -199,6 +199,32 @@ def test_training_facts_and_provenance_lead_the_markdown(report) -> None:
     assert "| linear (chosen) | grid | 3 |" in text
 
 
+def test_a_blend_is_named_by_its_members_heaviest_first_with_their_weights(report) -> None:
+    result, _, _ = report
+    members = {"random_forest": {"weight": 1}, "linear": {"weight": 12, "C": 0.5}}
+    candidate = {
+        "estimator": "ensemble",
+        "search": "greedy selection",
+        "best_params": members,
+        "cv_mean": 0.9,
+        "cv_std": 0.01,
+        "settings_tried": 2,
+        "seconds": 1.0,
+    }
+    training = {
+        "estimator": "ensemble",
+        "best_params": members,
+        "cv_metric": "roc_auc",
+        "cv_mean": 0.9,
+        "cv_std": 0.01,
+        "candidates": [candidate],
+    }
+    text = report_markdown({**result, "training": training})
+    blend = "linear ×12/20 (C=0.5), random_forest ×1/20 (defaults)"
+    assert f"Estimator: **ensemble** ({blend})" in text
+    assert "| ensemble (chosen) | greedy selection | 2 |" in text and blend in text
+
+
 def test_the_markdown_names_the_budget_and_a_search_the_clock_cut(report) -> None:
     result, _, table = report
     training = train_model(
