@@ -522,6 +522,10 @@ def _out_of_fold_metric(scoring: str, classes: np.ndarray | None) -> Any:
     return lambda truth, predicted: float(r2_score(truth, predicted))
 
 
+def _weighted_average(predictions: Mapping[str, np.ndarray], counts: Mapping[str, int]) -> Any:
+    return sum(counts[name] * predictions[name] for name in counts) / sum(counts.values())
+
+
 def greedy_weights(predictions: Mapping[str, np.ndarray], score: Any) -> dict[str, int]:
     """Ensemble selection with replacement: step by step, add the member that helps most.
 
@@ -533,9 +537,7 @@ def greedy_weights(predictions: Mapping[str, np.ndarray], score: Any) -> dict[st
     for _ in range(ENSEMBLE_STEPS):
         trials = {}
         for name in predictions:
-            trial = {**counts, name: counts[name] + 1}
-            blended = sum(trial[member] * predictions[member] for member in predictions)
-            trials[name] = score(blended / sum(trial.values()))
+            trials[name] = score(_weighted_average(predictions, {**counts, name: counts[name] + 1}))
         pick = max(trials, key=trials.__getitem__)
         counts = {**counts, pick: counts[pick] + 1}
         if trials[pick] > best + 1e-9:  # a gain, not the float noise of re-weighting equals
@@ -569,9 +571,7 @@ def _blend(plan: _SearchPlan, candidates: Sequence[Candidate]) -> Candidate | No
     weights = greedy_weights(predictions, lambda predicted: metric(plan.target, predicted))
     if len(weights) < 2:
         return None
-    blended = sum(count * predictions[name] for name, count in weights.items()) / sum(
-        weights.values()
-    )
+    blended = _weighted_average(predictions, weights)
     tests = [test for _, test in plan.folds.split(plan.inputs, plan.target)]
 
     def fold_scores(predicted: np.ndarray) -> list[float]:
@@ -872,26 +872,25 @@ def train_model(
     )
     candidates: list[Candidate] = []
     skipped: list[str] = []
+
+    def out_of_time() -> bool:
+        return time_limit is not None and time.perf_counter() - started >= time_limit
+
     # One OpenMP thread per fit, here and in the search's workers: the cores go to fits side by
     # side, boosting's threads would change its sums (see _fit_final), and on a shared 2-core
     # machine boosting with a thread per core measured eight times slower than with one.
     with threadpool_limits(limits=1, user_api="openmp"):
         with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
             for family in families:
-                spent = time.perf_counter() - started
-                if candidates and time_limit is not None and spent >= time_limit:
+                if candidates and out_of_time():
                     skipped.append(family.estimator)
                     continue
                 candidates.append(_search_family(plan, family))
             chosen = max(candidates, key=lambda candidate: np.mean(candidate.cv_scores))
             if ensemble and len(candidates) > 1 and selection.method == "none":
-                spent = time.perf_counter() - started
-                blend = None
-                if time_limit is not None and spent >= time_limit:
+                if out_of_time():
                     skipped.append(ENSEMBLE)
-                else:
-                    blend = _blend(plan, candidates)
-                if blend is not None:
+                elif (blend := _blend(plan, candidates)) is not None:
                     candidates.append(blend)
                     chosen = blend
         model, tuned = _fit_with_ranges(
