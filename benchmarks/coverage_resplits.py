@@ -77,6 +77,7 @@ def measure(name: str, work: Path, resplits: int) -> dict[str, Any]:
             seed=seed,
             coverage=training.coverage,
             n_jobs=training.n_jobs,
+            feature_selection=training.feature_selection.model_dump(),
         )
         splits.append(_split_coverage(fitted, test, spec))
     coverages = np.array([split["coverage"] for split in splits])

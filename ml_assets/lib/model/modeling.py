@@ -793,10 +793,12 @@ def refit(
     seed: int = 42,
     coverage: float | None = None,
     n_jobs: int = -1,
+    feature_selection: FeatureSelection | Mapping[str, Any] | None = None,
 ) -> BaseEstimator:
     """A search's choice fitted on other rows as ``train_model`` fits it, without the search.
 
-    ``estimator`` and ``params`` are a ``TrainingResult``'s (an ensemble's too); ranges included.
+    ``estimator`` and ``params`` are a ``TrainingResult``'s (an ensemble's too); ranges included,
+    and the selection the search ran with.
     """
     fit_rows, calibration_rows = _calibration_split(train, spec, coverage, seed)
     plan = _SearchPlan(
@@ -808,7 +810,7 @@ def refit(
         scoring=default_scoring(spec),
         n_iter=1,
         seed=seed,
-        selection=FeatureSelection(),
+        selection=FeatureSelection.of(feature_selection),
         n_jobs=resolve_n_jobs(n_jobs),
     )
     with threadpool_limits(limits=1, user_api="openmp"):

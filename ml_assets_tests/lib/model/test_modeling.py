@@ -307,6 +307,16 @@ def test_auto_keeps_a_blend_of_the_families_when_it_beats_each_on_the_same_folds
     assert alone.estimator == max(AUTO_FAMILIES, key=means.__getitem__)
 
 
+def test_refit_keeps_the_feature_selection_the_search_ran_with(train_rows) -> None:
+    selection = {"method": "univariate", "k": 2, "score": "f_test"}
+    result = train_model(
+        train_rows, DEMO_SPEC, "linear", search="none", feature_selection=selection
+    )
+    again = refit(train_rows, DEMO_SPEC, "linear", result.best_params, feature_selection=selection)
+    assert model_fingerprint(again) == model_fingerprint(result.model)
+    assert len(feature_report(again, DEMO_SPEC)[0]) == 2
+
+
 def test_a_classifier_blend_averages_its_members_probabilities_by_weight(train_rows) -> None:
     inputs, target = model_inputs(train_rows, DEMO_SPEC), train_rows[DEMO_SPEC.target]
     blend = small_ensemble(DEMO_SPEC).fit(inputs, target)
