@@ -162,7 +162,8 @@ RUNTIME_PACKAGES = {
         "typing-inspect mypy-extensions"
     ),
     "models, their search and their safe files": names(
-        "scikit-learn scipy joblib cloudpickle threadpoolctl narwhals skops prettytable"
+        "scikit-learn scipy joblib cloudpickle threadpoolctl narwhals skops prettytable "
+        "optuna colorlog"
     ),
     "the reports' figures": names(
         "matplotlib contourpy cycler fonttools kiwisolver pillow pyparsing"

@@ -3,23 +3,30 @@
 ``estimator="auto"`` cross-validates one compact search per model family (regularised linear,
 random forest, histogram gradient boosting) on the training rows and keeps the family with the
 best mean score; successive halving trims the tree families' searches, whose fits cost the most.
-A ``budget`` of trials instead draws that many seeded random candidates from each family's wide
-space (``BUDGET_SPACES``) and spends them by successive halving: the same seed, rows and budget
-give the same model, whatever ``n_jobs`` is. ``auto`` then blends the families' best models
-when their weighted average scores higher on the same folds (``ENSEMBLE``).
+A ``budget`` of trials instead spends that many on each family's wide space (``BUDGET_SPACES``)
+with Optuna's seeded TPE sampler, every trial cross-validated on every row: the same seed, rows
+and budget give the same model, whatever ``n_jobs`` is. ``auto`` then blends the families' best
+models when their weighted average scores higher on the same folds (``ENSEMBLE``).
 """
 
 import hashlib
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import joblib
 import numpy as np
+import optuna
 import pandas as pd
-from scipy.stats import loguniform, randint, uniform
-from sklearn.base import BaseEstimator
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -50,6 +57,7 @@ from sklearn.model_selection import (
     RandomizedSearchCV,
     StratifiedKFold,
     cross_val_predict,
+    cross_val_score,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
@@ -113,29 +121,33 @@ AUTO_SEARCH_SPACES: dict[str, dict[bool, dict[str, list[Any]]]] = {
     },
     "hist_gradient_boosting": {True: _BOOSTING_SPACE, False: _BOOSTING_SPACE},
 }
-# The budgeted search's wide spaces: seeded samplers draw each family's candidates from them.
+# The budgeted search's wide spaces, from which Optuna's TPE sampler draws each family's trials.
+# Leaf sizes and leaves on a log scale: small leaves on all the rows were what boosting lacked.
 _BOOSTING_WIDE = {
-    "learning_rate": loguniform(0.02, 0.3),
-    "max_leaf_nodes": randint(7, 64),
-    "min_samples_leaf": randint(5, 60),
-    "l2_regularization": loguniform(1e-3, 10.0),
-    "max_features": uniform(0.4, 0.6),  # share of inputs each split considers, 0.4 to 1
+    "learning_rate": FloatDistribution(0.01, 0.3, log=True),
+    "max_leaf_nodes": IntDistribution(4, 64, log=True),
+    "min_samples_leaf": IntDistribution(2, 80, log=True),
+    "l2_regularization": FloatDistribution(1e-3, 10.0, log=True),
+    "max_features": FloatDistribution(0.3, 1.0),  # share of inputs each split considers
 }
 _FOREST_WIDE = {
-    "max_features": ["sqrt", 0.2, 0.33, 0.5, 0.7, 1.0],
-    "min_samples_leaf": randint(1, 16),
+    "max_features": CategoricalDistribution(["sqrt", 0.2, 0.33, 0.5, 0.7, 1.0]),
+    "min_samples_leaf": IntDistribution(1, 15),
 }
-BUDGET_SPACES: dict[str, dict[bool, dict[str, Any]]] = {
-    "linear": {True: {"C": loguniform(1e-3, 1e2)}, False: {"alpha": loguniform(1e-2, 1e3)}},
+BUDGET_SPACES: dict[str, dict[bool, dict[str, BaseDistribution]]] = {
+    "linear": {
+        True: {"C": FloatDistribution(1e-3, 1e2, log=True)},
+        False: {"alpha": FloatDistribution(1e-2, 1e3, log=True)},
+    },
     "random_forest": {True: _FOREST_WIDE, False: _FOREST_WIDE},
     "hist_gradient_boosting": {True: _BOOSTING_WIDE, False: _BOOSTING_WIDE},
 }
 # Boosting in the budgeted search stops on an inner validation split of the rows it is fitted on,
 # so a small learning rate gets the iterations it needs and a large one stops early.
 EARLY_STOPPING = {"early_stopping": True, "max_iter": 500, "validation_fraction": 0.1}
-# Early stopping holds out a share of a fold's training rows, stratified for a classifier. The
-# smallest fit of successive halving must leave the rarest class this many rows there, and any
-# task this many in all, or boosting is searched without early stopping (a small table).
+# Early stopping holds out a share of a fold's training rows, stratified for a classifier: it
+# must leave the rarest class this many rows there, and any task this many in all, or boosting
+# is searched without early stopping (a small table).
 EARLY_STOPPING_MIN_CLASS_ROWS = 4
 EARLY_STOPPING_MIN_ROWS = 20
 # How a budget is shared between auto's families: boosting's space is the widest and paid most
@@ -425,24 +437,8 @@ class _SearchPlan:
 def _searcher(
     plan: _SearchPlan, pipeline: Pipeline, space: dict, family: "_Family"
 ) -> tuple[Any, str]:
-    halving, trials = family.halving, family.trials
+    halving = family.halving
     shared = {"cv": plan.folds, "scoring": plan.scoring, "refit": False, "n_jobs": plan.n_jobs}
-    if trials is not None:
-        if halving:
-            searcher = HalvingRandomSearchCV(
-                pipeline,
-                space,
-                n_candidates=trials,
-                min_resources=family.min_resources,
-                factor=HALVING_FACTOR,
-                random_state=plan.seed,
-                **shared,
-            )
-            return searcher, "halving random (budget)"
-        searcher = RandomizedSearchCV(
-            pipeline, space, n_iter=trials, random_state=plan.seed, **shared
-        )
-        return searcher, "random (budget)"
     if plan.search == "none" or not space:
         return GridSearchCV(pipeline, {}, **shared), "none"
     if plan.search == "grid" and halving:
@@ -477,7 +473,49 @@ class _Family:
     halving: bool
     trials: int | None = None
     fixed: Mapping[str, Any] = field(default_factory=dict)
-    min_resources: int | str = "exhaust"
+
+
+def _distribution(values: Any) -> BaseDistribution:
+    """An Optuna distribution as is; a config's list of values as a choice between them."""
+    return values if isinstance(values, BaseDistribution) else CategoricalDistribution(values)
+
+
+def _tpe_search(
+    plan: _SearchPlan, pipeline: Pipeline, family: _Family
+) -> tuple[dict[str, Any], list[float], int]:
+    """The best of ``family.trials`` drawn by Optuna's seeded TPE sampler: settings, fold scores.
+
+    Every trial is cross-validated on every row (halving's small first rounds ranked leaf sizes,
+    which count rows, wrongly). Trials run one after another, so the sampler's draws do not
+    depend on the workers, which fit the folds side by side; settings drawn again are not refit.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=plan.seed, multivariate=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    space = {name: _distribution(values) for name, values in family.space.items()}
+    scored: dict[str, list[float]] = {}
+    best: tuple[dict[str, Any], list[float]] | None = None
+    for _ in range(family.trials or 0):
+        trial = study.ask(space)
+        key = repr(sorted(trial.params.items()))
+        if key not in scored:
+            settings = {f"{ESTIMATOR_STEP}__{name}": v for name, v in trial.params.items()}
+            scored[key] = cross_val_score(
+                clone(pipeline).set_params(**settings),
+                plan.inputs,
+                plan.target,
+                cv=plan.folds,
+                scoring=plan.scoring,
+                n_jobs=plan.n_jobs,
+            ).tolist()
+        mean = float(np.mean(scored[key]))
+        study.tell(trial, mean)
+        if best is None or mean > np.mean(best[1]):
+            best = (trial.params, scored[key])
+    assert best is not None, "a budgeted family has at least one trial"
+    return best[0], best[1], len(scored)
 
 
 def _search_family(plan: _SearchPlan, family: _Family) -> Candidate:
@@ -485,28 +523,29 @@ def _search_family(plan: _SearchPlan, family: _Family) -> Candidate:
     pipeline = build_pipeline(
         plan.spec, family.estimator, family.fixed, seed=plan.seed, feature_selection=plan.selection
     )
-    space = {f"{ESTIMATOR_STEP}__{name}": values for name, values in family.space.items()}
-    if family.trials is None:
-        space = {name: list(values) for name, values in space.items()}
-    searcher, kind = _searcher(plan, pipeline, space, family)
-    searcher.fit(plan.inputs, plan.target)
-    results, best = searcher.cv_results_, searcher.best_index_
-    distinct = getattr(searcher, "n_candidates_", [len(results["params"])])[0]
+    if family.trials is not None:
+        params, cv_scores, tried = _tpe_search(plan, pipeline, family)
+        kind = "tpe (budget)"
+    else:
+        space = {f"{ESTIMATOR_STEP}__{name}": list(values) for name, values in family.space.items()}
+        searcher, kind = _searcher(plan, pipeline, space, family)
+        searcher.fit(plan.inputs, plan.target)
+        results, best = searcher.cv_results_, searcher.best_index_
+        params = {
+            key.removeprefix(f"{ESTIMATOR_STEP}__"): value
+            for key, value in results["params"][best].items()
+        }
+        cv_scores = [
+            float(results[f"split{fold}_test_score"][best])
+            for fold in range(plan.folds.get_n_splits())
+        ]
+        tried = int(getattr(searcher, "n_candidates_", [len(results["params"])])[0])
     return Candidate(
         estimator=family.estimator,
         search=kind,
-        best_params={
-            **family.fixed,
-            **{
-                key.removeprefix(f"{ESTIMATOR_STEP}__"): plain(value)
-                for key, value in results["params"][best].items()
-            },
-        },
-        cv_scores=[
-            float(results[f"split{fold}_test_score"][best])
-            for fold in range(plan.folds.get_n_splits())
-        ],
-        tried=int(distinct),
+        best_params={**family.fixed, **{key: plain(value) for key, value in params.items()}},
+        cv_scores=cv_scores,
+        tried=tried,
         seconds=time.perf_counter() - started,
     )
 
@@ -622,25 +661,15 @@ def budget_for(rows: int) -> int:
 
 
 def _early_stopping(
-    estimator: str, target: pd.Series, classification: bool, folds: int, trials: int
-) -> tuple[dict[str, Any], int | str]:
-    """Boosting's early-stopping settings and halving's smallest fit (rows) that leaves room for it.
-
-    The smallest round is the one "exhaust" picks (the last round fits on every row), raised
-    by whole halving steps until the inner split holds enough rows of every class. Without
-    room for that even on all the rows, no early stopping.
-    """
+    estimator: str, target: pd.Series, classification: bool, folds: int
+) -> dict[str, Any]:
+    """Boosting's early stopping, if a fold's inner split holds enough rows of every class."""
     if estimator != "hist_gradient_boosting":
-        return {}, "exhaust"
+        return {}
     share = float(target.value_counts(normalize=True).min()) if classification else 1.0
     held_out = (1 - 1 / folds) * EARLY_STOPPING["validation_fraction"]
     needed = max(EARLY_STOPPING_MIN_CLASS_ROWS / share, EARLY_STOPPING_MIN_ROWS) / held_out
-    rows = len(target)
-    if needed > rows:
-        return {}, "exhaust"
-    rounds = int(np.floor(np.log(trials) / np.log(HALVING_FACTOR)))  # halvings after the first
-    steps = min(rounds, int(np.floor(np.log(rows / needed) / np.log(HALVING_FACTOR))))
-    return dict(EARLY_STOPPING), rows // HALVING_FACTOR**steps
+    return dict(EARLY_STOPPING) if needed <= len(target) else {}
 
 
 def _families(
@@ -665,10 +694,9 @@ def _families(
         shares = budget_shares(budget, names)
         families = []
         for name in names:
-            fixed, smallest = _early_stopping(name, target, classification, folds, shares[name])
+            fixed = _early_stopping(name, target, classification, folds)
             space = search_space or BUDGET_SPACES[name][classification]
-            halving = name in HALVING_FAMILIES
-            families.append(_Family(name, space, halving, shares[name], fixed, smallest))
+            families.append(_Family(name, space, False, shares[name], fixed))
         return families
     if estimator == AUTO:
         return [
@@ -841,12 +869,13 @@ def train_model(
 
     ``estimator="auto"`` searches every family in ``AUTO_FAMILIES`` on the same folds and keeps
     the one with the best mean score of the task's primary metric. ``budget`` (trials) replaces
-    ``search`` and ``n_iter`` with successive halving over that many seeded random candidates
-    from the wide spaces (``search_space`` for a named estimator). ``time_limit`` (seconds) is
-    looked at before each family: a family not started in time is not searched, and
-    ``search_facts["cut"]`` says so. ``n_jobs`` workers fit candidates and folds side by side.
-    With ``ensemble`` (and no feature selection, whose report names one model's inputs), ``auto``
-    then keeps ``_blend``'s weighted average of the families' best when it scores higher.
+    ``search`` and ``n_iter`` with that many trials, shared by ``budget_shares`` and drawn by the
+    seeded TPE sampler from the wide spaces (``search_space`` for a named estimator).
+    ``time_limit`` (seconds) is looked at before each family: a family not started in time is
+    not searched, and ``search_facts["cut"]`` says so. ``n_jobs`` workers fit candidates and
+    folds side by side. With ``ensemble`` (and no feature selection, whose report names one
+    model's inputs), ``auto`` then keeps ``_blend``'s weighted average of the families' best
+    when it scores higher.
     ``coverage`` sets a seeded calibration part of the rows aside (``conformal``): the search and
     a first fit use the rest, the calibration rows score that fit, and the chosen settings are
     fitted again on every row; the model carries the ranges' calibration. ``decision`` (binary:

@@ -171,8 +171,9 @@ class TrainingSection(_Strict):
     budget: int | None = Field(
         default=None,
         ge=1,
-        description="Trials of the budgeted search: successive halving over this many seeded "
-        "random candidates from wide spaces (replaces search and n_iter); empty: off.",
+        description="Trials of the budgeted search: Optuna's seeded TPE sampler draws this "
+        "many settings from wide spaces, each cross-validated on every row (replaces search "
+        "and n_iter); empty: off.",
     )
     # A cut breaks reproducibility, so it is off by default.
     time_limit: float | None = Field(

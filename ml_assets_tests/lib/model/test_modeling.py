@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import skops.io
 from sklearn.feature_selection import f_classif
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from threadpoolctl import threadpool_limits
 
 from ml_assets.demo.data import DEMO_SPEC
 from ml_assets.lib.contract.dataset import DatasetSpec
@@ -30,6 +32,8 @@ from ml_assets.lib.model.modeling import (
     ESTIMATORS,
     budget_shares,
     build_model,
+    build_pipeline,
+    default_scoring,
     feature_report,
     greedy_weights,
     model_fingerprint,
@@ -510,6 +514,40 @@ def test_budgeted_search_gives_one_model_whatever_n_jobs_and_on_a_rerun(
         step = runs[0].model.named_steps["estimator"]
         assert step.early_stopping is True and step.n_iter_ < EARLY_STOPPING["max_iter"]
     assert runs[0].search_facts["trials"] == 6 and runs[0].search_facts["cut"] is None
+
+
+def test_a_budgeted_search_reports_its_best_trial_as_cross_validation_scores_it(
+    train_rows,
+) -> None:
+    result = train_model(
+        train_rows, DEMO_SPEC, "hist_gradient_boosting", budget=5, cv_folds=3, coverage=None
+    )
+    (candidate,) = result.candidates
+    assert candidate["search"] == "tpe (budget)" and candidate["settings_tried"] == 5
+    with threadpool_limits(limits=1, user_api="openmp"):
+        again = cross_val_score(
+            build_pipeline(DEMO_SPEC, "hist_gradient_boosting", result.best_params, seed=42),
+            model_inputs(train_rows, DEMO_SPEC),
+            train_rows[DEMO_SPEC.target],
+            cv=StratifiedKFold(n_splits=3, shuffle=True, random_state=42),
+            scoring=default_scoring(DEMO_SPEC),
+        )
+    assert again.tolist() == pytest.approx(result.cv_scores, abs=1e-12)
+
+
+def test_a_budget_larger_than_a_listed_space_scores_each_setting_once(train_rows) -> None:
+    result = train_model(
+        train_rows,
+        DEMO_SPEC,
+        "linear",
+        search_space={"C": [0.1, 10.0]},
+        budget=6,
+        cv_folds=3,
+        coverage=None,
+    )
+    (candidate,) = result.candidates
+    assert candidate["settings_tried"] == 2 and result.search_facts["trials"] == 2
+    assert result.best_params["C"] in (0.1, 10.0)
 
 
 def test_a_different_seed_searches_differently(train_rows) -> None:
