@@ -16,7 +16,14 @@ from typing import Any
 
 from ml_assets.lib.core.json_text import encode_each
 from ml_assets.lib.release.prediction_log import SHADOW, PredictionLog, log_entry
-from ml_assets.serving.models import CHALLENGER, CHAMPION, Models, ModelWatcher, utc_now
+from ml_assets.serving.models import (
+    CHALLENGER,
+    CHAMPION,
+    Models,
+    ModelWatcher,
+    Outputs,
+    utc_now,
+)
 from ml_assets.serving.records import RecordValidator
 
 _SHARE_SCALE = float(2**64)
@@ -83,6 +90,12 @@ def input_hashes(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
 
 
+def _refuse_non_finite(outputs: Outputs, version: str) -> None:
+    """Fail the request (500) as the JSON encoder did: no NaN or infinity is answered or logged."""
+    if not outputs.finite():
+        raise ValueError(f"{version} predicted a NaN or an infinity, which JSON cannot carry")
+
+
 class PredictionService:
     """Validates records, routes each key to an arm, predicts, and logs every prediction."""
 
@@ -127,6 +140,7 @@ class PredictionService:
             served = models.get(arm)
             rows = [index for index, chosen in enumerate(arms) if chosen == arm]
             outputs = served.predict(frame if len(rows) == len(arms) else frame.iloc[rows])
+            _refuse_non_finite(outputs, served.version)
             if outputs.probabilities is not None:
                 names = [str(label) for label in outputs.classes]
                 probabilities = outputs.probabilities.tolist()
@@ -187,6 +201,7 @@ class PredictionService:
         if challenger.version == models.champion.version:
             return []
         outputs = challenger.predict(frame)
+        _refuse_non_finite(outputs, challenger.version)
         return [
             {
                 "request_key": key,

@@ -7,12 +7,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 
 from ml_assets.demo.data import make_demo_frame
 from ml_assets.lib.data.features import derive_columns
 from ml_assets.lib.model.conformal import ATTRIBUTE
 from ml_assets.lib.model.modeling import ENSEMBLE, build_model, model_inputs
 from ml_assets.lib.release.prediction_log import LOG_FIELDS, read_prediction_log
+from ml_assets.serving.models import Outputs, ServedModel
 from ml_assets.serving.service import challenger_share, input_sha256
 from ml_assets_tests.serving.support import (
     DEMO,
@@ -266,3 +268,20 @@ def test_the_canary_routes_its_share_of_keys_to_the_challenger_consistently(
     assert skipped == 0 and len(log) == len(keys) + 200 + 300
     logged = log.iloc[: len(keys)]
     assert dict(zip(logged["request_key"], logged["arm"], strict=True)) == arms
+
+
+def test_a_nan_or_an_infinity_predicted_is_refused_before_it_is_logged(
+    tmp_path: Path, demo_models: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JSON has neither: the answer's writer turns them into null, so the service refuses them."""
+    assert not Outputs([1.0, 2.0], None, None, None, [[0.0, np.inf], [1.0, 3.0]]).finite()
+    assert Outputs([1.0, 2.0], None, None, None, [[0.0, 1.0], [1.0, 3.0]]).finite()
+    nan = Outputs([1], np.array([[np.nan, 1.0]]), [0, 1], 1)
+    with running_service(tmp_path) as service:
+        promote(service.registry, "champion", register(service.registry, demo_models[0]))
+        with httpx.Client(base_url=service.url) as client:
+            wait_for(lambda: client.get("/health").status_code == 200)
+            monkeypatch.setattr(ServedModel, "predict", lambda self, frame: nan)
+            response = client.post("/predict", json={"records": [RECORD]})
+    assert response.status_code == 500
+    assert read_prediction_log(service.log_path)[0].empty
