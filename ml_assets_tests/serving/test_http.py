@@ -1,6 +1,8 @@
 """The service over real HTTP on loopback: predictions, refusals, limits, hot swap and canary."""
 
 import copy
+import hashlib
+import json
 import threading
 from pathlib import Path
 
@@ -111,7 +113,11 @@ def test_the_champion_predicts_with_probabilities_and_every_prediction_is_logged
     log, skipped = read_prediction_log(service.log_path)
     assert skipped == 0 and list(log.columns) == list(LOG_FIELDS)
     assert log["request_key"].tolist() == ["order-7:0", "order-7:1"]
-    assert log["input_sha256"].tolist() == [input_sha256(r) for r in records]
+    canonical = [
+        json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for r in records
+    ]
+    hashes = [hashlib.sha256(text.encode()).hexdigest() for text in canonical]
+    assert log["input_sha256"].tolist() == hashes == [input_sha256(r) for r in records]
     assert log["model_version"].tolist() == [version, version]
     assert np.allclose(log["probability"], expected[:, 1])
     assert (log["latency_ms"] > 0).all() and str(log["time"].dt.tz) == "UTC"

@@ -1,35 +1,44 @@
-"""JSON for the request path: many objects at the cost of one call, and faster reading and writing.
+"""JSON on the request path: the standard library's values and hashed text, read and written faster.
 
-A 1,000-record prediction request reads one body and writes 1,000 log lines and one answer; the
-standard library's encoder and parser were a third of its time.
+A 1,000-record prediction request reads one body, hashes 1,000 records' text and writes 1,000 log
+lines and one answer; the standard library's encoder and parser were a third of its time.
 """
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import pydantic_core
 
+# Sorted keys, no spaces, UTF-8: the text of a record whose sha256 the prediction log keeps.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_SAME_TEXT = {str, int, bool, type(None)}  # values orjson writes as _CANONICAL does
+_PLAIN_FLOATS = (1e-4, 1e16)  # sizes both write without an exponent, the same shortest digits
 # What orjson cannot write (text with lone surrogates, integers past 64 bits, other types) is
 # written by the standard library instead, escaping all but ASCII so that any text can be sent;
 # it refuses non-finite numbers.
 _FALLBACK = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
-def encode_each(encoder: json.JSONEncoder, objects: Sequence[Mapping[str, Any]]) -> list[str]:
-    """``[encoder.encode(item) for item in objects]``, from one call to the encoder.
+def canonical(record: Mapping[str, Any]) -> bytes:
+    """The record's canonical JSON, as ``_CANONICAL`` writes it, in UTF-8: what is hashed of it.
 
-    Each ``encode`` call sets up a new C encoder, most of the cost for the small objects of a
-    1,000-record request (its input hashes). The list's text is cut where one object ends and the
-    next begins; should a string or a nested value hold that same text, the cut gives too many
-    pieces and each object is encoded on its own instead.
+    orjson writes it when the record holds only text, whole numbers, true, false, null and floats
+    from 1e-4 to 1e16 in size (or zero), where its text is the standard library's to the byte;
+    anything else (floats it spells otherwise, nested values) is written by the standard library.
     """
-    boundary = "}" + encoder.item_separator + "{"
-    pieces = encoder.encode(list(objects))[2:-2].split(boundary)
-    if len(pieces) != len(objects):
-        return [encoder.encode(item) for item in objects]
-    return ["{" + piece + "}" for piece in pieces]
+    for value in record.values():
+        if type(value) is float:
+            if not (_PLAIN_FLOATS[0] <= abs(value) < _PLAIN_FLOATS[1] or value == 0.0):
+                break
+        elif type(value) not in _SAME_TEXT:
+            break
+    else:
+        with contextlib.suppress(orjson.JSONEncodeError):  # a lone surrogate, a huge integer
+            return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    return _CANONICAL.encode(record).encode()
 
 
 def dumps(value: Any) -> bytes:

@@ -1,5 +1,5 @@
-"""Encoding many objects in one call writes each exactly as encoding it alone would; the fast
-reader reads what ``json.loads`` reads and the fast writer's text reads back as its values."""
+"""The fast reader reads what ``json.loads`` reads, the fast writer's text reads back as its values,
+and a record's hashed text is the standard library's to the byte."""
 
 import json
 import math
@@ -9,30 +9,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given, settings
 
-from ml_assets.lib.core.json_text import dumps, encode_each, loads
-
-ENCODERS = [
-    json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-    json.JSONEncoder(),
-]
-VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(alphabet="{}, :\"\\ab'é"),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
-    max_leaves=6,
-)
-OBJECTS = st.lists(st.dictionaries(st.text(alphabet='{}, :"ab', max_size=4), VALUES), max_size=5)
-
-
-@settings(deadline=None)  # a busy machine must not fail it
-@given(objects=OBJECTS, which=st.sampled_from([0, 1]))
-def test_each_object_is_encoded_as_it_would_be_alone(objects: list[dict], which: int) -> None:
-    encoder = ENCODERS[which]
-    assert encode_each(encoder, objects) == [encoder.encode(item) for item in objects]
-
-
-def test_a_string_holding_the_boundary_between_objects_is_kept_whole() -> None:
-    objects = [{"a": "},{"}, {"b": [{"c": 1}, {"d": 2}]}, {}]
-    assert encode_each(ENCODERS[0], objects) == ['{"a":"},{"}', '{"b":[{"c":1},{"d":2}]}', "{}"]
+from ml_assets.lib.core.json_text import canonical, dumps, loads
 
 
 def same(left: object, right: object) -> bool:
@@ -98,3 +75,31 @@ def test_dumps_writes_text_that_reads_back_as_the_value(value: object) -> None:
 def test_dumps_writes_non_finite_numbers_as_null_and_big_integers_exactly() -> None:
     assert json.loads(dumps([math.nan, -math.inf, 1e-05])) == [None, None, 1e-05]
     assert json.loads(dumps([2**70, "\ud800"])) == [2**70, "\ud800"]  # orjson refuses both
+
+
+CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+SIZES = st.sampled_from([0.0, -0.0, 1e-300, 1e-9, 1e-05, 9.99e-05, 1e-4, 0.5, 1e15, 1e16, 1e300])
+RECORD_FLOATS = st.floats() | SIZES | SIZES.map(lambda size: -size)
+
+
+@settings(deadline=None)
+@given(record=st.dictionaries(ANY_TEXT, json_values(RECORD_FLOATS), max_size=4))
+def test_a_records_canonical_text_is_the_standard_librarys(record: dict) -> None:
+    try:
+        expected: object = CANONICAL.encode(record).encode()
+    except UnicodeEncodeError as error:  # a lone surrogate: no UTF-8 either way
+        expected = type(error)
+    try:
+        written: object = canonical(record)
+    except UnicodeEncodeError as error:
+        written = type(error)
+    assert written == expected
+
+
+def test_canonical_text_sorts_keys_and_spells_numbers_as_json_does() -> None:
+    record = {"b": 1e-05, "a": [2**70, "é"], "c": 0.25, "d": float("nan")}
+    assert (
+        canonical(record)
+        == '{"a":[1180591620717411303424,"é"],"b":1e-05,"c":0.25,"d":NaN}'.encode()
+    )
+    assert canonical({"z": 0.25, "y": None, "x": True}) == b'{"x":true,"y":null,"z":0.25}'
