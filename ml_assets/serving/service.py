@@ -89,6 +89,37 @@ def _refuse_non_finite(outputs: Outputs, version: str) -> None:
         raise ValueError(f"{version} predicted a NaN or an infinity, which JSON cannot carry")
 
 
+def _answers(outputs: Outputs, keys: list[str], arm: str, version: str) -> list[dict[str, Any]]:
+    """Each record's prediction as ``/predict`` answers it, its fields gathered column by column."""
+    nothing = [None] * len(keys)
+    probability, probabilities, intervals, sets = nothing, nothing, nothing, nothing
+    if outputs.probabilities is not None:
+        names = [str(label) for label in outputs.classes]
+        rows = outputs.probabilities.tolist()
+        probabilities = [dict(zip(names, row, strict=True)) for row in rows]
+        if outputs.positive is not None:
+            probability = [row[outputs.positive] for row in rows]
+    if outputs.ranges is not None and outputs.classes is not None:
+        sets = outputs.ranges
+    elif outputs.ranges is not None:
+        intervals = outputs.ranges
+    predictions = outputs.predictions
+    columns = zip(keys, predictions, probability, probabilities, intervals, sets, strict=True)
+    return [
+        {
+            "request_key": key,
+            "arm": arm,
+            "model_version": version,
+            "prediction": prediction,
+            "probability": positive,
+            "probabilities": each_class,
+            "interval": interval,
+            "prediction_set": plausible,
+        }
+        for key, prediction, positive, each_class, interval, plausible in columns
+    ]
+
+
 class PredictionService:
     """Validates records, routes each key to an arm, predicts, and logs every prediction."""
 
@@ -128,35 +159,15 @@ class PredictionService:
             raise NoModel(self.unavailable_reason())
         frame = self.validator.model_frame(records)
         arms = [route(key, self.canary_fraction, models) for key in keys]
-        predictions: list[dict[str, Any]] = [{} for _ in records]
+        predictions: list[dict[str, Any]] = [{}] * len(records)
         for arm in sorted(set(arms)):
             served = models.get(arm)
             rows = [index for index, chosen in enumerate(arms) if chosen == arm]
             outputs = served.predict(frame if len(rows) == len(arms) else frame.iloc[rows])
             _refuse_non_finite(outputs, served.version)
-            if outputs.probabilities is not None:
-                names = [str(label) for label in outputs.classes]
-                probabilities = outputs.probabilities.tolist()
-            for position, row in enumerate(rows):
-                prediction = {
-                    "request_key": keys[row],
-                    "arm": arm,
-                    "model_version": served.version,
-                    "prediction": outputs.predictions[position],
-                    "probability": None,
-                    "probabilities": None,
-                    "interval": None,
-                    "prediction_set": None,
-                }
-                if outputs.ranges is not None:
-                    kind = "prediction_set" if outputs.classes is not None else "interval"
-                    prediction[kind] = outputs.ranges[position]
-                if outputs.probabilities is not None:
-                    values = probabilities[position]
-                    prediction["probabilities"] = dict(zip(names, values, strict=True))
-                    if outputs.positive is not None:
-                        prediction["probability"] = values[outputs.positive]
-                predictions[row] = prediction
+            answers = _answers(outputs, [keys[row] for row in rows], arm, served.version)
+            for row, answer in zip(rows, answers, strict=True):
+                predictions[row] = answer
         shadowed = self._shadow(models, frame, keys)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         now = utc_now()
