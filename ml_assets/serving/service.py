@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ml_assets.lib.core.json_text import canonical
+from ml_assets.lib.core.json_text import canonical, canonical_each
 from ml_assets.lib.release.prediction_log import SHADOW, PredictionLog, log_entry
 from ml_assets.serving.models import (
     CHALLENGER,
@@ -80,7 +80,7 @@ def input_sha256(record: Mapping[str, Any]) -> str:
 
 def input_hashes(records: Sequence[Mapping[str, Any]]) -> list[str]:
     """``input_sha256`` of each record."""
-    return [hashlib.sha256(canonical(record)).hexdigest() for record in records]
+    return [hashlib.sha256(text).hexdigest() for text in canonical_each(records)]
 
 
 def _refuse_non_finite(outputs: Outputs, version: str) -> None:

@@ -9,7 +9,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given, settings
 
-from ml_assets.lib.core.json_text import canonical, dumps, loads
+from ml_assets.lib.core.json_text import canonical, canonical_each, dumps, loads
 
 
 def same(left: object, right: object) -> bool:
@@ -94,6 +94,27 @@ def test_a_records_canonical_text_is_the_standard_librarys(record: dict) -> None
     except UnicodeEncodeError as error:
         written = type(error)
     assert written == expected
+
+
+PLAIN_RECORDS = st.lists(
+    st.dictionaries(
+        st.text(alphabet='{}, :"ab', max_size=3),
+        st.none() | st.booleans() | st.integers() | RECORD_FLOATS | st.text(alphabet='{}, :"ab'),
+        max_size=3,
+    ),
+    max_size=5,
+)
+
+
+@settings(deadline=None)
+@given(records=PLAIN_RECORDS)
+def test_records_written_together_are_each_written_as_alone(records: list[dict]) -> None:
+    assert canonical_each(records) == [CANONICAL.encode(record).encode() for record in records]
+
+
+def test_a_text_holding_the_boundary_between_records_is_kept_whole() -> None:
+    records = [{"a": "},{"}, {"b": 0.5}, {}]
+    assert canonical_each(records) == [b'{"a":"},{"}', b'{"b":0.5}', b"{}"]
 
 
 def test_canonical_text_sorts_keys_and_spells_numbers_as_json_does() -> None:
