@@ -57,6 +57,13 @@ class Outputs:
     # Each record's range: [lower, upper] (regression) or its set of classes; None without.
     ranges: list[Any] | None = None
 
+    def finite(self) -> bool:
+        """Whether every number is finite: JSON has no NaN or infinity to answer or log."""
+        if self.probabilities is not None:
+            return bool(np.isfinite(self.probabilities).all())
+        numbers = [self.predictions, *([] if self.ranges is None else [self.ranges])]
+        return all(np.isfinite(np.asarray(values, dtype=float)).all() for values in numbers)
+
 
 @dataclass(frozen=True)
 class ServedModel:

@@ -8,15 +8,21 @@ the models is one snapshot taken when it starts, so a swap mid-request changes n
 """
 
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ml_assets.lib.core.json_text import encode_each
+from ml_assets.lib.core.json_text import canonical, canonical_each
 from ml_assets.lib.release.prediction_log import SHADOW, PredictionLog, log_entry
-from ml_assets.serving.models import CHALLENGER, CHAMPION, Models, ModelWatcher, utc_now
+from ml_assets.serving.models import (
+    CHALLENGER,
+    CHAMPION,
+    Models,
+    ModelWatcher,
+    Outputs,
+    utc_now,
+)
 from ml_assets.serving.records import RecordValidator
 
 _SHARE_SCALE = float(2**64)
@@ -67,20 +73,51 @@ def request_keys(header_key: str | None, body_keys: Sequence[str] | None, count:
     return [base] if count == 1 else [f"{base}:{index}" for index in range(count)]
 
 
-# One encoder for every record: json.dumps with options builds a new one per call, which was a
-# tenth of a 1,000-record request.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def input_sha256(record: Mapping[str, Any]) -> str:
     """sha256 of the record's canonical JSON (sorted keys, no spaces, UTF-8)."""
-    return input_hashes([record])[0]
+    return hashlib.sha256(canonical(record)).hexdigest()
 
 
 def input_hashes(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """``input_sha256`` of each record, their JSON written in one call."""
-    texts = encode_each(_CANONICAL, records)
-    return [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
+    """``input_sha256`` of each record."""
+    return [hashlib.sha256(text).hexdigest() for text in canonical_each(records)]
+
+
+def _refuse_non_finite(outputs: Outputs, version: str) -> None:
+    """Fail the request (500) as the JSON encoder did: no NaN or infinity is answered or logged."""
+    if not outputs.finite():
+        raise ValueError(f"{version} predicted a NaN or an infinity, which JSON cannot carry")
+
+
+def _answers(outputs: Outputs, keys: list[str], arm: str, version: str) -> list[dict[str, Any]]:
+    """Each record's prediction as ``/predict`` answers it, its fields gathered column by column."""
+    nothing = [None] * len(keys)
+    probability, probabilities, intervals, sets = nothing, nothing, nothing, nothing
+    if outputs.probabilities is not None:
+        names = [str(label) for label in outputs.classes]
+        rows = outputs.probabilities.tolist()
+        probabilities = [dict(zip(names, row, strict=True)) for row in rows]
+        if outputs.positive is not None:
+            probability = [row[outputs.positive] for row in rows]
+    if outputs.ranges is not None and outputs.classes is not None:
+        sets = outputs.ranges
+    elif outputs.ranges is not None:
+        intervals = outputs.ranges
+    predictions = outputs.predictions
+    columns = zip(keys, predictions, probability, probabilities, intervals, sets, strict=True)
+    return [
+        {
+            "request_key": key,
+            "arm": arm,
+            "model_version": version,
+            "prediction": prediction,
+            "probability": positive,
+            "probabilities": each_class,
+            "interval": interval,
+            "prediction_set": plausible,
+        }
+        for key, prediction, positive, each_class, interval, plausible in columns
+    ]
 
 
 class PredictionService:
@@ -122,34 +159,15 @@ class PredictionService:
             raise NoModel(self.unavailable_reason())
         frame = self.validator.model_frame(records)
         arms = [route(key, self.canary_fraction, models) for key in keys]
-        predictions: list[dict[str, Any]] = [{} for _ in records]
+        predictions: list[dict[str, Any]] = [{}] * len(records)
         for arm in sorted(set(arms)):
             served = models.get(arm)
             rows = [index for index, chosen in enumerate(arms) if chosen == arm]
             outputs = served.predict(frame if len(rows) == len(arms) else frame.iloc[rows])
-            if outputs.probabilities is not None:
-                names = [str(label) for label in outputs.classes]
-                probabilities = outputs.probabilities.tolist()
-            for position, row in enumerate(rows):
-                prediction = {
-                    "request_key": keys[row],
-                    "arm": arm,
-                    "model_version": served.version,
-                    "prediction": outputs.predictions[position],
-                    "probability": None,
-                    "probabilities": None,
-                    "interval": None,
-                    "prediction_set": None,
-                }
-                if outputs.ranges is not None:
-                    kind = "prediction_set" if outputs.classes is not None else "interval"
-                    prediction[kind] = outputs.ranges[position]
-                if outputs.probabilities is not None:
-                    values = probabilities[position]
-                    prediction["probabilities"] = dict(zip(names, values, strict=True))
-                    if outputs.positive is not None:
-                        prediction["probability"] = values[outputs.positive]
-                predictions[row] = prediction
+            _refuse_non_finite(outputs, served.version)
+            answers = _answers(outputs, [keys[row] for row in rows], arm, served.version)
+            for row, answer in zip(rows, answers, strict=True):
+                predictions[row] = answer
         shadowed = self._shadow(models, frame, keys)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         now = utc_now()
@@ -187,6 +205,7 @@ class PredictionService:
         if challenger.version == models.champion.version:
             return []
         outputs = challenger.predict(frame)
+        _refuse_non_finite(outputs, challenger.version)
         return [
             {
                 "request_key": key,

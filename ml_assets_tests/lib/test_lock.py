@@ -156,7 +156,9 @@ RUNTIME_PACKAGES = {
     "the HTTP server of the UI and of ml-assets serve": names(
         "uvicorn httptools uvloop watchfiles websockets"
     ),
-    "online serving's API (ml-assets serve)": names("fastapi annotated-doc opentelemetry-api"),
+    "online serving's API (ml-assets serve)": names(
+        "fastapi annotated-doc opentelemetry-api orjson"
+    ),
     "tables, their files and their typed contract": names(
         "pandas numpy pyarrow python-dateutil pytz tzdata pandera dagster-pandera typeguard "
         "typing-inspect mypy-extensions"

@@ -100,3 +100,11 @@ def test_non_finite_huge_and_nested_values_are_422_naming_field_rule_and_value(
 )
 def test_bodies_the_json_parser_cannot_read_are_4xx(service: Service, body: str) -> None:
     assert 400 <= post(service, body).status_code < 500
+
+
+def test_a_key_with_a_lone_surrogate_is_answered_and_logged(service: Service) -> None:
+    body = '{"records": [' + json.dumps(RECORD) + '], "keys": ["\\ud800"]}'
+    answer = post(service, body)  # UTF-8 cannot hold it: the answer and the log escape it
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"][0]["request_key"] == "\ud800"
+    assert service.log_path.read_text().splitlines()[-1].count('"\\ud800"') == 1

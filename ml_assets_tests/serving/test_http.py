@@ -1,18 +1,22 @@
 """The service over real HTTP on loopback: predictions, refusals, limits, hot swap and canary."""
 
 import copy
+import hashlib
+import json
 import threading
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 
 from ml_assets.demo.data import make_demo_frame
 from ml_assets.lib.data.features import derive_columns
 from ml_assets.lib.model.conformal import ATTRIBUTE
 from ml_assets.lib.model.modeling import ENSEMBLE, build_model, model_inputs
 from ml_assets.lib.release.prediction_log import LOG_FIELDS, read_prediction_log
+from ml_assets.serving.models import Outputs, ServedModel
 from ml_assets.serving.service import challenger_share, input_sha256
 from ml_assets_tests.serving.support import (
     DEMO,
@@ -109,7 +113,11 @@ def test_the_champion_predicts_with_probabilities_and_every_prediction_is_logged
     log, skipped = read_prediction_log(service.log_path)
     assert skipped == 0 and list(log.columns) == list(LOG_FIELDS)
     assert log["request_key"].tolist() == ["order-7:0", "order-7:1"]
-    assert log["input_sha256"].tolist() == [input_sha256(r) for r in records]
+    canonical = [
+        json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for r in records
+    ]
+    hashes = [hashlib.sha256(text.encode()).hexdigest() for text in canonical]
+    assert log["input_sha256"].tolist() == hashes == [input_sha256(r) for r in records]
     assert log["model_version"].tolist() == [version, version]
     assert np.allclose(log["probability"], expected[:, 1])
     assert (log["latency_ms"] > 0).all() and str(log["time"].dt.tz) == "UTC"
@@ -266,3 +274,20 @@ def test_the_canary_routes_its_share_of_keys_to_the_challenger_consistently(
     assert skipped == 0 and len(log) == len(keys) + 200 + 300
     logged = log.iloc[: len(keys)]
     assert dict(zip(logged["request_key"], logged["arm"], strict=True)) == arms
+
+
+def test_a_nan_or_an_infinity_predicted_is_refused_before_it_is_logged(
+    tmp_path: Path, demo_models: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JSON has neither: the answer's writer turns them into null, so the service refuses them."""
+    assert not Outputs([1.0, 2.0], None, None, None, [[0.0, np.inf], [1.0, 3.0]]).finite()
+    assert Outputs([1.0, 2.0], None, None, None, [[0.0, 1.0], [1.0, 3.0]]).finite()
+    nan = Outputs([1], np.array([[np.nan, 1.0]]), [0, 1], 1)
+    with running_service(tmp_path) as service:
+        promote(service.registry, "champion", register(service.registry, demo_models[0]))
+        with httpx.Client(base_url=service.url) as client:
+            wait_for(lambda: client.get("/health").status_code == 200)
+            monkeypatch.setattr(ServedModel, "predict", lambda self, frame: nan)
+            response = client.post("/predict", json={"records": [RECORD]})
+    assert response.status_code == 500
+    assert read_prediction_log(service.log_path)[0].empty

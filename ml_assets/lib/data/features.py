@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pandera
 import pyarrow as pa
+from pandas.errors import UndefinedVariableError
 
 from ml_assets.lib.contract.dataset import (
     BATCH,
@@ -26,11 +27,18 @@ _HASH_BUCKETS = 10_000
 def derive_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """Add the spec's derived columns, computed row by row with ``DataFrame.eval``.
 
-    Divisions by zero give NaN (not infinity) so the Pipeline's imputer handles them.
+    Divisions by zero give NaN (not infinity) so the Pipeline's imputer handles them. Names are
+    looked up in the frame's columns first, as ``DataFrame.eval`` looks them up, without building
+    its resolvers (two thirds of its time on a request's frame); a name only they hold (quoted in
+    backticks, the index) takes ``DataFrame.eval`` itself.
     """
     derived = {}
     for name, expression in spec.derived_features.items():
-        values = pd.to_numeric(frame.eval(expression, engine="python"), errors="raise")
+        try:
+            result = pd.eval(expression, engine="python", resolvers=(frame,), target=frame)
+        except UndefinedVariableError:
+            result = frame.eval(expression, engine="python")
+        values = pd.to_numeric(result, errors="raise")
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
         derived[name] = np.where(np.isinf(numbers), np.nan, numbers)
     return pd.DataFrame(derived, index=frame.index, columns=list(derived), copy=False)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ml_assets.lib.core.json_text import encode_each
+from ml_assets.lib.core.json_text import dumps
 
 LOG_FIELDS = (
     "time",
@@ -35,7 +35,6 @@ ARMS = ("champion", "challenger")
 # for the paired A/B comparison, never returned to the caller.
 SHADOW = "shadow"
 LOGGED_ARMS = (*ARMS, SHADOW)
-_LINE = json.JSONEncoder(allow_nan=False)  # one encoder for every line, not one per json.dumps
 
 
 class PredictionLog:
@@ -51,11 +50,14 @@ class PredictionLog:
         self._torn = _ends_torn(self.path)  # end the torn line before the next one
 
     def append(self, entries: list[dict[str, Any]]) -> None:
-        """Write ``entries`` as lines in one ``write``; each must have exactly ``LOG_FIELDS``."""
+        """Write ``entries`` as lines in one ``write``; each must have exactly ``LOG_FIELDS``.
+
+        A non-finite number is written as null (the service refuses such predictions before).
+        """
         for entry in entries:
             if tuple(entry) != LOG_FIELDS:
                 raise ValueError(f"a log entry has the keys {list(LOG_FIELDS)}, got {list(entry)}")
-        data = "".join(line + "\n" for line in encode_each(_LINE, entries)).encode()
+        data = b"".join([dumps(entry) + b"\n" for entry in entries])
         with self._lock:
             if self._torn:
                 data = b"\n" + data

@@ -1,5 +1,7 @@
 """Feature engineering and the hashed split: deterministic, stratified, append-stable."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,6 +39,22 @@ def test_derived_columns_are_row_wise_and_division_by_zero_is_missing() -> None:
     derived = derive_columns(frame, DEMO_SPEC)
     assert derived["numeric_ratio"].tolist()[0] == 0.25
     assert derived["numeric_ratio"].isna().tolist() == [False, True, True]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["numeric1 / numeric2", "(numeric1 > 0) & (numeric2 < 5)", "`lot area` * 2", "index + numeric2"],
+)
+def test_derived_columns_are_what_dataframe_eval_gives(expression: str) -> None:
+    """Names only DataFrame.eval resolves (quoted in backticks, the index) still resolve."""
+    frame = pd.DataFrame(
+        {"numeric1": [1.0, -2.0, np.nan], "numeric2": [4.0, 0.0, 5.0], "lot area": [1, 2, 3]}
+    )
+    spec = dataclasses.replace(DEMO_SPEC, derived_features={"derived": expression})
+    expected = frame.eval(expression, engine="python").astype("float64").replace(-np.inf, np.nan)
+    pd.testing.assert_series_equal(
+        derive_columns(frame, spec)["derived"], expected, check_names=False
+    )
 
 
 def test_features_match_their_schema_and_are_deterministic() -> None:
