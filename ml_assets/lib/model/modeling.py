@@ -308,8 +308,12 @@ def model_inputs(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     for name in spec.categorical_features:
         values = frame[name].astype("object")
         present = values.notna()
-        text = values.where(~present, values[present].map(str)).where(present, np.nan)
-        columns[name] = text.to_numpy()
+        # A column of text (the contract's usual case) skips the per-value str().
+        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+            values = values.where(~present, values[present].map(str))
+        if not present.all():
+            values = values.where(present, np.nan)
+        columns[name] = values.to_numpy()
     return pd.DataFrame(columns, index=frame.index, copy=False)
 
 

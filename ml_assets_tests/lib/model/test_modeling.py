@@ -137,6 +137,18 @@ def test_every_estimator_and_selector_round_trips_through_skops_with_the_trusted
     assert (loaded.predict(inputs) == model.predict(inputs)).all()
 
 
+@pytest.mark.parametrize(
+    "values",
+    [["a", "b", "c"], ["a", None, "b"], [1, None, 3], [True, False, None], [None, None, None]],
+)
+def test_model_inputs_give_categories_as_text_and_missing_ones_as_nan(train_rows, values) -> None:
+    rows = train_rows.head(3).assign(category=pd.Series(values, dtype="object").to_numpy())
+    column = model_inputs(rows, DEMO_SPEC)["category"].tolist()
+    expected = [np.nan if value is None else str(value) for value in values]
+    assert [type(value) for value in column] == [type(value) for value in expected]
+    assert [value for value in column if value == value] == [v for v in expected if v == v]
+
+
 def small_ensemble(spec: DatasetSpec) -> object:
     """A two-member blend as ``auto`` builds one, unfitted."""
     return build_model(
