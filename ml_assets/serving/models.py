@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.lib.contract.dataset import DatasetSpec
+from ml_assets.lib.core.threads import AST_PARSING
 from ml_assets.lib.core.values import plain_list
 from ml_assets.lib.model.conformal import calibration_of, intervals, prediction_sets
 from ml_assets.lib.model.evaluation import decide, positive_index
@@ -207,7 +208,8 @@ class ModelWatcher:
         if refused is not None and refused[0] == version and time.monotonic() < refused[1]:
             return serving  # refused a moment ago: the registry keeps versions immutable
         try:
-            model, record = self.registry.load(version)
+            with AST_PARSING:  # skops' numpy headers are parsed while requests run
+                model, record = self.registry.load(version)
             loaded = prepare(model, record, self.spec)
         except Exception as error:
             kept = f"; still serving {serving.version}" if serving else ""

@@ -1,6 +1,13 @@
-"""How many threads native libraries (BLAS, OpenMP) use in the steps after training."""
+"""Threads: how many native libraries (BLAS, OpenMP) use after training; the parser's lock."""
 
+import threading
 from contextlib import AbstractContextManager
+
+# CPython 3.11 before 3.11.8 (gh-106905) keeps the ast module's recursion depth in state that
+# threads share: two ``ast.parse`` at once (pandas' eval of a derived column in a request, numpy
+# reading each .npy header of a skops archive as the service loads a model) can fail with
+# "AST constructor recursion depth mismatch". Code that parses while others may holds this.
+AST_PARSING = threading.RLock()
 
 
 def one_thread() -> AbstractContextManager:

@@ -20,6 +20,7 @@ from ml_assets.lib.contract.dataset import (
     TRAIN,
     DatasetSpec,
 )
+from ml_assets.lib.core.threads import AST_PARSING
 
 _HASH_BUCKETS = 10_000
 
@@ -34,10 +35,11 @@ def derive_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """
     derived = {}
     for name, expression in spec.derived_features.items():
-        try:
-            result = pd.eval(expression, engine="python", resolvers=(frame,), target=frame)
-        except UndefinedVariableError:
-            result = frame.eval(expression, engine="python")
+        with AST_PARSING:
+            try:
+                result = pd.eval(expression, engine="python", resolvers=(frame,), target=frame)
+            except UndefinedVariableError:
+                result = frame.eval(expression, engine="python")
         values = pd.to_numeric(result, errors="raise")
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
         derived[name] = np.where(np.isinf(numbers), np.nan, numbers)

@@ -1,6 +1,7 @@
 """Feature engineering and the hashed split: deterministic, stratified, append-stable."""
 
 import dataclasses
+import threading
 
 import numpy as np
 import pandas as pd
@@ -8,13 +9,14 @@ import pytest
 
 from ml_assets.demo.data import DEMO_SPEC, make_demo_frame
 from ml_assets.lib.contract.dataset import DatasetSpec
+from ml_assets.lib.core.frames import TEXT
+from ml_assets.lib.core.threads import AST_PARSING
 from ml_assets.lib.data.features import (
     build_features,
     derive_columns,
     features_schema,
     row_keys,
 )
-from ml_assets.lib.core.frames import TEXT
 from ml_assets_tests.conftest import DEMO
 
 
@@ -43,7 +45,12 @@ def test_derived_columns_are_row_wise_and_division_by_zero_is_missing() -> None:
 
 @pytest.mark.parametrize(
     "expression",
-    ["numeric1 / numeric2", "(numeric1 > 0) & (numeric2 < 5)", "`lot area` * 2", "index + numeric2"],
+    [
+        "numeric1 / numeric2",
+        "(numeric1 > 0) & (numeric2 < 5)",
+        "`lot area` * 2",
+        "index + numeric2",
+    ],
 )
 def test_derived_columns_are_what_dataframe_eval_gives(expression: str) -> None:
     """Names only DataFrame.eval resolves (quoted in backticks, the index) still resolve."""
@@ -55,6 +62,18 @@ def test_derived_columns_are_what_dataframe_eval_gives(expression: str) -> None:
     pd.testing.assert_series_equal(
         derive_columns(frame, spec)["derived"], expected, check_names=False
     )
+
+
+def test_a_derived_column_waits_while_another_thread_parses_python() -> None:
+    """CPython 3.11.7's ast module breaks when two threads parse at once (gh-106905)."""
+    frame = pd.DataFrame({"numeric1": [1.0], "numeric2": [4.0]})
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (derive_columns(frame, DEMO_SPEC), done.set()))
+    with AST_PARSING:
+        worker.start()
+        assert not done.wait(0.3)
+    assert done.wait(10)
+    worker.join()
 
 
 def test_features_match_their_schema_and_are_deterministic() -> None:
