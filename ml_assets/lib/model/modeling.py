@@ -514,11 +514,12 @@ def _tpe_search(
                 scoring=plan.scoring,
                 n_jobs=plan.n_jobs,
             ).tolist()
-        mean = float(np.mean(scored[key]))
-        study.tell(trial, mean)
-        if best is None or mean > np.mean(best[1]):
+        mean = float(np.mean(scored[key]))  # NaN if a fold's fit failed (scikit-learn warned)
+        study.tell(trial, mean)  # a NaN marks the trial failed
+        if np.isfinite(mean) and (best is None or mean > np.mean(best[1])):
             best = (trial.params, scored[key])
-    assert best is not None, "a budgeted family has at least one trial"
+    if best is None:
+        raise ValueError(f"every {family.estimator} trial failed to fit on some fold")
     return best[0], best[1], len(scored)
 
 

@@ -22,6 +22,7 @@ from ml_assets.lib.core.storage import (
     load_model_bytes,
 )
 from ml_assets.lib.data.features import build_features
+from ml_assets.lib.model import modeling
 from ml_assets.lib.model.modeling import (
     AUTO,
     AUTO_FAMILIES,
@@ -560,6 +561,21 @@ def test_a_budget_larger_than_a_listed_space_scores_each_setting_once(train_rows
     (candidate,) = result.candidates
     assert candidate["settings_tried"] == 2 and result.search_facts["trials"] == 2
     assert result.best_params["C"] in (0.1, 10.0)
+
+
+def test_a_trial_that_failed_on_a_fold_is_never_the_best(train_rows, monkeypatch) -> None:
+    def scores(model, *args, **kwargs):  # C 10 fails a fold but would score best
+        c = model.get_params()["estimator__C"]
+        return np.array([np.nan, 1.0, 1.0]) if c > 1 else np.full(3, c)
+
+    monkeypatch.setattr(modeling, "cross_val_score", scores)
+    space = {"C": [0.01, 0.05, 10.0]}
+    options = {"search_space": space, "budget": 8, "cv_folds": 3, "coverage": None}
+    result = train_model(train_rows, DEMO_SPEC, "linear", **options)
+    assert result.best_params["C"] == 0.05 and result.cv_scores == [0.05] * 3
+    monkeypatch.setattr(modeling, "cross_val_score", lambda *a, **k: np.array([np.nan, 1.0]))
+    with pytest.raises(ValueError, match="every linear trial failed"):
+        train_model(train_rows, DEMO_SPEC, "linear", **options)
 
 
 def test_a_different_seed_searches_differently(train_rows) -> None:
