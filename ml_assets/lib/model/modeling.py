@@ -84,8 +84,8 @@ ESTIMATORS: dict[str, dict[bool, type[BaseEstimator]]] = {
     "linear": {True: LogisticRegression, False: Ridge},
 }
 
-# A forest's n_jobs stays None (one thread unless a joblib context says otherwise), so the fitted
-# model, and its fingerprint, are the same whatever the training step's n_jobs was.
+# A forest's n_jobs stays None in the stored model (``_fit_final`` sets it for the fit only), so
+# the fitted model, and its fingerprint, are the same whatever the training step's n_jobs was.
 DEFAULT_PARAMS: dict[str, dict[bool, dict[str, Any]]] = {
     "random_forest": {True: {"n_estimators": 100}, False: {"n_estimators": 100}},
     "hist_gradient_boosting": {True: {}, False: {}},
@@ -725,12 +725,23 @@ def _fit_final(model: BaseEstimator, plan: _SearchPlan) -> None:
     """Refit on every training row: a forest's trees on the plan's cores, boosting on one thread.
 
     A forest seeds each tree before sharing them out, so its threads leave the model as it
-    is. Boosting's OpenMP threads sum gradients in an order that depends on how many there are
-    (measured: another model with 2 threads than with 1), so it keeps one thread and the model
-    depends only on the seed, the rows and the settings, on any machine.
+    is; its ``n_jobs`` is set for the fit and put back, so the stored model is the same
+    whatever the plan's was (a joblib context's ``n_jobs`` never reached the forest's threads:
+    its trees were fitted one at a time). Boosting's OpenMP threads sum gradients in an order
+    that depends on how many there are (measured: another model with 2 threads than with 1),
+    so it keeps one thread, and a blend's members are fitted one after another in this thread,
+    whose OpenMP limit a worker thread would not share.
     """
-    with joblib.parallel_config(n_jobs=plan.n_jobs):
+    forests = {
+        name: value.n_jobs
+        for name, value in model.get_params().items()
+        if isinstance(value, (RandomForestClassifier, RandomForestRegressor))
+    }
+    model.set_params(**{f"{name}__n_jobs": plan.n_jobs for name in forests})
+    try:
         model.fit(plan.inputs, plan.target)
+    finally:
+        model.set_params(**{f"{name}__n_jobs": n_jobs for name, n_jobs in forests.items()})
 
 
 def _fit_chosen(

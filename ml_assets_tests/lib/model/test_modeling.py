@@ -1,6 +1,7 @@
 """Training, fingerprints and safe model storage."""
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -527,6 +528,45 @@ def test_budgeted_search_gives_one_model_whatever_n_jobs_and_on_a_rerun(
         step = runs[0].model.named_steps["estimator"]
         assert step.early_stopping is True and step.n_iter_ < EARLY_STOPPING["max_iter"]
     assert runs[0].search_facts["trials"] == 6 and runs[0].search_facts["cut"] is None
+
+
+def test_the_final_forest_fit_builds_its_trees_on_every_core_given(train_rows, monkeypatch) -> None:
+    """joblib gave a context's n_jobs only to the backend it names: trees were fitted serially."""
+    import threading
+    import time
+
+    from sklearn.ensemble import _forest
+
+    threads: set[int] = set()
+    build = _forest._parallel_build_trees
+
+    def recorded(*args, **kwargs):
+        threads.add(threading.get_ident())
+        time.sleep(0.05)  # every worker gets a tree
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(_forest, "_parallel_build_trees", recorded)
+    params = {"n_estimators": 6}
+    model = build_pipeline(DEMO_SPEC, "random_forest", params, seed=42)
+    plan = modeling._SearchPlan(
+        spec=DEMO_SPEC,
+        inputs=model_inputs(train_rows, DEMO_SPEC),
+        target=train_rows[DEMO_SPEC.target],
+        search="none",
+        folds=None,
+        scoring=default_scoring(DEMO_SPEC),
+        n_iter=1,
+        seed=42,
+        selection=modeling.FeatureSelection.of(None),
+        n_jobs=2,
+    )
+    modeling._fit_final(model, plan)
+    assert len(threads) == 2
+    threads.clear()
+    serial = build_pipeline(DEMO_SPEC, "random_forest", params, seed=42)
+    modeling._fit_final(serial, replace(plan, n_jobs=1))
+    assert len(threads) == 1
+    assert model_fingerprint(model) == model_fingerprint(serial)
 
 
 def test_a_budgeted_search_reports_its_best_trial_as_cross_validation_scores_it(
