@@ -89,6 +89,8 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert full["plain"]["failures"] == 0, full["plain"]["runs"]
     assert positive(full["plain"]["wall_median"]) and positive(full["plain"]["rss_mb_median"])
     assert all(positive(full["vs_plain"][key]) for key in ("wall_ratio", "rss_ratio"))
+    assert full["plain_all_cores"]["failures"] == 0, full["plain_all_cores"]["runs"]
+    assert positive(full["vs_plain_all_cores"]["training_ratio"])
     fitted = full["plain"]["runs"][0]
     assert fitted["best_params"] == {
         name: values[0] for name, values in run.TRAINING["search_space"].items()
@@ -183,34 +185,36 @@ def test_full_graph_targets_apply_at_the_issue_sizes(sizes, expected) -> None:
     ]
 
 
-def _plain_case(rows: int, wall_difference: float) -> dict:
+def _plain_case(rows: int, wall: float) -> dict:
     return {
         "rows": rows,
         "wall_ratio": 1.05,
         "rss_ratio": 1.2,
-        "vs_plain": {"wall_ratio": 1.2, "rss_ratio": 1.25, "wall_difference": wall_difference},
+        "dagster": {"wall_median": wall},
+        "vs_plain": {"wall_ratio": 0.8, "rss_ratio": 1.08},
+        "vs_plain_all_cores": {"training_ratio": 1.1},
     }
 
 
 def test_plain_script_and_refresh_targets() -> None:
     result = {
-        "full": [_plain_case(10**4, 2.4), _plain_case(10**6, 30.0)],
+        "full": [_plain_case(10**4, 4.4), _plain_case(10**6, 30.0)],
         "floor": {"wall_median": 2.0},
         "refresh": {"batches_before": 50, "ratio": 51.0},
     }
     found = {t["target"]: t for t in _benchmark_module().targets(result)}
-    small = found["full graph 1e4: wall - plain wall (limit: Dagster's floor + 0.5 s)"]
-    assert (small["limit"], small["met"]) == (2.5, True)
-    assert found["full graph 1e6: wall / plain"]["met"] is False  # 1.2 > 1.10
-    assert found["full graph 1e6: peak RSS / plain"]["met"] is True  # 1.25 <= 1.3
+    small = found["full graph 1e4: wall (limit: Dagster's floor + 2.5 s)"]
+    assert (small["limit"], small["met"]) == (4.5, True)
+    assert found["full graph 1e6: wall / one-core plain"]["met"] is True  # 0.8 <= 0.85
+    assert found["full graph 1e6: peak RSS / plain"]["met"] is True  # 1.08 <= 1.1
+    training = found["full graph 1e6: trained_model step / all-core plain fitting"]
+    assert (training["limit"], training["met"]) == (1.05, False)
     refresh = found["refresh: ingest+validate steps, 1 new batch on 50 / that batch alone"]
     assert (refresh["limit"], refresh["met"]) == (1.5, False)
 
-    result["full"][0]["vs_plain"]["wall_difference"] = 2.6
+    result["full"][0]["dagster"]["wall_median"] = 4.6
     found = {t["target"]: t for t in _benchmark_module().targets(result)}
-    assert (
-        found["full graph 1e4: wall - plain wall (limit: Dagster's floor + 0.5 s)"]["met"] is False
-    )
+    assert found["full graph 1e4: wall (limit: Dagster's floor + 2.5 s)"]["met"] is False
 
 
 def test_steps_are_chosen_by_the_assets_they_materialize() -> None:
