@@ -176,7 +176,12 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
         training = result.summary()
         if sample.sampled:
             curve = learning_curve(
-                result.model, sample, project.spec, result.scoring, config.cv_folds
+                result.model,
+                sample,
+                project.spec,
+                result.scoring,
+                config.cv_folds,
+                n_jobs=result.search_facts["n_jobs"],
             )
             training["sample"] = sample_summary(sample, curve)
             context.log.warning(

@@ -103,11 +103,13 @@ def learning_curve(
     scoring: str,
     cv_folds: int,
     fractions: Sequence[float] = CURVE_FRACTIONS,
+    n_jobs: int = 1,
 ) -> list[dict[str, float]]:
     """The cross-validated ``scoring`` of the model's settings refit on ``fractions`` of the rows.
 
     Each point gives the rows fitted and the mean over the folds; a curve still rising at 100%
-    says more rows would help.
+    says more rows would help. ``n_jobs`` workers fit the points and folds side by side, as the
+    search's do.
     """
     from sklearn.base import clone
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -125,6 +127,7 @@ def learning_curve(
         scoring=scoring,
         shuffle=True,  # the smaller shares from across the fold, not from its first batch
         random_state=sample.seed,
+        n_jobs=n_jobs,
     )
     return [
         {"fraction": fraction, "rows": int(rows), scoring: float(np.mean(scores))}

@@ -97,6 +97,11 @@ def test_the_learning_curve_and_the_report_say_the_set_was_capped(
     fitted = [point["rows"] for point in curve]
     assert fitted == sorted(fitted) and fitted[-1] == pytest.approx(len(sample.rows) * 2 / 3, 2)
     assert all(0.5 < point[result.scoring] <= 1 for point in curve)
+    # Fitted side by side, the points are the same.
+    side_by_side = learning_curve(
+        result.model, sample, DEMO_SPEC, result.scoring, cv_folds=3, n_jobs=2
+    )
+    assert side_by_side == curve
 
     training = {**result.summary(), "sample": sample_summary(sample, curve)}
     text = "\n".join(_training_lines(training))
