@@ -38,6 +38,7 @@ from ml_assets.automation.sensors import (
 from ml_assets.checks.statistics import build_statistical_checks
 from ml_assets.constants import WEBHOOK_ENV
 from ml_assets.executors import project_executor
+from ml_assets.lib.core.memory import return_freed_memory
 from ml_assets.lib.project.project_config import Project, active_config_path, load_project
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.resources.io_manager import ArtifactStorage
@@ -118,6 +119,7 @@ def _definitions(config: Path, modified: int, size: int, settings: tuple) -> dg.
     per-run figures at 1e4 rows).
     """
     _quiet_beta_warnings()
+    return_freed_memory()
     definitions = build_definitions(load_project(config))
     # What the imports and the build created lives as long as the process: frozen, it is skipped
     # by every later garbage collection, the full ones at interpreter exit included, which took
