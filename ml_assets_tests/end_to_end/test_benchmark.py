@@ -151,7 +151,7 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
         isinstance(target["met"], bool) for target in result["targets"]
     )
     names = [target["target"] for target in result["targets"]]
-    assert "full graph 2000: wall - plain wall (limit: Dagster's floor + 0.5 s)" in names
+    assert "full graph 2000: wall (limit: Dagster's floor + 2.5 s)" in names
     assert "refresh: ingest+validate steps, 1 new batch on 5 / that batch alone" in names
 
 
