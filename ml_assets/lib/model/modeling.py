@@ -84,8 +84,8 @@ ESTIMATORS: dict[str, dict[bool, type[BaseEstimator]]] = {
     "linear": {True: LogisticRegression, False: Ridge},
 }
 
-# A forest's n_jobs stays None in the stored model (``_fit_final`` sets it for the fit only), so
-# the fitted model, and its fingerprint, are the same whatever the training step's n_jobs was.
+# A forest's n_jobs stays None (one thread unless a joblib context says otherwise), so the fitted
+# model, and its fingerprint, are the same whatever the training step's n_jobs was.
 DEFAULT_PARAMS: dict[str, dict[bool, dict[str, Any]]] = {
     "random_forest": {True: {"n_estimators": 100}, False: {"n_estimators": 100}},
     "hist_gradient_boosting": {True: {}, False: {}},
@@ -412,9 +412,10 @@ def build_model(
         (name, build_pipeline(spec, name, settings, seed, feature_selection))
         for name, settings in members.items()
     ]
+    # Members one after another (n_jobs=1): a worker thread would fit boosting on every core.
     if spec.is_classification:
-        return VotingClassifier(pipelines, voting="soft", weights=weights)
-    return VotingRegressor(pipelines, weights=weights)
+        return VotingClassifier(pipelines, voting="soft", weights=weights, n_jobs=1)
+    return VotingRegressor(pipelines, weights=weights, n_jobs=1)
 
 
 def default_scoring(spec: DatasetSpec) -> str:
@@ -725,23 +726,14 @@ def _fit_final(model: BaseEstimator, plan: _SearchPlan) -> None:
     """Refit on every training row: a forest's trees on the plan's cores, boosting on one thread.
 
     A forest seeds each tree before sharing them out, so its threads leave the model as it
-    is; its ``n_jobs`` is set for the fit and put back, so the stored model is the same
-    whatever the plan's was (a joblib context's ``n_jobs`` never reached the forest's threads:
-    its trees were fitted one at a time). Boosting's OpenMP threads sum gradients in an order
-    that depends on how many there are (measured: another model with 2 threads than with 1),
-    so it keeps one thread, and a blend's members are fitted one after another in this thread,
-    whose OpenMP limit a worker thread would not share.
+    is. It asks joblib for threads, and joblib gives a context's ``n_jobs`` only to the backend
+    the context names (unnamed, the trees were fitted one at a time). Boosting's OpenMP threads
+    sum gradients in an order that depends on how many there are (measured: another model with 2
+    threads than with 1), so it keeps one thread; a blend fits its members in this thread
+    (``build_model``), whose OpenMP limit a worker thread would not share.
     """
-    forests = {
-        name: value.n_jobs
-        for name, value in model.get_params().items()
-        if isinstance(value, (RandomForestClassifier, RandomForestRegressor))
-    }
-    model.set_params(**{f"{name}__n_jobs": plan.n_jobs for name in forests})
-    try:
+    with joblib.parallel_config(backend="threading", n_jobs=plan.n_jobs):
         model.fit(plan.inputs, plan.target)
-    finally:
-        model.set_params(**{f"{name}__n_jobs": n_jobs for name, n_jobs in forests.items()})
 
 
 def _fit_chosen(

@@ -568,6 +568,18 @@ def test_the_final_forest_fit_builds_its_trees_on_every_core_given(train_rows, m
     assert len(threads) == 1
     assert model_fingerprint(model) == model_fingerprint(serial)
 
+    # The fitted copies a blend and a model-based selector keep are the same model either way.
+    blend = {"random_forest": {**params, "weight": 1}, "hist_gradient_boosting": {"weight": 1}}
+    chosen = [(ENSEMBLE, blend, None), ("random_forest", params, {"method": "model"})]
+    for estimator, settings, selection in chosen:
+        fitted = []
+        for jobs in (1, 2):
+            model = build_model(DEMO_SPEC, estimator, settings, 42, selection)
+            with threadpool_limits(limits=1, user_api="openmp"):  # as train_model fits
+                modeling._fit_final(model, replace(plan, n_jobs=jobs))
+            fitted.append(model_fingerprint(model))
+        assert fitted[0] == fitted[1], estimator
+
 
 def test_a_budgeted_search_reports_its_best_trial_as_cross_validation_scores_it(
     train_rows,
