@@ -182,6 +182,7 @@ def build_trained_model(project: Project) -> dg.AssetsDefinition:
                 result.scoring,
                 config.cv_folds,
                 n_jobs=result.search_facts["n_jobs"],
+                estimator=result.estimator,
             )
             training["sample"] = sample_summary(sample, curve)
             context.log.warning(

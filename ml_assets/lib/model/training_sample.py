@@ -104,31 +104,33 @@ def learning_curve(
     cv_folds: int,
     fractions: Sequence[float] = CURVE_FRACTIONS,
     n_jobs: int = 1,
+    estimator: str | None = None,
 ) -> list[dict[str, float]]:
     """The cross-validated ``scoring`` of the model's settings refit on ``fractions`` of the rows.
 
     Each point gives the rows fitted and the mean over the folds; a curve still rising at 100%
-    says more rows would help. ``n_jobs`` workers fit the points and folds side by side, as the
-    search's do.
+    says more rows would help. ``n_jobs`` workers fit the points and folds side by side, on
+    threads or worker processes as the search of the model's family (``estimator``) did.
     """
     from sklearn.base import clone
     from sklearn.model_selection import KFold, StratifiedKFold
     from sklearn.model_selection import learning_curve as sklearn_learning_curve
 
-    from ml_assets.lib.model.modeling import model_inputs
+    from ml_assets.lib.model.modeling import model_inputs, parallel_fits
 
     folds = StratifiedKFold if spec.is_classification else KFold
-    sizes, _train, test = sklearn_learning_curve(
-        clone(model),
-        model_inputs(sample.rows, spec),
-        sample.rows[spec.target],
-        train_sizes=list(fractions),
-        cv=folds(cv_folds, shuffle=True, random_state=sample.seed),
-        scoring=scoring,
-        shuffle=True,  # the smaller shares from across the fold, not from its first batch
-        random_state=sample.seed,
-        n_jobs=n_jobs,
-    )
+    with parallel_fits([estimator] if estimator else []):
+        sizes, _train, test = sklearn_learning_curve(
+            clone(model),
+            model_inputs(sample.rows, spec),
+            sample.rows[spec.target],
+            train_sizes=list(fractions),
+            cv=folds(cv_folds, shuffle=True, random_state=sample.seed),
+            scoring=scoring,
+            shuffle=True,  # the smaller shares from across the fold, not from its first batch
+            random_state=sample.seed,
+            n_jobs=n_jobs,
+        )
     return [
         {"fraction": fraction, "rows": int(rows), scoring: float(np.mean(scores))}
         for fraction, rows, scores in zip(fractions, sizes, test, strict=True)

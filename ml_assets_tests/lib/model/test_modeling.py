@@ -530,6 +530,30 @@ def test_budgeted_search_gives_one_model_whatever_n_jobs_and_on_a_rerun(
     assert runs[0].search_facts["trials"] == 6 and runs[0].search_facts["cut"] is None
 
 
+def test_a_forest_alone_is_searched_on_threads_of_this_process(train_rows, monkeypatch) -> None:
+    """Worker processes cost more to start than a small forest search: same model on threads."""
+    from sklearn.ensemble import _forest
+
+    built = []
+    build = _forest._parallel_build_trees
+
+    def recorded(*args, **kwargs):
+        built.append(1)  # only a tree built in this process is counted
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(_forest, "_parallel_build_trees", recorded)
+    space = {"n_estimators": [4], "min_samples_leaf": [1, 3]}
+    fitted = []
+    for jobs in (2, 1):
+        built.clear()
+        result = train_model(
+            train_rows, DEMO_SPEC, "random_forest", "grid", space, cv_folds=3, n_jobs=jobs
+        )
+        assert len(built) == 2 * 3 * 4 + 4  # every fold of both candidates, then the final fit
+        fitted.append(model_fingerprint(result.model))
+    assert fitted[0] == fitted[1]
+
+
 def test_the_final_forest_fit_builds_its_trees_on_every_core_given(train_rows, monkeypatch) -> None:
     """joblib gave a context's n_jobs only to the backend it names: trees were fitted serially."""
     import threading
