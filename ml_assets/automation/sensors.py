@@ -15,7 +15,7 @@ from ml_assets.constants import (
     VALIDATED_DATA,
     sensor_interval,
 )
-from ml_assets.lib.data.landing import LandingCursor, scan_landing
+from ml_assets.lib.data.landing import QUIET_SECONDS, LandingCursor, scan_landing
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.run_recovery import fail_dead_runs
 
@@ -24,12 +24,15 @@ MAX_TAG_LENGTH = 200
 
 
 def build_landing_sensor(
-    landing_dir: Path, known: Callable[[], Mapping[str, Sequence[Any]]] | None = None
+    landing_dir: Path,
+    known: Callable[[], Mapping[str, Sequence[Any]]] | None = None,
+    quiet_seconds: float = QUIET_SECONDS,
 ) -> dg.SensorDefinition:
     """Requests the batches step when files with new content have settled in ``landing_dir``.
 
     ``known`` gives, for a first tick, the files the batches step already identified
-    (``BatchStore.landing_hashes``).
+    (``BatchStore.landing_hashes``); ``quiet_seconds``, how long a file must have been left
+    alone to be taken at the first tick that sees it (``scan_landing``).
     """
 
     @dg.sensor(
@@ -45,7 +48,7 @@ def build_landing_sensor(
             previous = LandingCursor.from_json(context.cursor)
         else:
             previous = LandingCursor.from_known(known())
-        scan = scan_landing(landing_dir, previous)
+        scan = scan_landing(landing_dir, previous, quiet_seconds)
         for error in scan.errors:
             context.log.error(error)
         context.update_cursor(scan.cursor.to_json())

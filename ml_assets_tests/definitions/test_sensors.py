@@ -20,11 +20,12 @@ from ml_assets_tests.conftest import settings_for
 class Landing:
     """A landing folder and the sensor's cursor, advanced one tick at a time."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, quiet_seconds: float = 3600.0) -> None:
+        """``quiet_seconds`` long by default: these ticks follow the tick rule alone."""
         self.data_dir = data_dir
         self.folder = data_dir / "landing"
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.sensor = build_landing_sensor(self.folder)
+        self.sensor = build_landing_sensor(self.folder, quiet_seconds=quiet_seconds)
         self.instance = dg.DagsterInstance.ephemeral()
         self.cursor: str | None = None
 
@@ -74,6 +75,26 @@ def test_a_new_file_is_requested_once_it_has_settled(landing: Landing) -> None:
     assert request.tags[FILES_TAG] == "a.csv"
     assert request.run_key.startswith("landing-")
     assert landing.state.processed == {landing.state.seen["a.csv"].sha256}
+
+
+def test_a_file_left_alone_long_enough_is_requested_at_the_first_tick(tmp_path: Path) -> None:
+    """Copied or renamed in and untouched since: no second tick to wait for."""
+    import time
+
+    landing = Landing(tmp_path, quiet_seconds=0.3)
+    # Its modification time set far back: the change time, which utime sets, still counts.
+    landing.drop("a.csv", "x\n1\n", mtime=946_684_800_000_000_000)
+    assert isinstance(landing.tick(), dg.SkipReason)
+    time.sleep(0.4)
+    landing.drop("b.csv", "x\n2\n")
+    time.sleep(0.4)
+    request = landing.tick()
+    assert isinstance(request, dg.RunRequest) and request.tags[FILES_TAG] == "a.csv, b.csv"
+    landing.drop("b.csv", "x\n3\n")  # written again: it waits, though its name was taken
+    assert isinstance(landing.tick(), dg.SkipReason)
+    time.sleep(0.4)
+    request = landing.tick()
+    assert isinstance(request, dg.RunRequest) and request.tags[FILES_TAG] == "b.csv"
 
 
 def test_nothing_new_requests_nothing_and_reads_no_data(landing: Landing, monkeypatch) -> None:

@@ -1,19 +1,25 @@
 """Deciding, from cheap file stats, which landing files hold new content worth a refresh.
 
-A file is hashed only once its size and modification and change times have stayed the same for
-one whole tick (so half-written files wait) and only when those stats changed since it was last
-hashed (so a tick with nothing new reads no data). Content already processed, under any name, is
-skipped.
+A file is hashed only once it has settled: nothing has written to, renamed or otherwise changed
+it for ``QUIET_SECONDS`` (its modification and change times say so; the change time cannot be set
+back), or its size and times stayed the same for one whole tick. So half-written files wait, and a
+file copied or renamed in is taken at the first tick after it landed rather than the second. A
+file is hashed only when those stats changed since it was last hashed (so a tick with nothing new
+reads no data). Content already processed, under any name, is skipped.
 """
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
+# Seconds a file must have been left alone to count as settled at the first tick that sees it
+# (a writer that stalls longer is caught by the tick rule only if the tick is shorter than that).
+QUIET_SECONDS = 2.0
 
 
 def is_candidate(name: str) -> bool:
@@ -100,9 +106,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def scan_landing(folder: Path, previous: LandingCursor) -> Scan:
+def scan_landing(
+    folder: Path, previous: LandingCursor, quiet_seconds: float = QUIET_SECONDS
+) -> Scan:
     """Compare the folder with the previous cursor; see the module docstring for the rules."""
     cursor = LandingCursor(processed=set(previous.processed))
+    quiet_since = time.time_ns() - int(quiet_seconds * 1e9)
     new, waiting, errors = [], [], []
     root = folder.resolve()
     for path in sorted(folder.iterdir()) if folder.exists() else []:
@@ -116,11 +125,12 @@ def scan_landing(folder: Path, previous: LandingCursor) -> Scan:
                 continue
             now = SeenFile(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
             before = previous.seen.get(path.name)
-            if before is None or before.stats() != now.stats():
+            unchanged = before is not None and before.stats() == now.stats()
+            if not unchanged and max(now.mtime_ns, now.ctime_ns) > quiet_since:
                 cursor.seen[path.name] = now
                 waiting.append(path.name)
                 continue
-            now.sha256 = before.sha256 or file_sha256(path)
+            now.sha256 = (before.sha256 if unchanged else None) or file_sha256(path)
         except OSError as error:
             errors.append(f"{path.name}: cannot read ({error.strerror or error})")
             continue
