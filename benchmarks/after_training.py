@@ -3,9 +3,11 @@
     python benchmarks/after_training.py --sizes 1e4 1e5            # the demo, run.py's training
     python benchmarks/after_training.py --sizes --table leaf.csv species   # a table of your own
     python benchmarks/after_training.py --sizes 1e4 --busy         # and beside a CPU-bound process
+    python benchmarks/after_training.py --project-training         # the project's own training
 
 Each case is the main command (``dagster asset materialize -m ml_assets --select '*'``, run.py's
-run config) in a fresh data folder and Dagster home; a table is first given a project by
+run config, or with ``--project-training`` each project's own training) in a fresh data folder
+and Dagster home; a table is first given a project by
 ``ml-assets init`` with defaults. Per step, the seconds of its event log; the after-training
 steps' sum as a share of ``trained_model``. ``--busy`` repeats each run with one CPU-bound process
 beside it (runs alternate quiet and busy) and prints each step's slowdown beside training's.
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from run import PYTHON, Bench, median, rows_arg
 
 AFTER_TRAINING = (
@@ -113,9 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", nargs=2, action="append", default=[], metavar=("CSV", "TARGET"))
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--busy", action="store_true")
+    parser.add_argument(
+        "--project-training",
+        action="store_true",
+        help="each project's training settings, not run.py's: the default command as users run it",
+    )
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/ml_assets_bench_after"))
     args = parser.parse_args(argv)
     bench = Bench(args.work_dir, keep_outputs=False)
+    if args.project_training:
+        bench.config.write_text(yaml.safe_dump({"ops": {"trained_model": {"config": {}}}}))
     cases: dict[str, Any] = {}
     for rows in args.sizes:
         data, home = bench.case(f"demo-{rows}", rows)
