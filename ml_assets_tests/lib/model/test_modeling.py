@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 import skops.io
 from sklearn.feature_selection import f_classif
+from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
 from ml_assets.demo.data import DEMO_SPEC
 from ml_assets.lib.contract.dataset import DatasetSpec
+from ml_assets.lib.core import storage
 from ml_assets.lib.core.storage import (
     TRUSTED_MODEL_TYPES,
     ArtifactLoadError,
@@ -120,7 +122,7 @@ COMBINATIONS = [
 
 @pytest.mark.parametrize(("estimator", "task", "selection"), COMBINATIONS)
 def test_every_estimator_and_selector_round_trips_through_skops_with_the_trusted_list(
-    train_rows, estimator, task, selection
+    train_rows, estimator, task, selection, monkeypatch
 ) -> None:
     spec = SPECS[task]
     model = train_model(
@@ -133,7 +135,9 @@ def test_every_estimator_and_selector_round_trips_through_skops_with_the_trusted
     ).model
     data = dump_model(model)
     assert set(skops.io.get_untrusted_types(data=data)) <= set(TRUSTED_MODEL_TYPES)
+    monkeypatch.setattr(storage, "_held", None)  # read back from the bytes, not the model held
     loaded = load_model_bytes(data, "model")
+    assert loaded is not model
     assert model_fingerprint(loaded) == model_fingerprint(model)
     inputs = model_inputs(train_rows, spec)
     assert (loaded.predict(inputs) == model.predict(inputs)).all()
@@ -193,6 +197,23 @@ def test_pickle_payload_is_refused_and_never_executed(tmp_path: Path) -> None:
     with pytest.raises(ArtifactLoadError, match="not a skops archive"):
         load_model_bytes(pickle.dumps(Planted()), "planted.skops")
     assert not marker.exists()
+
+
+def test_the_model_a_process_stored_is_read_back_as_the_same_object_once_checked(
+    forest, monkeypatch
+) -> None:
+    """The steps of one run share the model instead of deserialising it four or five times."""
+    data = dump_model(forest)
+    loads = []
+    monkeypatch.setattr(storage, "_loads", lambda *args: loads.append(args) or object())
+    assert load_model_bytes(data, "m.skops") is forest
+    assert load_model_bytes(data, "m.skops") is forest
+    with pytest.raises(ArtifactLoadError, match="refusing to load untrusted types"):
+        load_model_bytes(data, "m.skops", trusted=())  # another trusted list is checked again
+    assert loads == []
+    dump_model(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]))  # now the one held
+    assert load_model_bytes(data, "m.skops") is not forest  # read anew
+    assert len(loads) == 1
 
 
 def test_untrusted_types_truncated_and_tampered_archives_are_refused(forest) -> None:
