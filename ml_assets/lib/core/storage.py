@@ -211,16 +211,17 @@ def _import_skops() -> None:
         import skops.io  # noqa: F401 - imported for its side effect: the module is cached
 
 
-@dataclass
+@dataclass(frozen=True)
 class _HeldModel:
-    """The model this process last stored or loaded, and the sha256 of each archive of it.
+    """The model this process last stored or loaded, by its archive's sha256.
 
-    Each archive maps to the trusted types it passed (None: written here, not yet checked);
-    skops writes other bytes each time, so the registry's copy is another archive of the model.
+    ``trusted`` is the list of trusted types its archive passed (None: stored here, not yet
+    checked).
     """
 
+    sha256: str
     model: Any
-    archives: dict[str, frozenset[str] | None]
+    trusted: frozenset[str] | None
 
 
 # One model held: the steps of a run in one process (the default executor) read the model the
@@ -235,19 +236,15 @@ def dump_model(model: Any) -> bytes:
 
     global _held
     data = skops.io.dumps(model)
-    digest = hashlib.sha256(data).hexdigest()
-    if _held is not None and _held.model is model:
-        _held.archives[digest] = None
-    else:
-        _held = _HeldModel(model, {digest: None})
+    _held = _HeldModel(hashlib.sha256(data).hexdigest(), model, None)
     return data
 
 
 def load_model_bytes(data: bytes, source: str, trusted: Iterable[str] = TRUSTED_MODEL_TYPES) -> Any:
     """Load a skops archive, refusing untrusted types, pickles and damaged files by name.
 
-    An archive of the model this process holds gives that model, once it passed the same trust
-    check (the model is never changed after fitting, so sharing it is safe).
+    The same bytes as the model this process holds give that model, once they passed the same
+    trust check (the model is never changed after fitting, so sharing it is safe).
     """
     import zipfile
 
@@ -256,7 +253,7 @@ def load_model_bytes(data: bytes, source: str, trusted: Iterable[str] = TRUSTED_
     global _held
     digest, allowed = hashlib.sha256(data).hexdigest(), frozenset(trusted)
     held = _held
-    if held is not None and held.archives.get(digest) == allowed:
+    if held is not None and held.sha256 == digest and held.trusted == allowed:
         return held.model
     if not data.startswith(b"PK"):
         raise ArtifactLoadError(f"{source}: not a skops archive (pickle or other payload refused)")
@@ -269,11 +266,9 @@ def load_model_bytes(data: bytes, source: str, trusted: Iterable[str] = TRUSTED_
             f"{source}: refusing to load untrusted types {sorted(untrusted)}; "
             "add them to TRUSTED_MODEL_TYPES only if you trust where this file came from"
         )
-    if held is not None and digest in held.archives:
-        held.archives[digest] = allowed
-        return held.model
-    model = _loads(data, source, allowed)
-    _held = _HeldModel(model, {digest: allowed})
+    same = held is not None and held.sha256 == digest
+    model = held.model if same else _loads(data, source, allowed)
+    _held = _HeldModel(digest, model, allowed)
     return model
 
 
