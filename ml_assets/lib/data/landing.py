@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial")
-# Seconds a file must have been left alone to count as settled at the first tick that sees it
-# (a writer that stalls longer is caught by the tick rule only if the tick is shorter than that).
+# Seconds a file must have been left alone to count as settled at the first tick that sees it.
+# A writer pausing longer than this between writes would be read half-way, as one pausing a
+# whole tick always could: write large files as ``name.part`` and rename them when complete.
 QUIET_SECONDS = 2.0
 
 
