@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from run import PYTHON, Bench, median, rows_arg
 
 AFTER_TRAINING = (
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bench = Bench(args.work_dir, keep_outputs=False)
     if args.project_training:
-        bench.config.write_text(yaml.safe_dump({"ops": {"trained_model": {"config": {}}}}))
+        bench.train_with({})
     cases: dict[str, Any] = {}
     for rows in args.sizes:
         data, home = bench.case(f"demo-{rows}", rows)

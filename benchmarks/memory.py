@@ -16,7 +16,6 @@ import argparse
 import json
 from pathlib import Path
 
-import yaml
 from run import MILLION, Bench, label, rows_arg, run_config
 
 FULL_SELECTION = "*"
@@ -41,9 +40,7 @@ def main() -> int:
         for cap in args.max_rows:
             settings = {} if args.project_training else run_config()
             training = {**settings, **({"max_rows": cap} if cap else {})}
-            bench.config.write_text(
-                yaml.safe_dump({"ops": {"trained_model": {"config": training}}})
-            )
+            bench.train_with(training)
             data, home = bench.case(f"memory-{label(rows)}-{cap}", rows)
             run = bench.dagster(data, home, FULL_SELECTION, args.work_dir / "logs" / "run.log")
             if run["returncode"] != 0:

@@ -145,8 +145,11 @@ class Bench:
         self.keep_outputs = keep_outputs
         self.work.mkdir(parents=True, exist_ok=True)
         self.config = work / "run_config.yaml"
-        config = run_config() | ({"max_rows": max_rows} if max_rows else {})
-        self.config.write_text(yaml.safe_dump({"ops": {"trained_model": {"config": config}}}))
+        self.train_with(run_config() | ({"max_rows": max_rows} if max_rows else {}))
+
+    def train_with(self, training: dict[str, Any]) -> None:
+        """The training config of every later main command ({}: the project's own)."""
+        self.config.write_text(yaml.safe_dump({"ops": {"trained_model": {"config": training}}}))
 
     def csv(self, rows: int, seed: int = SEED) -> Path:
         """The seed's data at ``rows`` rows, written once and reused by every command."""
