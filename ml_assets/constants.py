@@ -33,6 +33,20 @@ def sensor_interval() -> int:
     return int(os.environ.get(SENSOR_INTERVAL_ENV, "10"))
 
 
+LANDING_QUIET_ENV = "ML_ASSETS_LANDING_QUIET"
+
+
+def landing_quiet_seconds() -> float:
+    """Seconds a landed file must be left alone to be taken at once (``$ML_ASSETS_LANDING_QUIET``).
+
+    ``landing.QUIET_SECONDS`` by default. A writer pausing longer between writes would be read
+    half-way: for such writers set it to the sensor interval or more (or land ``.part`` files).
+    """
+    from ml_assets.lib.data.landing import QUIET_SECONDS
+
+    return float(os.environ.get(LANDING_QUIET_ENV, QUIET_SECONDS))
+
+
 def write_pool(step: str) -> str:
     """Concurrency pool of one slot per step (see dagster.yaml): one writer at a time."""
     return f"ml_assets.write.{step}"

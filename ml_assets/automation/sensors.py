@@ -13,9 +13,10 @@ from ml_assets.constants import (
     RAW_DATA,
     TRIGGER_TAG,
     VALIDATED_DATA,
+    landing_quiet_seconds,
     sensor_interval,
 )
-from ml_assets.lib.data.landing import QUIET_SECONDS, LandingCursor, scan_landing
+from ml_assets.lib.data.landing import LandingCursor, scan_landing
 from ml_assets.resources.alerts import AlertSink
 from ml_assets.run_recovery import fail_dead_runs
 
@@ -26,14 +27,16 @@ MAX_TAG_LENGTH = 200
 def build_landing_sensor(
     landing_dir: Path,
     known: Callable[[], Mapping[str, Sequence[Any]]] | None = None,
-    quiet_seconds: float = QUIET_SECONDS,
+    quiet_seconds: float | None = None,
 ) -> dg.SensorDefinition:
     """Requests the batches step when files with new content have settled in ``landing_dir``.
 
     ``known`` gives, for a first tick, the files the batches step already identified
     (``BatchStore.landing_hashes``); ``quiet_seconds``, how long a file must have been left
-    alone to be taken at the first tick that sees it (``scan_landing``).
+    alone to be taken at the first tick that sees it (``scan_landing``; by default
+    ``landing_quiet_seconds()``).
     """
+    quiet = landing_quiet_seconds() if quiet_seconds is None else quiet_seconds
 
     @dg.sensor(
         name="landing_sensor",
@@ -48,7 +51,7 @@ def build_landing_sensor(
             previous = LandingCursor.from_json(context.cursor)
         else:
             previous = LandingCursor.from_known(known())
-        scan = scan_landing(landing_dir, previous, quiet_seconds)
+        scan = scan_landing(landing_dir, previous, quiet)
         for error in scan.errors:
             context.log.error(error)
         context.update_cursor(scan.cursor.to_json())

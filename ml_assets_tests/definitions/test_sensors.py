@@ -11,7 +11,7 @@ from ml_assets.automation.sensors import (
     build_landing_sensor,
     build_run_failure_sensor,
 )
-from ml_assets.constants import FILES_TAG
+from ml_assets.constants import FILES_TAG, LANDING_QUIET_ENV
 from ml_assets.lib.data.landing import LandingCursor
 from ml_assets.resources.alerts import AlertSink
 from ml_assets_tests.conftest import settings_for
@@ -95,6 +95,23 @@ def test_a_file_left_alone_long_enough_is_requested_at_the_first_tick(tmp_path: 
     time.sleep(0.4)
     request = landing.tick()
     assert isinstance(request, dg.RunRequest) and request.tags[FILES_TAG] == "b.csv"
+
+
+def test_the_quiet_period_is_set_by_the_environment(tmp_path: Path, monkeypatch) -> None:
+    """Writers that pause for long between writes need a longer one."""
+    import time
+
+    monkeypatch.setenv(LANDING_QUIET_ENV, "0.2")
+    sensor = build_landing_sensor(tmp_path)
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    time.sleep(0.3)
+    result = sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
+    assert isinstance(result, dg.RunRequest) and result.tags[FILES_TAG] == "a.csv"
+    monkeypatch.setenv(LANDING_QUIET_ENV, "3600")
+    result = build_landing_sensor(tmp_path)(
+        dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral())
+    )
+    assert isinstance(result, dg.SkipReason)
 
 
 def test_nothing_new_requests_nothing_and_reads_no_data(landing: Landing, monkeypatch) -> None:
