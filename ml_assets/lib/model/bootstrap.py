@@ -7,6 +7,7 @@ results equal scikit-learn's on the same resamples (a test checks each metric).
 """
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -30,21 +31,31 @@ Scorer = Callable[[np.ndarray], np.ndarray]
 def roc_auc_scorer(truth: np.ndarray, scores: np.ndarray) -> Scorer:
     """ROC AUC of each resample (NaN where it holds one class only); ties count a half.
 
-    The scores are sorted and their ties grouped once; each chunk of resamples then costs a
-    gather and a few sums.
+    The rows are grouped by score once (ties share a group, groups in score order), as two sparse
+    indicator matrices, positives' and negatives'; each chunk of resamples then costs two sparse
+    products and sums over the groups. Gathering the counts into score order and summing the
+    ties with ``reduceat`` took twice as long (0.70 s against 0.36 s for the evaluation's 500
+    rounds of two models on 20,000 rows).
     """
-    order = np.argsort(scores, kind="mergesort")
-    ordered, positive = scores[order], truth[order].astype(bool)
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    from scipy import sparse
+
+    groups, group = np.unique(scores, return_inverse=True)
+    positive = np.asarray(truth, dtype=bool)
+    rows = np.arange(len(positive))
+
+    def indicator(chosen: np.ndarray) -> Any:
+        ones = np.ones(int(chosen.sum()))
+        return sparse.csr_array((ones, (group[chosen], rows[chosen])), (len(groups), len(rows)))
+
+    is_positive, is_negative = indicator(positive), indicator(~positive)
 
     def score(counts: np.ndarray) -> np.ndarray:
-        weights = counts[:, order].astype("float64")
-        positives = np.add.reduceat(weights * positive, starts, axis=1)
-        negatives = np.add.reduceat(weights * ~positive, starts, axis=1)
-        below = np.cumsum(negatives, axis=1) - negatives
-        pairs = positives.sum(axis=1) * negatives.sum(axis=1)
+        weights = np.ascontiguousarray(counts.T, dtype="float64")  # rows x resamples
+        positives, negatives = is_positive @ weights, is_negative @ weights
+        below = np.cumsum(negatives, axis=0) - negatives
+        pairs = positives.sum(axis=0) * negatives.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (positives * (below + 0.5 * negatives)).sum(axis=1) / pairs
+            return (positives * (below + 0.5 * negatives)).sum(axis=0) / pairs
 
     return score
 

@@ -307,12 +307,12 @@ def _primary(outputs: Outputs, spec: DatasetSpec, index: int) -> np.ndarray:
     return probabilities[:, index] if spec.task == "binary" else predicted
 
 
-def _primary_score(spec: DatasetSpec, truth: np.ndarray, outputs: np.ndarray) -> float:
-    if spec.task == "binary":
-        return float(metrics.roc_auc_score(truth, outputs))
-    if spec.task == "multiclass":
-        return float(metrics.f1_score(truth, outputs, average="macro", zero_division=0))
-    return float(metrics.r2_score(truth, outputs))
+def _primary_scores(
+    candidate: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]], primary: str
+) -> dict[str, float]:
+    """Each model's primary metric, NaN where it is undefined (held-out rows of one class)."""
+    found = {"candidate": candidate, **baselines}
+    return {name: metrics_.get(primary, float("nan")) for name, metrics_ in found.items()}
 
 
 def _bootstrap_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -331,6 +331,7 @@ def baseline_verdict(
     model: Pipeline,
     truth: pd.Series,
     outputs: Mapping[str, Outputs],
+    scores: Mapping[str, float],
     spec: DatasetSpec,
     positive: Any,
     seed: int = 42,
@@ -338,10 +339,11 @@ def baseline_verdict(
 ) -> dict[str, Any]:
     """The candidate against the strongest baseline on the primary metric, with a paired bootstrap.
 
-    ``outputs`` are each model's outputs on the held-out rows, the candidate's under
-    ``candidate``. Test rows are resampled with replacement ``rounds`` times and both models scored
-    on each resample; the verdict is "better" or "worse" when the 95% interval of the difference
-    excludes zero, else "within noise".
+    ``outputs`` are each model's outputs on the held-out rows and ``scores`` its primary metric on
+    all of them (as ``score_outputs`` gave it), the candidate's under ``candidate``. Test rows
+    are resampled with replacement ``rounds`` times and both models scored on each resample; the
+    verdict is "better" or "worse" when the 95% interval of the difference excludes zero, else
+    "within noise".
     """
     index = positive_index(model.classes_, positive) if spec.task == "binary" else 0
     truth = truth.to_numpy()
@@ -351,9 +353,8 @@ def baseline_verdict(
     theirs = {
         name: _primary(found, spec, index) for name, found in outputs.items() if name != "candidate"
     }
-    scores = {name: _primary_score(spec, truth, outputs) for name, outputs in theirs.items()}
-    against = max(scores, key=scores.get)
-    difference = _primary_score(spec, truth, ours) - scores[against]
+    against = max(theirs, key=lambda name: scores[name])
+    difference = scores["candidate"] - scores[against]
     rng = np.random.default_rng(seed)
     rows = _bootstrap_rows(rng, len(truth))
     truth, ours, best = truth[rows], ours[rows], theirs[against][rows]
@@ -472,6 +473,7 @@ def evaluate_table(
         )
         for name, base in fitted_baselines.items()
     }
+    primaries = _primary_scores(candidate, baselines, primary)
     report: Report = {
         "task": spec.task,
         "target": spec.target,
@@ -482,7 +484,7 @@ def evaluate_table(
         "lift_over_baselines": {
             name: lift(candidate, scores, primary) for name, scores in baselines.items()
         },
-        "verdict": baseline_verdict(model, truth, outputs, spec, positive, seed),
+        "verdict": baseline_verdict(model, truth, outputs, primaries, spec, positive, seed),
         "fairness": {
             column: fairness_slices(
                 model, held.rows, spec, column, min_slice_rows, positive, outputs["candidate"]

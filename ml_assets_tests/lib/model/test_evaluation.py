@@ -120,6 +120,15 @@ def test_a_model_its_baseline_beats_gets_the_verdict_worse(report) -> None:
     assert "Verdict against `logistic_regression` (the strongest baseline): **worse**" in text
 
 
+def test_the_verdict_compares_the_reported_metrics_of_the_strongest_baseline(report) -> None:
+    found = report[0]
+    verdict, primary = found["verdict"], found["primary_metric"]
+    strongest = max(found["baselines"], key=lambda name: found["baselines"][name][primary])
+    assert verdict["against"] == strongest
+    expected = found["metrics"][primary] - found["baselines"][strongest][primary]
+    assert verdict["difference"] == pytest.approx(expected)
+
+
 def test_the_baselines_own_model_is_within_noise_of_it(report) -> None:
     _, _, table = report
     train = table[table["_split"] == "train"]
