@@ -170,7 +170,7 @@ mutation Launch($params: ExecutionParams!) {
 @pytest.fixture
 def quiet_dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
     """`dagster dev` whose sensors tick once an hour, so only the runs a test launches run."""
-    server = DagsterDev(tmp_path, sensor_interval=3600)
+    server = DagsterDev(tmp_path, sensor_interval=3600, landing_quiet=3600)
     try:
         wait_for(server.ready, 120, "the webserver")
         yield server

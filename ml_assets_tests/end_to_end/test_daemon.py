@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ml_assets.constants import LANDING_QUIET_ENV
 from ml_assets.demo.data import make_demo_frame
 from ml_assets_tests.conftest import ASSET_NAMES
 
@@ -51,7 +52,11 @@ class DagsterDev:
     """`dagster dev` in its own process group, bound to 127.0.0.1 on a free port."""
 
     def __init__(
-        self, tmp_path: Path, sensor_interval: int = INTERVAL, dagster_yaml: str | None = None
+        self,
+        tmp_path: Path,
+        sensor_interval: int = INTERVAL,
+        dagster_yaml: str | None = None,
+        landing_quiet: float | None = None,
     ) -> None:
         self.home = tmp_path / "dagster_home"
         self.home.mkdir()
@@ -69,6 +74,8 @@ class DagsterDev:
             "ML_ASSETS_DATA_DIR": str(tmp_path / "data"),
             "ML_ASSETS_SENSOR_INTERVAL": str(sensor_interval),
         }
+        if landing_quiet is not None:
+            env[LANDING_QUIET_ENV] = str(landing_quiet)
         # Open this test's view of the instance before the server starts: two processes starting
         # on a fresh SQLite instance race creating its tables, and nothing after the server's
         # start may fail, or the fixture could not stop it.

@@ -54,8 +54,12 @@ class FreshDagsterDev(DagsterDev):
     """`dagster dev` on 127.0.0.1 with a temporary DAGSTER_HOME and a data folder of demo data."""
 
     def __init__(self, tmp_path: Path) -> None:
-        # Sensors tick once at start, then hourly: only the runs a test starts run.
-        super().__init__(tmp_path, sensor_interval=3600, dagster_yaml=DAGSTER_YAML)
+        # Sensors tick once at start, then hourly, and that tick only notes the demo file (no
+        # quiet period, else it would take the file in beside the test's own run): only the runs
+        # a test starts run.
+        super().__init__(
+            tmp_path, sensor_interval=3600, dagster_yaml=DAGSTER_YAML, landing_quiet=3600
+        )
         write_demo_csv(self.landing, rows=SMALL_ROWS)
         self.url = f"http://127.0.0.1:{self.port}"
 
