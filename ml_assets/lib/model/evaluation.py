@@ -312,7 +312,7 @@ def _primary_scores(
 ) -> dict[str, float]:
     """Each model's primary metric, NaN where it is undefined (held-out rows of one class)."""
     found = {"candidate": candidate, **baselines}
-    return {name: metrics_.get(primary, float("nan")) for name, metrics_ in found.items()}
+    return {name: scores.get(primary, float("nan")) for name, scores in found.items()}
 
 
 def _bootstrap_rows(rng: np.random.Generator, rows: int) -> np.ndarray:
